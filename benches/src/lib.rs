@@ -1,0 +1,1 @@
+//! zkgov benchmarks

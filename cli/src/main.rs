@@ -1,0 +1,142 @@
+//! `zkgov`: the one command-line tool of zkgov.
+//!
+//! Exit codes: 0 on success, 1 when the work failed, 2 on malformed input.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use zkgov_circuits::circuit::StatementCircuit;
+use zkgov_circuits::field::{parse_field_element, to_decimal};
+use zkgov_circuits::policy::Policy;
+use zkgov_circuits::schema::Schema;
+use zkgov_circuits::tree::TreeShape;
+
+mod demo;
+
+#[derive(Parser)]
+#[command(name = "zkgov", version, about = "Zero-knowledge verification proofs between government registries")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Hash functions, exactly as circomlib computes them.
+    #[command(subcommand)]
+    Hash(HashCommand),
+    /// Schemas and policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Run the reference workload end to end on a synthetic registry.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum HashCommand {
+    /// Print Poseidon(X1, …, Xn) in decimal; inputs are canonical decimal field elements (1 to 16).
+    Poseidon {
+        /// Canonical decimal field elements.
+        #[arg(required = true, num_args = 1.., value_name = "X")]
+        inputs: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Print a policy circuit's constraint count, domain size and public inputs.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// The schema file (TOML).
+    #[arg(long)]
+    schema: PathBuf,
+    /// The policy file (TOML).
+    #[arg(long)]
+    policy: PathBuf,
+    /// Children per tree node: 2, 4, 8 or 16.
+    #[arg(long, default_value_t = TreeShape::DEFAULT_ARITY)]
+    arity: usize,
+    /// Levels of the registry tree.
+    #[arg(long)]
+    depth: u32,
+}
+
+/// An error in the user's input rather than in the work: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Malformed(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Hash(HashCommand::Poseidon { inputs }) => hash_poseidon(&inputs),
+        Command::Policy(PolicyCommand::Inspect(args)) => inspect(&args),
+        Command::Demo(args) => demo::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<Malformed>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn hash_poseidon(inputs: &[String]) -> Result<()> {
+    let values = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| parse_field_element(s).map_err(|e| Malformed(format!("input {}: {e}", i + 1))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let hash = zkgov_circuits::poseidon::hash(&values).map_err(|e| Malformed(e.to_string()))?;
+    println!("{}", to_decimal(&hash));
+    Ok(())
+}
+
+/// Reads and validates a schema and a policy for it.
+pub(crate) fn load_policy(schema: &Path, policy: &Path) -> Result<(Schema, Policy)> {
+    let read = |path: &Path| std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()));
+    let schema = Schema::from_toml(&schema.display().to_string(), &read(schema)?).map_err(|e| Malformed(e.to_string()))?;
+    let policy =
+        Policy::from_toml(&policy.display().to_string(), &read(policy)?, &schema).map_err(|e| Malformed(e.to_string()))?;
+    Ok((schema, policy))
+}
+
+fn inspect(args: &InspectArgs) -> Result<()> {
+    let (schema, policy) = load_policy(&args.schema, &args.policy)?;
+    let shape = TreeShape::new(args.arity, args.depth).map_err(|e| Malformed(e.to_string()))?;
+    let size = StatementCircuit::size(&schema, &policy, shape).context("cannot synthesize the policy circuit")?;
+    println!("policy         {} (schema {})", policy.name, schema.name);
+    println!(
+        "registry tree  arity {}, depth {} ({} records)",
+        shape.arity(),
+        shape.depth(),
+        shape.capacity()
+    );
+    println!("constraints    {}", size.constraints);
+    println!("witnesses      {}", size.witnesses);
+    println!(
+        "domain         {} (constraints + public inputs + 1 = {})",
+        size.domain(),
+        size.constraints + size.public_inputs + 1
+    );
+    println!("public inputs  {}", size.public_inputs);
+    let types = ["field element (root)", "text (case number)", "field element (tag)"];
+    for (i, name) in policy.public_input_names().iter().enumerate() {
+        let ty = match i.checked_sub(types.len()) {
+            None => types[i].to_string(),
+            Some(p) => policy.params[p].ty.name(),
+        };
+        println!("  {i}  {name:<16} {ty}");
+    }
+    Ok(())
+}
