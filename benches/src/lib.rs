@@ -1,1 +1,27 @@
-//! zkgov benchmarks
+//! Benchmarks of zkgov.
+//!
+//! Every benchmark measures its baseline in the same run and prints the
+//! ratio, because the machines it runs on are shared and noisy.
+//!
+//! - `cargo run --release -p zkgov-benches --bin tree-build`: builds a
+//!   2^20-leaf registry tree (arity 4, depth 10) on all cores and on one.
+//! - `cargo bench -p zkgov-benches`: the criterion versions.
+#![deny(missing_docs, unsafe_code)]
+
+use zkgov_circuits::Fr;
+
+/// Deterministic distinct leaves, so runs are comparable.
+pub fn leaves(n: u64) -> Vec<Fr> {
+    (0..n)
+        .map(|i| Fr::from(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1))
+        .collect()
+}
+
+/// Runs `f` on a rayon pool of `threads` threads.
+pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a rayon pool")
+        .install(f)
+}

@@ -8,7 +8,10 @@
 //! Groth16 QAP reduction adds for every public input.
 
 use ark_r1cs_std::{alloc::AllocVar, eq::EqGadget, fields::fp::FpVar};
-use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, SynthesisError};
+use ark_relations::r1cs::{
+    ConstraintMatrices, ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef,
+    SynthesisError, SynthesisMode,
+};
 
 use crate::policy::{constraints::enforce_policy, Policy};
 use crate::poseidon::constraints::hash_gadget;
@@ -74,7 +77,11 @@ impl<'a> StatementCircuit<'a> {
     }
 
     /// Synthesizes the shape and counts its constraints and variables.
-    pub fn size(schema: &Schema, policy: &Policy, shape: TreeShape) -> Result<CircuitSize, SynthesisError> {
+    pub fn size(
+        schema: &Schema,
+        policy: &Policy,
+        shape: TreeShape,
+    ) -> Result<CircuitSize, SynthesisError> {
         let cs = ConstraintSystem::<Fr>::new_ref();
         cs.set_mode(ark_relations::r1cs::SynthesisMode::Setup);
         StatementCircuit::shape_only(schema, policy, shape).generate_constraints(cs.clone())?;
@@ -87,12 +94,93 @@ impl<'a> StatementCircuit<'a> {
     }
 }
 
-fn alloc_input(cs: &ConstraintSystemRef<Fr>, value: Option<Fr>) -> Result<FpVar<Fr>, SynthesisError> {
-    FpVar::new_input(cs.clone(), || value.ok_or(SynthesisError::AssignmentMissing))
+/// A full assignment of a statement circuit's variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The instance variables: the constant one, then the public inputs.
+    pub instance: Vec<Fr>,
+    /// The witness variables, in allocation order.
+    pub witness: Vec<Fr>,
 }
 
-fn alloc_witness(cs: &ConstraintSystemRef<Fr>, value: Option<Fr>) -> Result<FpVar<Fr>, SynthesisError> {
-    FpVar::new_witness(cs.clone(), || value.ok_or(SynthesisError::AssignmentMissing))
+impl StatementCircuit<'_> {
+    /// Synthesizes the circuit's R1CS matrices. This is the expensive part of
+    /// synthesis, done once per policy and shape; proofs then need only
+    /// [`StatementCircuit::assign`].
+    pub fn matrices(self) -> Result<ConstraintMatrices<Fr>, SynthesisError> {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        cs.set_mode(SynthesisMode::Setup);
+        StatementCircuit {
+            assignment: None,
+            ..self
+        }
+        .generate_constraints(cs.clone())?;
+        cs.finalize();
+        cs.to_matrices().ok_or(SynthesisError::AssignmentMissing)
+    }
+
+    /// Witness-only synthesis: computes every variable's value without
+    /// building any constraint. Needs an assignment.
+    pub fn assign(self) -> Result<Assignment, SynthesisError> {
+        if self.assignment.is_none() {
+            return Err(SynthesisError::AssignmentMissing);
+        }
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        cs.set_mode(SynthesisMode::Prove {
+            construct_matrices: false,
+        });
+        self.generate_constraints(cs.clone())?;
+        let cs = cs.into_inner().ok_or(SynthesisError::MissingCS)?;
+        Ok(Assignment {
+            instance: cs.instance_assignment,
+            witness: cs.witness_assignment,
+        })
+    }
+}
+
+/// The index of the first constraint that `assignment` violates, or `None`
+/// when it satisfies all of `matrices`.
+pub fn first_unsatisfied(
+    matrices: &ConstraintMatrices<Fr>,
+    assignment: &Assignment,
+) -> Option<usize> {
+    let value = |column: usize| {
+        if column < assignment.instance.len() {
+            assignment.instance[column]
+        } else {
+            assignment.witness[column - assignment.instance.len()]
+        }
+    };
+    let dot = |row: &[(Fr, usize)]| {
+        row.iter()
+            .map(|(coefficient, column)| *coefficient * value(*column))
+            .sum::<Fr>()
+    };
+    if assignment.instance.len() != matrices.num_instance_variables
+        || assignment.witness.len() != matrices.num_witness_variables
+    {
+        return Some(0);
+    }
+    (0..matrices.num_constraints)
+        .find(|&i| dot(&matrices.a[i]) * dot(&matrices.b[i]) != dot(&matrices.c[i]))
+}
+
+fn alloc_input(
+    cs: &ConstraintSystemRef<Fr>,
+    value: Option<Fr>,
+) -> Result<FpVar<Fr>, SynthesisError> {
+    FpVar::new_input(cs.clone(), || {
+        value.ok_or(SynthesisError::AssignmentMissing)
+    })
+}
+
+fn alloc_witness(
+    cs: &ConstraintSystemRef<Fr>,
+    value: Option<Fr>,
+) -> Result<FpVar<Fr>, SynthesisError> {
+    FpVar::new_witness(cs.clone(), || {
+        value.ok_or(SynthesisError::AssignmentMissing)
+    })
 }
 
 impl ConstraintSynthesizer<Fr> for StatementCircuit<'_> {
@@ -100,7 +188,9 @@ impl ConstraintSynthesizer<Fr> for StatementCircuit<'_> {
         let (statement, witness) = self.assignment.unzip();
         let fields = self.schema.fields.len();
         if let Some((statement, witness)) = self.assignment {
-            if statement.params.len() != self.policy.params.len() || witness.record.values.len() != fields {
+            if statement.params.len() != self.policy.params.len()
+                || witness.record.values.len() != fields
+            {
                 return Err(SynthesisError::Unsatisfiable);
             }
         }
@@ -120,10 +210,17 @@ impl ConstraintSynthesizer<Fr> for StatementCircuit<'_> {
         let subject = &values[self.schema.subject];
 
         let mut preimage = vec![subject.clone()];
-        preimage.extend(values.iter().enumerate().filter(|(i, _)| *i != self.schema.subject).map(|(_, v)| v.clone()));
+        preimage.extend(
+            values
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != self.schema.subject)
+                .map(|(_, v)| v.clone()),
+        );
         preimage.push(salt);
         let leaf = hash_gadget(&preimage)?;
-        root_gadget(cs.clone(), &self.shape, &leaf, witness.map(|w| &w.path))?.enforce_equal(&root)?;
+        root_gadget(cs.clone(), &self.shape, &leaf, witness.map(|w| &w.path))?
+            .enforce_equal(&root)?;
 
         hash_gadget(&[subject.clone(), case_secret])?.enforce_equal(&tag)?;
 

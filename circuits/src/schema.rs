@@ -123,33 +123,62 @@ impl Schema {
             problem,
         };
         if !is_identifier(&raw.name.replace('-', "_")) {
-            return Err(invalid("name".into(), format!("{:?} is not a name (use lowercase letters, digits, '-' and '_')", raw.name)));
+            return Err(invalid(
+                "name".into(),
+                format!(
+                    "{:?} is not a name (use lowercase letters, digits, '-' and '_')",
+                    raw.name
+                ),
+            ));
         }
         let mut fields = Vec::with_capacity(raw.fields.len());
         let mut seen = HashSet::new();
         for (i, f) in raw.fields.into_iter().enumerate() {
             let key = |k: &str| format!("field[{i}].{k}");
             if !is_identifier(&f.name) {
-                return Err(invalid(key("name"), format!("{:?} is not an identifier (use [a-z_][a-z0-9_]*)", f.name)));
+                return Err(invalid(
+                    key("name"),
+                    format!("{:?} is not an identifier (use [a-z_][a-z0-9_]*)", f.name),
+                ));
             }
             if f.name == SALT {
-                return Err(invalid(key("name"), "`salt` is reserved for the record's salt".into()));
+                return Err(invalid(
+                    key("name"),
+                    "`salt` is reserved for the record's salt".into(),
+                ));
             }
             if !seen.insert(f.name.clone()) {
-                return Err(invalid(key("name"), format!("field {:?} is declared twice", f.name)));
+                return Err(invalid(
+                    key("name"),
+                    format!("field {:?} is declared twice", f.name),
+                ));
             }
             let ty = field_type(&f).map_err(|(k, problem)| invalid(key(k), problem))?;
             fields.push(Field { name: f.name, ty });
         }
         if fields.is_empty() {
-            return Err(invalid("field".into(), "a schema needs at least its subject field".into()));
+            return Err(invalid(
+                "field".into(),
+                "a schema needs at least its subject field".into(),
+            ));
         }
         let subject = fields
             .iter()
             .position(|f| f.name == raw.subject)
-            .ok_or_else(|| invalid("subject".into(), format!("{:?} is not one of the declared fields", raw.subject)))?;
+            .ok_or_else(|| {
+                invalid(
+                    "subject".into(),
+                    format!("{:?} is not one of the declared fields", raw.subject),
+                )
+            })?;
         if !matches!(fields[subject].ty, FieldType::Id | FieldType::Text) {
-            return Err(invalid("subject".into(), format!("the subject field {:?} must have type `id` or `text`", raw.subject)));
+            return Err(invalid(
+                "subject".into(),
+                format!(
+                    "the subject field {:?} must have type `id` or `text`",
+                    raw.subject
+                ),
+            ));
         }
         if fields.len() - 1 > MAX_FIELDS_BESIDES_SUBJECT {
             return Err(invalid(
@@ -160,7 +189,11 @@ impl Schema {
                 ),
             ));
         }
-        Ok(Self { name: raw.name, fields, subject })
+        Ok(Self {
+            name: raw.name,
+            fields,
+            subject,
+        })
     }
 
     /// The index of the field called `name`.
@@ -209,7 +242,8 @@ impl Schema {
 
     /// The record's leaf: `Poseidon([subject, f1, …, fk, salt])`.
     pub fn leaf(&self, record: &Record) -> Fr {
-        poseidon::hash(&self.leaf_preimage(record)).expect("a validated schema has at most 16 leaf inputs")
+        poseidon::hash(&self.leaf_preimage(record))
+            .expect("a validated schema has at most 16 leaf inputs")
     }
 }
 
@@ -238,13 +272,16 @@ fn field_type(f: &RawField) -> Result<FieldType, (&'static str, String)> {
                 "text" => FieldType::Text,
                 "id" => FieldType::Id,
                 "enum" => FieldType::Enum {
-                    variants: f
-                        .variants
-                        .clone()
-                        .ok_or(("variants", "an enum needs `variants = [\"a\", \"b\", …]`".to_string()))?,
+                    variants: f.variants.clone().ok_or((
+                        "variants",
+                        "an enum needs `variants = [\"a\", \"b\", …]`".to_string(),
+                    ))?,
                 },
                 _ => FieldType::Decimal {
-                    scale: f.scale.ok_or(("scale", "a decimal needs `scale`, the number of decimal places".to_string()))?,
+                    scale: f.scale.ok_or((
+                        "scale",
+                        "a decimal needs `scale`, the number of decimal places".to_string(),
+                    ))?,
                     bits: f.bits.unwrap_or(64),
                 },
             }
@@ -264,7 +301,9 @@ fn field_type(f: &RawField) -> Result<FieldType, (&'static str, String)> {
             FieldType::Uint { bits }
         }
     };
-    parsed.validate().map_err(|problem| ("type", problem.to_string()))?;
+    parsed
+        .validate()
+        .map_err(|problem| ("type", problem.to_string()))?;
     Ok(parsed)
 }
 

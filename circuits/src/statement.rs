@@ -15,7 +15,10 @@ pub struct SubjectTag(pub Fr);
 impl SubjectTag {
     /// The tag of the encoded `subject` under `case_secret`.
     pub fn new(subject: Fr, case_secret: Fr) -> Self {
-        Self(poseidon::hash(&[subject, case_secret]).expect("two inputs are within Poseidon's arity"))
+        Self(
+            poseidon::hash(&[subject, case_secret])
+                .expect("two inputs are within Poseidon's arity"),
+        )
     }
 }
 

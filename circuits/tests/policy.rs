@@ -70,8 +70,14 @@ fn rule(params: &str, items: &str) -> String {
 #[test]
 fn reference_files_parse() {
     for (schema, policy) in [
-        ("../schemas/real-estate.toml", "../policies/medical-premises.toml"),
-        ("../schemas/business-licence.toml", "../policies/active-medical-business.toml"),
+        (
+            "../schemas/real-estate.toml",
+            "../policies/medical-premises.toml",
+        ),
+        (
+            "../schemas/business-licence.toml",
+            "../policies/active-medical-business.toml",
+        ),
     ] {
         let schema_text = std::fs::read_to_string(schema).unwrap();
         let schema = Schema::from_toml(schema, &schema_text).unwrap();
@@ -91,28 +97,51 @@ fn schema_errors_name_the_file_and_key() {
         other => panic!("{other:?}"),
     }
     let unknown = SCHEMA.replace("type = \"date\"", "type = \"datetime\"");
-    let err = Schema::from_toml("s.toml", &unknown).unwrap_err().to_string();
-    assert!(err.contains("s.toml") && err.contains("field[3].type") && err.contains("datetime"), "{err}");
+    let err = Schema::from_toml("s.toml", &unknown)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("s.toml") && err.contains("field[3].type") && err.contains("datetime"),
+        "{err}"
+    );
 
     let subject = SCHEMA.replace("subject = \"who\"", "subject = \"small\"");
-    assert!(matches!(Schema::from_toml("s.toml", &subject), Err(SchemaError::Invalid { key, .. }) if key == "subject"));
+    assert!(
+        matches!(Schema::from_toml("s.toml", &subject), Err(SchemaError::Invalid { key, .. }) if key == "subject")
+    );
     let missing = SCHEMA.replace("subject = \"who\"", "subject = \"nobody\"");
-    assert!(matches!(Schema::from_toml("s.toml", &missing), Err(SchemaError::Invalid { key, .. }) if key == "subject"));
+    assert!(
+        matches!(Schema::from_toml("s.toml", &missing), Err(SchemaError::Invalid { key, .. }) if key == "subject")
+    );
     let duplicate = SCHEMA.replace("name = \"wide\"", "name = \"small\"");
-    assert!(matches!(Schema::from_toml("s.toml", &duplicate), Err(SchemaError::Invalid { key, .. }) if key == "field[2].name"));
+    assert!(
+        matches!(Schema::from_toml("s.toml", &duplicate), Err(SchemaError::Invalid { key, .. }) if key == "field[2].name")
+    );
     let salt = SCHEMA.replace("name = \"wide\"", "name = \"salt\"");
-    assert!(matches!(Schema::from_toml("s.toml", &salt), Err(SchemaError::Invalid { key, .. }) if key == "field[2].name"));
+    assert!(
+        matches!(Schema::from_toml("s.toml", &salt), Err(SchemaError::Invalid { key, .. }) if key == "field[2].name")
+    );
     let stray = SCHEMA.replace("type = \"bool\"", "type = \"bool\"\nvariants = [\"a\"]");
-    assert!(matches!(Schema::from_toml("s.toml", &stray), Err(SchemaError::Invalid { key, .. }) if key == "field[4].variants"));
+    assert!(
+        matches!(Schema::from_toml("s.toml", &stray), Err(SchemaError::Invalid { key, .. }) if key == "field[4].variants")
+    );
     let no_scale = SCHEMA.replace("scale = 2\n", "");
-    assert!(matches!(Schema::from_toml("s.toml", &no_scale), Err(SchemaError::Invalid { key, .. }) if key == "field[6].scale"));
-    assert!(matches!(Schema::from_toml("s.toml", "name = 3"), Err(SchemaError::Syntax { .. })));
+    assert!(
+        matches!(Schema::from_toml("s.toml", &no_scale), Err(SchemaError::Invalid { key, .. }) if key == "field[6].scale")
+    );
+    assert!(matches!(
+        Schema::from_toml("s.toml", "name = 3"),
+        Err(SchemaError::Syntax { .. })
+    ));
 
-    let mut wide = String::from("name = \"w\"\nsubject = \"s\"\n[[field]]\nname = \"s\"\ntype = \"id\"\n");
+    let mut wide =
+        String::from("name = \"w\"\nsubject = \"s\"\n[[field]]\nname = \"s\"\ntype = \"id\"\n");
     for i in 0..15 {
         wide += &format!("[[field]]\nname = \"f{i}\"\ntype = \"bool\"\n");
     }
-    assert!(matches!(Schema::from_toml("s.toml", &wide), Err(SchemaError::Invalid { key, .. }) if key == "field"));
+    assert!(
+        matches!(Schema::from_toml("s.toml", &wide), Err(SchemaError::Invalid { key, .. }) if key == "field")
+    );
 }
 
 #[test]
@@ -159,8 +188,13 @@ fn policy_errors_name_the_key_and_the_problem() {
     assert_eq!(key, "rule.all");
 
     let other = rule("", "\"flag == true\"").replace("schema = \"sample\"", "schema = \"other\"");
-    assert!(matches!(policy(&other), Err(PolicyError::SchemaMismatch { expected, .. }) if expected == "other"));
-    assert!(matches!(policy("name = \"x\""), Err(PolicyError::Syntax { .. })));
+    assert!(
+        matches!(policy(&other), Err(PolicyError::SchemaMismatch { expected, .. }) if expected == "other")
+    );
+    assert!(matches!(
+        policy("name = \"x\""),
+        Err(PolicyError::Syntax { .. })
+    ));
 }
 
 #[test]
@@ -168,9 +202,13 @@ fn params_take_the_type_of_their_field_and_encode_strictly() {
     let p = policy(&rule("\"cut\", \"k\"", "\"day < $cut\", \"kind == $k\"")).unwrap();
     assert_eq!(p.params[0].ty, FieldType::Date);
     assert_eq!(p.params[1].ty.name(), "enum");
-    let values = p.encode_params(&[("k", "z"), ("cut", "0001-01-02")]).unwrap();
+    let values = p
+        .encode_params(&[("k", "z"), ("cut", "0001-01-02")])
+        .unwrap();
     assert_eq!(values, vec![Fr::from(2u64), Fr::from(2u64)]);
-    assert!(matches!(p.encode_params(&[("cut", "2025-01-01")]), Err(ParamError::Missing { name }) if name == "k"));
+    assert!(
+        matches!(p.encode_params(&[("cut", "2025-01-01")]), Err(ParamError::Missing { name }) if name == "k")
+    );
     assert!(matches!(
         p.encode_params(&[("cut", "2025-01-01"), ("k", "x"), ("zz", "1")]),
         Err(ParamError::Unknown { name, .. }) if name == "zz"
@@ -179,13 +217,23 @@ fn params_take_the_type_of_their_field_and_encode_strictly() {
         p.encode_params(&[("cut", "2025-01-01"), ("cut", "2025-01-02"), ("k", "x")]),
         Err(ParamError::Duplicate { .. })
     ));
-    assert!(matches!(p.encode_params(&[("cut", "2025-02-30"), ("k", "x")]), Err(ParamError::Encoding(_))));
+    assert!(matches!(
+        p.encode_params(&[("cut", "2025-02-30"), ("k", "x")]),
+        Err(ParamError::Encoding(_))
+    ));
 }
 
 // ---- native evaluator against the gadget ----
 
 /// Each field's index, whether it is ordered, and its width.
-const FIELDS: [(&str, usize); 6] = [("small", 1), ("wide", 2), ("day", 3), ("flag", 4), ("kind", 5), ("money", 6)];
+const FIELDS: [(&str, usize); 6] = [
+    ("small", 1),
+    ("wide", 2),
+    ("day", 3),
+    ("flag", 4),
+    ("kind", 5),
+    ("money", 6),
+];
 
 fn width(schema: &Schema, field: usize) -> u32 {
     schema.fields[field].ty.bits()
@@ -231,15 +279,20 @@ struct Leaf {
 }
 
 fn leaf_strategy() -> impl Strategy<Value = Leaf> {
-    (0..FIELDS.len(), any::<u8>(), any::<[u8; 3]>(), any::<[bool; 2]>(), 1..u64::MAX).prop_map(
-        |(f, op, picks, use_param, mask)| Leaf {
+    (
+        0..FIELDS.len(),
+        any::<u8>(),
+        any::<[u8; 3]>(),
+        any::<[bool; 2]>(),
+        1..u64::MAX,
+    )
+        .prop_map(|(f, op, picks, use_param, mask)| Leaf {
             field: FIELDS[f].1,
             op,
             picks,
             use_param,
             mask,
-        },
-    )
+        })
 }
 
 #[derive(Debug, Clone)]
@@ -251,7 +304,8 @@ enum Tree {
 fn tree_strategy() -> impl Strategy<Value = Tree> {
     let leaf = leaf_strategy().prop_map(Tree::Leaf);
     leaf.prop_recursive(2, 12, 4, |inner| {
-        (any::<bool>(), prop::collection::vec(inner, 1..4)).prop_map(|(all, items)| Tree::Group(all, items))
+        (any::<bool>(), prop::collection::vec(inner, 1..4))
+            .prop_map(|(all, items)| Tree::Group(all, items))
     })
 }
 
@@ -263,8 +317,15 @@ struct Rendered {
 fn render(schema: &Schema, tree: &Tree, anchor: u64, out: &mut Rendered) -> String {
     match tree {
         Tree::Group(all, items) => {
-            let items: Vec<String> = items.iter().map(|t| render(schema, t, anchor, out)).collect();
-            format!("{{ {} = [{}] }}", if *all { "all" } else { "any" }, items.join(", "))
+            let items: Vec<String> = items
+                .iter()
+                .map(|t| render(schema, t, anchor, out))
+                .collect();
+            format!(
+                "{{ {} = [{}] }}",
+                if *all { "all" } else { "any" },
+                items.join(", ")
+            )
         }
         Tree::Leaf(leaf) => {
             let f = leaf.field;
@@ -284,16 +345,32 @@ fn render(schema: &Schema, tree: &Tree, anchor: u64, out: &mut Rendered) -> Stri
             };
             let ordered = ty.is_ordered();
             match leaf.op % 10 {
-                0 | 1 => format!("'{name} {} {}'", ["==", "!="][leaf.op as usize % 2], operand(0, out)),
+                0 | 1 => format!(
+                    "'{name} {} {}'",
+                    ["==", "!="][leaf.op as usize % 2],
+                    operand(0, out)
+                ),
                 2..=5 if ordered => {
-                    format!("'{name} {} {}'", ["<", "<=", ">", ">="][leaf.op as usize % 4], operand(0, out))
+                    format!(
+                        "'{name} {} {}'",
+                        ["<", "<=", ">", ">="][leaf.op as usize % 4],
+                        operand(0, out)
+                    )
                 }
-                6 if ordered => format!("'{name} between {} and {}'", operand(0, out), operand(1, out)),
+                6 if ordered => format!(
+                    "'{name} between {} and {}'",
+                    operand(0, out),
+                    operand(1, out)
+                ),
                 7 if matches!(ty, FieldType::Uint { .. }) => {
-                    format!("'{name} has_bits {}'", leaf.mask & ((1u128 << bits) - 1) as u64 | 1)
+                    format!(
+                        "'{name} has_bits {}'",
+                        leaf.mask & ((1u128 << bits) - 1) as u64 | 1
+                    )
                 }
                 op => {
-                    let set: Vec<String> = (0..=(op as usize % 3)).map(|i| operand(i, out)).collect();
+                    let set: Vec<String> =
+                        (0..=(op as usize % 3)).map(|i| operand(i, out)).collect();
                     let negated = if leaf.op % 2 == 0 { "in" } else { "not_in" };
                     format!("'{name} {negated} [{}]'", set.join(", "))
                 }
@@ -304,8 +381,14 @@ fn render(schema: &Schema, tree: &Tree, anchor: u64, out: &mut Rendered) -> Stri
 
 fn gadget_satisfied(schema: &Schema, policy: &Policy, values: &[Fr], params: &[Fr]) -> bool {
     let cs = ConstraintSystem::<Fr>::new_ref();
-    let values: Vec<FpVar<Fr>> = values.iter().map(|v| FpVar::new_witness(cs.clone(), || Ok(*v)).unwrap()).collect();
-    let params: Vec<FpVar<Fr>> = params.iter().map(|v| FpVar::new_input(cs.clone(), || Ok(*v)).unwrap()).collect();
+    let values: Vec<FpVar<Fr>> = values
+        .iter()
+        .map(|v| FpVar::new_witness(cs.clone(), || Ok(*v)).unwrap())
+        .collect();
+    let params: Vec<FpVar<Fr>> = params
+        .iter()
+        .map(|v| FpVar::new_input(cs.clone(), || Ok(*v)).unwrap())
+        .collect();
     enforce_policy(schema, policy, &values, &params).unwrap();
     cs.is_satisfied().unwrap()
 }
@@ -353,7 +436,8 @@ fn the_boolean_forms_under_any_agree_at_boundaries() {
     let schema = schema();
     for op in ["<", "<=", ">", ">=", "==", "!="] {
         for group in ["all", "any"] {
-            let text = rule("", &format!("\"small {op} 100\"")).replace("all = [", &format!("{group} = ["));
+            let text = rule("", &format!("\"small {op} 100\""))
+                .replace("all = [", &format!("{group} = ["));
             let policy = Policy::from_toml("p.toml", &text, &schema).unwrap();
             for v in [0u64, 99, 100, 101, 255] {
                 let values = [77, v, 0, 1, 0, 0, 0].map(Fr::from);
@@ -366,7 +450,11 @@ fn the_boolean_forms_under_any_agree_at_boundaries() {
                     _ => v != 100,
                 };
                 assert_eq!(policy.evaluate(&schema, &values, &[]), expected, "{op} {v}");
-                assert_eq!(gadget_satisfied(&schema, &policy, &values, &[]), expected, "{group} {op} {v}");
+                assert_eq!(
+                    gadget_satisfied(&schema, &policy, &values, &[]),
+                    expected,
+                    "{group} {op} {v}"
+                );
             }
         }
     }

@@ -23,7 +23,10 @@ struct Case {
 fn cases() -> &'static [Case] {
     static CASES: OnceLock<Vec<Case>> = OnceLock::new();
     CASES.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/poseidon_circomlib.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/poseidon_circomlib.json"
+        );
         let text = std::fs::read_to_string(path).expect("read poseidon vectors");
         let json: serde_json::Value = serde_json::from_str(&text).expect("parse poseidon vectors");
         let decimal = |v: &serde_json::Value| {
@@ -129,7 +132,7 @@ fn gadget_catches_a_tampered_witness() {
     let cs = ConstraintSystem::<Fr>::new_ref();
     let inputs = alloc_witnesses(&cs, &case.inputs);
     let first_sbox_witness = cs.num_witness_variables();
-    hash_gadget(&inputs).unwrap();
+    let _digest = hash_gadget(&inputs).unwrap();
     assert!(cs.is_satisfied().unwrap());
 
     // Every kind of S-box witness (x^2, x^4, x^5) and the last one overall
@@ -146,7 +149,10 @@ fn gadget_catches_a_tampered_witness() {
         let original = inner.witness_assignment[index];
         inner.witness_assignment[index] += Fr::from(1u64);
         drop(inner);
-        assert!(!cs.is_satisfied().unwrap(), "witness {index} is unconstrained");
+        assert!(
+            !cs.is_satisfied().unwrap(),
+            "witness {index} is unconstrained"
+        );
         cs.borrow_mut().unwrap().witness_assignment[index] = original;
         assert!(cs.is_satisfied().unwrap());
     }
@@ -157,7 +163,7 @@ fn gadget_catches_a_tampered_input() {
     let case = &cases()[10];
     let cs = ConstraintSystem::<Fr>::new_ref();
     let inputs = alloc_witnesses(&cs, &case.inputs);
-    hash_gadget(&inputs).unwrap();
+    let _digest = hash_gadget(&inputs).unwrap();
     // The inputs are the first witnesses allocated.
     cs.borrow_mut().unwrap().witness_assignment[0] += Fr::from(1u64);
     assert!(!cs.is_satisfied().unwrap());
@@ -169,7 +175,7 @@ fn constraint_count_is_three_per_sbox() {
         let cs = ConstraintSystem::<Fr>::new_ref();
         let values: Vec<Fr> = (0..n as u64).map(Fr::from).collect();
         let inputs = alloc_witnesses(&cs, &values);
-        hash_gadget(&inputs).unwrap();
+        let _digest = hash_gadget(&inputs).unwrap();
         assert_eq!(cs.num_constraints(), expected_constraints(n), "{n} inputs");
         assert_eq!(
             cs.num_witness_variables(),
@@ -186,7 +192,7 @@ fn constraint_count_literals() {
     let count = |n: usize| {
         let cs = ConstraintSystem::<Fr>::new_ref();
         let inputs = alloc_witnesses(&cs, &vec![Fr::from(9u64); n]);
-        hash_gadget(&inputs).unwrap();
+        let _digest = hash_gadget(&inputs).unwrap();
         cs.num_constraints()
     };
     assert_eq!(count(2), 243);
@@ -206,8 +212,14 @@ fn arity_errors() {
 
     let cs = ConstraintSystem::<Fr>::new_ref();
     let vars = alloc_witnesses(&cs, &seventeen);
-    assert!(matches!(hash_gadget(&[]), Err(SynthesisError::Unsatisfiable)));
-    assert!(matches!(hash_gadget(&vars), Err(SynthesisError::Unsatisfiable)));
+    assert!(matches!(
+        hash_gadget(&[]),
+        Err(SynthesisError::Unsatisfiable)
+    ));
+    assert!(matches!(
+        hash_gadget(&vars),
+        Err(SynthesisError::Unsatisfiable)
+    ));
     assert_eq!(cs.num_constraints(), 0, "a rejected call adds nothing");
     assert!(hash_gadget(&vars[..MAX_INPUTS]).is_ok());
 }
@@ -226,7 +238,10 @@ fn constant_inputs() {
     let out = hash_gadget(&mixed).unwrap();
     assert_eq!(out.value().unwrap(), case.hash);
     assert!(cs.is_satisfied().unwrap());
-    assert_eq!(cs.num_constraints(), expected_constraints(case.inputs.len()));
+    assert_eq!(
+        cs.num_constraints(),
+        expected_constraints(case.inputs.len())
+    );
 
     let wrong = FpVar::Constant(case.hash - Fr::from(1u64));
     out.enforce_equal(&wrong).unwrap();

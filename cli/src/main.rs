@@ -16,7 +16,11 @@ use zkgov_circuits::tree::TreeShape;
 mod demo;
 
 #[derive(Parser)]
-#[command(name = "zkgov", version, about = "Zero-knowledge verification proofs between government registries")]
+#[command(
+    name = "zkgov",
+    version,
+    about = "Zero-knowledge verification proofs between government registries"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,7 +43,7 @@ enum HashCommand {
     /// Print Poseidon(X1, …, Xn) in decimal; inputs are canonical decimal field elements (1 to 16).
     Poseidon {
         /// Canonical decimal field elements.
-        #[arg(required = true, num_args = 1.., value_name = "X")]
+        #[arg(required = true, num_args = 1.., value_name = "X", allow_hyphen_values = true)]
         inputs: Vec<String>,
     },
 }
@@ -95,7 +99,9 @@ fn hash_poseidon(inputs: &[String]) -> Result<()> {
     let values = inputs
         .iter()
         .enumerate()
-        .map(|(i, s)| parse_field_element(s).map_err(|e| Malformed(format!("input {}: {e}", i + 1))))
+        .map(|(i, s)| {
+            parse_field_element(s).map_err(|e| Malformed(format!("input {}: {e}", i + 1)))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let hash = zkgov_circuits::poseidon::hash(&values).map_err(|e| Malformed(e.to_string()))?;
     println!("{}", to_decimal(&hash));
@@ -104,17 +110,21 @@ fn hash_poseidon(inputs: &[String]) -> Result<()> {
 
 /// Reads and validates a schema and a policy for it.
 pub(crate) fn load_policy(schema: &Path, policy: &Path) -> Result<(Schema, Policy)> {
-    let read = |path: &Path| std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()));
-    let schema = Schema::from_toml(&schema.display().to_string(), &read(schema)?).map_err(|e| Malformed(e.to_string()))?;
-    let policy =
-        Policy::from_toml(&policy.display().to_string(), &read(policy)?, &schema).map_err(|e| Malformed(e.to_string()))?;
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let schema = Schema::from_toml(&schema.display().to_string(), &read(schema)?)
+        .map_err(|e| Malformed(e.to_string()))?;
+    let policy = Policy::from_toml(&policy.display().to_string(), &read(policy)?, &schema)
+        .map_err(|e| Malformed(e.to_string()))?;
     Ok((schema, policy))
 }
 
 fn inspect(args: &InspectArgs) -> Result<()> {
     let (schema, policy) = load_policy(&args.schema, &args.policy)?;
     let shape = TreeShape::new(args.arity, args.depth).map_err(|e| Malformed(e.to_string()))?;
-    let size = StatementCircuit::size(&schema, &policy, shape).context("cannot synthesize the policy circuit")?;
+    let size = StatementCircuit::size(&schema, &policy, shape)
+        .context("cannot synthesize the policy circuit")?;
     println!("policy         {} (schema {})", policy.name, schema.name);
     println!(
         "registry tree  arity {}, depth {} ({} records)",
@@ -130,7 +140,11 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         size.constraints + size.public_inputs + 1
     );
     println!("public inputs  {}", size.public_inputs);
-    let types = ["field element (root)", "text (case number)", "field element (tag)"];
+    let types = [
+        "field element (root)",
+        "text (case number)",
+        "field element (tag)",
+    ];
     for (i, name) in policy.public_input_names().iter().enumerate() {
         let ty = match i.checked_sub(types.len()) {
             None => types[i].to_string(),

@@ -12,8 +12,14 @@
 
 use std::collections::BTreeMap;
 
-use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::{fp::FpVar, FieldVar}, R1CSVar};
 use ark_ff::Field;
+use ark_r1cs_std::{
+    alloc::AllocVar,
+    boolean::Boolean,
+    eq::EqGadget,
+    fields::{fp::FpVar, FieldVar},
+    R1CSVar,
+};
 use ark_relations::r1cs::SynthesisError;
 
 use super::{low_bits, CmpOp, Condition, Operand, Policy, Ranged};
@@ -91,7 +97,11 @@ impl PolicyGadget<'_> {
                 CmpOp::Ne => enforce_not_equal(&self.values[*field], &self.operand(rhs)),
                 _ => enforce_fits(&self.difference(*field, *op, rhs), self.width(*field)),
             },
-            Condition::Member { field, set, negated: false } => {
+            Condition::Member {
+                field,
+                set,
+                negated: false,
+            } => {
                 let x = &self.values[*field];
                 let (last, rest) = set.split_last().expect("a parsed set is not empty");
                 let mut product = FpVar::Constant(Fr::from(1u64));
@@ -100,16 +110,26 @@ impl PolicyGadget<'_> {
                 }
                 product.mul_equals(&(x - self.operand(last)), &FpVar::Constant(Fr::from(0u64)))
             }
-            Condition::Member { field, set, negated: true } => set
-                .iter()
-                .try_for_each(|member| enforce_not_equal(&self.values[*field], &self.operand(member))),
+            Condition::Member {
+                field,
+                set,
+                negated: true,
+            } => set.iter().try_for_each(|member| {
+                enforce_not_equal(&self.values[*field], &self.operand(member))
+            }),
             Condition::Between { field, low, high } => {
                 enforce_fits(&self.difference(*field, CmpOp::Ge, low), self.width(*field))?;
-                enforce_fits(&self.difference(*field, CmpOp::Le, high), self.width(*field))
+                enforce_fits(
+                    &self.difference(*field, CmpOp::Le, high),
+                    self.width(*field),
+                )
             }
             Condition::HasBits { field, mask } => {
                 let selected = self.selected_bits(*field, *mask);
-                let count = selected.iter().map(|b| FpVar::from(b.clone())).sum::<FpVar<Fr>>();
+                let count = selected
+                    .iter()
+                    .map(|b| FpVar::from(b.clone()))
+                    .sum::<FpVar<Fr>>();
                 count.enforce_equal(&FpVar::Constant(Fr::from(selected.len() as u64)))
             }
         }
@@ -124,7 +144,11 @@ impl PolicyGadget<'_> {
                 CmpOp::Ne => self.values[*field].is_neq(&self.operand(rhs)),
                 _ => is_non_negative(&self.difference(*field, *op, rhs), self.width(*field)),
             },
-            Condition::Member { field, set, negated } => {
+            Condition::Member {
+                field,
+                set,
+                negated,
+            } => {
                 let x = &self.values[*field];
                 let mut product = FpVar::Constant(Fr::from(1u64));
                 for member in set {
@@ -136,8 +160,13 @@ impl PolicyGadget<'_> {
             Condition::Between { field, low, high } => Ok(is_non_negative(
                 &self.difference(*field, CmpOp::Ge, low),
                 self.width(*field),
-            )? & is_non_negative(&self.difference(*field, CmpOp::Le, high), self.width(*field))?),
-            Condition::HasBits { field, mask } => Boolean::kary_and(&self.selected_bits(*field, *mask)),
+            )? & is_non_negative(
+                &self.difference(*field, CmpOp::Le, high),
+                self.width(*field),
+            )?),
+            Condition::HasBits { field, mask } => {
+                Boolean::kary_and(&self.selected_bits(*field, *mask))
+            }
         }
     }
 
@@ -163,7 +192,9 @@ pub fn to_bits(x: &FpVar<Fr>, n: u32) -> Result<Vec<Boolean<Fr>>, SynthesisError
     let decomposition = (0..n as usize)
         .map(|i| {
             Boolean::new_witness(cs.clone(), || {
-                bits.as_ref().map(|b| b[i]).ok_or(SynthesisError::AssignmentMissing)
+                bits.as_ref()
+                    .map(|b| b[i])
+                    .ok_or(SynthesisError::AssignmentMissing)
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -262,10 +262,16 @@ impl Policy {
         let mut names = HashSet::new();
         for (i, name) in raw.params.iter().enumerate() {
             if !is_identifier(name) {
-                return Err(invalid(&format!("params[{i}]"), format!("{name:?} is not an identifier (use [a-z_][a-z0-9_]*)")));
+                return Err(invalid(
+                    &format!("params[{i}]"),
+                    format!("{name:?} is not an identifier (use [a-z_][a-z0-9_]*)"),
+                ));
             }
             if !names.insert(name.as_str()) {
-                return Err(invalid(&format!("params[{i}]"), format!("param {name:?} is declared twice")));
+                return Err(invalid(
+                    &format!("params[{i}]"),
+                    format!("param {name:?} is declared twice"),
+                ));
             }
         }
         let mut builder = RuleBuilder {
@@ -278,8 +284,16 @@ impl Policy {
             .map_err(|(key, problem)| invalid(&key, problem))?;
         let mut params = Vec::with_capacity(raw.params.len());
         for (i, (name, ty)) in raw.params.iter().zip(builder.param_types).enumerate() {
-            let ty = ty.ok_or_else(|| invalid(&format!("params[{i}]"), format!("param {name:?} is not used by the rule")))?;
-            params.push(Param { name: name.clone(), ty });
+            let ty = ty.ok_or_else(|| {
+                invalid(
+                    &format!("params[{i}]"),
+                    format!("param {name:?} is not used by the rule"),
+                )
+            })?;
+            params.push(Param {
+                name: name.clone(),
+                ty,
+            });
         }
         Ok(Self {
             name: raw.name,
@@ -291,7 +305,10 @@ impl Policy {
 
     /// The statement's public input names, in order.
     pub fn public_input_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = crate::statement::FIXED_INPUTS.iter().map(|s| s.to_string()).collect();
+        let mut names: Vec<String> = crate::statement::FIXED_INPUTS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         names.extend(self.params.iter().map(|p| p.name.clone()));
         names
     }
@@ -300,19 +317,34 @@ impl Policy {
     pub fn encode_params(&self, given: &[(&str, &str)]) -> Result<Vec<Fr>, ParamError> {
         let mut values: Vec<Option<Fr>> = vec![None; self.params.len()];
         for (name, raw) in given {
-            let index = self.params.iter().position(|p| p.name == *name).ok_or_else(|| ParamError::Unknown {
-                name: name.to_string(),
-                expected: self.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
-            })?;
+            let index = self
+                .params
+                .iter()
+                .position(|p| p.name == *name)
+                .ok_or_else(|| ParamError::Unknown {
+                    name: name.to_string(),
+                    expected: self
+                        .params
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
             if values[index].is_some() {
-                return Err(ParamError::Duplicate { name: name.to_string() });
+                return Err(ParamError::Duplicate {
+                    name: name.to_string(),
+                });
             }
             values[index] = Some(self.params[index].ty.encode(name, raw)?);
         }
         values
             .into_iter()
             .zip(&self.params)
-            .map(|(v, p)| v.ok_or_else(|| ParamError::Missing { name: p.name.clone() }))
+            .map(|(v, p)| {
+                v.ok_or_else(|| ParamError::Missing {
+                    name: p.name.clone(),
+                })
+            })
             .collect()
     }
 
@@ -342,6 +374,89 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// The conditions of the top-level rule that `values` fail, each written
+    /// as in policy files: why a record is refused. Empty when it satisfies
+    /// the policy. An operand outside its declared width is reported too.
+    pub fn failures(&self, schema: &Schema, values: &[Fr], params: &[Fr]) -> Vec<String> {
+        let mut failures: Vec<String> = self
+            .ranged_operands(schema)
+            .into_iter()
+            .filter(|(r, bits)| {
+                let v = match r {
+                    Ranged::Field(i) => values[*i],
+                    Ranged::Param(i) => params[*i],
+                };
+                !to_u128(&v).is_some_and(|v| v < 1u128 << bits)
+            })
+            .map(|(r, bits)| match r {
+                Ranged::Field(i) => {
+                    format!("{} does not fit in {bits} bits", schema.fields[i].name)
+                }
+                Ranged::Param(i) => format!("${} does not fit in {bits} bits", self.params[i].name),
+            })
+            .collect();
+        if !failures.is_empty() {
+            return failures;
+        }
+        let top = match &self.rule {
+            Condition::All(items) => items.as_slice(),
+            rule => std::slice::from_ref(rule),
+        };
+        failures.extend(
+            top.iter()
+                .filter(|c| !holds(c, values, params))
+                .map(|c| self.describe(schema, c)),
+        );
+        failures
+    }
+
+    /// A condition written as in policy files, constants in their field's format.
+    pub fn describe(&self, schema: &Schema, cond: &Condition) -> String {
+        let operand = |field: usize, o: &Operand| match o {
+            Operand::Param(i) => format!("${}", self.params[*i].name),
+            Operand::Const(c) => schema.fields[field]
+                .ty
+                .decode(c)
+                .unwrap_or_else(|| crate::field::to_decimal(c)),
+        };
+        let group = |name: &str, items: &[Condition]| {
+            let items: Vec<String> = items.iter().map(|c| self.describe(schema, c)).collect();
+            format!("{name}({})", items.join(", "))
+        };
+        match cond {
+            Condition::All(items) => group("all", items),
+            Condition::Any(items) => group("any", items),
+            Condition::Compare { field, op, rhs } => {
+                format!(
+                    "{} {} {}",
+                    schema.fields[*field].name,
+                    op.symbol(),
+                    operand(*field, rhs)
+                )
+            }
+            Condition::Member {
+                field,
+                set,
+                negated,
+            } => {
+                let set: Vec<String> = set.iter().map(|o| operand(*field, o)).collect();
+                let op = if *negated { "not_in" } else { "in" };
+                format!("{} {op} [{}]", schema.fields[*field].name, set.join(", "))
+            }
+            Condition::Between { field, low, high } => format!(
+                "{} between {} and {}",
+                schema.fields[*field].name,
+                operand(*field, low),
+                operand(*field, high)
+            ),
+            Condition::HasBits { field, mask } => {
+                format!("{} has_bits {mask:#x}", schema.fields[*field].name)
+            }
+        }
+    }
+}
+
 fn collect_ranged(cond: &Condition, schema: &Schema, out: &mut Vec<(Ranged, u32)>) {
     let bits = |field: usize| schema.fields[field].ty.bits();
     let operand = |field: usize, o: &Operand, out: &mut Vec<(Ranged, u32)>| {
@@ -351,7 +466,9 @@ fn collect_ranged(cond: &Condition, schema: &Schema, out: &mut Vec<(Ranged, u32)
         }
     };
     match cond {
-        Condition::All(items) | Condition::Any(items) => items.iter().for_each(|c| collect_ranged(c, schema, out)),
+        Condition::All(items) | Condition::Any(items) => {
+            items.iter().for_each(|c| collect_ranged(c, schema, out))
+        }
         Condition::Compare { field, op, rhs } if op.is_ordered() => operand(*field, rhs, out),
         Condition::Between { field, low, high } => {
             operand(*field, low, out);
@@ -389,12 +506,18 @@ fn holds(cond: &Condition, values: &[Fr], params: &[Fr]) -> bool {
                 CmpOp::Ge => int(a) >= int(b),
             }
         }
-        Condition::Member { field, set, negated } => set.iter().any(|o| value(o) == values[*field]) != *negated,
+        Condition::Member {
+            field,
+            set,
+            negated,
+        } => set.iter().any(|o| value(o) == values[*field]) != *negated,
         Condition::Between { field, low, high } => {
             let x = int(values[*field]);
             int(value(low)) <= x && x <= int(value(high))
         }
-        Condition::HasBits { field, mask } => int(values[*field]) & u128::from(*mask) == u128::from(*mask),
+        Condition::HasBits { field, mask } => {
+            int(values[*field]) & u128::from(*mask) == u128::from(*mask)
+        }
     }
 }
 
@@ -413,7 +536,12 @@ impl RuleBuilder<'_> {
         let mut entries = table.iter();
         let (name, items) = match (entries.next(), entries.next()) {
             (Some(entry), None) => entry,
-            _ => return Err((key.to_string(), "expected exactly one of `all = [...]` or `any = [...]`".into())),
+            _ => {
+                return Err((
+                    key.to_string(),
+                    "expected exactly one of `all = [...]` or `any = [...]`".into(),
+                ))
+            }
         };
         let key = format!("{key}.{name}");
         let items = match (name.as_str(), items) {
@@ -436,7 +564,11 @@ impl RuleBuilder<'_> {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(if name == "all" { Condition::All(conditions) } else { Condition::Any(conditions) })
+        Ok(if name == "all" {
+            Condition::All(conditions)
+        } else {
+            Condition::Any(conditions)
+        })
     }
 
     fn condition(&mut self, text: &str) -> Result<Condition, String> {
@@ -446,14 +578,20 @@ impl RuleBuilder<'_> {
             Some(Token::Word(w)) => w,
             _ => return Err(format!("{text:?}: a condition starts with a field name")),
         };
-        let field = self
-            .schema
-            .field_index(field_name)
-            .ok_or_else(|| format!("{text:?}: unknown field {field_name:?} in schema {:?}", self.schema.name))?;
+        let field = self.schema.field_index(field_name).ok_or_else(|| {
+            format!(
+                "{text:?}: unknown field {field_name:?} in schema {:?}",
+                self.schema.name
+            )
+        })?;
         let ty = self.schema.fields[field].ty.clone();
         let op = match tokens.next() {
             Some(Token::Word(w)) => w.as_str(),
-            _ => return Err(format!("{text:?}: expected an operator after {field_name:?}")),
+            _ => {
+                return Err(format!(
+                    "{text:?}: expected an operator after {field_name:?}"
+                ))
+            }
         };
         let ordered = |what: &str| {
             if ty.is_ordered() {
@@ -526,12 +664,20 @@ impl RuleBuilder<'_> {
             _ => return Err(format!("{text:?}: unknown operator {op:?} (expected == != < <= > >= in not_in between has_bits)")),
         };
         if let Some(extra) = tokens.next() {
-            return Err(format!("{text:?}: unexpected {} at the end", extra.describe()));
+            return Err(format!(
+                "{text:?}: unexpected {} at the end",
+                extra.describe()
+            ));
         }
         Ok(condition)
     }
 
-    fn operand(&mut self, token: Option<&Token>, field: usize, text: &str) -> Result<Operand, String> {
+    fn operand(
+        &mut self,
+        token: Option<&Token>,
+        field: usize,
+        text: &str,
+    ) -> Result<Operand, String> {
         let f = &self.schema.fields[field];
         match token {
             Some(Token::Param(name)) => {
@@ -553,7 +699,9 @@ impl RuleBuilder<'_> {
                 Ok(Operand::Param(index))
             }
             Some(Token::Word(w)) | Some(Token::Quoted(w)) => {
-                f.ty.encode(&f.name, w).map(Operand::Const).map_err(|e| format!("{text:?}: {e}"))
+                f.ty.encode(&f.name, w)
+                    .map(Operand::Const)
+                    .map_err(|e| format!("{text:?}: {e}"))
             }
             _ => Err(format!("{text:?}: expected a constant or a $param")),
         }
@@ -619,7 +767,11 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
                         Some('"') => break,
                         Some('\\') => match chars.next() {
                             Some(e @ ('"' | '\\')) => s.push(e),
-                            _ => return Err(format!("{text:?}: only \\\" and \\\\ are escapes in a quoted constant")),
+                            _ => {
+                                return Err(format!(
+                                    "{text:?}: only \\\" and \\\\ are escapes in a quoted constant"
+                                ))
+                            }
                         },
                         Some(c) => s.push(c),
                         None => return Err(format!("{text:?}: unterminated quoted constant")),

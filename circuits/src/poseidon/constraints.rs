@@ -5,8 +5,9 @@
 //! combination of earlier S-box outputs, the inputs and the constant one.
 //! Round constants and MDS layers only reshape those linear combinations, so a
 //! hash of `n` inputs costs `3 * (8 * (n + 1) + R_P)` constraints: 243 for two
-//! inputs, 300 for four, 405 for eight. circomlib's count is the same: the
-//! capacity lane's first S-box is kept even though its input is a constant.
+//! inputs, 300 for four, 405 for eight. The capacity lane's first S-box has a
+//! constant input but is constrained like the others, so the count depends on
+//! the arity alone, whichever inputs are constants.
 //!
 //! # Synthesis cost
 //!
@@ -23,9 +24,7 @@ use ark_r1cs_std::{
     fields::fp::{AllocatedFp, FpVar},
     R1CSVar,
 };
-use ark_relations::r1cs::{
-    ConstraintSystemRef, LinearCombination, SynthesisError, Variable,
-};
+use ark_relations::r1cs::{ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
 
 use super::{mix_dense, mix_sparse, params, PoseidonParams, FULL_ROUNDS, MAX_INPUTS};
 use crate::Fr;
@@ -203,7 +202,8 @@ impl<'a> LaneState<'a> {
             let u_lc = compact(std::mem::take(&mut self.lanes[lane]));
             self.cs
                 .enforce_constraint(u_lc.clone(), u_lc.clone(), x2.into())?;
-            self.cs.enforce_constraint(x2.into(), x2.into(), x4.into())?;
+            self.cs
+                .enforce_constraint(x2.into(), x2.into(), x4.into())?;
             self.cs.enforce_constraint(x4.into(), u_lc, x5.into())?;
             self.lanes[lane].push((Fr::from(1u64), x5));
         } else {
@@ -277,8 +277,8 @@ fn compact(terms: Vec<(Fr, Variable)>) -> LinearCombination<Fr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ark_relations::r1cs::{ConstraintSystem, SynthesisMode};
     use ark_r1cs_std::alloc::AllocVar;
+    use ark_relations::r1cs::{ConstraintSystem, SynthesisMode};
 
     fn synthesize(mode: SynthesisMode, n: usize) -> (ConstraintSystemRef<Fr>, Option<Fr>) {
         let cs = ConstraintSystem::<Fr>::new_ref();
@@ -293,8 +293,18 @@ mod tests {
     #[test]
     fn witness_only_mode_matches_full_mode() {
         for n in [1, 4, 16] {
-            let (full, a) = synthesize(SynthesisMode::Prove { construct_matrices: true }, n);
-            let (lean, b) = synthesize(SynthesisMode::Prove { construct_matrices: false }, n);
+            let (full, a) = synthesize(
+                SynthesisMode::Prove {
+                    construct_matrices: true,
+                },
+                n,
+            );
+            let (lean, b) = synthesize(
+                SynthesisMode::Prove {
+                    construct_matrices: false,
+                },
+                n,
+            );
             assert_eq!(a, b);
             assert_eq!(full.num_constraints(), lean.num_constraints());
             let full = full.borrow().unwrap();
@@ -310,7 +320,12 @@ mod tests {
         let (cs, value) = synthesize(SynthesisMode::Setup, 2);
         assert_eq!(value, None);
         assert_eq!(cs.num_constraints(), 243);
-        let (prove, _) = synthesize(SynthesisMode::Prove { construct_matrices: true }, 2);
+        let (prove, _) = synthesize(
+            SynthesisMode::Prove {
+                construct_matrices: true,
+            },
+            2,
+        );
         assert_eq!(cs.num_witness_variables(), prove.num_witness_variables());
     }
 }

@@ -10,7 +10,12 @@
 //! selector), which costs `2^(m+1) - 2` constraints for `m = log2 k` bits:
 //! 6 per level for the default arity 4, 2 for a binary tree.
 
-use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, fields::{fp::FpVar, FieldVar}, R1CSVar};
+use ark_r1cs_std::{
+    alloc::AllocVar,
+    boolean::Boolean,
+    fields::{fp::FpVar, FieldVar},
+    R1CSVar,
+};
 use ark_relations::r1cs::{ConstraintSystemRef, SynthesisError};
 
 use super::{MerklePath, TreeShape};
@@ -46,7 +51,9 @@ pub fn root_gadget(
         let position_bits = (0..bits)
             .map(|j| {
                 Boolean::new_witness(cs.clone(), || {
-                    position.map(|p| (p >> j) & 1 == 1).ok_or(SynthesisError::AssignmentMissing)
+                    position
+                        .map(|p| (p >> j) & 1 == 1)
+                        .ok_or(SynthesisError::AssignmentMissing)
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -54,11 +61,15 @@ pub fn root_gadget(
         let children = (0..shape.arity())
             .map(|i| {
                 FpVar::new_witness(cs.clone(), || {
-                    let (path, p) = path.zip(position).ok_or(SynthesisError::AssignmentMissing)?;
+                    let (path, p) = path
+                        .zip(position)
+                        .ok_or(SynthesisError::AssignmentMissing)?;
                     let siblings = &path.siblings[level];
                     Ok(match i.cmp(&p) {
                         std::cmp::Ordering::Less => siblings[i],
-                        std::cmp::Ordering::Equal => node_value.ok_or(SynthesisError::AssignmentMissing)?,
+                        std::cmp::Ordering::Equal => {
+                            node_value.ok_or(SynthesisError::AssignmentMissing)?
+                        }
                         std::cmp::Ordering::Greater => siblings[i - 1],
                     })
                 })
@@ -72,7 +83,11 @@ pub fn root_gadget(
 
 /// Enforces `node == children[p]` where `bits` are the bits of `p`, least
 /// significant first.
-fn enforce_selected(node: &FpVar<Fr>, bits: &[Boolean<Fr>], children: &[FpVar<Fr>]) -> Result<(), SynthesisError> {
+fn enforce_selected(
+    node: &FpVar<Fr>,
+    bits: &[Boolean<Fr>],
+    children: &[FpVar<Fr>],
+) -> Result<(), SynthesisError> {
     let subsets = children.len();
     // monomials[s] = Π_{j ∈ s} b_j; singletons are the bits themselves.
     let mut monomials: Vec<FpVar<Fr>> = Vec::with_capacity(subsets);
@@ -81,7 +96,11 @@ fn enforce_selected(node: &FpVar<Fr>, bits: &[Boolean<Fr>], children: &[FpVar<Fr
         let high = usize::BITS - 1 - s.leading_zeros();
         let rest = s & !(1 << high);
         let bit = FpVar::from(bits[high as usize].clone());
-        monomials.push(if rest == 0 { bit } else { &monomials[rest] * &bit });
+        monomials.push(if rest == 0 {
+            bit
+        } else {
+            &monomials[rest] * &bit
+        });
     }
     // coefficient[s] = Σ_{t ⊆ s} (-1)^{|s|-|t|} children[t]
     let coefficient = |s: usize| {
@@ -119,7 +138,11 @@ mod tests {
         RegistryTree::from_leaves(shape, (1..=n).map(|i| Fr::from(i * 7)).collect()).unwrap()
     }
 
-    fn synthesize(tree: &RegistryTree, leaf: Fr, path: &MerklePath) -> (ConstraintSystemRef<Fr>, FpVar<Fr>) {
+    fn synthesize(
+        tree: &RegistryTree,
+        leaf: Fr,
+        path: &MerklePath,
+    ) -> (ConstraintSystemRef<Fr>, FpVar<Fr>) {
         let cs = ConstraintSystem::<Fr>::new_ref();
         let leaf = FpVar::new_witness(cs.clone(), || Ok(leaf)).unwrap();
         let root = root_gadget(cs.clone(), &tree.shape(), &leaf, Some(path)).unwrap();
@@ -146,10 +169,47 @@ mod tests {
         let leaf = tree.leaves()[6];
         let mut moved = path.clone();
         moved.index = 5;
-        assert_ne!(synthesize(&tree, leaf, &moved).1.value().unwrap(), tree.root());
+        assert_ne!(
+            synthesize(&tree, leaf, &moved).1.value().unwrap(),
+            tree.root()
+        );
         let mut sibling = path.clone();
         sibling.siblings[1][0] += Fr::from(1u64);
-        assert_ne!(synthesize(&tree, leaf, &sibling).1.value().unwrap(), tree.root());
+        assert_ne!(
+            synthesize(&tree, leaf, &sibling).1.value().unwrap(),
+            tree.root()
+        );
+    }
+
+    #[test]
+    fn selection_holds_only_at_the_claimed_position() {
+        for arity in [2usize, 4, 8, 16] {
+            let bits = arity.trailing_zeros() as usize;
+            for claimed in 0..arity {
+                for actual in 0..arity {
+                    let cs = ConstraintSystem::<Fr>::new_ref();
+                    let node = FpVar::new_witness(cs.clone(), || Ok(Fr::from(7u64))).unwrap();
+                    let position: Vec<Boolean<Fr>> = (0..bits)
+                        .map(|j| {
+                            Boolean::new_witness(cs.clone(), || Ok((claimed >> j) & 1 == 1))
+                                .unwrap()
+                        })
+                        .collect();
+                    let children: Vec<FpVar<Fr>> = (0..arity)
+                        .map(|i| {
+                            let v = if i == actual { 7 } else { 100 + i as u64 };
+                            FpVar::new_witness(cs.clone(), || Ok(Fr::from(v))).unwrap()
+                        })
+                        .collect();
+                    enforce_selected(&node, &position, &children).unwrap();
+                    assert_eq!(
+                        cs.is_satisfied().unwrap(),
+                        claimed == actual,
+                        "arity {arity} {claimed} {actual}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -287,7 +287,9 @@ impl RegistryTree {
         let mut node = index;
         for height in 0..self.shape.depth as usize {
             let first = node - node % arity;
-            let children: Vec<Fr> = (first..first + arity).map(|i| self.node(height, i)).collect();
+            let children: Vec<Fr> = (first..first + arity)
+                .map(|i| self.node(height, i))
+                .collect();
             let parent = node / arity;
             let hash = hash_node(&children);
             let level = &mut self.levels[height + 1];
@@ -348,11 +350,35 @@ mod tests {
         assert!(TreeShape::new(4, 10).is_ok());
         assert!(TreeShape::new(16, 16).is_ok());
         assert_eq!(TreeShape::new(16, 16).unwrap().capacity(), 1u128 << 64);
-        assert_eq!(TreeShape::new(3, 4), Err(TreeError::UnsupportedArity { arity: 3 }));
-        assert_eq!(TreeShape::new(4, 0), Err(TreeError::UnsupportedDepth { arity: 4, depth: 0 }));
-        assert_eq!(TreeShape::new(2, 33), Err(TreeError::UnsupportedDepth { arity: 2, depth: 33 }));
-        assert_eq!(TreeShape::new(16, 17), Err(TreeError::UnsupportedDepth { arity: 16, depth: 17 }));
-        assert_eq!(TreeShape::new(8, 22), Err(TreeError::UnsupportedDepth { arity: 8, depth: 22 }));
+        assert_eq!(
+            TreeShape::new(3, 4),
+            Err(TreeError::UnsupportedArity { arity: 3 })
+        );
+        assert_eq!(
+            TreeShape::new(4, 0),
+            Err(TreeError::UnsupportedDepth { arity: 4, depth: 0 })
+        );
+        assert_eq!(
+            TreeShape::new(2, 33),
+            Err(TreeError::UnsupportedDepth {
+                arity: 2,
+                depth: 33
+            })
+        );
+        assert_eq!(
+            TreeShape::new(16, 17),
+            Err(TreeError::UnsupportedDepth {
+                arity: 16,
+                depth: 17
+            })
+        );
+        assert_eq!(
+            TreeShape::new(8, 22),
+            Err(TreeError::UnsupportedDepth {
+                arity: 8,
+                depth: 22
+            })
+        );
     }
 
     #[test]
@@ -372,7 +398,11 @@ mod tests {
                 for n in [0, 1, 2, capacity / 2 + 1, capacity] {
                     let leaves = leaves(n);
                     let tree = RegistryTree::from_leaves(shape, leaves.clone()).unwrap();
-                    assert_eq!(tree.root(), full_root(shape, &leaves), "arity {arity} depth {depth} n {n}");
+                    assert_eq!(
+                        tree.root(),
+                        full_root(shape, &leaves),
+                        "arity {arity} depth {depth} n {n}"
+                    );
                 }
             }
         }
@@ -402,10 +432,19 @@ mod tests {
         let shape = TreeShape::new(2, 2).unwrap();
         assert_eq!(
             RegistryTree::from_leaves(shape, leaves(5)).unwrap_err(),
-            TreeError::Full { leaves: 5, capacity: 4 }
+            TreeError::Full {
+                leaves: 5,
+                capacity: 4
+            }
         );
         let mut tree = RegistryTree::from_leaves(shape, leaves(4)).unwrap();
-        assert_eq!(tree.push(Fr::from(9u64)), Err(TreeError::Full { leaves: 5, capacity: 4 }));
+        assert_eq!(
+            tree.push(Fr::from(9u64)),
+            Err(TreeError::Full {
+                leaves: 5,
+                capacity: 4
+            })
+        );
     }
 
     #[test]
