@@ -14,6 +14,7 @@ use zkgov_circuits::schema::Schema;
 use zkgov_circuits::tree::TreeShape;
 
 mod demo;
+mod keys;
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +35,11 @@ enum Command {
     /// Schemas and policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Groth16 keys per policy: setup, inspection, export.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Verify a Groth16 proof offline from snarkjs-format files: exit 0 valid, 1 invalid, 2 malformed.
+    Verify(VerifyArgs),
     /// Run the reference workload end to end on a synthetic registry.
     Demo(demo::DemoArgs),
 }
@@ -70,6 +76,19 @@ struct InspectArgs {
     depth: u32,
 }
 
+#[derive(Args)]
+struct VerifyArgs {
+    /// The verifying key, snarkjs `verification_key.json`.
+    #[arg(long)]
+    vk: PathBuf,
+    /// The proof, snarkjs `proof.json`.
+    #[arg(long)]
+    proof: PathBuf,
+    /// The public signals, snarkjs `public.json`.
+    #[arg(long)]
+    public: PathBuf,
+}
+
 /// An error in the user's input rather than in the work: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -80,6 +99,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hash(HashCommand::Poseidon { inputs }) => hash_poseidon(&inputs),
         Command::Policy(PolicyCommand::Inspect(args)) => inspect(&args),
+        Command::Keys(command) => keys::run(&command),
+        Command::Verify(args) => match verify(&args) {
+            Ok(true) => {
+                println!("valid");
+                Ok(())
+            }
+            Ok(false) => {
+                println!("invalid");
+                return ExitCode::FAILURE;
+            }
+            Err(e) => Err(e),
+        },
         Command::Demo(args) => demo::run(&args),
     };
     match result {
@@ -93,6 +124,24 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Whether the proof is valid; malformed files are a [`Malformed`] error
+/// naming the file and what is wrong.
+fn verify(args: &VerifyArgs) -> Result<bool> {
+    use zkgov_keys::snarkjs;
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let malformed =
+        |path: &Path, e: snarkjs::SnarkjsError| Malformed(format!("{}: {e}", path.display()));
+    let vk =
+        snarkjs::verifying_key_from_json(&read(&args.vk)?).map_err(|e| malformed(&args.vk, e))?;
+    let proof =
+        snarkjs::proof_from_json(&read(&args.proof)?).map_err(|e| malformed(&args.proof, e))?;
+    let public = snarkjs::public_signals_from_json(&read(&args.public)?)
+        .map_err(|e| malformed(&args.public, e))?;
+    snarkjs::verify(&vk, &proof, &public).map_err(|e| malformed(&args.public, e).into())
 }
 
 fn hash_poseidon(inputs: &[String]) -> Result<()> {

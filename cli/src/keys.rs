@@ -1,0 +1,163 @@
+//! `zkgov keys …` and `zkgov verify`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use zkgov_circuits::tree::TreeShape;
+use zkgov_keys::store::{setup, KeyDir};
+
+use crate::{load_policy, Malformed};
+
+#[derive(Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Run a single-party Groth16 setup for a policy and write a key directory.
+    Setup(SetupArgs),
+    /// Verify a key directory and print its metadata.
+    Inspect {
+        /// The key directory.
+        dir: PathBuf,
+    },
+    /// Export a key directory's verifying key as snarkjs JSON or a Solidity verifier.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct SetupArgs {
+    /// The schema file (TOML).
+    #[arg(long)]
+    schema: PathBuf,
+    /// The policy file (TOML).
+    #[arg(long)]
+    policy: PathBuf,
+    /// Children per tree node: 2, 4, 8 or 16.
+    #[arg(long, default_value_t = TreeShape::DEFAULT_ARITY)]
+    arity: usize,
+    /// Levels of the registry tree.
+    #[arg(long)]
+    depth: u32,
+    /// The key directory to create; it must not exist.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// snarkjs `verification_key.json`.
+    Snarkjs,
+    /// A Solidity Groth16 verifier contract.
+    Solidity,
+}
+
+#[derive(Args)]
+pub(crate) struct ExportArgs {
+    /// The key directory.
+    dir: PathBuf,
+    /// What to export.
+    #[arg(long)]
+    format: ExportFormat,
+    /// Where to write; standard output when absent.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The Solidity contract's name.
+    #[arg(long, default_value = "Groth16Verifier")]
+    contract: String,
+}
+
+pub(crate) fn run(command: &KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Setup(args) => run_setup(args),
+        KeysCommand::Inspect { dir } => inspect(dir),
+        KeysCommand::Export(args) => export(args),
+    }
+}
+
+fn run_setup(args: &SetupArgs) -> Result<()> {
+    let (schema, policy) = load_policy(&args.schema, &args.policy)?;
+    let shape = TreeShape::new(args.arity, args.depth).map_err(|e| Malformed(e.to_string()))?;
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    if args.out.exists() {
+        return Err(Malformed(format!(
+            "{} already exists; choose another --out or remove it first",
+            args.out.display()
+        ))
+        .into());
+    }
+    eprintln!(
+        "setting up keys for {} over arity {}, depth {} …",
+        policy.name,
+        shape.arity(),
+        shape.depth()
+    );
+    let started = Instant::now();
+    let keys = setup(
+        &schema,
+        &policy,
+        shape,
+        &read(&args.schema)?,
+        &read(&args.policy)?,
+        &mut rand::rngs::OsRng,
+    )?;
+    keys.write(&args.out)?;
+    eprintln!("done in {:.2?}", started.elapsed());
+    println!("key id  {}", keys.metadata.key_id);
+    println!("wrote   {}", args.out.display());
+    Ok(())
+}
+
+fn inspect(dir: &Path) -> Result<()> {
+    let keys = KeyDir::open(dir)?;
+    let m = &keys.metadata;
+    println!("key id          {}", m.key_id);
+    println!(
+        "policy          {} (schema {})",
+        m.policy.name, m.policy.schema
+    );
+    println!("policy hash     {}", m.policy.hash);
+    println!(
+        "registry tree   arity {}, depth {}",
+        m.tree.arity, m.tree.depth
+    );
+    println!("circuit digest  {}", m.circuit_digest);
+    println!("constraints     {}", m.constraints);
+    println!("public inputs   {}", m.public_inputs.join(", "));
+    println!("setup           {}", m.setup);
+    println!("created         {}", m.created);
+    println!("format version  {}", m.format_version);
+    for (file, hash) in &m.files {
+        let size = std::fs::metadata(dir.join(file))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        println!("file            {file:<22} {size:>9} bytes  sha256 {hash}");
+    }
+    Ok(())
+}
+
+fn export(args: &ExportArgs) -> Result<()> {
+    let keys = KeyDir::open(&args.dir)?;
+    let text = match args.format {
+        ExportFormat::Snarkjs => {
+            let json = zkgov_keys::snarkjs::verifying_key_to_json(&keys.verifying_key);
+            serde_json::to_string_pretty(&json)? + "\n"
+        }
+        ExportFormat::Solidity => {
+            let options = zkgov_keys::solidity::ContractOptions {
+                key_id: zkgov_keys::digest::Digest32::from_hex(&keys.metadata.key_id),
+            };
+            zkgov_keys::solidity::verifier_contract_with(
+                &keys.verifying_key,
+                &args.contract,
+                &options,
+            )?
+        }
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,543 @@
+//! Key directories: Groth16 setup per policy, atomic writes and verified
+//! loading.
+//!
+//! A key directory holds:
+//!
+//! | file | content |
+//! |---|---|
+//! | `proving_key.bin` | the arkworks proving key, uncompressed |
+//! | `verifying_key.bin` | the arkworks verifying key, compressed |
+//! | `verification_key.json` | the verifying key in snarkjs's layout |
+//! | `schema.toml`, `policy.toml` | the files the key was set up from |
+//! | `metadata.json` | key id, policy, circuit digest, the SHA-256 of every other file, … |
+//!
+//! `metadata.json` is written last and the directory is renamed into place
+//! only when complete, so an interrupted setup leaves nothing at the
+//! destination. Loading checks the format version, every file's hash, the
+//! key id against the verifying key, and the policy and circuit against the
+//! files the caller gives, and refuses any mismatch by name.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ark_bn254::Bn254;
+use ark_groth16::{Groth16, ProvingKey, VerifyingKey};
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
+use ark_snark::CircuitSpecificSetupSNARK;
+use rand::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+use zkgov_circuits::circuit::StatementCircuit;
+use zkgov_circuits::policy::Policy;
+use zkgov_circuits::schema::Schema;
+use zkgov_circuits::tree::TreeShape;
+
+use crate::digest::{circuit_digest, key_id, policy_hash, Digest32};
+use crate::snarkjs;
+
+/// The key directory format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The provenance recorded for keys from [`setup`].
+pub const SINGLE_PARTY: &str = "single-party — insecure for production";
+
+/// The proving key file.
+pub const PROVING_KEY: &str = "proving_key.bin";
+/// The arkworks verifying key file.
+pub const VERIFYING_KEY: &str = "verifying_key.bin";
+/// The snarkjs verifying key file.
+pub const VERIFICATION_KEY_JSON: &str = "verification_key.json";
+/// The schema the key was set up from.
+pub const SCHEMA: &str = "schema.toml";
+/// The policy the key was set up from.
+pub const POLICY: &str = "policy.toml";
+/// The metadata file, written last.
+pub const METADATA: &str = "metadata.json";
+
+/// Why a key directory cannot be written or used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// A file cannot be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The destination of a setup already exists.
+    #[error("{path} already exists; choose another --out or remove it first")]
+    AlreadyExists {
+        /// The destination.
+        path: PathBuf,
+    },
+    /// `metadata.json` is not valid.
+    #[error("{path}: {problem}")]
+    Metadata {
+        /// The metadata file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The directory was written by an unknown format version.
+    #[error("{path}: key directory format version {found} is not supported (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// The metadata file.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// A file's content does not match the hash recorded in the metadata.
+    #[error("{path}: content hash {found} does not match the recorded {expected}; the file was changed or damaged")]
+    HashMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The hash recorded in the metadata.
+        expected: String,
+        /// The hash of the file as found.
+        found: String,
+    },
+    /// The key id does not match the verifying key and the policy hash.
+    #[error("{path}: key id {recorded} does not match the verifying key and policy hash, which give {computed}")]
+    KeyIdMismatch {
+        /// The metadata file.
+        path: PathBuf,
+        /// The recorded key id.
+        recorded: String,
+        /// The key id computed from the content.
+        computed: String,
+    },
+    /// The key was set up for another policy than the one given.
+    #[error("{path}: the key is for policy {key_policy:?} (hash {key_hash}), not for the given policy {given_policy:?} (hash {given_hash})")]
+    PolicyMismatch {
+        /// The key directory.
+        path: PathBuf,
+        /// The policy the key is for.
+        key_policy: String,
+        /// Its canonical hash.
+        key_hash: String,
+        /// The policy given.
+        given_policy: String,
+        /// Its canonical hash.
+        given_hash: String,
+    },
+    /// The key was set up for another circuit (tree shape or R1CS) than the one given.
+    #[error("{path}: the key's circuit ({key}) differs from the circuit of the given policy and tree ({given})")]
+    CircuitMismatch {
+        /// The key directory.
+        path: PathBuf,
+        /// The key's circuit: tree shape and digest.
+        key: String,
+        /// The given circuit: tree shape and digest.
+        given: String,
+    },
+    /// A key file does not deserialize.
+    #[error("{path}: {problem}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The policy circuit could not be synthesized.
+    #[error("cannot synthesize the policy circuit: {0}")]
+    Synthesis(#[from] ark_relations::r1cs::SynthesisError),
+}
+
+/// The policy a key is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyInfo {
+    /// The policy's name.
+    pub name: String,
+    /// The schema's name.
+    pub schema: String,
+    /// The canonical hash of schema and policy, hex.
+    pub hash: String,
+}
+
+/// The registry tree shape a key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeInfo {
+    /// Children per node.
+    pub arity: usize,
+    /// Levels.
+    pub depth: u32,
+}
+
+/// The content of `metadata.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// The key directory format version.
+    pub format_version: u32,
+    /// SHA-256 of the compressed verifying key and the policy hash, hex.
+    pub key_id: String,
+    /// The policy the key is for.
+    pub policy: PolicyInfo,
+    /// The registry tree shape.
+    pub tree: TreeInfo,
+    /// SHA-256 of the R1CS matrices, hex.
+    pub circuit_digest: String,
+    /// R1CS constraints.
+    pub constraints: usize,
+    /// The public input names, in statement order.
+    pub public_inputs: Vec<String>,
+    /// Who ran the setup, and how far it can be trusted.
+    pub setup: String,
+    /// When the setup ran (RFC 3339, UTC).
+    pub created: String,
+    /// SHA-256 of every other file in the directory, hex, by file name.
+    pub files: BTreeMap<String, String>,
+}
+
+/// Freshly generated keys, not yet written.
+pub struct GeneratedKeys {
+    /// The metadata to write.
+    pub metadata: Metadata,
+    /// The proving key.
+    pub proving_key: ProvingKey<Bn254>,
+    /// The file contents, by name, without `metadata.json`.
+    files: BTreeMap<&'static str, Vec<u8>>,
+}
+
+/// Runs a single-party Groth16 setup for `policy` over registries of `shape`.
+/// `schema_text` and `policy_text` are the files' contents, stored with the keys.
+pub fn setup<R: RngCore + CryptoRng>(
+    schema: &Schema,
+    policy: &Policy,
+    shape: TreeShape,
+    schema_text: &str,
+    policy_text: &str,
+    rng: &mut R,
+) -> Result<GeneratedKeys, KeyError> {
+    let circuit = StatementCircuit::shape_only(schema, policy, shape);
+    let matrices = circuit.matrices()?;
+    let (proving_key, verifying_key) = Groth16::<Bn254>::setup(circuit, rng)?;
+    let policy_hash = policy_hash(schema, policy);
+
+    let mut files = BTreeMap::new();
+    let mut pk_bytes = Vec::new();
+    proving_key
+        .serialize_uncompressed(&mut pk_bytes)
+        .expect("serializing into a Vec cannot fail");
+    let mut vk_bytes = Vec::new();
+    verifying_key
+        .serialize_compressed(&mut vk_bytes)
+        .expect("serializing into a Vec cannot fail");
+    let vk_json = serde_json::to_vec_pretty(&snarkjs::verifying_key_to_json(&verifying_key))
+        .expect("a JSON value serializes");
+    files.insert(PROVING_KEY, pk_bytes);
+    files.insert(VERIFYING_KEY, vk_bytes);
+    files.insert(VERIFICATION_KEY_JSON, vk_json);
+    files.insert(SCHEMA, schema_text.as_bytes().to_vec());
+    files.insert(POLICY, policy_text.as_bytes().to_vec());
+
+    let metadata = Metadata {
+        format_version: FORMAT_VERSION,
+        key_id: key_id(&verifying_key, &policy_hash).to_string(),
+        policy: PolicyInfo {
+            name: policy.name.clone(),
+            schema: schema.name.clone(),
+            hash: policy_hash.to_string(),
+        },
+        tree: TreeInfo {
+            arity: shape.arity(),
+            depth: shape.depth(),
+        },
+        circuit_digest: circuit_digest(&matrices).to_string(),
+        constraints: matrices.num_constraints,
+        public_inputs: policy.public_input_names(),
+        setup: SINGLE_PARTY.to_string(),
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        files: files
+            .iter()
+            .map(|(name, bytes)| (name.to_string(), Digest32::of(bytes).to_string()))
+            .collect(),
+    };
+    Ok(GeneratedKeys {
+        metadata,
+        proving_key,
+        files,
+    })
+}
+
+impl GeneratedKeys {
+    /// Writes the key directory `out`, which must not exist. The files go
+    /// to a hidden sibling directory, are synced, and the directory is
+    /// renamed to `out` only once complete.
+    pub fn write(&self, out: &Path) -> Result<(), KeyError> {
+        if out.exists() {
+            return Err(KeyError::AlreadyExists {
+                path: out.to_path_buf(),
+            });
+        }
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| KeyError::Io { path, source }
+        };
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = out
+            .file_name()
+            .ok_or_else(|| KeyError::Io {
+                path: out.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a directory name",
+                ),
+            })?
+            .to_string_lossy()
+            .into_owned();
+        fs::create_dir_all(&parent).map_err(io(&parent))?;
+        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(io(&staging))?;
+        }
+        fs::create_dir(&staging).map_err(io(&staging))?;
+        let result = (|| {
+            for (file, bytes) in &self.files {
+                write_synced(&staging.join(file), bytes)?;
+            }
+            let metadata = serde_json::to_vec_pretty(&self.metadata).expect("metadata serializes");
+            write_synced(&staging.join(METADATA), &metadata)?;
+            sync_dir(&staging)?;
+            if out.exists() {
+                return Err(KeyError::AlreadyExists {
+                    path: out.to_path_buf(),
+                });
+            }
+            fs::rename(&staging, out).map_err(io(out))?;
+            sync_dir(&parent)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        result
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = fs::File::create(path).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+fn sync_dir(path: &Path) -> Result<(), KeyError> {
+    fs::File::open(path)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// A key directory whose files all match their recorded hashes and whose
+/// key id matches its content.
+#[derive(Debug)]
+pub struct KeyDir {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its metadata.
+    pub metadata: Metadata,
+    /// The verifying key, validated.
+    pub verifying_key: VerifyingKey<Bn254>,
+    /// The schema file the key was set up from.
+    pub schema_text: String,
+    /// The policy file the key was set up from.
+    pub policy_text: String,
+    proving_key_bytes: Vec<u8>,
+}
+
+impl KeyDir {
+    /// Opens and verifies a key directory: format version, every file's
+    /// content hash, the verifying key's points, and the key id.
+    pub fn open(path: &Path) -> Result<Self, KeyError> {
+        let metadata_path = path.join(METADATA);
+        let raw = fs::read(&metadata_path).map_err(|source| KeyError::Io {
+            path: metadata_path.clone(),
+            source,
+        })?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&raw).map_err(|e| KeyError::Metadata {
+                path: metadata_path.clone(),
+                problem: e.to_string(),
+            })?;
+        // The version is read first, so that a newer layout gets the right error.
+        let found = value.get("format_version").and_then(|v| v.as_u64());
+        match found {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(KeyError::UnsupportedVersion {
+                    path: metadata_path,
+                    found: u32::try_from(v).unwrap_or(u32::MAX),
+                    supported: FORMAT_VERSION,
+                })
+            }
+            None => {
+                return Err(KeyError::Metadata {
+                    path: metadata_path,
+                    problem: "missing `format_version`".into(),
+                })
+            }
+        }
+        let metadata: Metadata = serde_json::from_value(value).map_err(|e| KeyError::Metadata {
+            path: metadata_path.clone(),
+            problem: e.to_string(),
+        })?;
+        let expected_files = [
+            PROVING_KEY,
+            VERIFYING_KEY,
+            VERIFICATION_KEY_JSON,
+            SCHEMA,
+            POLICY,
+        ];
+        let listed: Vec<&str> = metadata.files.keys().map(String::as_str).collect();
+        if listed != {
+            let mut sorted = expected_files.to_vec();
+            sorted.sort();
+            sorted
+        } {
+            return Err(KeyError::Metadata {
+                path: metadata_path,
+                problem: format!("`files` lists {listed:?}, expected {expected_files:?}"),
+            });
+        }
+        let mut contents = BTreeMap::new();
+        for (file, recorded) in &metadata.files {
+            let file_path = path.join(file);
+            let bytes = fs::read(&file_path).map_err(|source| KeyError::Io {
+                path: file_path.clone(),
+                source,
+            })?;
+            let found = Digest32::of(&bytes).to_string();
+            if &found != recorded {
+                return Err(KeyError::HashMismatch {
+                    path: file_path,
+                    expected: recorded.clone(),
+                    found,
+                });
+            }
+            contents.insert(file.clone(), bytes);
+        }
+        let mut take = |file: &str| contents.remove(file).expect("every listed file was read");
+        let vk_path = path.join(VERIFYING_KEY);
+        let verifying_key = VerifyingKey::<Bn254>::deserialize_with_mode(
+            &take(VERIFYING_KEY)[..],
+            Compress::Yes,
+            Validate::Yes,
+        )
+        .map_err(|e| KeyError::Malformed {
+            path: vk_path,
+            problem: format!("not a valid verifying key: {e}"),
+        })?;
+        let policy_hash =
+            Digest32::from_hex(&metadata.policy.hash).ok_or_else(|| KeyError::Metadata {
+                path: metadata_path.clone(),
+                problem: format!(
+                    "policy hash {:?} is not 64 hex digits",
+                    metadata.policy.hash
+                ),
+            })?;
+        let computed = key_id(&verifying_key, &policy_hash).to_string();
+        if computed != metadata.key_id {
+            return Err(KeyError::KeyIdMismatch {
+                path: metadata_path,
+                recorded: metadata.key_id.clone(),
+                computed,
+            });
+        }
+        let text = |file: &str, bytes: Vec<u8>| {
+            String::from_utf8(bytes).map_err(|_| KeyError::Malformed {
+                path: path.join(file),
+                problem: "not UTF-8 text".into(),
+            })
+        };
+        let schema_text = text(SCHEMA, take(SCHEMA))?;
+        let policy_text = text(POLICY, take(POLICY))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            metadata,
+            verifying_key,
+            schema_text,
+            policy_text,
+            proving_key_bytes: take(PROVING_KEY),
+        })
+    }
+
+    /// Checks that the key is for `policy` over `schema` and registries of
+    /// `shape`: the canonical policy hash and the circuit digest must match.
+    pub fn check_circuit(
+        &self,
+        schema: &Schema,
+        policy: &Policy,
+        shape: TreeShape,
+    ) -> Result<(), KeyError> {
+        let given_hash = policy_hash(schema, policy).to_string();
+        if given_hash != self.metadata.policy.hash {
+            return Err(KeyError::PolicyMismatch {
+                path: self.path.clone(),
+                key_policy: self.metadata.policy.name.clone(),
+                key_hash: self.metadata.policy.hash.clone(),
+                given_policy: policy.name.clone(),
+                given_hash,
+            });
+        }
+        let matrices = StatementCircuit::shape_only(schema, policy, shape).matrices()?;
+        let given = circuit_digest(&matrices).to_string();
+        let tree = self.metadata.tree;
+        if given != self.metadata.circuit_digest
+            || (tree.arity, tree.depth) != (shape.arity(), shape.depth())
+        {
+            return Err(KeyError::CircuitMismatch {
+                path: self.path.clone(),
+                key: format!(
+                    "arity {}, depth {}, digest {}",
+                    tree.arity, tree.depth, self.metadata.circuit_digest
+                ),
+                given: format!(
+                    "arity {}, depth {}, digest {given}",
+                    shape.arity(),
+                    shape.depth()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The registry tree shape the key is for.
+    pub fn shape(&self) -> Result<TreeShape, KeyError> {
+        TreeShape::new(self.metadata.tree.arity, self.metadata.tree.depth).map_err(|e| {
+            KeyError::Metadata {
+                path: self.path.join(METADATA),
+                problem: e.to_string(),
+            }
+        })
+    }
+
+    /// The proving key. Its bytes matched their recorded hash when the
+    /// directory was opened, and that hash was recorded from a validated
+    /// key, so the points are not validated again: loading stays fast.
+    pub fn proving_key(&self) -> Result<ProvingKey<Bn254>, KeyError> {
+        ProvingKey::<Bn254>::deserialize_with_mode(
+            &self.proving_key_bytes[..],
+            Compress::No,
+            Validate::No,
+        )
+        .map_err(|e| KeyError::Malformed {
+            path: self.path.join(PROVING_KEY),
+            problem: format!("not a valid proving key: {e}"),
+        })
+    }
+}
