@@ -363,14 +363,21 @@ impl Policy {
     /// satisfied: an operand outside its declared bit width fails the
     /// circuit's range check, so it makes the verdict false wherever it sits.
     pub fn evaluate(&self, schema: &Schema, values: &[Fr], params: &[Fr]) -> bool {
-        let ranged_ok = self.ranged_operands(schema).into_iter().all(|(r, bits)| {
-            let v = match r {
-                Ranged::Field(i) => values[i],
-                Ranged::Param(i) => params[i],
-            };
-            to_u128(&v).is_some_and(|v| v < 1u128 << bits)
-        });
-        ranged_ok && holds(&self.rule, values, params)
+        self.out_of_range(schema, values, params).is_empty() && holds(&self.rule, values, params)
+    }
+
+    /// The range-checked operands whose values do not fit their widths.
+    fn out_of_range(&self, schema: &Schema, values: &[Fr], params: &[Fr]) -> Vec<(Ranged, u32)> {
+        self.ranged_operands(schema)
+            .into_iter()
+            .filter(|(r, bits)| {
+                let v = match r {
+                    Ranged::Field(i) => values[*i],
+                    Ranged::Param(i) => params[*i],
+                };
+                to_u128(&v).is_none_or(|v| v >= 1u128 << bits)
+            })
+            .collect()
     }
 }
 
@@ -380,15 +387,8 @@ impl Policy {
     /// the policy. An operand outside its declared width is reported too.
     pub fn failures(&self, schema: &Schema, values: &[Fr], params: &[Fr]) -> Vec<String> {
         let mut failures: Vec<String> = self
-            .ranged_operands(schema)
+            .out_of_range(schema, values, params)
             .into_iter()
-            .filter(|(r, bits)| {
-                let v = match r {
-                    Ranged::Field(i) => values[*i],
-                    Ranged::Param(i) => params[*i],
-                };
-                !to_u128(&v).is_some_and(|v| v < 1u128 << bits)
-            })
             .map(|(r, bits)| match r {
                 Ranged::Field(i) => {
                     format!("{} does not fit in {bits} bits", schema.fields[i].name)

@@ -107,7 +107,7 @@ fn enforce_selected(
         let mut sum = FpVar::Constant(Fr::from(0u64));
         let mut t = s;
         loop {
-            if (s.count_ones() - t.count_ones()) % 2 == 0 {
+            if (s.count_ones() - t.count_ones()).is_multiple_of(2) {
                 sum += &children[t];
             } else {
                 sum -= &children[t];
