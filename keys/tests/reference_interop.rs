@@ -1,5 +1,6 @@
 //! A zkgov proof of the reference policy (arity 4, depth 10), checked by the
-//! real snarkjs: it verifies, and with one public input changed it does not.
+//! real snarkjs and by the exported Solidity verifier on a local EVM: it
+//! verifies, and with one public input changed it does not.
 
 mod support;
 
@@ -15,7 +16,9 @@ use zkgov_circuits::schema::Schema;
 use zkgov_circuits::statement::{Statement, SubjectTag};
 use zkgov_circuits::tree::{RegistryTree, TreeShape};
 use zkgov_circuits::Fr;
+use zkgov_keys::digest::Digest32;
 use zkgov_keys::snarkjs;
+use zkgov_keys::solidity::{calldata, verifier_contract_with, ContractOptions};
 use zkgov_keys::store::{setup, KeyDir};
 
 const SCHEMA_TEXT: &str = include_str!("../../schemas/real-estate.toml");
@@ -150,4 +153,60 @@ fn a_reference_proof_verifies_with_snarkjs() {
     let vk = snarkjs::verifying_key_from_json(&vk_json.to_string()).unwrap();
     assert!(snarkjs::verify(&vk, &proof, &inputs).unwrap());
     assert!(!snarkjs::verify(&vk, &proof, &changed).unwrap());
+
+    // On chain: the exported Solidity verifier, compiled with solc and run on
+    // a local EVM, accepts the proof and refuses it for the changed input.
+    let options = ContractOptions {
+        key_id: Digest32::from_hex(&dir.metadata.key_id),
+    };
+    let source =
+        verifier_contract_with(&dir.verifying_key, "MedicalPremisesVerifier", &options).unwrap();
+    std::fs::write(work.join("Verifier.sol"), source).unwrap();
+    let evm = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/evm");
+    let compiled = work.join("compiled.json");
+    let run = support::run_node_script(
+        &evm.join("compile.js"),
+        &[
+            work.join("Verifier.sol").to_str().unwrap(),
+            "MedicalPremisesVerifier",
+            compiled.to_str().unwrap(),
+        ],
+        work,
+    );
+    assert!(
+        run.status.success(),
+        "solc: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let compiled: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&compiled).unwrap()).unwrap();
+    let cases = serde_json::json!({
+        "bytecode": compiled["bytecode"],
+        "selector": compiled["methodIdentifiers"]["verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[6])"],
+        "gasLimit": 10_000_000,
+        "cases": [
+            { "name": "valid", "calldata": calldata(&proof, &inputs) },
+            { "name": "changed case id", "calldata": calldata(&proof, &changed) },
+        ],
+    });
+    write_json(&work.join("cases.json"), &cases);
+    let run = support::run_node_script(
+        &evm.join("run_verifier.js"),
+        &[work.join("cases.json").to_str().unwrap()],
+        work,
+    );
+    assert!(
+        run.status.success(),
+        "EVM: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let results: Vec<serde_json::Value> = serde_json::from_slice(&run.stdout).unwrap();
+    let word = |b: u8| format!("0x{b:064x}");
+    assert_eq!(results[0]["returned"], word(1), "{results:?}");
+    assert_eq!(results[1]["returned"], word(0), "{results:?}");
+    assert!(
+        results.iter().all(|r| r["reverted"].is_null()),
+        "{results:?}"
+    );
+    eprintln!("verifyProof on a local EVM: {} gas", results[0]["gasUsed"]);
 }
