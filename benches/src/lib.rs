@@ -5,10 +5,15 @@
 //!
 //! - `cargo run --release -p zkgov-benches --bin tree-build`: builds a
 //!   2^20-leaf registry tree (arity 4, depth 10) on all cores and on one.
+//! - `cargo run --release -p zkgov-benches --bin prove-batch`: the proving
+//!   engine's batch throughput and single-proof latency against plain
+//!   arkworks `Groth16::prove` on the reference workload.
 //! - `cargo bench -p zkgov-benches`: the criterion versions.
 #![deny(missing_docs, unsafe_code)]
 
 use zkgov_circuits::Fr;
+
+pub mod workload;
 
 /// Deterministic distinct leaves, so runs are comparable.
 pub fn leaves(n: u64) -> Vec<Fr> {

@@ -15,6 +15,8 @@ use zkgov_circuits::tree::TreeShape;
 
 mod demo;
 mod keys;
+mod prove;
+mod registry;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +44,11 @@ enum Command {
     Verify(VerifyArgs),
     /// Run the reference workload end to end on a synthetic registry.
     Demo(demo::DemoArgs),
+    /// Department registries: build from a records file, update, print the root.
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
+    /// Prove a batch of cases against a registry, in parallel, streaming JSON Lines.
+    Prove(prove::ProveArgs),
 }
 
 #[derive(Subcommand)]
@@ -112,6 +119,8 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Demo(args) => demo::run(&args),
+        Command::Registry(command) => registry::run(&command),
+        Command::Prove(args) => prove::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,495 @@
+//! `zkgov prove`: batch proving of a department's cases.
+//!
+//! Each case row names a case, a subject and the case secret. For each case
+//! the prover finds the subject's live records, evaluates the policy
+//! natively, and either proves the first record that satisfies it or writes
+//! why not. Output is JSON Lines in input order, one line per case:
+//!
+//! - `{"status":"proven","case_id",…,"key_id","registry_root","public_inputs":[…],"proof":{snarkjs}}`
+//! - `{"status":"not_satisfied","case_id",…,"reason"}`
+//! - `{"status":"subject_not_found","case_id",…}`
+//! - `{"status":"invalid_input","case_id",…,"reason"}`
+//!
+//! The output file always holds whole lines: `--resume` skips the cases it
+//! already holds, and drops a trailing partial line left by a crash.
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use zkgov_circuits::circuit::StatementWitness;
+use zkgov_circuits::field::{parse_field_element, to_decimal};
+use zkgov_circuits::policy::Policy;
+use zkgov_circuits::schema::Schema;
+use zkgov_circuits::statement::{Statement, SubjectTag};
+use zkgov_circuits::Fr;
+use zkgov_keys::snarkjs;
+use zkgov_keys::store::KeyDir;
+use zkgov_prover::engine::Engine;
+use zkgov_prover::registry::Registry;
+
+use crate::Malformed;
+
+#[derive(Args)]
+pub(crate) struct ProveArgs {
+    /// The registry directory.
+    #[arg(long)]
+    registry: PathBuf,
+    /// The key directory of the policy to prove.
+    #[arg(long)]
+    keys: PathBuf,
+    /// The cases: CSV with columns case_id, subject, case_secret, or JSON Lines with those keys.
+    #[arg(long)]
+    cases: PathBuf,
+    /// A public param of the policy, NAME=VALUE; repeat for each.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// The output file (JSON Lines).
+    #[arg(long)]
+    out: PathBuf,
+    /// Worker threads; each proves one case at a time. Default: all cores.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Skip the cases already in the output file and append the rest.
+    #[arg(long)]
+    resume: bool,
+    /// Prove only shard I of N: the cases whose 0-based row number is I modulo N.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Do not verify each proof before writing it.
+    #[arg(long)]
+    no_self_check: bool,
+}
+
+/// One case as read from the cases file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseRow {
+    case_id: String,
+    subject: String,
+    case_secret: String,
+}
+
+/// One line of the output.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum Outcome {
+    Proven {
+        case_id: String,
+        key_id: String,
+        registry_root: String,
+        public_inputs: Vec<String>,
+        proof: serde_json::Value,
+    },
+    NotSatisfied {
+        case_id: String,
+        reason: String,
+    },
+    SubjectNotFound {
+        case_id: String,
+    },
+    InvalidInput {
+        case_id: String,
+        reason: String,
+    },
+}
+
+impl Outcome {
+    fn case_id(&self) -> &str {
+        match self {
+            Outcome::Proven { case_id, .. }
+            | Outcome::NotSatisfied { case_id, .. }
+            | Outcome::SubjectNotFound { case_id }
+            | Outcome::InvalidInput { case_id, .. } => case_id,
+        }
+    }
+}
+
+fn parse_shard(text: &str) -> Result<(u64, u64)> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.parse::<u64>().ok()?, n.parse::<u64>().ok()?)))
+        .filter(|(i, n)| *n > 0 && i < n);
+    parsed.ok_or_else(|| Malformed(format!("--shard {text:?}: expected I/N with 0 ≤ I < N")).into())
+}
+
+/// Reads the cases file lazily: CSV or JSON Lines by extension.
+fn read_cases(
+    path: &Path,
+) -> Result<Box<dyn Iterator<Item = (u64, Result<CaseRow, String>)> + Send>> {
+    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let jsonl = path
+        .extension()
+        .is_some_and(|e| e == "jsonl" || e == "ndjson");
+    if jsonl {
+        let lines = BufReader::new(file).lines().enumerate();
+        Ok(Box::new(lines.filter_map(|(i, line)| {
+            let row = match line {
+                Ok(line) if line.trim().is_empty() => return None,
+                Ok(line) => serde_json::from_str::<CaseRow>(&line)
+                    .map_err(|e| format!("line {}: {e}", i + 1)),
+                Err(e) => Err(format!("line {}: {e}", i + 1)),
+            };
+            Some((i as u64, row))
+        })))
+    } else {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::None)
+            .from_reader(file);
+        let headers = reader
+            .headers()
+            .with_context(|| format!("{}: cannot read the CSV header", path.display()))?
+            .clone();
+        for column in ["case_id", "subject", "case_secret"] {
+            if !headers.iter().any(|h| h == column) {
+                return Err(Malformed(format!(
+                    "{}: the CSV header lacks the column {column:?}",
+                    path.display()
+                ))
+                .into());
+            }
+        }
+        Ok(Box::new(
+            reader
+                .into_deserialize::<CaseRow>()
+                .enumerate()
+                .map(|(i, row)| (i as u64, row.map_err(|e| format!("row {}: {e}", i + 1)))),
+        ))
+    }
+}
+
+/// The case ids already in `out`, after dropping a trailing partial line.
+fn completed_cases(out: &Path) -> Result<HashSet<String>> {
+    let mut done = HashSet::new();
+    let Ok(bytes) = std::fs::read(out) else {
+        return Ok(done);
+    };
+    let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if whole < bytes.len() {
+        let file = OpenOptions::new().write(true).open(out)?;
+        file.set_len(whole as u64)?;
+        file.sync_all()?;
+        eprintln!(
+            "{}: dropped a partial last line of {} bytes",
+            out.display(),
+            bytes.len() - whole
+        );
+    }
+    for (i, line) in bytes[..whole].split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let outcome: Outcome = serde_json::from_slice(line).with_context(|| {
+            format!(
+                "{}: line {} is not an output line; refusing to resume",
+                out.display(),
+                i + 1
+            )
+        })?;
+        done.insert(outcome.case_id().to_string());
+    }
+    Ok(done)
+}
+
+/// What a case needs: a proof, or nothing more.
+enum Decision {
+    Prove(Box<(Statement, StatementWitness)>),
+    Done(Outcome),
+}
+
+fn decide(
+    row: Result<CaseRow, String>,
+    registry: &Registry,
+    schema: &Schema,
+    policy: &Policy,
+    params: &[Fr],
+) -> (String, Decision) {
+    let row = match row {
+        Ok(row) => row,
+        Err(reason) => {
+            return (
+                String::new(),
+                Decision::Done(Outcome::InvalidInput {
+                    case_id: String::new(),
+                    reason,
+                }),
+            );
+        }
+    };
+    let case_id = row.case_id.clone();
+    let invalid = |reason: String| {
+        Decision::Done(Outcome::InvalidInput {
+            case_id: case_id.clone(),
+            reason,
+        })
+    };
+    if case_id.is_empty() {
+        return (case_id.clone(), invalid("empty case_id".into()));
+    }
+    let subject_field = &schema.fields[schema.subject];
+    let subject = match subject_field.ty.encode(&subject_field.name, &row.subject) {
+        Ok(s) => s,
+        Err(e) => return (case_id.clone(), invalid(format!("subject: {e}"))),
+    };
+    let case_secret = match parse_field_element(&row.case_secret) {
+        Ok(s) => s,
+        Err(e) => return (case_id.clone(), invalid(format!("case_secret: {e}"))),
+    };
+    let candidates = registry.records_of(&subject);
+    if candidates.is_empty() {
+        return (
+            case_id.clone(),
+            Decision::Done(Outcome::SubjectNotFound {
+                case_id: case_id.clone(),
+            }),
+        );
+    }
+    let satisfying = candidates
+        .iter()
+        .find(|(_, record)| policy.evaluate(schema, &record.values, params));
+    let Some((index, record)) = satisfying else {
+        let (_, first) = &candidates[0];
+        let reason = policy.failures(schema, &first.values, params).join("; ");
+        return (
+            case_id.clone(),
+            Decision::Done(Outcome::NotSatisfied {
+                case_id: case_id.clone(),
+                reason,
+            }),
+        );
+    };
+    let statement = Statement {
+        registry_root: registry.root(),
+        case_id: Statement::case_id(&case_id),
+        subject_tag: SubjectTag::new(subject, case_secret),
+        params: params.to_vec(),
+    };
+    let witness = StatementWitness {
+        record: (*record).clone(),
+        path: registry.path(*index),
+        case_secret,
+    };
+    (case_id, Decision::Prove(Box::new((statement, witness))))
+}
+
+#[derive(Default)]
+struct Tally {
+    proven: u64,
+    not_satisfied: u64,
+    subject_not_found: u64,
+    invalid_input: u64,
+}
+
+pub(crate) fn run(args: &ProveArgs) -> Result<()> {
+    let registry = Registry::open(&args.registry)?;
+    let keys = KeyDir::open(&args.keys)?;
+    let schema = Schema::from_toml(
+        &args.keys.join("schema.toml").display().to_string(),
+        &keys.schema_text,
+    )?;
+    let policy = Policy::from_toml(
+        &args.keys.join("policy.toml").display().to_string(),
+        &keys.policy_text,
+        &schema,
+    )?;
+    if registry.schema() != &schema {
+        bail!(
+            "the registry {} has schema {:?}, but the key {} is for schema {:?}",
+            args.registry.display(),
+            registry.schema().name,
+            args.keys.display(),
+            schema.name
+        );
+    }
+    let key_shape = keys.shape()?;
+    if registry.shape() != key_shape {
+        bail!(
+            "the registry {} is a tree of arity {}, depth {}, but the key {} is for arity {}, depth {}",
+            args.registry.display(),
+            registry.shape().arity(),
+            registry.shape().depth(),
+            args.keys.display(),
+            key_shape.arity(),
+            key_shape.depth()
+        );
+    }
+    let given: Vec<(&str, &str)> = args
+        .params
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .ok_or_else(|| Malformed(format!("--param {p:?}: expected NAME=VALUE")))
+        })
+        .collect::<Result<_, _>>()?;
+    let params = policy
+        .encode_params(&given)
+        .map_err(|e| Malformed(e.to_string()))?;
+    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        return Err(Malformed("--threads must be at least 1".into()).into());
+    }
+
+    let done = if args.resume {
+        completed_cases(&args.out)?
+    } else {
+        if args.out.exists() {
+            return Err(Malformed(format!(
+                "{} exists; pass --resume to continue it",
+                args.out.display()
+            ))
+            .into());
+        }
+        HashSet::new()
+    };
+    let in_shard = move |row: u64| shard.is_none_or(|(i, n)| row % n == i);
+    let total = read_cases(&args.cases)?
+        .filter(|(row, _)| in_shard(*row))
+        .count() as u64;
+
+    let engine = Engine::new(&keys, schema.clone(), policy.clone())?;
+    let key_id = engine.key_id().to_string();
+    let root = to_decimal(&registry.root());
+    let mut out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&args.out)
+        .with_context(|| format!("cannot open {}", args.out.display()))?;
+
+    let progress = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template(
+            "{spinner} {pos}/{len} cases [{bar:30}] {per_sec} ETA {eta} {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    progress.set_position(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .context("cannot install the Ctrl-C handler")?;
+    }
+
+    // Cases that need no proof wait here, in input order, until every
+    // earlier proof has been written.
+    let decided: Arc<Mutex<VecDeque<(u64, Outcome)>>> = Arc::default();
+    let mut tally = Tally::default();
+    let mut failure: Option<anyhow::Error> = None;
+    let started = Instant::now();
+
+    let jobs = {
+        let decided = decided.clone();
+        let stop = stop.clone();
+        let (registry, schema, policy, params) = (&registry, &schema, &policy, &params);
+        let done = &done;
+        read_cases(&args.cases)?
+            .filter(move |(row, _)| in_shard(*row))
+            .enumerate()
+            .take_while(move |_| !stop.load(Ordering::SeqCst))
+            .filter_map(move |(seq, (_, row))| {
+                let (case_id, decision) = decide(row, registry, schema, policy, params);
+                if done.contains(&case_id) && !case_id.is_empty() {
+                    return None;
+                }
+                match decision {
+                    Decision::Prove(job) => Some(((seq as u64, case_id), job.0, job.1)),
+                    Decision::Done(outcome) => {
+                        decided
+                            .lock()
+                            .expect("no panics while held")
+                            .push_back((seq as u64, outcome));
+                        None
+                    }
+                }
+            })
+    };
+
+    let mut write = |outcome: &Outcome, out: &mut File| -> Result<()> {
+        match outcome {
+            Outcome::Proven { .. } => tally.proven += 1,
+            Outcome::NotSatisfied { .. } => tally.not_satisfied += 1,
+            Outcome::SubjectNotFound { .. } => tally.subject_not_found += 1,
+            Outcome::InvalidInput { .. } => tally.invalid_input += 1,
+        }
+        let mut line = serde_json::to_vec(outcome)?;
+        line.push(b'\n');
+        // One write per whole line: an interruption never splits a line
+        // between two runs.
+        out.write_all(&line)
+            .with_context(|| format!("cannot write {}", args.out.display()))?;
+        progress.inc(1);
+        Ok(())
+    };
+    let flush_decided_before = |seq: Option<u64>,
+                                out: &mut File,
+                                write: &mut dyn FnMut(&Outcome, &mut File) -> Result<()>|
+     -> Result<()> {
+        let mut queue = decided.lock().expect("no panics while held");
+        while queue
+            .front()
+            .is_some_and(|(s, _)| seq.is_none_or(|seq| *s < seq))
+        {
+            let (_, outcome) = queue.pop_front().expect("front exists");
+            write(&outcome, out)?;
+        }
+        Ok(())
+    };
+
+    engine.prove_batch(jobs, threads, &stop, |(seq, case_id), statement, result| {
+        if failure.is_some() {
+            return;
+        }
+        let step = (|| -> Result<()> {
+            flush_decided_before(Some(seq), &mut out, &mut write)?;
+            let proof = result?;
+            if !args.no_self_check && !engine.verify(&statement, &proof) {
+                bail!("self-check: a proof does not verify; refusing to write it (is the key damaged?)");
+            }
+            let outcome = Outcome::Proven {
+                case_id,
+                key_id: key_id.clone(),
+                registry_root: root.clone(),
+                public_inputs: statement.public_inputs().iter().map(to_decimal).collect(),
+                proof: snarkjs::proof_to_json(&proof),
+            };
+            write(&outcome, &mut out)
+        })();
+        if let Err(e) = step {
+            failure = Some(e);
+            stop.store(true, Ordering::SeqCst);
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    flush_decided_before(None, &mut out, &mut write)?;
+    out.sync_all()
+        .with_context(|| format!("cannot sync {}", args.out.display()))?;
+    progress.finish_and_clear();
+
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{} proven, {} not satisfied, {} subject not found, {} invalid input in {elapsed:.1} s ({:.2} proofs/s){}",
+        tally.proven,
+        tally.not_satisfied,
+        tally.subject_not_found,
+        tally.invalid_input,
+        tally.proven as f64 / elapsed,
+        if stop.load(Ordering::SeqCst) { "; interrupted: run again with --resume" } else { "" }
+    );
+    if stop.load(Ordering::SeqCst) {
+        std::process::exit(130);
+    }
+    Ok(())
+}

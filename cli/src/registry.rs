@@ -1,0 +1,266 @@
+//! `zkgov registry …`: build a department's registry from a records file,
+//! change it record by record, and print its root.
+//!
+//! Every command prints only the root (canonical decimal) on standard
+//! output. What was done goes to standard error. Bad input (bad rows,
+//! unknown columns, too many records, unknown subjects) exits with code 2
+//! and writes nothing. A damaged registry exits with code 1.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
+use zkgov_circuits::field::to_decimal;
+use zkgov_circuits::tree::TreeShape;
+use zkgov_prover::registry::{self, RecordFormat, RecordsFile, Registry, RegistryError, Room};
+
+use crate::Malformed;
+
+#[derive(Subcommand)]
+pub(crate) enum RegistryCommand {
+    /// Build a registry from a records file (CSV or JSON Lines) and print its root.
+    Build(BuildArgs),
+    /// Add, modify or revoke records, store the new state atomically, and print the new root.
+    Update(UpdateArgs),
+    /// Recompute a registry's tree from its records, check it, and print its root.
+    Root {
+        /// The registry directory.
+        dir: PathBuf,
+    },
+}
+
+/// The format of a records file.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum FormatArg {
+    /// A header row of field names (any order, optional `salt`), then one record per row.
+    Csv,
+    /// One JSON object per line, keyed by field name (optional `salt`).
+    Jsonl,
+}
+
+impl From<FormatArg> for RecordFormat {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Csv => RecordFormat::Csv,
+            FormatArg::Jsonl => RecordFormat::JsonLines,
+        }
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct BuildArgs {
+    /// The schema file (TOML).
+    #[arg(long)]
+    schema: PathBuf,
+    /// The records file. CSV: a header naming every schema field once, in any order, plus an
+    /// optional `salt` column. JSON Lines: one object per line with the same keys; values are
+    /// strings in the field's format, or JSON integers (uint, decimal, bool) and true/false (bool).
+    /// Records without a salt get a random one.
+    #[arg(long, value_name = "FILE")]
+    records: PathBuf,
+    /// The records file's format; by default taken from its extension (.csv, .jsonl).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Children per tree node: 2, 4, 8 or 16.
+    #[arg(long, default_value_t = TreeShape::DEFAULT_ARITY)]
+    arity: usize,
+    /// Levels of the registry tree, which holds arity^depth records.
+    #[arg(long)]
+    depth: u32,
+    /// The registry directory to create; it must not exist.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+#[command(group(
+    ArgGroup::new("change")
+        .required(true)
+        .args(["add", "modify", "revoke", "revoke_index"]),
+))]
+pub(crate) struct UpdateArgs {
+    /// The registry directory.
+    dir: PathBuf,
+    /// Append the records of FILE at the next indices (same file rules as `build`).
+    #[arg(long, value_name = "FILE")]
+    add: Option<PathBuf>,
+    /// Replace records with those of FILE, each with a fresh salt unless the file gives one.
+    /// Each row replaces the one live record that has the row's subject; a subject with
+    /// several live records must be modified with --index.
+    #[arg(long, value_name = "FILE")]
+    modify: Option<PathBuf>,
+    /// With --modify: FILE holds exactly one record, which replaces the live record at INDEX
+    /// (0-based leaf index). Its subject may differ (a parcel that changed hands).
+    #[arg(long, value_name = "INDEX", requires = "modify")]
+    index: Option<u64>,
+    /// Revoke the one live record of each SUBJECT (the subject field's raw value): its leaf
+    /// becomes 0 and the record stays, marked revoked.
+    #[arg(long, value_name = "SUBJECT", num_args = 1..)]
+    revoke: Vec<String>,
+    /// Revoke the live records at these 0-based leaf indices.
+    #[arg(long, value_name = "INDEX", num_args = 1..)]
+    revoke_index: Vec<u64>,
+    /// The format of FILE; by default taken from its extension (.csv, .jsonl).
+    #[arg(long, value_enum, conflicts_with_all = ["revoke", "revoke_index"])]
+    format: Option<FormatArg>,
+}
+
+pub(crate) fn run(command: &RegistryCommand) -> Result<()> {
+    match command {
+        RegistryCommand::Build(args) => build(args),
+        RegistryCommand::Update(args) => update(args),
+        RegistryCommand::Root { dir } => {
+            let registry = Registry::open(dir).map_err(|e| failure(e, None))?;
+            println!("{}", to_decimal(&registry.root()));
+            Ok(())
+        }
+    }
+}
+
+/// Input errors exit with code 2, and say that nothing was written when
+/// the command would have written; anything else (a damaged registry, an
+/// I/O failure) exits with code 1.
+fn failure(e: RegistryError, unchanged: Option<&str>) -> anyhow::Error {
+    let malformed = matches!(
+        e,
+        RegistryError::Schema(_)
+            | RegistryError::Tree(_)
+            | RegistryError::UnknownFormat { .. }
+            | RegistryError::Columns { .. }
+            | RegistryError::BadRows { .. }
+            | RegistryError::TooManyRecords { .. }
+            | RegistryError::AlreadyExists { .. }
+            | RegistryError::NotARegistry { .. }
+            | RegistryError::NoSuchRecord { .. }
+            | RegistryError::Revoked { .. }
+            | RegistryError::BadSubjects { .. }
+    );
+    if !malformed {
+        return e.into();
+    }
+    match unchanged {
+        Some(note) => Malformed(format!("{e}\n{note}")).into(),
+        None => Malformed(e.to_string()).into(),
+    }
+}
+
+fn build(args: &BuildArgs) -> Result<()> {
+    const UNCHANGED: Option<&str> = Some("nothing was written");
+    let shape = TreeShape::new(args.arity, args.depth).map_err(|e| Malformed(e.to_string()))?;
+    let start = Instant::now();
+    let registry = registry::build(
+        &args.schema,
+        &args.records,
+        args.format.map(Into::into),
+        shape,
+        &args.out,
+    )
+    .map_err(|e| failure(e, UNCHANGED))?;
+    eprintln!(
+        "built {}: {} records of schema {:?}, arity {}, depth {} (capacity {}), in {:.1?}",
+        args.out.display(),
+        registry.len(),
+        registry.schema().name,
+        shape.arity(),
+        shape.depth(),
+        shape.capacity(),
+        start.elapsed()
+    );
+    println!("{}", to_decimal(&registry.root()));
+    Ok(())
+}
+
+fn update(args: &UpdateArgs) -> Result<()> {
+    const UNCHANGED: Option<&str> = Some("nothing was written; the registry is unchanged");
+    let fail = |e| failure(e, UNCHANGED);
+    let mut registry = Registry::open(&args.dir).map_err(|e| failure(e, None))?;
+    let format = args.format.map(Into::into);
+    let done = if let Some(file) = &args.add {
+        let records =
+            RecordsFile::read(registry.schema(), file, format, registry.room()).map_err(fail)?;
+        let added = registry.add(records.into_records()).map_err(fail)?;
+        format!(
+            "added {} records (indices {}..{})",
+            added.end - added.start,
+            added.start,
+            added.end
+        )
+    } else if let Some(file) = &args.modify {
+        let records =
+            RecordsFile::read(registry.schema(), file, format, Room::unlimited()).map_err(fail)?;
+        match args.index {
+            Some(index) => {
+                if records.len() != 1 {
+                    return Err(Malformed(format!(
+                        "{}: --index replaces one record, but the file holds {}\n{}",
+                        file.display(),
+                        records.len(),
+                        UNCHANGED.unwrap_or_default()
+                    ))
+                    .into());
+                }
+                let record = records.into_records().remove(0);
+                registry.modify(index, record).map_err(fail)?;
+                format!("modified record {index}")
+            }
+            None => {
+                let indices = registry.modify_by_subject(records).map_err(fail)?;
+                format!("modified records {}", list(&indices))
+            }
+        }
+    } else if !args.revoke.is_empty() {
+        let indices = registry.revoke_subjects(&args.revoke).map_err(fail)?;
+        format!("revoked records {}", list(&indices))
+    } else {
+        revoke_indices(
+            &mut registry,
+            &args.revoke_index,
+            UNCHANGED.unwrap_or_default(),
+        )?;
+        format!("revoked records {}", list(&args.revoke_index))
+    };
+    registry.commit().map_err(|e| failure(e, None))?;
+    eprintln!(
+        "{done}; {} now holds {} records, {} revoked",
+        args.dir.display(),
+        registry.len(),
+        registry.revoked_count()
+    );
+    println!("{}", to_decimal(&registry.root()));
+    Ok(())
+}
+
+/// Revokes the records at `indices`, or none of them: every index is
+/// checked first.
+fn revoke_indices(registry: &mut Registry, indices: &[u64], unchanged: &str) -> Result<()> {
+    for (i, &index) in indices.iter().enumerate() {
+        if indices[..i].contains(&index) {
+            return Err(Malformed(format!("index {index} is given twice\n{unchanged}")).into());
+        }
+        if index >= registry.len() {
+            let len = registry.len();
+            return Err(failure(
+                RegistryError::NoSuchRecord { index, len },
+                Some(unchanged),
+            ));
+        }
+        if registry.is_revoked(index) {
+            return Err(failure(RegistryError::Revoked { index }, Some(unchanged)));
+        }
+    }
+    for &index in indices {
+        registry
+            .revoke(index)
+            .map_err(|e| failure(e, Some(unchanged)))?;
+    }
+    Ok(())
+}
+
+fn list(indices: &[u64]) -> String {
+    indices
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

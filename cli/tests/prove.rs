@@ -1,0 +1,331 @@
+//! `zkgov prove`, run as a department operator runs it: a registry, keys,
+//! a cases file, and JSON Lines out.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const SCHEMA: &str = "../schemas/real-estate.toml";
+const POLICY: &str = "../policies/medical-premises.toml";
+const RECORDS: &str = "../prover/tests/data/real-estate.csv";
+
+fn zkgov() -> Command {
+    let mut cmd = Command::cargo_bin("zkgov").unwrap();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+fn ok(output: Output) -> Output {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A registry of the test records and a key for the reference policy, both
+/// over arity 4, depth 3.
+fn department(dir: &Path) -> (PathBuf, PathBuf) {
+    let registry = dir.join("registry");
+    let keys = dir.join("keys");
+    ok(zkgov()
+        .args([
+            "registry",
+            "build",
+            "--schema",
+            SCHEMA,
+            "--records",
+            RECORDS,
+            "--depth",
+            "3",
+            "--out",
+        ])
+        .arg(&registry)
+        .output()
+        .unwrap());
+    ok(zkgov()
+        .args([
+            "keys", "setup", "--schema", SCHEMA, "--policy", POLICY, "--depth", "3", "--out",
+        ])
+        .arg(&keys)
+        .output()
+        .unwrap());
+    (registry, keys)
+}
+
+const SECRET: &str = "123456789";
+
+fn cases(dir: &Path) -> PathBuf {
+    let path = dir.join("cases.csv");
+    fs::write(
+        &path,
+        format!(
+            "case_id,subject,case_secret\n\
+             C-1,110101199003071234,{SECRET}\n\
+             C-2,510104198511120021,{SECRET}\n\
+             C-3,999999999999999999,{SECRET}\n\
+             C-4,110101199003071234,-5\n\
+             C-5,510104198511120021,{SECRET}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn prove(registry: &Path, keys: &Path, cases: &Path, out: &Path, extra: &[&str]) -> Output {
+    zkgov()
+        .arg("prove")
+        .arg("--registry")
+        .arg(registry)
+        .arg("--keys")
+        .arg(keys)
+        .arg("--cases")
+        .arg(cases)
+        .args([
+            "--param",
+            "min_area=400",
+            "--param",
+            "usage=medical",
+            "--param",
+            "today=2026-11-23",
+            "--out",
+        ])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn lines(out: &Path) -> Vec<Value> {
+    fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn statuses(out: &Path) -> Vec<(String, String)> {
+    lines(out)
+        .iter()
+        .map(|l| {
+            (
+                l["case_id"].as_str().unwrap().to_string(),
+                l["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_batch_is_proven_in_input_order_and_each_proof_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, keys) = department(tmp.path());
+    let cases = cases(tmp.path());
+    let out = tmp.path().join("proofs.jsonl");
+    ok(prove(&registry, &keys, &cases, &out, &["--threads", "2"]));
+
+    let expected = [
+        ("C-1", "proven"),
+        ("C-2", "proven"),
+        ("C-3", "subject_not_found"),
+        ("C-4", "invalid_input"),
+        ("C-5", "proven"),
+    ];
+    let got = statuses(&out);
+    assert_eq!(got, expected.map(|(c, s)| (c.to_string(), s.to_string())));
+
+    let root = String::from_utf8(
+        ok(zkgov()
+            .args(["registry", "root"])
+            .arg(&registry)
+            .output()
+            .unwrap())
+        .stdout,
+    )
+    .unwrap();
+    let key_id = fs::read_to_string(keys.join("metadata.json")).unwrap();
+    for line in lines(&out).iter().filter(|l| l["status"] == "proven") {
+        assert_eq!(line["registry_root"], root.trim());
+        assert_eq!(line["public_inputs"][0], root.trim());
+        assert!(key_id.contains(line["key_id"].as_str().unwrap()));
+        // Every proven line verifies offline with `zkgov verify`.
+        fs::write(tmp.path().join("proof.json"), line["proof"].to_string()).unwrap();
+        fs::write(
+            tmp.path().join("public.json"),
+            line["public_inputs"].to_string(),
+        )
+        .unwrap();
+        let verify = zkgov()
+            .arg("verify")
+            .arg("--vk")
+            .arg(keys.join("verification_key.json"))
+            .arg("--proof")
+            .arg(tmp.path().join("proof.json"))
+            .arg("--public")
+            .arg(tmp.path().join("public.json"))
+            .output()
+            .unwrap();
+        assert_eq!(verify.status.code(), Some(0), "{line}");
+    }
+    // The same applicant in the same case gets one tag; cases C-2 and C-5 share a secret and subject.
+    let all = lines(&out);
+    assert_eq!(all[1]["public_inputs"][2], all[4]["public_inputs"][2]);
+    assert_ne!(all[1]["public_inputs"][1], all[4]["public_inputs"][1]);
+    assert!(all[3]["reason"].as_str().unwrap().contains("case_secret"));
+
+    // A stricter param leaves a subject with no qualifying record.
+    let strict = tmp.path().join("strict.jsonl");
+    let output = zkgov()
+        .arg("prove")
+        .arg("--registry")
+        .arg(&registry)
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--cases")
+        .arg(&cases)
+        .args([
+            "--param",
+            "min_area=5000",
+            "--param",
+            "usage=medical",
+            "--param",
+            "today=2026-11-23",
+            "--out",
+        ])
+        .arg(&strict)
+        .output()
+        .unwrap();
+    ok(output);
+    let strict = lines(&strict);
+    assert_eq!(strict[0]["status"], "not_satisfied");
+    assert!(
+        strict[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("area_m2 >= $min_area"),
+        "{}",
+        strict[0]
+    );
+}
+
+#[test]
+fn resume_skips_done_cases_and_drops_a_partial_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, keys) = department(tmp.path());
+    let cases = cases(tmp.path());
+    let out = tmp.path().join("proofs.jsonl");
+    ok(prove(&registry, &keys, &cases, &out, &[]));
+    let full = fs::read_to_string(&out).unwrap();
+
+    // Without --resume an existing output is refused, and left alone.
+    let refused = prove(&registry, &keys, &cases, &out, &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert_eq!(fs::read_to_string(&out).unwrap(), full);
+
+    // A crash left two whole lines and half of the third.
+    let cut: usize = full
+        .split_inclusive('\n')
+        .take(2)
+        .map(str::len)
+        .sum::<usize>()
+        + 10;
+    fs::write(&out, &full[..cut]).unwrap();
+    ok(prove(&registry, &keys, &cases, &out, &["--resume"]));
+    assert_eq!(statuses(&out), statuses_of(&full));
+
+    // Resuming a finished file adds nothing.
+    ok(prove(&registry, &keys, &cases, &out, &["--resume"]));
+    assert_eq!(lines(&out).len(), 5);
+}
+
+fn statuses_of(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|l| {
+            (
+                l["case_id"].as_str().unwrap().to_string(),
+                l["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn shards_partition_the_cases() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, keys) = department(tmp.path());
+    let cases = cases(tmp.path());
+    let mut seen = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        let out = tmp.path().join(format!("shard-{}.jsonl", &shard[..1]));
+        ok(prove(
+            &registry,
+            &keys,
+            &cases,
+            &out,
+            &["--shard", shard, "--no-self-check"],
+        ));
+        seen.extend(statuses(&out).into_iter().map(|(c, _)| c));
+    }
+    seen.sort();
+    assert_eq!(seen, ["C-1", "C-2", "C-3", "C-4", "C-5"]);
+    let bad = prove(
+        &registry,
+        &keys,
+        &cases,
+        &tmp.path().join("x.jsonl"),
+        &["--shard", "2/2"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn a_key_for_another_shape_or_a_bad_param_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, _) = department(tmp.path());
+    let keys4 = tmp.path().join("keys4");
+    ok(zkgov()
+        .args([
+            "keys", "setup", "--schema", SCHEMA, "--policy", POLICY, "--depth", "4", "--out",
+        ])
+        .arg(&keys4)
+        .output()
+        .unwrap());
+    let cases = cases(tmp.path());
+    let out = tmp.path().join("p.jsonl");
+    let refused = prove(&registry, &keys4, &cases, &out, &[]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("depth"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let (_, keys) = (registry.clone(), tmp.path().join("keys"));
+    let bad = zkgov()
+        .arg("prove")
+        .arg("--registry")
+        .arg(&registry)
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--cases")
+        .arg(&cases)
+        .args([
+            "--param",
+            "min_area=-1",
+            "--param",
+            "usage=medical",
+            "--param",
+            "today=2026-11-23",
+            "--out",
+        ])
+        .arg(tmp.path().join("q.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("min_area"));
+}

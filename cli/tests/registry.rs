@@ -1,0 +1,322 @@
+//! `zkgov registry …`, run as a user runs it.
+
+use std::fs;
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+
+const SCHEMA: &str = "../schemas/real-estate.toml";
+const RECORDS: &str = "../prover/tests/data/real-estate.csv";
+const RECORDS_JSONL: &str = "../prover/tests/data/real-estate.jsonl";
+const BAD_RECORDS: &str = "../prover/tests/data/real-estate-bad.csv";
+const HEADER: &str = "subject,parcel,area_m2,usage,encumbered,issued,expires\n";
+
+fn zkgov() -> Command {
+    let mut cmd = Command::cargo_bin("zkgov").unwrap();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    zkgov().args(args).output().unwrap()
+}
+
+/// The root printed by a successful command.
+fn root_of(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = String::from_utf8(output.stdout).unwrap();
+    let root = out.strip_suffix('\n').expect("one line").to_string();
+    assert!(
+        !root.is_empty() && root.bytes().all(|b| b.is_ascii_digit()),
+        "{out:?}"
+    );
+    root
+}
+
+/// Exit code 2, nothing on standard output; returns standard error.
+fn malformed(output: Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(output.stdout.is_empty());
+    stderr
+}
+
+fn build(records: &str, depth: &str, out: &Path) -> Output {
+    zkgov()
+        .args([
+            "registry",
+            "build",
+            "--schema",
+            SCHEMA,
+            "--records",
+            records,
+        ])
+        .args(["--depth", depth, "--out"])
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn build_prints_the_root_that_root_and_circomlibjs_agree_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    let output = build(RECORDS, "3", &dir);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let built = root_of(output);
+    assert!(
+        stderr.contains("8 records of schema \"real-estate\", arity 4, depth 3"),
+        "{stderr}"
+    );
+    assert_eq!(root_of(run(&["registry", "root", path(&dir)])), built);
+
+    // The same records as JSON Lines, and the golden root that the
+    // circomlibjs test in zkgov-prover checks.
+    let from_jsonl = root_of(build(RECORDS_JSONL, "3", &tmp.path().join("j")));
+    assert_eq!(from_jsonl, built);
+    let golden: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string("../prover/tests/data/real-estate.roots.json").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(golden["arity 4, depth 3"], built.as_str());
+
+    // --format overrides the extension, which is otherwise required.
+    let renamed = tmp.path().join("records.txt");
+    fs::copy(RECORDS, &renamed).unwrap();
+    let stderr = malformed(build(path(&renamed), "3", &tmp.path().join("t")));
+    assert!(
+        stderr.contains("cannot tell the records format"),
+        "{stderr}"
+    );
+    let output = zkgov()
+        .args([
+            "registry",
+            "build",
+            "--schema",
+            SCHEMA,
+            "--records",
+            path(&renamed),
+        ])
+        .args(["--format", "csv", "--arity", "4", "--depth", "3", "--out"])
+        .arg(tmp.path().join("t"))
+        .output()
+        .unwrap();
+    assert_eq!(root_of(output), built);
+}
+
+#[test]
+fn build_lists_every_bad_row_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    let stderr = malformed(build(BAD_RECORDS, "3", &dir));
+    for expected in [
+        "7 bad rows (rows counted from 1 after the header):",
+        "row 2 (line 3), field \"area_m2\", value \"-5\": value \"-5\" is negative",
+        "row 3 (line 4), field \"usage\", value \"Medical\": unknown variant",
+        "row 3 (line 4), field \"encumbered\", value \"maybe\": ",
+        "row 3 (line 4), field \"issued\", value \"2022-02-30\": ",
+        "row 4 (line 5): 6 cells, but the header has 7 columns",
+        "row 5 (line 6), field \"area_m2\", value \"0120\": value \"0120\" has a leading zero",
+        "row 7 (line 9), field \"parcel\"",
+        "nothing was written",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} not in\n{stderr}");
+    }
+    assert!(!dir.exists());
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn columns_capacity_and_shape_are_checked_before_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    let file = tmp.path().join("cols.csv");
+    fs::write(&file, "subject,parcel,area,usage,issued,expires,owner\n").unwrap();
+    let stderr = malformed(build(path(&file), "3", &dir));
+    assert!(
+        stderr.contains("unknown columns \"area\", \"owner\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("missing columns \"area_m2\", \"encumbered\""),
+        "{stderr}"
+    );
+
+    let stderr = malformed(build(RECORDS, "1", &dir));
+    assert!(
+        stderr.contains(
+            "8 records do not fit in a registry tree of arity 4 and depth 1, which holds 4"
+        ),
+        "{stderr}"
+    );
+
+    let output = zkgov()
+        .args([
+            "registry",
+            "build",
+            "--schema",
+            SCHEMA,
+            "--records",
+            RECORDS,
+        ])
+        .args(["--arity", "3", "--depth", "3", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(malformed(output).contains("arity 3"));
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+
+    // An existing directory is never overwritten.
+    let stderr = malformed(build(RECORDS, "3", tmp.path()));
+    assert!(stderr.contains("already exists"), "{stderr}");
+}
+
+#[test]
+fn update_adds_modifies_and_revokes_and_prints_the_new_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    let dir = path(&dir).to_string();
+    let mut root = root_of(build(RECORDS, "3", Path::new(&dir)));
+    let current = || root_of(run(&["registry", "root", &dir]));
+    // Runs one update; its printed root is new and is what `root` prints.
+    let step = |root: &mut String, args: &[&str]| {
+        let mut all = vec!["registry", "update", dir.as_str()];
+        all.extend_from_slice(args);
+        let new = root_of(run(&all));
+        assert_ne!(&new, root, "{args:?}");
+        assert_eq!(new, current(), "{args:?}");
+        *root = new;
+    };
+
+    let add = tmp.path().join("add.jsonl");
+    fs::write(&add, concat!(
+        r#"{"subject":"new-owner","parcel":"SZ-0100-0003","area_m2":70,"usage":"medical","encumbered":false,"issued":"2024-01-02","expires":"2074-01-01"}"#,
+        "\n",
+    ))
+    .unwrap();
+    step(&mut root, &["--add", path(&add)]);
+
+    let modify = tmp.path().join("modify.csv");
+    fs::write(
+        &modify,
+        format!("{HEADER}new-owner,SZ-0100-0003,75,medical,true,2024-01-02,2074-01-01\n"),
+    )
+    .unwrap();
+    step(&mut root, &["--modify", path(&modify)]);
+
+    // A subject with three parcels needs --index; then the parcel may change hands.
+    fs::write(
+        &modify,
+        format!(
+            "{HEADER}110101199003071234,BJ-0001-0002,450,medical,false,2019-07-15,2069-07-14\n"
+        ),
+    )
+    .unwrap();
+    let stderr = malformed(run(&[
+        "registry",
+        "update",
+        &dir,
+        "--modify",
+        path(&modify),
+    ]));
+    assert!(
+        stderr.contains("the subject owns 3 live records (indices 0, 1, 2)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the registry is unchanged"), "{stderr}");
+    assert_eq!(current(), root);
+    fs::write(
+        &modify,
+        format!("{HEADER}new-owner,BJ-0001-0002,450,medical,false,2019-07-15,2069-07-14\n"),
+    )
+    .unwrap();
+    step(&mut root, &["--modify", path(&modify), "--index", "1"]);
+
+    step(
+        &mut root,
+        &["--revoke", "440305197701015678", "330106196212240012"],
+    );
+    let stderr = malformed(run(&[
+        "registry",
+        "update",
+        &dir,
+        "--revoke",
+        "new-owner",
+        "nobody",
+    ]));
+    assert!(
+        stderr.contains(
+            "\"new-owner\": the subject owns 2 live records (indices 1, 8); revoke them by index"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\"nobody\": no live record has this subject"),
+        "{stderr}"
+    );
+    step(&mut root, &["--revoke-index", "1", "8"]);
+    let stderr = malformed(run(&["registry", "update", &dir, "--revoke-index", "8"]));
+    assert!(stderr.contains("record 8 is revoked"), "{stderr}");
+    let stderr = malformed(run(&["registry", "update", &dir, "--revoke-index", "9"]));
+    assert!(stderr.contains("record 9 does not exist"), "{stderr}");
+    assert_eq!(current(), root);
+
+    // Exactly one change per update.
+    malformed(run(&["registry", "update", &dir]));
+    malformed(run(&[
+        "registry",
+        "update",
+        &dir,
+        "--add",
+        path(&add),
+        "--revoke-index",
+        "0",
+    ]));
+    malformed(run(&["registry", "update", &dir, "--index", "0"]));
+}
+
+#[test]
+fn a_damaged_registry_is_refused_with_exit_code_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    root_of(build(RECORDS, "3", &dir));
+    let records = dir.join("state-1/records.jsonl");
+    let text = fs::read_to_string(&records).unwrap();
+    fs::write(
+        &records,
+        text.replacen("\"area_m2\":\"120\"", "\"area_m2\":\"1200\"", 1),
+    )
+    .unwrap();
+    let output = run(&["registry", "root", path(&dir)]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("metadata.json: the stored root"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the registry is damaged or was edited"),
+        "{stderr}"
+    );
+    let output = run(&["registry", "update", path(&dir), "--revoke-index", "0"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        fs::read_to_string(dir.join("CURRENT")).unwrap(),
+        "state-1\n"
+    );
+
+    let stderr = malformed(run(&["registry", "root", path(tmp.path())]));
+    assert!(
+        stderr.contains("not a registry: it has no CURRENT file"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,326 @@
+//! The Groth16 prover on cached matrices and fixed-base MSM tables.
+//!
+//! The steps, and so the proof for given `r` and `s`, are those of
+//! `ark_groth16`'s `create_proof_with_reduction_and_matrices` with the
+//! libsnark R1CS-to-QAP reduction; a test pins the two to the same bytes.
+//! What differs is how: the witness map evaluates the constraint rows in
+//! plain loops (no per-row rayon task), and the five MSMs use the key's
+//! precomputed window tables ([`FixedBaseMsm`]). The stages can be timed.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use ark_bn254::{g1, g2, Bn254, Fr, G1Projective, G2Projective};
+use ark_ec::CurveGroup;
+use ark_ff::{FftField, Field, One, PrimeField, Zero};
+use ark_groth16::{Proof, ProvingKey};
+use ark_poly::{EvaluationDomain, GeneralEvaluationDomain};
+use ark_relations::r1cs::{ConstraintMatrices, SynthesisError};
+
+use super::msm::{FixedBaseMsm, Scratch};
+
+thread_local! {
+    /// MSM buffers kept by each thread between proofs.
+    static G1_SCRATCH: RefCell<Scratch<g1::Config>> = RefCell::new(Scratch::default());
+    static G2_SCRATCH: RefCell<Scratch<g2::Config>> = RefCell::new(Scratch::default());
+}
+
+/// An MSM in this thread's buffers. An MSM never yields to rayon, so the
+/// buffers are never borrowed twice; a fresh set is the fallback anyway.
+fn g1_msm(
+    table: &FixedBaseMsm<g1::Config>,
+    scalars: &[<Fr as PrimeField>::BigInt],
+) -> G1Projective {
+    G1_SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => table.msm_with(scalars, &mut scratch),
+        Err(_) => table.msm(scalars),
+    })
+}
+
+fn g2_msm(
+    table: &FixedBaseMsm<g2::Config>,
+    scalars: &[<Fr as PrimeField>::BigInt],
+) -> G2Projective {
+    G2_SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => table.msm_with(scalars, &mut scratch),
+        Err(_) => table.msm(scalars),
+    })
+}
+
+/// A proving key with window tables for each of its query vectors.
+pub struct TabledKey {
+    /// The proving key.
+    pub key: ProvingKey<Bn254>,
+    a: FixedBaseMsm<g1::Config>,
+    b_g1: FixedBaseMsm<g1::Config>,
+    b_g2: FixedBaseMsm<g2::Config>,
+    l: FixedBaseMsm<g1::Config>,
+    h: FixedBaseMsm<g1::Config>,
+}
+
+impl TabledKey {
+    /// Builds the window tables of `key`'s queries, on the current rayon pool.
+    pub fn new(key: ProvingKey<Bn254>) -> Self {
+        let ((a, b_g1), ((b_g2, l), h)) = rayon::join(
+            || {
+                rayon::join(
+                    || FixedBaseMsm::new(&key.a_query),
+                    || FixedBaseMsm::new(&key.b_g1_query),
+                )
+            },
+            || {
+                rayon::join(
+                    || {
+                        rayon::join(
+                            || FixedBaseMsm::new(&key.b_g2_query),
+                            || FixedBaseMsm::new(&key.l_query),
+                        )
+                    },
+                    || FixedBaseMsm::new(&key.h_query),
+                )
+            },
+        );
+        Self {
+            key,
+            a,
+            b_g1,
+            b_g2,
+            l,
+            h,
+        }
+    }
+
+    /// Bytes held by the window tables.
+    pub fn table_bytes(&self) -> usize {
+        self.a.table_bytes()
+            + self.b_g1.table_bytes()
+            + self.b_g2.table_bytes()
+            + self.l.table_bytes()
+            + self.h.table_bytes()
+    }
+}
+
+/// Where one proof's time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProofTimings {
+    /// Witness-only synthesis of the circuit.
+    pub synthesis: Duration,
+    /// The satisfiability check of the assignment against the matrices.
+    pub check: Duration,
+    /// The R1CS-to-QAP witness map: row evaluations and seven FFTs of the domain size.
+    pub witness_map: Duration,
+    /// Field elements to integers, for the MSMs.
+    pub scalars: Duration,
+    /// MSM over the A query (G1).
+    pub msm_a: Duration,
+    /// MSM over the B query in G1.
+    pub msm_b_g1: Duration,
+    /// MSM over the B query in G2.
+    pub msm_b_g2: Duration,
+    /// MSM over the L query (G1).
+    pub msm_l: Duration,
+    /// MSM over the H query (G1).
+    pub msm_h: Duration,
+    /// Randomization and assembly of A, B and C.
+    pub assembly: Duration,
+}
+
+impl ProofTimings {
+    /// The sum of the stages.
+    pub fn total(&self) -> Duration {
+        self.synthesis
+            + self.check
+            + self.witness_map
+            + self.scalars
+            + self.msm_a
+            + self.msm_b_g1
+            + self.msm_b_g2
+            + self.msm_l
+            + self.msm_h
+            + self.assembly
+    }
+
+    /// Adds `other`'s stage times to these.
+    pub fn add(&mut self, other: &Self) {
+        self.synthesis += other.synthesis;
+        self.check += other.check;
+        self.witness_map += other.witness_map;
+        self.scalars += other.scalars;
+        self.msm_a += other.msm_a;
+        self.msm_b_g1 += other.msm_b_g1;
+        self.msm_b_g2 += other.msm_b_g2;
+        self.msm_l += other.msm_l;
+        self.msm_h += other.msm_h;
+        self.assembly += other.assembly;
+    }
+}
+
+/// Runs `f`, adding its time to `slot` when timing.
+fn timed<T>(slot: Option<&mut Duration>, f: impl FnOnce() -> T) -> T {
+    match slot {
+        Some(slot) => {
+            let started = Instant::now();
+            let value = f();
+            *slot += started.elapsed();
+            value
+        }
+        None => f(),
+    }
+}
+
+/// The Groth16 proof of `full_assignment` (the constant one, the public
+/// inputs, then the witness) with randomness `r`, `s`. With `timings` the
+/// stages run one after another and are timed; without, they run in
+/// parallel on the current rayon pool.
+pub fn create_proof(
+    tabled: &TabledKey,
+    matrices: &ConstraintMatrices<Fr>,
+    r: Fr,
+    s: Fr,
+    full_assignment: &[Fr],
+    mut timings: Option<&mut ProofTimings>,
+) -> Result<Proof<Bn254>, SynthesisError> {
+    let pk = &tabled.key;
+    let num_inputs = matrices.num_instance_variables;
+    let num_constraints = matrices.num_constraints;
+
+    let (h_acc, l_acc, a_acc, b_g1_acc, b_g2_acc) = if let Some(t) = timings.as_deref_mut() {
+        let h = timed(Some(&mut t.witness_map), || {
+            witness_map(matrices, num_inputs, num_constraints, full_assignment)
+        })?;
+        let (ints, h_ints) = timed(Some(&mut t.scalars), || {
+            (to_bigints(full_assignment), to_bigints(&h))
+        });
+        let aux = &ints[num_inputs..];
+        (
+            timed(Some(&mut t.msm_h), || g1_msm(&tabled.h, &h_ints)),
+            timed(Some(&mut t.msm_l), || g1_msm(&tabled.l, aux)),
+            timed(Some(&mut t.msm_a), || g1_msm(&tabled.a, &ints)),
+            timed(Some(&mut t.msm_b_g1), || g1_msm(&tabled.b_g1, &ints)),
+            timed(Some(&mut t.msm_b_g2), || g2_msm(&tabled.b_g2, &ints)),
+        )
+    } else {
+        // Only the H MSM waits for the witness map; the rest runs beside it.
+        let ints = to_bigints(full_assignment);
+        let aux = &ints[num_inputs..];
+        let (h_and_l, (b_g2_acc, (a_acc, b_g1_acc))) = rayon::join(
+            || {
+                let h = witness_map(matrices, num_inputs, num_constraints, full_assignment)?;
+                Ok::<_, SynthesisError>(rayon::join(
+                    || g1_msm(&tabled.h, &to_bigints(&h)),
+                    || g1_msm(&tabled.l, aux),
+                ))
+            },
+            || {
+                rayon::join(
+                    || g2_msm(&tabled.b_g2, &ints),
+                    || rayon::join(|| g1_msm(&tabled.a, &ints), || g1_msm(&tabled.b_g1, &ints)),
+                )
+            },
+        );
+        let (h_acc, l_acc) = h_and_l?;
+        (h_acc, l_acc, a_acc, b_g1_acc, b_g2_acc)
+    };
+
+    timed(timings.map(|t| &mut t.assembly), || {
+        // As in ark-groth16: the tables' first row is the constant one's
+        // term (`query[0]`), which its MSM adds with scalar 1.
+        let r_s_delta_g1 = pk.delta_g1 * (r * s);
+        let g_a = pk.delta_g1 * r + a_acc + pk.vk.alpha_g1;
+        let s_g_a = g_a * s;
+        let g1_b = if r.is_zero() {
+            G1Projective::zero()
+        } else {
+            pk.delta_g1 * s + b_g1_acc + pk.beta_g1
+        };
+        let g2_b = pk.vk.delta_g2 * s + b_g2_acc + pk.vk.beta_g2;
+        let r_g1_b = g1_b * r;
+        let g_c = s_g_a + r_g1_b - r_s_delta_g1 + l_acc + h_acc;
+        let normalized = G1Projective::normalize_batch(&[g_a, g_c]);
+        Ok(Proof {
+            a: normalized[0],
+            b: g2_b.into_affine(),
+            c: normalized[1],
+        })
+    })
+}
+
+fn to_bigints(values: &[Fr]) -> Vec<<Fr as PrimeField>::BigInt> {
+    values.iter().map(|v| v.into_bigint()).collect()
+}
+
+/// `Σ coefficient · assignment[column]` over one constraint row.
+#[inline]
+fn evaluate(row: &[(Fr, usize)], assignment: &[Fr]) -> Fr {
+    let mut sum = Fr::zero();
+    for (coefficient, column) in row {
+        let value = assignment[*column];
+        if coefficient.is_one() {
+            sum += value;
+        } else {
+            sum += value * coefficient;
+        }
+    }
+    sum
+}
+
+/// The libsnark R1CS-to-QAP witness map: the coefficients of
+/// `h = (A·B − C) / Z` over the evaluation domain, exactly as
+/// `LibsnarkReduction::witness_map_from_matrices` computes them.
+pub fn witness_map(
+    matrices: &ConstraintMatrices<Fr>,
+    num_inputs: usize,
+    num_constraints: usize,
+    full_assignment: &[Fr],
+) -> Result<Vec<Fr>, SynthesisError> {
+    let domain = GeneralEvaluationDomain::<Fr>::new(num_constraints + num_inputs)
+        .ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
+    let size = domain.size();
+    let coset = domain
+        .get_coset(Fr::GENERATOR)
+        .ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
+
+    let rows = |rows: &[Vec<(Fr, usize)>]| {
+        let mut evaluations = vec![Fr::zero(); size];
+        for (value, row) in evaluations.iter_mut().zip(rows) {
+            *value = evaluate(row, full_assignment);
+        }
+        evaluations
+    };
+    let on_coset = |mut evaluations: Vec<Fr>| {
+        domain.ifft_in_place(&mut evaluations);
+        coset.fft_in_place(&mut evaluations);
+        evaluations
+    };
+    let mut a = rows(&matrices.a);
+    // The input-consistency constraints of the reduction.
+    a[num_constraints..num_constraints + num_inputs]
+        .copy_from_slice(&full_assignment[..num_inputs]);
+    let b = rows(&matrices.b);
+    let c = rows(&matrices.c);
+    let (a, (b, c)) = rayon::join(
+        || on_coset(a),
+        || rayon::join(|| on_coset(b), || on_coset(c)),
+    );
+
+    let vanishing_inverse = domain
+        .evaluate_vanishing_polynomial(Fr::GENERATOR)
+        .inverse()
+        .expect("the vanishing polynomial is not zero off the domain");
+    let mut h = a;
+    for ((h, b), c) in h.iter_mut().zip(&b).zip(&c) {
+        *h *= b;
+        *h -= c;
+        *h *= vanishing_inverse;
+    }
+    coset.ifft_in_place(&mut h);
+    Ok(h)
+}
+
+impl std::fmt::Debug for TabledKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TabledKey")
+            .field("table_bytes", &self.table_bytes())
+            .finish_non_exhaustive()
+    }
+}
