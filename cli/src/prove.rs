@@ -121,10 +121,11 @@ fn parse_shard(text: &str) -> Result<(u64, u64)> {
     parsed.ok_or_else(|| Malformed(format!("--shard {text:?}: expected I/N with 0 ≤ I < N")).into())
 }
 
+/// The rows of a cases file with their 0-based row numbers, read lazily.
+type CaseRows = Box<dyn Iterator<Item = (u64, Result<CaseRow, String>)> + Send>;
+
 /// Reads the cases file lazily: CSV or JSON Lines by extension.
-fn read_cases(
-    path: &Path,
-) -> Result<Box<dyn Iterator<Item = (u64, Result<CaseRow, String>)> + Send>> {
+fn read_cases(path: &Path) -> Result<CaseRows> {
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let jsonl = path
         .extension()

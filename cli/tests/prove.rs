@@ -329,3 +329,85 @@ fn a_key_for_another_shape_or_a_bad_param_is_refused() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("min_area"));
 }
+
+#[test]
+fn ctrl_c_leaves_whole_lines_and_resume_completes_the_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, keys) = department(tmp.path());
+    let path = tmp.path().join("many.csv");
+    let mut text = String::from("case_id,subject,case_secret\n");
+    for i in 0..120 {
+        text += &format!("M-{i},510104198511120021,{}\n", 1000 + i);
+    }
+    fs::write(&path, text).unwrap();
+    let out = tmp.path().join("many.jsonl");
+    let bin = assert_cmd::cargo::cargo_bin("zkgov");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("prove")
+        .arg("--registry")
+        .arg(&registry)
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--cases")
+        .arg(&path)
+        .args([
+            "--param",
+            "min_area=400",
+            "--param",
+            "usage=medical",
+            "--param",
+            "today=2026-11-23",
+            "--out",
+        ])
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Interrupt once some proofs are out.
+    let started = std::time::Instant::now();
+    while fs::read_to_string(&out).map_or(0, |t| t.lines().count()) < 3 {
+        assert!(started.elapsed().as_secs() < 120, "no proofs written");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(
+        exit.code(),
+        Some(130),
+        "an interrupted batch exits with 130"
+    );
+
+    let partial = fs::read_to_string(&out).unwrap();
+    assert!(partial.ends_with('\n'), "the output ends with a whole line");
+    let written = statuses_of(&partial);
+    assert!(
+        written.len() < 120,
+        "the batch stopped early ({} lines)",
+        written.len()
+    );
+    for (i, (case, status)) in written.iter().enumerate() {
+        assert_eq!(
+            (case.as_str(), status.as_str()),
+            (format!("M-{i}").as_str(), "proven")
+        );
+    }
+
+    ok(prove(
+        &registry,
+        &keys,
+        &path,
+        &out,
+        &["--resume", "--no-self-check"],
+    ));
+    let all = statuses(&out);
+    assert_eq!(all.len(), 120);
+    assert!(all
+        .iter()
+        .enumerate()
+        .all(|(i, (case, status))| *case == format!("M-{i}") && status == "proven"));
+}
