@@ -76,28 +76,32 @@ fn cases(dir: &Path) -> PathBuf {
     path
 }
 
+const PARAMS: [&str; 3] = ["min_area=400", "usage=medical", "today=2026-11-23"];
+
 fn prove(registry: &Path, keys: &Path, cases: &Path, out: &Path, extra: &[&str]) -> Output {
-    zkgov()
-        .arg("prove")
+    prove_with(registry, keys, cases, out, &PARAMS, extra)
+}
+
+fn prove_with(
+    registry: &Path,
+    keys: &Path,
+    cases: &Path,
+    out: &Path,
+    params: &[&str],
+    extra: &[&str],
+) -> Output {
+    let mut cmd = zkgov();
+    cmd.arg("prove")
         .arg("--registry")
         .arg(registry)
         .arg("--keys")
         .arg(keys)
         .arg("--cases")
-        .arg(cases)
-        .args([
-            "--param",
-            "min_area=400",
-            "--param",
-            "usage=medical",
-            "--param",
-            "today=2026-11-23",
-            "--out",
-        ])
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap()
+        .arg(cases);
+    for param in params {
+        cmd.args(["--param", param]);
+    }
+    cmd.arg("--out").arg(out).args(extra).output().unwrap()
 }
 
 fn lines(out: &Path) -> Vec<Value> {
@@ -109,15 +113,7 @@ fn lines(out: &Path) -> Vec<Value> {
 }
 
 fn statuses(out: &Path) -> Vec<(String, String)> {
-    lines(out)
-        .iter()
-        .map(|l| {
-            (
-                l["case_id"].as_str().unwrap().to_string(),
-                l["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    statuses_of(&fs::read_to_string(out).unwrap())
 }
 
 #[test]
@@ -179,26 +175,14 @@ fn a_batch_is_proven_in_input_order_and_each_proof_verifies() {
 
     // A stricter param leaves a subject with no qualifying record.
     let strict = tmp.path().join("strict.jsonl");
-    let output = zkgov()
-        .arg("prove")
-        .arg("--registry")
-        .arg(&registry)
-        .arg("--keys")
-        .arg(&keys)
-        .arg("--cases")
-        .arg(&cases)
-        .args([
-            "--param",
-            "min_area=5000",
-            "--param",
-            "usage=medical",
-            "--param",
-            "today=2026-11-23",
-            "--out",
-        ])
-        .arg(&strict)
-        .output()
-        .unwrap();
+    let output = prove_with(
+        &registry,
+        &keys,
+        &cases,
+        &strict,
+        &["min_area=5000", "usage=medical", "today=2026-11-23"],
+        &[],
+    );
     ok(output);
     let strict = lines(&strict);
     assert_eq!(strict[0]["status"], "not_satisfied");
@@ -305,27 +289,16 @@ fn a_key_for_another_shape_or_a_bad_param_is_refused() {
         String::from_utf8_lossy(&refused.stderr)
     );
 
-    let (_, keys) = (registry.clone(), tmp.path().join("keys"));
-    let bad = zkgov()
-        .arg("prove")
-        .arg("--registry")
-        .arg(&registry)
-        .arg("--keys")
-        .arg(&keys)
-        .arg("--cases")
-        .arg(&cases)
-        .args([
-            "--param",
-            "min_area=-1",
-            "--param",
-            "usage=medical",
-            "--param",
-            "today=2026-11-23",
-            "--out",
-        ])
-        .arg(tmp.path().join("q.jsonl"))
-        .output()
-        .unwrap();
+    let keys = tmp.path().join("keys");
+    let params = ["min_area=-1", "usage=medical", "today=2026-11-23"];
+    let bad = prove_with(
+        &registry,
+        &keys,
+        &cases,
+        &tmp.path().join("q.jsonl"),
+        &params,
+        &[],
+    );
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("min_area"));
 }
