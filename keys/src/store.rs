@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use ark_bn254::Bn254;
 use ark_groth16::{Groth16, ProvingKey, VerifyingKey};
+use ark_relations::r1cs::ConstraintMatrices;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use ark_snark::CircuitSpecificSetupSNARK;
 use rand::{CryptoRng, RngCore};
@@ -32,6 +33,7 @@ use zkgov_circuits::circuit::StatementCircuit;
 use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
 use zkgov_circuits::tree::TreeShape;
+use zkgov_circuits::Fr;
 
 use crate::digest::{circuit_digest, key_id, policy_hash, Digest32};
 use crate::snarkjs;
@@ -478,12 +480,14 @@ impl KeyDir {
 
     /// Checks that the key is for `policy` over `schema` and registries of
     /// `shape`: the canonical policy hash and the circuit digest must match.
+    /// Returns the checked R1CS matrices, so that a prover need not
+    /// synthesize them again.
     pub fn check_circuit(
         &self,
         schema: &Schema,
         policy: &Policy,
         shape: TreeShape,
-    ) -> Result<(), KeyError> {
+    ) -> Result<ConstraintMatrices<Fr>, KeyError> {
         let given_hash = policy_hash(schema, policy).to_string();
         if given_hash != self.metadata.policy.hash {
             return Err(KeyError::PolicyMismatch {
@@ -513,7 +517,7 @@ impl KeyDir {
                 ),
             });
         }
-        Ok(())
+        Ok(matrices)
     }
 
     /// The registry tree shape the key is for.

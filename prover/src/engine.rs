@@ -154,13 +154,7 @@ impl Engine {
     ) -> Result<Self, EngineError> {
         let (schema, policy) = (schema.into(), policy.into());
         let shape = keys.shape()?;
-        keys.check_circuit(&schema, &policy, shape)?;
-        let matrices = StatementCircuit::shape_only(&schema, &policy, shape)
-            .matrices()
-            .map_err(|source| EngineError::Synthesis {
-                policy: policy.name.clone(),
-                source,
-            })?;
+        let matrices = keys.check_circuit(&schema, &policy, shape)?;
         let proving_key = TabledKey::new(keys.proving_key()?);
         let verifying_key = ark_groth16::prepare_verifying_key(&keys.verifying_key);
         Ok(Self {
