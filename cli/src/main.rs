@@ -17,6 +17,7 @@ mod demo;
 mod keys;
 mod prove;
 mod registry;
+mod serve;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +50,17 @@ enum Command {
     Registry(registry::RegistryCommand),
     /// Prove a batch of cases against a registry, in parallel, streaming JSON Lines.
     Prove(prove::ProveArgs),
+    /// Run the verifier service: verify proofs, anchor results in the log, answer departments.
+    Serve(serve::ServeArgs),
+    /// Bearer tokens for the verifier service.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new random token and the SHA-256 the service config stores.
+    New,
 }
 
 #[derive(Subcommand)]
@@ -121,6 +133,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Registry(command) => registry::run(&command),
         Command::Prove(args) => prove::run(&args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Token(TokenCommand::New) => serve::new_token(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

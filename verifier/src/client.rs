@@ -1,0 +1,489 @@
+//! A blocking client of the verifier service, and the audit of its log.
+//!
+//! [`audit`] is what `zkgov log verify` runs: it checks the checkpoint's
+//! signature, its consistency with the last checkpoint the caller trusted,
+//! that the entries the service serves rebuild exactly the signed root, and
+//! that every receipt given is still in the log, unchanged.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::log::checkpoint::{Checkpoint, CheckpointError, LogVerifier};
+use crate::log::receipt::{Receipt, ReceiptError};
+use crate::log::tree::{leaf_hash, verify_consistency, Hash, MemoryTree, ProofError};
+use crate::log::{decode_hash, encode_hash};
+
+/// What can go wrong talking to the service.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The service could not be reached, or the connection failed.
+    #[error("cannot reach {url}: {message}")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// The service refused the request.
+    #[error("{url}: {status} {reason}: {message}")]
+    Refused {
+        /// The URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The machine-readable reason.
+        reason: String,
+        /// The message.
+        message: String,
+    },
+    /// The service answered something this client does not understand.
+    #[error("{url}: unexpected answer: {message}")]
+    Unexpected {
+        /// The URL.
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// A client of one service.
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::blocking::Client,
+}
+
+/// The outcome of one submitted proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// A new entry.
+    Accepted(Receipt),
+    /// The statement was already in the log; its receipt.
+    Existing(Receipt),
+    /// Refused, with the reason and message.
+    Rejected {
+        /// The machine-readable reason.
+        reason: String,
+        /// The message.
+        message: String,
+    },
+}
+
+/// The answer to a comparison.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Comparison {
+    /// The case.
+    pub case_id: String,
+    /// Whether every required key has a result.
+    pub complete: bool,
+    /// Required keys without a result.
+    pub missing: Vec<String>,
+    /// Whether one subject tag has a result under every required key.
+    pub tags_match: bool,
+    /// The log indexes of those results.
+    pub results: Vec<u64>,
+}
+
+impl Client {
+    /// A client of the service at `base` (such as `http://127.0.0.1:8080`),
+    /// acting with `token` on state-changing routes.
+    pub fn new(base: &str, token: Option<String>) -> Client {
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(300))
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn send(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+        url: &str,
+    ) -> Result<(u16, String), ClientError> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().map_err(|e| ClientError::Unreachable {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
+        let status = response.status().as_u16();
+        let text = response.text().map_err(|e| ClientError::Unreachable {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok((status, text))
+    }
+
+    fn json(&self, url: &str, status: u16, text: &str) -> Result<Value, ClientError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| ClientError::Unexpected {
+            url: url.to_string(),
+            message: format!("status {status}, not JSON: {e}"),
+        })?;
+        if (200..300).contains(&status) {
+            Ok(value)
+        } else {
+            Err(refused(url, status, &value))
+        }
+    }
+
+    fn get_json(&self, path: &str) -> Result<Value, ClientError> {
+        let url = self.url(path);
+        let (status, text) = self.send(self.http.get(&url), &url)?;
+        self.json(&url, status, &text)
+    }
+
+    fn post_json(&self, path: &str, body: &Value) -> Result<(u16, Value), ClientError> {
+        let url = self.url(path);
+        let (status, text) = self.send(self.http.post(&url).json(body), &url)?;
+        Ok((status, self.json(&url, status, &text)?))
+    }
+
+    fn receipt(&self, path: &str, value: Value) -> Result<Receipt, ClientError> {
+        serde_json::from_value(value).map_err(|e| ClientError::Unexpected {
+            url: self.url(path),
+            message: format!("not a receipt: {e}"),
+        })
+    }
+
+    /// Anchors a registry root.
+    pub fn publish_root(&self, registry: &str, root: &str) -> Result<Receipt, ClientError> {
+        let path = format!("/v1/registries/{registry}/roots");
+        let (_, body) = self.post_json(&path, &json!({ "root": root }))?;
+        self.receipt(&path, body)
+    }
+
+    /// Submits one proof (a `proven` line of `zkgov prove`).
+    pub fn submit(&self, submission: &Value) -> Result<Submitted, ClientError> {
+        let url = self.url("/v1/proofs");
+        let (status, text) = self.send(self.http.post(&url).json(submission), &url)?;
+        match self.json(&url, status, &text) {
+            Ok(body) => {
+                let receipt = self.receipt("/v1/proofs", body)?;
+                Ok(if status == 201 {
+                    Submitted::Accepted(receipt)
+                } else {
+                    Submitted::Existing(receipt)
+                })
+            }
+            Err(ClientError::Refused {
+                status,
+                reason,
+                message,
+                ..
+            }) if (400..500).contains(&status) && status != 401 && status != 408 => {
+                Ok(Submitted::Rejected { reason, message })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Submits a batch of proofs; one outcome per item.
+    pub fn submit_batch(&self, items: &[Value]) -> Result<Vec<Submitted>, ClientError> {
+        let path = "/v1/proofs/batch";
+        let (_, body) = self.post_json(path, &json!({ "items": items }))?;
+        let results = body["results"]
+            .as_array()
+            .filter(|r| r.len() == items.len())
+            .ok_or_else(|| ClientError::Unexpected {
+                url: self.url(path),
+                message: "no result per item".into(),
+            })?;
+        results
+            .iter()
+            .map(|result| {
+                Ok(match result["status"].as_str() {
+                    Some("accepted") => {
+                        Submitted::Accepted(self.receipt(path, result["receipt"].clone())?)
+                    }
+                    Some("existing") => {
+                        Submitted::Existing(self.receipt(path, result["receipt"].clone())?)
+                    }
+                    _ => Submitted::Rejected {
+                        reason: result["error"]["reason"].as_str().unwrap_or("").into(),
+                        message: result["error"]["message"].as_str().unwrap_or("").into(),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Compares a case's results under the required keys.
+    pub fn compare(&self, case_id: &str, required: &[String]) -> Result<Comparison, ClientError> {
+        let path = format!(
+            "/v1/cases/{}/compare?require={}",
+            encode_path(case_id),
+            required.join(",")
+        );
+        let body = self.get_json(&path)?;
+        serde_json::from_value(body).map_err(|e| ClientError::Unexpected {
+            url: self.url(&path),
+            message: e.to_string(),
+        })
+    }
+
+    /// Records a decision on a case.
+    pub fn decide(
+        &self,
+        case_id: &str,
+        decision: &str,
+        results: &[u64],
+        note: &str,
+    ) -> Result<Receipt, ClientError> {
+        let path = format!("/v1/cases/{}/decisions", encode_path(case_id));
+        let (_, body) = self.post_json(
+            &path,
+            &json!({"decision": decision, "results": results, "note": note}),
+        )?;
+        self.receipt(&path, body)
+    }
+
+    /// The current signed checkpoint.
+    pub fn checkpoint(&self) -> Result<String, ClientError> {
+        let url = self.url("/v1/log/checkpoint");
+        let (status, text) = self.send(self.http.get(&url), &url)?;
+        if status != 200 {
+            let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            return Err(refused(&url, status, &value));
+        }
+        Ok(text)
+    }
+
+    /// The entries `start..end`, fetched page by page.
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<String>, ClientError> {
+        let mut entries = Vec::new();
+        let mut next = start;
+        while next < end {
+            let path = format!("/v1/log/entries?start={next}&end={end}");
+            let body = self.get_json(&path)?;
+            let page = body["entries"].as_array().cloned().unwrap_or_default();
+            if page.is_empty() {
+                return Err(ClientError::Unexpected {
+                    url: self.url(&path),
+                    message: "an empty page before the end".into(),
+                });
+            }
+            for item in page {
+                if item["index"].as_u64() != Some(next) {
+                    return Err(ClientError::Unexpected {
+                        url: self.url(&path),
+                        message: format!("expected entry {next}"),
+                    });
+                }
+                let entry = item["entry"]
+                    .as_str()
+                    .ok_or_else(|| ClientError::Unexpected {
+                        url: self.url(&path),
+                        message: format!("entry {next} is not a string"),
+                    })?;
+                entries.push(entry.to_string());
+                next += 1;
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The consistency proof between two sizes.
+    pub fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, ClientError> {
+        let path = format!("/v1/log/consistency?old={old}&new={new}");
+        let body = self.get_json(&path)?;
+        hashes(&self.url(&path), &body["proof"])
+    }
+}
+
+fn hashes(url: &str, value: &Value) -> Result<Vec<Hash>, ClientError> {
+    value
+        .as_array()
+        .ok_or_else(|| ClientError::Unexpected {
+            url: url.to_string(),
+            message: "no proof array".into(),
+        })?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(decode_hash)
+                .ok_or_else(|| ClientError::Unexpected {
+                    url: url.to_string(),
+                    message: "a proof hash is not base64 of 32 bytes".into(),
+                })
+        })
+        .collect()
+}
+
+fn refused(url: &str, status: u16, value: &Value) -> ClientError {
+    ClientError::Refused {
+        url: url.to_string(),
+        status,
+        reason: value["error"]["reason"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string(),
+        message: value["error"]["message"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+/// Percent-encodes a path segment.
+fn encode_path(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Why the log failed its audit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The service could not be asked.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The checkpoint is not validly signed by the log's key.
+    #[error("the checkpoint is not signed by the log's key: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// The log is smaller than a checkpoint it signed before.
+    #[error("the log was rewritten: it has {size} entries, but it signed a checkpoint of {trusted} before")]
+    Shrunk {
+        /// The current size.
+        size: u64,
+        /// The trusted size.
+        trusted: u64,
+    },
+    /// The current checkpoint is not an extension of the trusted one.
+    #[error("the log was rewritten: checkpoint {size} is not consistent with the trusted checkpoint {trusted}: {source}")]
+    Inconsistent {
+        /// The current size.
+        size: u64,
+        /// The trusted size.
+        trusted: u64,
+        /// Why the proof failed.
+        source: ProofError,
+    },
+    /// The entries served do not rebuild the signed root.
+    #[error("the log's entries do not match its signed checkpoint: {detail}")]
+    EntriesMismatch {
+        /// Which entries, where known.
+        detail: String,
+    },
+    /// A receipt does not check out.
+    #[error("receipt for entry {index}: {source}")]
+    Receipt {
+        /// The receipt's entry index.
+        index: u64,
+        /// Why.
+        source: ReceiptError,
+    },
+    /// A receipt's entry is not (or no longer) what the log holds.
+    #[error("receipt for entry {index}: the log now holds a different entry there")]
+    ReceiptEntryChanged {
+        /// The index.
+        index: u64,
+    },
+}
+
+/// What a passed audit established.
+#[derive(Clone, Debug)]
+pub struct Audit {
+    /// The verified current checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Its signed note, for the caller to store as its new trusted state.
+    pub note: String,
+    /// Entries rebuilt and checked.
+    pub entries: u64,
+    /// Receipts checked.
+    pub receipts: usize,
+}
+
+/// Audits the log at `client`: see the module docs. `trusted` is the last
+/// checkpoint the caller verified (if any).
+pub fn audit(
+    client: &Client,
+    verifier: &LogVerifier,
+    origin: &str,
+    trusted: Option<&Checkpoint>,
+    receipts: &[Receipt],
+) -> Result<Audit, AuditError> {
+    let note = client.checkpoint()?;
+    let checkpoint = verifier.verify(&note, origin)?;
+    if let Some(trusted) = trusted {
+        if trusted.size > checkpoint.size {
+            return Err(AuditError::Shrunk {
+                size: checkpoint.size,
+                trusted: trusted.size,
+            });
+        }
+        let proof = client.consistency(trusted.size, checkpoint.size)?;
+        verify_consistency(
+            trusted.size,
+            checkpoint.size,
+            &trusted.root,
+            &checkpoint.root,
+            &proof,
+        )
+        .map_err(|source| AuditError::Inconsistent {
+            size: checkpoint.size,
+            trusted: trusted.size,
+            source,
+        })?;
+    }
+
+    let entries = client.entries(0, checkpoint.size)?;
+    let mut tree = MemoryTree::new();
+    let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e.as_bytes())).collect();
+    tree.append(&leaves);
+    if tree.root_at(checkpoint.size) != checkpoint.root {
+        return Err(AuditError::EntriesMismatch {
+            detail: format!(
+                "the {} entries served hash to {}, the checkpoint signs {}",
+                checkpoint.size,
+                encode_hash(&tree.root_at(checkpoint.size)),
+                encode_hash(&checkpoint.root)
+            ),
+        });
+    }
+
+    for receipt in receipts {
+        let (_, signed) =
+            receipt
+                .verify(verifier, origin)
+                .map_err(|source| AuditError::Receipt {
+                    index: receipt.index,
+                    source,
+                })?;
+        // The receipt's checkpoint must be a prefix of the current log.
+        if signed.size > checkpoint.size || tree.root_at(signed.size) != signed.root {
+            return Err(AuditError::Inconsistent {
+                size: checkpoint.size,
+                trusted: signed.size,
+                source: ProofError::RootMismatch,
+            });
+        }
+        if entries[receipt.index as usize] != receipt.entry {
+            return Err(AuditError::ReceiptEntryChanged {
+                index: receipt.index,
+            });
+        }
+    }
+    Ok(Audit {
+        checkpoint,
+        note,
+        entries: entries.len() as u64,
+        receipts: receipts.len(),
+    })
+}

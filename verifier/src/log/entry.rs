@@ -1,0 +1,186 @@
+//! The typed entries of the anchor log.
+//!
+//! An entry's bytes are the canonical JSON (RFC 8785) of one [`Entry`]: the
+//! object's keys sorted, no whitespace, strings escaped as ECMAScript does.
+//! Every value is a string, an integer well below 2^53, an array or an
+//! object, so the canonical form needs no number formatting beyond
+//! integers. The leaf hash covers exactly these bytes, so anyone can
+//! rebuild the log from its entries.
+//!
+//! ```
+//! use zkgov_verifier::log::entry::Entry;
+//!
+//! let entry = Entry::Root {
+//!     department: "land-registry".into(),
+//!     registry: "real-estate".into(),
+//!     root: "42".into(),
+//!     time: "2026-11-24T10:00:00Z".into(),
+//! };
+//! let bytes = entry.to_bytes();
+//! assert_eq!(
+//!     String::from_utf8(bytes.clone()).unwrap(),
+//!     r#"{"department":"land-registry","registry":"real-estate","root":"42","time":"2026-11-24T10:00:00Z","type":"root"}"#
+//! );
+//! assert_eq!(Entry::from_bytes(&bytes).unwrap(), entry);
+//! ```
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zkgov_keys::digest::canonical_json;
+
+/// One entry of the anchor log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Entry {
+    /// A verifying key registered for a policy over a registry.
+    Key {
+        /// The key id, lowercase hex.
+        key_id: String,
+        /// The registry the policy reads.
+        registry: String,
+        /// The policy's name.
+        policy: String,
+        /// The policy's canonical hash, lowercase hex.
+        policy_hash: String,
+        /// The verifying key, snarkjs JSON.
+        verifying_key: Value,
+        /// The schema, TOML text.
+        schema_toml: String,
+        /// The policy, TOML text.
+        policy_toml: String,
+        /// When it was registered, RFC 3339 UTC.
+        time: String,
+    },
+    /// A registry root anchored by the department that owns the registry.
+    Root {
+        /// The owning department.
+        department: String,
+        /// The registry.
+        registry: String,
+        /// The root, a canonical decimal field element.
+        root: String,
+        /// When it was anchored, RFC 3339 UTC.
+        time: String,
+    },
+    /// A verified proof: its statement, and the proof itself so that anyone
+    /// can check it again.
+    Result {
+        /// The key id.
+        key_id: String,
+        /// The case number; its `text` encoding is the `case_id` input.
+        case_id: String,
+        /// The subject tag, a canonical decimal field element.
+        subject_tag: String,
+        /// The registry root, a canonical decimal field element.
+        registry_root: String,
+        /// Every public input, in order, canonical decimal.
+        public_inputs: Vec<String>,
+        /// The proof, snarkjs JSON.
+        proof: Value,
+        /// The department that submitted it.
+        department: String,
+        /// When it was accepted, RFC 3339 UTC.
+        time: String,
+    },
+    /// A department's decision on a case, citing the results it relied on.
+    Decision {
+        /// The case number.
+        case_id: String,
+        /// The deciding department.
+        department: String,
+        /// The decision, `approved` or `refused`.
+        decision: String,
+        /// The log indexes of the results relied on.
+        results: Vec<u64>,
+        /// Free text, such as the reason for a refusal.
+        note: String,
+        /// When it was recorded, RFC 3339 UTC.
+        time: String,
+    },
+}
+
+/// Why bytes are not an entry.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// Not an entry object.
+    #[error("not a log entry: {reason}")]
+    Malformed {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A valid entry, but not in canonical form.
+    #[error("the entry is not in canonical JSON form")]
+    NotCanonical,
+}
+
+impl Entry {
+    /// The entry's canonical JSON bytes, as the log stores and hashes them.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let value = serde_json::to_value(self).expect("entries serialize to JSON");
+        canonical_json(&value).into_bytes()
+    }
+
+    /// Parses entry bytes, requiring the canonical form.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Entry, EntryError> {
+        let entry: Entry = serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed {
+            reason: e.to_string(),
+        })?;
+        if entry.to_bytes() != bytes {
+            return Err(EntryError::NotCanonical);
+        }
+        Ok(entry)
+    }
+
+    /// The entry's type name, as in its `type` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Entry::Key { .. } => "key",
+            Entry::Root { .. } => "root",
+            Entry::Result { .. } => "result",
+            Entry::Decision { .. } => "decision",
+        }
+    }
+}
+
+/// `unix_seconds` as an entry's RFC 3339 UTC time.
+pub fn format_time(unix_seconds: i64) -> String {
+    DateTime::<Utc>::from_timestamp(unix_seconds, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc_seconds() {
+        assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_time(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+
+    #[test]
+    fn non_canonical_bytes_are_refused() {
+        let entry = Entry::Decision {
+            case_id: "C-1".into(),
+            department: "health".into(),
+            decision: "approved".into(),
+            results: vec![3, 4],
+            note: "line\nbreak \u{1f} \"quoted\" é".into(),
+            time: format_time(0),
+        };
+        let bytes = entry.to_bytes();
+        assert_eq!(Entry::from_bytes(&bytes), Ok(entry));
+        let spaced = String::from_utf8(bytes).unwrap().replacen(',', ", ", 1);
+        assert_eq!(
+            Entry::from_bytes(spaced.as_bytes()),
+            Err(EntryError::NotCanonical)
+        );
+        assert!(matches!(
+            Entry::from_bytes(br#"{"type":"unknown"}"#),
+            Err(EntryError::Malformed { .. })
+        ));
+    }
+}

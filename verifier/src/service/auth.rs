@@ -1,0 +1,87 @@
+//! Bearer-token authentication. Tokens are hashed on arrival and compared
+//! with the configured hashes in constant time; every configured hash is
+//! compared, so timing does not reveal which one matched. Tokens are never
+//! logged or stored.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::config::{Department, TokenHash};
+use super::error::ApiError;
+use super::AppState;
+
+/// The department a request acts for, authenticated by its token.
+pub struct DepartmentAuth(pub Department);
+
+/// A request authenticated with the admin token.
+pub struct AdminAuth;
+
+fn bearer(parts: &Parts) -> Result<TokenHash, ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::MissingToken)?;
+    let text = header.to_str().map_err(|_| ApiError::InvalidToken)?;
+    let token = text
+        .strip_prefix("Bearer ")
+        .ok_or(ApiError::InvalidToken)?
+        .trim();
+    if token.is_empty() {
+        return Err(ApiError::MissingToken);
+    }
+    Ok(TokenHash::of(token))
+}
+
+impl FromRequestParts<Arc<AppState>> for DepartmentAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let presented = bearer(parts)?;
+        let mut found = None;
+        for department in &state.config.departments {
+            if department.token.matches(&presented) && found.is_none() {
+                found = Some(department.clone());
+            }
+        }
+        let is_admin = state
+            .config
+            .admin_token
+            .is_some_and(|admin| admin.matches(&presented));
+        match found {
+            Some(department) => Ok(DepartmentAuth(department)),
+            None if is_admin => Err(ApiError::Forbidden(
+                "the admin token cannot act for a department".into(),
+            )),
+            None => Err(ApiError::InvalidToken),
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let presented = bearer(parts)?;
+        let is_department = state
+            .config
+            .departments
+            .iter()
+            .fold(false, |any, d| any | d.token.matches(&presented));
+        match state.config.admin_token {
+            Some(admin) if admin.matches(&presented) => Ok(AdminAuth),
+            _ if is_department => Err(ApiError::Forbidden(
+                "only the admin token may register keys".into(),
+            )),
+            _ => Err(ApiError::InvalidToken),
+        }
+    }
+}

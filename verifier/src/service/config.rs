@@ -1,0 +1,626 @@
+//! The service's configuration, layered: defaults, then a TOML file, then
+//! `ZKGOV_*` environment variables, then command-line flags (which the
+//! binary applies through [`Overrides`]). Everything is validated before
+//! the service starts, and a bad value stops it with a message that names
+//! the setting.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! database = "sqlite://zkgov-data/verifier.db"   # or postgres://user@host/db
+//! data_dir = "zkgov-data"                          # holds the log signing key
+//! origin = "zkgov.example/log"
+//! freshness_seconds = 604800
+//! admin_token_sha256 = "…64 hex digits…"
+//!
+//! [[department]]
+//! name = "land-registry"
+//! token_sha256 = "…64 hex digits…"
+//! registries = ["real-estate"]
+//!
+//! [[key]]
+//! dir = "keys/medical-premises"
+//! registry = "real-estate"
+//!
+//! [limits]
+//! request_timeout_seconds = 30
+//! max_in_flight = 256
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// What is wrong with the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A setting has a bad value.
+    #[error("config setting `{setting}`: {problem}")]
+    Invalid {
+        /// The setting, as written in the file or the variable's name.
+        setting: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+}
+
+/// The SHA-256 of a bearer token. The service never stores or logs tokens,
+/// only these.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenHash([u8; 32]);
+
+impl TokenHash {
+    /// The hash of `token`.
+    pub fn of(token: &str) -> TokenHash {
+        TokenHash(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<TokenHash> {
+        let bytes = hex::decode(text).ok()?;
+        Some(TokenHash(bytes.try_into().ok()?))
+    }
+
+    /// Whether `self` equals `other`, in constant time.
+    pub fn matches(&self, other: &TokenHash) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+
+    /// Lowercase hex.
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenHash(…)")
+    }
+}
+
+/// A department: who it is, the registries it owns, and its token's hash.
+#[derive(Clone, Debug)]
+pub struct Department {
+    /// Its name, as it appears in the log.
+    pub name: String,
+    /// The registries it owns: it alone anchors their roots and submits
+    /// proofs about them.
+    pub registries: BTreeSet<String>,
+    /// The hash of its bearer token.
+    pub token: TokenHash,
+}
+
+/// A key directory to register at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySource {
+    /// The key directory (written by `zkgov keys setup`).
+    pub dir: PathBuf,
+    /// The registry its policy reads.
+    pub registry: String,
+}
+
+/// Limits that protect the service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest time a request may take before it is answered 408.
+    pub request_timeout: Duration,
+    /// Requests handled at once; more are refused with 503 at once.
+    pub max_in_flight: usize,
+    /// Body limit for one proof, a root or a decision.
+    pub max_body_bytes: usize,
+    /// Body limit for a batch of proofs and for key registration.
+    pub max_batch_body_bytes: usize,
+    /// Most proofs in one batch.
+    pub max_batch_items: usize,
+    /// Most entries served in one page of the log.
+    pub max_entries_per_page: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_timeout: Duration::from_secs(30),
+            max_in_flight: 256,
+            max_body_bytes: 64 * 1024,
+            max_batch_body_bytes: 8 * 1024 * 1024,
+            max_batch_items: 1024,
+            max_entries_per_page: 1000,
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The database URL: a path or `sqlite://PATH`, or `postgres://…`.
+    pub database: String,
+    /// The directory that holds the log signing key.
+    pub data_dir: PathBuf,
+    /// The log's origin line in checkpoints, and its signing key's name.
+    pub origin: String,
+    /// How long after anchoring a registry root proofs may still use it.
+    pub freshness: Duration,
+    /// The hash of the admin token; without it key registration is closed.
+    pub admin_token: Option<TokenHash>,
+    /// The departments.
+    pub departments: Vec<Department>,
+    /// Key directories to register at start-up.
+    pub keys: Vec<KeySource>,
+    /// Protective limits.
+    pub limits: Limits,
+}
+
+/// Command-line overrides, the last layer.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--database`.
+    pub database: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: Option<String>,
+    database: Option<String>,
+    data_dir: Option<PathBuf>,
+    origin: Option<String>,
+    freshness_seconds: Option<u64>,
+    admin_token_sha256: Option<String>,
+    #[serde(default, rename = "department")]
+    departments: Vec<FileDepartment>,
+    #[serde(default, rename = "key")]
+    keys: Vec<FileKey>,
+    #[serde(default)]
+    limits: FileLimits,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDepartment {
+    name: String,
+    token_sha256: String,
+    #[serde(default)]
+    registries: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileKey {
+    dir: PathBuf,
+    registry: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    request_timeout_seconds: Option<u64>,
+    max_in_flight: Option<usize>,
+    max_body_bytes: Option<usize>,
+    max_batch_body_bytes: Option<usize>,
+    max_batch_items: Option<usize>,
+    max_entries_per_page: Option<u64>,
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default data directory.
+pub const DEFAULT_DATA_DIR: &str = "zkgov-data";
+/// The default log origin.
+pub const DEFAULT_ORIGIN: &str = "zkgov.localhost/log";
+/// The default freshness window: seven days.
+pub const DEFAULT_FRESHNESS_SECONDS: u64 = 7 * 24 * 3600;
+
+fn invalid(setting: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting: setting.to_string(),
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (if given), then the
+    /// `ZKGOV_*` variables in `env`, then `overrides`. Relative paths in the
+    /// file are resolved against the file's directory.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let (mut raw, base) = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let raw: File = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+                let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                (raw, Some(base))
+            }
+            None => (File::default(), None),
+        };
+        let resolve = |p: PathBuf| match &base {
+            Some(base) if p.is_relative() => base.join(p),
+            _ => p,
+        };
+        raw.data_dir = raw.data_dir.map(resolve);
+        for key in &mut raw.keys {
+            key.dir = resolve(std::mem::take(&mut key.dir));
+        }
+        if let Some(db) = &raw.database {
+            if !db.contains("://") {
+                raw.database = Some(resolve(PathBuf::from(db)).display().to_string());
+            } else if let Some(path) = db.strip_prefix("sqlite://") {
+                raw.database = Some(format!(
+                    "sqlite://{}",
+                    resolve(PathBuf::from(path)).display()
+                ));
+            }
+        }
+
+        // Environment variables.
+        if let Some(v) = env("ZKGOV_LISTEN") {
+            raw.listen = Some(v);
+        }
+        if let Some(v) = env("ZKGOV_DATABASE") {
+            raw.database = Some(v);
+        }
+        if let Some(v) = env("ZKGOV_DATA_DIR") {
+            raw.data_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("ZKGOV_ORIGIN") {
+            raw.origin = Some(v);
+        }
+        if let Some(v) = env("ZKGOV_FRESHNESS_SECONDS") {
+            raw.freshness_seconds = Some(v.parse().map_err(|_| {
+                invalid(
+                    "ZKGOV_FRESHNESS_SECONDS",
+                    format!("`{v}` is not a whole number of seconds"),
+                )
+            })?);
+        }
+        if let Some(v) = env("ZKGOV_ADMIN_TOKEN_SHA256") {
+            raw.admin_token_sha256 = Some(v);
+        }
+
+        // Flags.
+        if let Some(v) = &overrides.listen {
+            raw.listen = Some(v.clone());
+        }
+        if let Some(v) = &overrides.database {
+            raw.database = Some(v.clone());
+        }
+        if let Some(v) = &overrides.data_dir {
+            raw.data_dir = Some(v.clone());
+        }
+        Config::validate(raw)
+    }
+
+    fn validate(raw: File) -> Result<Config, ConfigError> {
+        let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen = listen_text.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("`{listen_text}` is not an address such as 127.0.0.1:8080"),
+            )
+        })?;
+        let data_dir = raw
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database = raw
+            .database
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("verifier.db").display()));
+        if database.trim().is_empty() {
+            return Err(invalid("database", "is empty"));
+        }
+        let origin = raw.origin.unwrap_or_else(|| DEFAULT_ORIGIN.to_string());
+        if origin.is_empty()
+            || origin.contains('+')
+            || origin.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(invalid(
+                "origin",
+                format!(
+                    "`{origin}` must be non-empty, without spaces or `+`, such as example.gov/log"
+                ),
+            ));
+        }
+        let freshness_seconds = raw.freshness_seconds.unwrap_or(DEFAULT_FRESHNESS_SECONDS);
+        if freshness_seconds == 0 {
+            return Err(invalid("freshness_seconds", "must be at least 1"));
+        }
+        let admin_token = match raw.admin_token_sha256 {
+            Some(text) => Some(TokenHash::from_hex(&text).ok_or_else(|| {
+                invalid(
+                    "admin_token_sha256",
+                    "must be 64 hex digits: the SHA-256 of the token (`zkgov token new` prints one)",
+                )
+            })?),
+            None => None,
+        };
+
+        let mut departments = Vec::new();
+        let mut owners: BTreeMap<String, String> = BTreeMap::new();
+        for (i, d) in raw.departments.into_iter().enumerate() {
+            let setting = format!("department[{i}]");
+            if !valid_name(&d.name) {
+                return Err(invalid(
+                    &format!("{setting}.name"),
+                    format!("`{}` must be 1–64 letters, digits, `-`, `_` or `.`", d.name),
+                ));
+            }
+            if departments.iter().any(|x: &Department| x.name == d.name) {
+                return Err(invalid(
+                    &format!("{setting}.name"),
+                    format!("department `{}` is listed twice", d.name),
+                ));
+            }
+            let token = TokenHash::from_hex(&d.token_sha256).ok_or_else(|| {
+                invalid(
+                    &format!("{setting}.token_sha256"),
+                    "must be 64 hex digits: the SHA-256 of the token (`zkgov token new` prints one)",
+                )
+            })?;
+            if departments.iter().any(|x| x.token.matches(&token))
+                || admin_token.is_some_and(|a| a.matches(&token))
+            {
+                return Err(invalid(
+                    &format!("{setting}.token_sha256"),
+                    "the same token is given to two parties; each needs its own",
+                ));
+            }
+            let mut registries = BTreeSet::new();
+            for r in d.registries {
+                if !valid_name(&r) {
+                    return Err(invalid(
+                        &format!("{setting}.registries"),
+                        format!("`{r}` must be 1–64 letters, digits, `-`, `_` or `.`"),
+                    ));
+                }
+                if let Some(owner) = owners.insert(r.clone(), d.name.clone()) {
+                    return Err(invalid(
+                        &format!("{setting}.registries"),
+                        format!("registry `{r}` is already owned by `{owner}`"),
+                    ));
+                }
+                registries.insert(r);
+            }
+            departments.push(Department {
+                name: d.name,
+                registries,
+                token,
+            });
+        }
+
+        let mut keys = Vec::new();
+        for (i, k) in raw.keys.into_iter().enumerate() {
+            if !owners.contains_key(&k.registry) {
+                return Err(invalid(
+                    &format!("key[{i}].registry"),
+                    format!("no department owns a registry named `{}`", k.registry),
+                ));
+            }
+            keys.push(KeySource {
+                dir: k.dir,
+                registry: k.registry,
+            });
+        }
+
+        let defaults = Limits::default();
+        let l = raw.limits;
+        let limits = Limits {
+            request_timeout: Duration::from_secs(
+                l.request_timeout_seconds
+                    .unwrap_or(defaults.request_timeout.as_secs()),
+            ),
+            max_in_flight: l.max_in_flight.unwrap_or(defaults.max_in_flight),
+            max_body_bytes: l.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            max_batch_body_bytes: l
+                .max_batch_body_bytes
+                .unwrap_or(defaults.max_batch_body_bytes),
+            max_batch_items: l.max_batch_items.unwrap_or(defaults.max_batch_items),
+            max_entries_per_page: l
+                .max_entries_per_page
+                .unwrap_or(defaults.max_entries_per_page),
+        };
+        for (setting, value) in [
+            (
+                "limits.request_timeout_seconds",
+                limits.request_timeout.as_secs(),
+            ),
+            ("limits.max_in_flight", limits.max_in_flight as u64),
+            ("limits.max_body_bytes", limits.max_body_bytes as u64),
+            (
+                "limits.max_batch_body_bytes",
+                limits.max_batch_body_bytes as u64,
+            ),
+            ("limits.max_batch_items", limits.max_batch_items as u64),
+            ("limits.max_entries_per_page", limits.max_entries_per_page),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "must be at least 1"));
+            }
+        }
+
+        Ok(Config {
+            listen,
+            database,
+            data_dir,
+            origin,
+            freshness: Duration::from_secs(freshness_seconds),
+            admin_token,
+            departments,
+            keys,
+            limits,
+        })
+    }
+
+    /// The department that owns `registry`.
+    pub fn owner_of(&self, registry: &str) -> Option<&Department> {
+        self.departments
+            .iter()
+            .find(|d| d.registries.contains(registry))
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)], overrides: Overrides) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("verifier.toml");
+        std::fs::write(&path, text).unwrap();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(
+            Some(&path),
+            &|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            &overrides,
+        )
+    }
+
+    const HASH_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const HASH_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn setting_of(error: ConfigError) -> String {
+        match error {
+            ConfigError::Invalid { setting, .. } => setting,
+            other => panic!("expected an invalid setting, got {other}"),
+        }
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let text = "listen = \"127.0.0.1:9000\"\nfreshness_seconds = 60\n";
+        let config = load(text, &[], Overrides::default()).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.freshness, Duration::from_secs(60));
+
+        let config = load(
+            text,
+            &[("ZKGOV_LISTEN", "127.0.0.1:9001")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9001);
+
+        let flags = Overrides {
+            listen: Some("127.0.0.1:9002".into()),
+            ..Overrides::default()
+        };
+        let config = load(text, &[("ZKGOV_LISTEN", "127.0.0.1:9001")], flags).unwrap();
+        assert_eq!(config.listen.port(), 9002);
+    }
+
+    #[test]
+    fn defaults_are_embedded_sqlite_on_loopback() {
+        let config = Config::load(None, &|_| None, &Overrides::default()).unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert!(config.database.starts_with("sqlite://"));
+        assert!(config.admin_token.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        let cases = [
+            ("listen = \"nowhere\"", "listen"),
+            ("freshness_seconds = 0", "freshness_seconds"),
+            ("admin_token_sha256 = \"abc\"", "admin_token_sha256"),
+            ("origin = \"has space\"", "origin"),
+            (
+                "[[department]]\nname = \"a b\"\ntoken_sha256 = \"{A}\"",
+                "department[0].name",
+            ),
+            (
+                "[[department]]\nname = \"a\"\ntoken_sha256 = \"{A}\"\n[[department]]\nname = \"b\"\ntoken_sha256 = \"{A}\"",
+                "department[1].token_sha256",
+            ),
+            (
+                "[[department]]\nname = \"a\"\ntoken_sha256 = \"{A}\"\nregistries = [\"r\"]\n[[department]]\nname = \"b\"\ntoken_sha256 = \"{B}\"\nregistries = [\"r\"]",
+                "department[1].registries",
+            ),
+            (
+                "[[key]]\ndir = \"k\"\nregistry = \"nobody\"",
+                "key[0].registry",
+            ),
+            ("[limits]\nmax_in_flight = 0", "limits.max_in_flight"),
+        ];
+        for (text, setting) in cases {
+            let text = text.replace("{A}", HASH_A).replace("{B}", HASH_B);
+            let error = load(&text, &[], Overrides::default()).unwrap_err();
+            assert_eq!(setting_of(error), setting, "for {text}");
+        }
+        let error = load(
+            "listen = \"127.0.0.1:1\"",
+            &[("ZKGOV_FRESHNESS_SECONDS", "soon")],
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!(setting_of(error), "ZKGOV_FRESHNESS_SECONDS");
+        assert!(matches!(
+            load("unknown_setting = 1", &[], Overrides::default()),
+            Err(ConfigError::Syntax { .. })
+        ));
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let text = format!(
+            "data_dir = \"data\"\ndatabase = \"sqlite://db/verifier.db\"\n[[department]]\nname = \"a\"\ntoken_sha256 = \"{HASH_A}\"\nregistries = [\"r\"]\n[[key]]\ndir = \"keys/k\"\nregistry = \"r\""
+        );
+        let config = load(&text, &[], Overrides::default()).unwrap();
+        assert!(config.data_dir.is_absolute());
+        assert!(config.keys[0].dir.ends_with("keys/k") && config.keys[0].dir.is_absolute());
+        assert!(config.database.starts_with("sqlite:///"));
+        assert_eq!(config.owner_of("r").unwrap().name, "a");
+    }
+
+    #[test]
+    fn token_hashes_compare_and_never_print() {
+        let hash = TokenHash::of("secret-token");
+        assert!(hash.matches(&TokenHash::from_hex(&hash.to_hex()).unwrap()));
+        assert!(!hash.matches(&TokenHash::of("secret-tokeN")));
+        assert_eq!(format!("{hash:?}"), "TokenHash(…)");
+    }
+}

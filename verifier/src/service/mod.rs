@@ -1,0 +1,507 @@
+//! The HTTP service (axum): keys, registry roots, proofs, cases and the
+//! log, under `/v1`, with the OpenAPI document at `/v1/openapi.json`.
+//!
+//! Request handling follows three rules:
+//! - every storage call and every verification runs off the async
+//!   executor (storage on blocking threads, verification on at most one
+//!   blocking thread per core);
+//! - every append goes through the [`appender`], which commits in groups
+//!   and answers only once the entries are durable, so a receipt always
+//!   names a committed entry;
+//! - every refusal is an [`error::ApiError`] with a stable reason.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{BoxError, Router};
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+use zkgov_circuits::policy::Policy;
+use zkgov_circuits::schema::Schema;
+use zkgov_keys::store::KeyDir;
+
+use crate::log::checkpoint::{Checkpoint, CheckpointError, LogSigner};
+use crate::log::tree;
+use crate::storage::{self, KeyRecord, Nodes, Storage, StorageError, Stored};
+use crate::verify::PreparedKey;
+
+mod api;
+pub mod appender;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+
+use appender::Appender;
+use config::Config;
+use error::ApiError;
+use metrics::Metrics;
+
+/// The OpenAPI 3.1 document of the API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Every route the service answers, as (method, path pattern); the OpenAPI
+/// document lists exactly these.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/v1/openapi.json"),
+    ("GET", "/v1/keys"),
+    ("POST", "/v1/keys"),
+    ("GET", "/v1/keys/{key_id}"),
+    ("POST", "/v1/registries/{registry}/roots"),
+    ("POST", "/v1/proofs"),
+    ("POST", "/v1/proofs/batch"),
+    ("GET", "/v1/cases/{case_id}"),
+    ("GET", "/v1/cases/{case_id}/compare"),
+    ("POST", "/v1/cases/{case_id}/decisions"),
+    ("GET", "/v1/log/checkpoint"),
+    ("GET", "/v1/log/entries"),
+    ("GET", "/v1/log/inclusion"),
+    ("GET", "/v1/log/consistency"),
+];
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The database could not be opened.
+    #[error("database {url}: {source}")]
+    Storage {
+        /// The URL, password removed.
+        url: String,
+        /// Why.
+        source: StorageError,
+    },
+    /// The signing key could not be read or written.
+    #[error("log signing key {path}: {message}")]
+    SigningKey {
+        /// The key file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// A configured key directory could not be registered.
+    #[error("key directory {path}: {message}")]
+    KeyDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// A key stored in the log no longer parses.
+    #[error("stored key {key_id}: {message}")]
+    StoredKey {
+        /// The key id.
+        key_id: String,
+        /// Why.
+        message: String,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A registered key, ready to verify with.
+pub struct LoadedKey {
+    /// The stored record and its log index.
+    pub stored: Stored<KeyRecord>,
+    /// The prepared verifying key.
+    pub prepared: PreparedKey,
+    /// The names of the public inputs, in order.
+    pub input_names: Vec<String>,
+}
+
+/// What every handler shares.
+pub struct AppState {
+    /// The configuration.
+    pub config: Config,
+    storage: Arc<dyn Storage>,
+    keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
+    signer: LogSigner,
+    appender: Appender,
+    metrics: Metrics,
+    verifiers: Semaphore,
+}
+
+/// The service, opened and ready to serve.
+pub struct Service {
+    state: Arc<AppState>,
+    appender: JoinHandle<()>,
+}
+
+impl Service {
+    /// Opens the database, loads or creates the log signing key, loads the
+    /// registered keys and registers the configured key directories.
+    ///
+    /// This blocks; call it outside an async context (or in
+    /// `spawn_blocking`).
+    pub fn open(config: Config) -> Result<Service, StartError> {
+        let storage = storage::open(&config.database).map_err(|source| StartError::Storage {
+            url: storage::redact_password(&config.database),
+            source,
+        })?;
+        let signer = load_or_create_signer(&config.data_dir, &config.origin)?;
+        let (appender, thread) = Appender::start(storage.clone());
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let state = Arc::new(AppState {
+            config,
+            storage,
+            keys: RwLock::new(HashMap::new()),
+            signer,
+            appender,
+            metrics: Metrics::default(),
+            verifiers: Semaphore::new(threads),
+        });
+        for stored in state.storage.keys().map_err(|source| StartError::Storage {
+            url: storage::redact_password(&state.config.database),
+            source,
+        })? {
+            let key_id = stored.record.key_id.clone();
+            let loaded = load_key(stored).map_err(|message| StartError::StoredKey {
+                key_id: key_id.clone(),
+                message,
+            })?;
+            state.insert_key(loaded);
+        }
+        let service = Service {
+            state,
+            appender: thread,
+        };
+        service.register_key_dirs()?;
+        Ok(service)
+    }
+
+    fn register_key_dirs(&self) -> Result<(), StartError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime");
+        for source in &self.state.config.keys {
+            let fail = |message: String| StartError::KeyDir {
+                path: source.dir.display().to_string(),
+                message,
+            };
+            let dir = KeyDir::open(&source.dir).map_err(|e| fail(e.to_string()))?;
+            let request = api::KeyRegistration {
+                registry: source.registry.clone(),
+                verifying_key: zkgov_keys::snarkjs::verifying_key_to_json(&dir.verifying_key),
+                schema: dir.schema_text.clone(),
+                policy: dir.policy_text.clone(),
+            };
+            let registered = runtime.block_on(api::register_key(&self.state, request));
+            registered.map_err(|e| fail(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The log's verifier key, `name+hash+base64`, for clients.
+    pub fn verifier_key(&self) -> String {
+        self.state.signer.verifier_key()
+    }
+
+    /// The log's origin.
+    pub fn origin(&self) -> &str {
+        &self.state.config.origin
+    }
+
+    /// The router, with every limit applied.
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops taking
+    /// connections, lets in-flight requests finish, commits every queued
+    /// append and returns.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Service { state, appender } = self;
+        let app = router(state.clone());
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        drop(state);
+        // The appender exits once the last handle (held by the state) is
+        // gone, after committing everything queued.
+        tokio::task::spawn_blocking(move || appender.join())
+            .await
+            .ok();
+        served
+    }
+}
+
+/// A service running on its own thread and runtime, for tests, the demo
+/// and benchmarks.
+pub struct RunningService {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The log's verifier key.
+    pub verifier_key: String,
+    /// The log's origin.
+    pub origin: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningService {
+    /// Opens and starts a service on `config.listen` (port 0 picks a free
+    /// port) and returns once it accepts connections.
+    pub fn spawn(config: Config) -> Result<RunningService, StartError> {
+        let listen = config.listen;
+        let service = Service::open(config)?;
+        let verifier_key = service.verifier_key();
+        let origin = service.origin().to_string();
+        let listener = std::net::TcpListener::bind(listen).map_err(|source| StartError::Bind {
+            addr: listen,
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: listen,
+            source,
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("zkgov-verifier".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    service
+                        .serve(listener, async move {
+                            let _ = stopped.await;
+                        })
+                        .await
+                })
+            })
+            .expect("spawning the service thread");
+        Ok(RunningService {
+            addr,
+            verifier_key,
+            origin,
+            stop,
+            thread,
+        })
+    }
+
+    /// The base URL, `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Shuts down gracefully and waits.
+    pub fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the service thread panicked")))
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    let limits = &state.config.limits;
+    let small = DefaultBodyLimit::max(limits.max_body_bytes);
+    let large = DefaultBodyLimit::max(limits.max_batch_body_bytes);
+    let api = Router::new()
+        .route(
+            "/v1/keys",
+            get(api::list_keys).post(api::post_key).layer(large),
+        )
+        .route("/v1/keys/{key_id}", get(api::get_key))
+        .route(
+            "/v1/registries/{registry}/roots",
+            post(api::post_root).layer(small),
+        )
+        .route("/v1/proofs", post(api::post_proof).layer(small))
+        .route("/v1/proofs/batch", post(api::post_batch).layer(large))
+        .route("/v1/cases/{case_id}", get(api::get_case))
+        .route("/v1/cases/{case_id}/compare", get(api::compare_case))
+        .route(
+            "/v1/cases/{case_id}/decisions",
+            post(api::post_decision).layer(small),
+        )
+        .route("/v1/log/checkpoint", get(api::get_checkpoint))
+        .route("/v1/log/entries", get(api::get_entries))
+        .route("/v1/log/inclusion", get(api::get_inclusion))
+        .route("/v1/log/consistency", get(api::get_consistency))
+        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new({
+                    let state = state.clone();
+                    move |error: BoxError| {
+                        let state = state.clone();
+                        async move { refuse(&state, error) }
+                    }
+                }))
+                .load_shed()
+                .concurrency_limit(limits.max_in_flight)
+                .timeout(limits.request_timeout),
+        );
+    let open = Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::get_metrics))
+        .route("/v1/openapi.json", get(api::get_openapi));
+    api.merge(open)
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .with_state(state)
+}
+
+/// Turns the protective layers' errors into API errors.
+fn refuse(state: &AppState, error: BoxError) -> Response {
+    let api_error = if error.is::<tower::load_shed::error::Overloaded>() {
+        state.metrics.shed();
+        ApiError::Overloaded
+    } else if error.is::<tower::timeout::error::Elapsed>() {
+        ApiError::Timeout
+    } else {
+        ApiError::Internal(error.to_string())
+    };
+    state.metrics.request("-", "-", api_error.status().as_u16());
+    api_error.into_response()
+}
+
+/// Counts and logs each request by its route pattern, never its headers.
+async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "-".to_string(), |p| p.as_str().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    state.metrics.request(&method, &route, status);
+    tracing::info!(
+        %method,
+        %route,
+        status,
+        millis = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
+
+impl AppState {
+    fn key(&self, key_id: &str) -> Option<Arc<LoadedKey>> {
+        self.keys.read().expect("keys lock").get(key_id).cloned()
+    }
+
+    fn insert_key(&self, key: LoadedKey) {
+        self.keys
+            .write()
+            .expect("keys lock")
+            .insert(key.stored.record.key_id.clone(), Arc::new(key));
+    }
+
+    /// A signed checkpoint of the log's first `size` entries.
+    fn checkpoint(&self, size: u64) -> Result<String, StorageError> {
+        let root = tree::root(size, &Nodes(&*self.storage)).map_err(tree_error)?;
+        Ok(self.signer.sign(&Checkpoint {
+            origin: self.config.origin.clone(),
+            size,
+            root,
+            extensions: Vec::new(),
+        }))
+    }
+}
+
+fn tree_error(e: tree::TreeError<StorageError>) -> StorageError {
+    match e {
+        tree::TreeError::Read(e) => e,
+        other => StorageError::Corrupt {
+            what: other.to_string(),
+        },
+    }
+}
+
+/// Parses a stored key back into a verifier.
+fn load_key(stored: Stored<KeyRecord>) -> Result<LoadedKey, String> {
+    let record = &stored.record;
+    let vk = zkgov_keys::snarkjs::verifying_key_from_json(&record.verifying_key)
+        .map_err(|e| e.to_string())?;
+    let schema = Schema::from_toml("schema.toml", &record.schema).map_err(|e| e.to_string())?;
+    let policy =
+        Policy::from_toml("policy.toml", &record.policy, &schema).map_err(|e| e.to_string())?;
+    Ok(LoadedKey {
+        input_names: policy.public_input_names(),
+        prepared: PreparedKey::new(vk),
+        stored,
+    })
+}
+
+/// The log signing key in `data_dir`, created (mode 0600) on first start.
+fn load_or_create_signer(data_dir: &Path, origin: &str) -> Result<LogSigner, StartError> {
+    let path = data_dir.join("log-signing.key");
+    let fail = |message: String| StartError::SigningKey {
+        path: path.display().to_string(),
+        message,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let signer = LogSigner::from_private_key(&text)
+                .map_err(|e: CheckpointError| fail(e.to_string()))?;
+            if signer.name() != origin {
+                return Err(fail(format!(
+                    "the key is for origin `{}`, but the service's origin is `{origin}`",
+                    signer.name()
+                )));
+            }
+            Ok(signer)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir).map_err(|e| fail(e.to_string()))?;
+            let signer = LogSigner::generate(origin);
+            write_private(&path, &signer.private_key()).map_err(|e| fail(e.to_string()))?;
+            tracing::info!(path = %path.display(), "generated a new log signing key");
+            Ok(signer)
+        }
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+/// Writes a secret file atomically, readable by its owner only.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let staged = path.with_extension("key.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let _ = std::fs::remove_file(&staged);
+    let mut file = options.open(&staged)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    std::fs::rename(&staged, path)?;
+    Ok(())
+}
+
+/// The current time, Unix seconds.
+pub(crate) fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

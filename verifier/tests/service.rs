@@ -1,0 +1,755 @@
+//! The verifier service over real HTTP on loopback, with embedded SQLite:
+//! the acceptance rules, authentication on every state-changing route,
+//! deduplication (also of re-randomised proofs), batches, receipts and log
+//! proofs checked on the client side, concurrency, and restarts.
+
+mod fixture;
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use ark_bn254::Bn254;
+use ark_groth16::Groth16;
+use ark_std::rand::{rngs::StdRng, SeedableRng};
+use fixture::{reason, Client, Fixture, ADMIN, HEALTH, LAND, MARKET, REGISTRY};
+use serde_json::{json, Value};
+use zkgov_circuits::field::MODULUS_DECIMAL;
+use zkgov_keys::snarkjs;
+use zkgov_verifier::log::checkpoint::LogVerifier;
+use zkgov_verifier::log::decode_hash;
+use zkgov_verifier::log::entry::Entry;
+use zkgov_verifier::log::receipt::Receipt;
+use zkgov_verifier::log::tree::{leaf_hash, verify_consistency, MemoryTree};
+use zkgov_verifier::service::{RunningService, StartError, ROUTES};
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(Fixture::new)
+}
+
+struct Running {
+    service: RunningService,
+    client: Client,
+    verifier: LogVerifier,
+    _data: tempfile::TempDir,
+}
+
+fn start(extra: &str) -> Running {
+    let data = tempfile::tempdir().unwrap();
+    let config = fixture().config(data.path(), None, extra);
+    let service = RunningService::spawn(config).unwrap();
+    let client = Client::new(&service);
+    let verifier = LogVerifier::from_verifier_key(&service.verifier_key).unwrap();
+    Running {
+        service,
+        client,
+        verifier,
+        _data: data,
+    }
+}
+
+impl Running {
+    fn publish_root(&self) -> Receipt {
+        let (status, body) = self.client.post(
+            &format!("/v1/registries/{REGISTRY}/roots"),
+            Some(LAND),
+            &json!({"root": fixture().root()}),
+        );
+        assert_eq!(status, 201, "{body}");
+        serde_json::from_value(body).unwrap()
+    }
+
+    fn check(&self, receipt: &Receipt) -> Entry {
+        receipt
+            .verify(&self.verifier, &self.service.origin)
+            .unwrap()
+            .0
+    }
+
+    fn size(&self) -> u64 {
+        let (_, note) = self.client.get_text("/v1/log/checkpoint");
+        self.verifier
+            .verify(&note, &self.service.origin)
+            .unwrap()
+            .size
+    }
+}
+
+#[test]
+fn a_proof_is_verified_anchored_compared_and_decided() {
+    let run = start("");
+    // The key directory was registered at start-up: entry 0.
+    let (status, keys) = run.client.get("/v1/keys");
+    assert_eq!(status, 200);
+    assert_eq!(keys["keys"][0]["key_id"], fixture().key_id.as_str());
+    assert_eq!(keys["keys"][0]["log_index"], 0);
+
+    let root_receipt = run.publish_root();
+    assert!(matches!(run.check(&root_receipt), Entry::Root { .. }));
+
+    let submission = fixture().proven("CASE-1", 0, 11);
+    let (status, body) = run.client.post("/v1/proofs", Some(LAND), &submission);
+    assert_eq!(status, 201, "{body}");
+    let receipt: Receipt = serde_json::from_value(body).unwrap();
+    match run.check(&receipt) {
+        Entry::Result {
+            key_id, case_id, ..
+        } => {
+            assert_eq!(key_id, fixture().key_id);
+            assert_eq!(case_id, "CASE-1");
+        }
+        other => panic!("expected a result entry, got {other:?}"),
+    }
+
+    let (status, case) = run.client.get("/v1/cases/CASE-1");
+    assert_eq!(status, 200);
+    assert_eq!(case["results"].as_array().unwrap().len(), 1);
+    assert_eq!(case["results"][0]["params"]["min_area"], "120");
+
+    let key = &fixture().key_id;
+    let (_, compared) = run
+        .client
+        .get(&format!("/v1/cases/CASE-1/compare?require={key}"));
+    assert_eq!(compared["complete"], true);
+    assert_eq!(compared["tags_match"], true);
+    assert_eq!(compared["results"], json!([receipt.index]));
+    let other_key = "00".repeat(32);
+    let (_, compared) = run.client.get(&format!(
+        "/v1/cases/CASE-1/compare?require={key},{other_key}"
+    ));
+    assert_eq!(compared["complete"], false);
+    assert_eq!(compared["missing"], json!([other_key]));
+    assert_eq!(compared["tags_match"], false);
+    // Comparison says nothing about the data.
+    let fields: BTreeSet<&str> = compared
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        BTreeSet::from(["case_id", "complete", "missing", "tags_match", "results"])
+    );
+
+    let (status, body) = run.client.post(
+        "/v1/cases/CASE-1/decisions",
+        Some(HEALTH),
+        &json!({"decision": "approved", "results": [receipt.index]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let decision: Receipt = serde_json::from_value(body).unwrap();
+    assert!(matches!(run.check(&decision), Entry::Decision { .. }));
+    // A decision may only cite results of its own case.
+    let (status, body) = run.client.post(
+        "/v1/cases/CASE-2/decisions",
+        Some(HEALTH),
+        &json!({"decision": "approved", "results": [receipt.index]}),
+    );
+    assert_eq!((status, reason(&body)), (409, "conflict"));
+
+    // The log: every entry, rebuilt on the client, gives the signed root;
+    // and the old receipt's checkpoint is consistent with the new one.
+    let (_, note) = run.client.get_text("/v1/log/checkpoint");
+    let checkpoint = run.verifier.verify(&note, &run.service.origin).unwrap();
+    assert_eq!(checkpoint.size, 4);
+    let (_, entries) = run.client.get("/v1/log/entries?start=0");
+    let mut tree = MemoryTree::new();
+    for (i, e) in entries["entries"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(e["index"], i);
+        tree.append(&[leaf_hash(e["entry"].as_str().unwrap().as_bytes())]);
+    }
+    assert_eq!(tree.root_at(4), checkpoint.root);
+    let old = run
+        .verifier
+        .verify(&root_receipt.checkpoint, &run.service.origin)
+        .unwrap();
+    let (_, consistency) = run
+        .client
+        .get(&format!("/v1/log/consistency?old={}&new=4", old.size));
+    let proof: Vec<_> = consistency["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| decode_hash(h.as_str().unwrap()).unwrap())
+        .collect();
+    verify_consistency(old.size, 4, &old.root, &checkpoint.root, &proof).unwrap();
+    // Against another old root, or with a hash changed, it does not.
+    assert!(verify_consistency(old.size, 4, &checkpoint.root, &checkpoint.root, &proof).is_err());
+    let mut bent = proof.clone();
+    bent[0][0] ^= 1;
+    assert!(verify_consistency(old.size, 4, &old.root, &checkpoint.root, &bent).is_err());
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn a_resubmitted_statement_returns_the_existing_receipt_even_rerandomised() {
+    let run = start("");
+    run.publish_root();
+    let (proof, statement) = fixture().prove("CASE-7", 1, 5, 1);
+    let submission = fixture().submission("CASE-7", &proof, &statement);
+    let (status, first) = run.client.post("/v1/proofs", Some(LAND), &submission);
+    assert_eq!(status, 201, "{first}");
+    let size = run.size();
+
+    let (status, again) = run.client.post("/v1/proofs", Some(LAND), &submission);
+    assert_eq!(status, 200);
+    assert_eq!(again["index"], first["index"]);
+
+    let rerandomised = Groth16::<Bn254>::rerandomize_proof(
+        &fixture().proving_key.vk,
+        &proof,
+        &mut StdRng::seed_from_u64(99),
+    );
+    assert_ne!(rerandomised, proof, "the proof bytes differ");
+    let other = fixture().submission("CASE-7", &rerandomised, &statement);
+    let (status, again) = run.client.post("/v1/proofs", Some(LAND), &other);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["index"], first["index"]);
+    assert_eq!(run.size(), size, "no entry was added");
+
+    // A fresh proof of a different statement is a new entry.
+    let (status, _) = run
+        .client
+        .post("/v1/proofs", Some(LAND), &fixture().proven("CASE-8", 1, 5));
+    assert_eq!(status, 201);
+    assert_eq!(run.size(), size + 1);
+    run.service.shutdown().unwrap();
+}
+
+fn with(mut value: Value, pointer: &str, replacement: Value) -> Value {
+    *value.pointer_mut(pointer).unwrap() = replacement;
+    value
+}
+
+#[test]
+fn every_refusal_has_a_status_and_a_reason() {
+    let run = start("");
+    let good = fixture().proven("CASE-R", 0, 3);
+    // Before the root is anchored.
+    let (status, body) = run.client.post("/v1/proofs", Some(LAND), &good);
+    assert_eq!((status, reason(&body)), (422, "root_not_anchored"));
+    run.publish_root();
+
+    let g1_off_curve = json!(["1", "3", "1"]);
+    let g1_identity = json!(["0", "1", "0"]);
+    let q = "21888242871839275222246405745257275088696311157297823662689037894645226208583";
+    let cases: Vec<(Value, u16, &str)> = vec![
+        (
+            with(good.clone(), "/key_id", json!("ab".repeat(32))),
+            404,
+            "unknown_key",
+        ),
+        (
+            with(good.clone(), "/public_inputs", json!(["1", "2"])),
+            400,
+            "wrong_public_input_count",
+        ),
+        (
+            with(good.clone(), "/public_inputs/3", json!(MODULUS_DECIMAL)),
+            400,
+            "non_canonical_input",
+        ),
+        (
+            with(good.clone(), "/public_inputs/3", json!("+120")),
+            400,
+            "non_canonical_input",
+        ),
+        (
+            with(good.clone(), "/public_inputs/3", json!("0120")),
+            400,
+            "non_canonical_input",
+        ),
+        (
+            with(good.clone(), "/public_inputs/3", json!("-1")),
+            400,
+            "non_canonical_input",
+        ),
+        (
+            with(good.clone(), "/case_id", json!("CASE-OTHER")),
+            400,
+            "case_id_mismatch",
+        ),
+        (
+            with(good.clone(), "/proof/pi_a", g1_off_curve),
+            400,
+            "malformed_proof",
+        ),
+        (
+            with(good.clone(), "/proof/pi_c", g1_identity),
+            400,
+            "malformed_proof",
+        ),
+        (
+            with(good.clone(), "/proof/pi_a/0", json!(q)),
+            400,
+            "malformed_proof",
+        ),
+        (
+            with(good.clone(), "/proof/protocol", json!("plonk")),
+            400,
+            "malformed_proof",
+        ),
+        // A changed param: well-formed, but the proof does not verify.
+        (
+            with(good.clone(), "/public_inputs/3", json!("119")),
+            422,
+            "invalid_proof",
+        ),
+        (
+            with(good.clone(), "/public_inputs/0", json!("12345")),
+            422,
+            "root_not_anchored",
+        ),
+        (json!({"key_id": 1}), 400, "malformed_request"),
+    ];
+    for (body, expected_status, expected_reason) in cases {
+        let (status, answer) = run.client.post("/v1/proofs", Some(LAND), &body);
+        assert_eq!(
+            (status, reason(&answer)),
+            (expected_status, expected_reason),
+            "for {body}"
+        );
+    }
+    let (status, answer) = run
+        .client
+        .post_raw("/v1/proofs", Some(LAND), b"{not json".to_vec());
+    assert_eq!((status, reason(&answer)), (400, "malformed_request"));
+    // The service answers 413 as soon as the body passes the limit and may
+    // close the connection while the client still sends, which the client
+    // can see as a reset before it reads the answer: try a few times, on a
+    // client of its own so that no closed connection is reused.
+    let separate = Client::new(&run.service);
+    let too_large = (0..5).find_map(|_| {
+        separate
+            .try_post_raw("/v1/proofs", Some(LAND), vec![b' '; 200 * 1024])
+            .ok()
+    });
+    let (status, answer) = too_large.expect("an answer to an oversized body");
+    assert_eq!((status, reason(&answer)), (413, "body_too_large"));
+    // Roots are canonical field elements too.
+    for root in [MODULUS_DECIMAL, "-5", "007", "1e3"] {
+        let (status, answer) = run.client.post(
+            &format!("/v1/registries/{REGISTRY}/roots"),
+            Some(LAND),
+            &json!({ "root": root }),
+        );
+        assert_eq!(
+            (status, reason(&answer)),
+            (400, "non_canonical_input"),
+            "{root}"
+        );
+    }
+    // The good proof still goes through after all that.
+    let (status, _) = run.client.post("/v1/proofs", Some(LAND), &good);
+    assert_eq!(status, 201);
+    let (_, metrics) = run.client.get_text("/metrics");
+    assert!(
+        metrics.contains("zkgov_proofs_total{outcome=\"invalid_proof\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("zkgov_proofs_total{outcome=\"accepted\"} 1"));
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn a_root_outside_the_freshness_window_is_refused() {
+    let run = start("freshness_seconds = 1");
+    run.publish_root();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (status, body) =
+        run.client
+            .post("/v1/proofs", Some(LAND), &fixture().proven("CASE-S", 0, 4));
+    assert_eq!((status, reason(&body)), (422, "root_stale"), "{body}");
+    // Publishing the root again makes it fresh.
+    run.publish_root();
+    let (status, _) = run
+        .client
+        .post("/v1/proofs", Some(LAND), &fixture().proven("CASE-S", 0, 4));
+    assert_eq!(status, 201);
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn every_state_changing_route_checks_its_token() {
+    let run = start("");
+    run.publish_root();
+    let vk = snarkjs::verifying_key_to_json(&fixture().proving_key.vk);
+    let routes: Vec<(&str, Value, &str)> = vec![
+        (
+            "/v1/registries/real-estate/roots",
+            json!({"root": fixture().root()}),
+            LAND,
+        ),
+        ("/v1/proofs", fixture().proven("CASE-A", 0, 8), LAND),
+        (
+            "/v1/proofs/batch",
+            json!({"items": [fixture().proven("CASE-A", 1, 8)]}),
+            LAND,
+        ),
+        (
+            "/v1/cases/CASE-A/decisions",
+            json!({"decision": "refused", "note": "missing licence"}),
+            HEALTH,
+        ),
+        (
+            "/v1/keys",
+            json!({"registry": REGISTRY, "verifying_key": vk,
+                   "schema": fixture::SCHEMA_TEXT, "policy": fixture::POLICY_TEXT}),
+            ADMIN,
+        ),
+    ];
+    for (path, body, owner) in &routes {
+        let size = run.size();
+        let (status, answer) = run.client.post(path, None, body);
+        assert_eq!((status, reason(&answer)), (401, "missing_token"), "{path}");
+        let (status, answer) = run.client.post(path, Some("not-a-token"), body);
+        assert_eq!((status, reason(&answer)), (401, "invalid_token"), "{path}");
+        // Another party's valid token.
+        let other = if *owner == LAND {
+            MARKET
+        } else if *owner == ADMIN {
+            LAND
+        } else {
+            ADMIN
+        };
+        let (status, answer) = run.client.post(path, Some(other), body);
+        if path.ends_with("/batch") {
+            // A batch is refused item by item.
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["results"][0]["error"]["reason"], "forbidden");
+        } else {
+            assert_eq!(
+                (status, reason(&answer)),
+                (403, "forbidden"),
+                "{path} with another party's token"
+            );
+        }
+        assert_eq!(run.size(), size, "{path}: refusals add nothing");
+        // The owner's token works.
+        let (status, answer) = run.client.post(path, Some(owner), body);
+        assert!(status == 200 || status == 201, "{path}: {status} {answer}");
+    }
+    // A department may not anchor another department's registry.
+    let (status, answer) = run.client.post(
+        "/v1/registries/licences/roots",
+        Some(LAND),
+        &json!({"root": "5"}),
+    );
+    assert_eq!((status, reason(&answer)), (403, "forbidden"));
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn a_batch_locates_its_bad_items() {
+    let run = start("");
+    run.publish_root();
+    let mut items: Vec<Value> = (0..12)
+        .map(|i| fixture().proven(&format!("CASE-B{i}"), (i % 2) as usize, 100 + i))
+        .collect();
+    // Item 3: the param changed (does not verify); item 7: another item's
+    // proof; item 9: a duplicate of item 0; item 10: malformed.
+    items[3] = with(items[3].clone(), "/public_inputs/3", json!("121"));
+    items[7] = with(items[7].clone(), "/proof", items[6]["proof"].clone());
+    items[9] = items[0].clone();
+    items[10] = json!({"key_id": "x"});
+    let (status, body) =
+        run.client
+            .post("/v1/proofs/batch", Some(LAND), &json!({ "items": items }));
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 12);
+    for (i, result) in results.iter().enumerate() {
+        let expected = match i {
+            3 | 7 => "rejected",
+            9 => "existing",
+            10 => "rejected",
+            _ => "accepted",
+        };
+        assert_eq!(result["status"], expected, "item {i}: {result}");
+        if expected != "rejected" {
+            let receipt: Receipt = serde_json::from_value(result["receipt"].clone()).unwrap();
+            run.check(&receipt);
+        }
+    }
+    assert_eq!(results[3]["error"]["reason"], "invalid_proof");
+    assert_eq!(results[7]["error"]["reason"], "invalid_proof");
+    assert_eq!(results[10]["error"]["reason"], "malformed_request");
+    assert_eq!(
+        results[9]["receipt"]["index"],
+        results[0]["receipt"]["index"]
+    );
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn concurrent_submissions_leave_no_gaps_and_no_duplicates() {
+    let run = start("");
+    run.publish_root();
+    let submissions: Vec<Value> = (0..24)
+        .map(|i| fixture().proven(&format!("CASE-C{i}"), (i % 2) as usize, 200 + i))
+        .collect();
+    let receipts: Vec<Receipt> = std::thread::scope(|scope| {
+        let handles: Vec<_> = submissions
+            .chunks(3)
+            .map(|chunk| {
+                let client = &run.client;
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|s| {
+                            let (status, body) = client.post("/v1/proofs", Some(LAND), s);
+                            assert_eq!(status, 201, "{body}");
+                            serde_json::from_value::<Receipt>(body).unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let indexes: BTreeSet<u64> = receipts.iter().map(|r| r.index).collect();
+    assert_eq!(indexes.len(), 24, "every receipt has its own index");
+    assert_eq!(indexes, (2..26).collect::<BTreeSet<u64>>(), "no gaps");
+    assert_eq!(run.size(), 26);
+    for receipt in &receipts {
+        run.check(receipt);
+    }
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn the_log_survives_a_restart_with_the_same_key() {
+    let data = tempfile::tempdir().unwrap();
+    let config = fixture().config(data.path(), None, "");
+    let first = RunningService::spawn(config.clone()).unwrap();
+    let client = Client::new(&first);
+    let (status, receipt) = client.post(
+        "/v1/registries/real-estate/roots",
+        Some(LAND),
+        &json!({"root": fixture().root()}),
+    );
+    assert_eq!(status, 201);
+    let key = first.verifier_key.clone();
+    first.shutdown().unwrap();
+
+    let second = RunningService::spawn(config).unwrap();
+    assert_eq!(second.verifier_key, key, "the signing key persists");
+    let client = Client::new(&second);
+    let receipt: Receipt = serde_json::from_value(receipt).unwrap();
+    let verifier = LogVerifier::from_verifier_key(&key).unwrap();
+    receipt.verify(&verifier, &second.origin).unwrap();
+    // The key directory is not registered twice, and proofs still verify.
+    let (_, keys) = client.get("/v1/keys");
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
+    let (status, body) = client.post("/v1/proofs", Some(LAND), &fixture().proven("CASE-P", 0, 9));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["index"], 2);
+    second.shutdown().unwrap();
+}
+
+#[test]
+fn shutdown_finishes_or_refuses_requests_and_writes_nothing_half() {
+    let data = tempfile::tempdir().unwrap();
+    let config = fixture().config(data.path(), None, "");
+    let service = RunningService::spawn(config.clone()).unwrap();
+    let client = Client::new(&service);
+    let (status, _) = client.post(
+        "/v1/registries/real-estate/roots",
+        Some(LAND),
+        &json!({"root": fixture().root()}),
+    );
+    assert_eq!(status, 201);
+    let batches: Vec<Value> = (0..6)
+        .map(|b| {
+            json!({"items": (0..8)
+                .map(|i| fixture().proven(&format!("CASE-G{b}-{i}"), 0, 300 + i))
+                .collect::<Vec<_>>()})
+        })
+        .collect();
+    let url = service.url();
+    let answers: Vec<Option<(u16, Value)>> = std::thread::scope(|scope| {
+        let senders: Vec<_> = batches
+            .iter()
+            .map(|batch| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    let http = reqwest::blocking::Client::new();
+                    let response = http
+                        .post(format!("{url}/v1/proofs/batch"))
+                        .bearer_auth(LAND)
+                        .json(batch)
+                        .send()
+                        .ok()?;
+                    let status = response.status().as_u16();
+                    Some((status, response.json::<Value>().ok()?))
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        service.shutdown().unwrap();
+        senders.into_iter().map(|s| s.join().unwrap()).collect()
+    });
+
+    // Every receipt handed out names an entry that is in the log, intact.
+    let service = RunningService::spawn(config).unwrap();
+    let client = Client::new(&service);
+    let verifier = LogVerifier::from_verifier_key(&service.verifier_key).unwrap();
+    let (_, note) = client.get_text("/v1/log/checkpoint");
+    let checkpoint = verifier.verify(&note, &service.origin).unwrap();
+    let mut answered = 0;
+    for (status, body) in answers.into_iter().flatten() {
+        if status != 200 {
+            assert_eq!(status, 503, "{body}");
+            continue;
+        }
+        for result in body["results"].as_array().unwrap() {
+            let receipt: Receipt = serde_json::from_value(result["receipt"].clone()).unwrap();
+            receipt.verify(&verifier, &service.origin).unwrap();
+            assert!(receipt.index < checkpoint.size);
+            let (_, entries) = client.get(&format!(
+                "/v1/log/entries?start={}&end={}",
+                receipt.index,
+                receipt.index + 1
+            ));
+            assert_eq!(entries["entries"][0]["entry"], receipt.entry.as_str());
+            answered += 1;
+        }
+    }
+    // Entries are whole batches or nothing: the log holds the key, the
+    // root, and a multiple of 8 results.
+    assert_eq!((checkpoint.size - 2) % 8, 0, "size {}", checkpoint.size);
+    assert!(answered as u64 <= checkpoint.size - 2);
+    service.shutdown().unwrap();
+}
+
+#[test]
+fn load_beyond_the_concurrency_limit_is_shed() {
+    let run = start("[limits]\nmax_in_flight = 1");
+    run.publish_root();
+    let batch = json!({"items": (0..32)
+        .map(|i| fixture().proven(&format!("CASE-L{i}"), 0, 400 + i))
+        .collect::<Vec<_>>()});
+    let statuses: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let client = &run.client;
+                let batch = &batch;
+                scope.spawn(move || {
+                    let (status, body) = client.post("/v1/proofs/batch", Some(LAND), batch);
+                    (status, reason(&body).to_string())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().any(|(s, _)| *s == 200), "{statuses:?}");
+    assert!(
+        statuses.iter().any(|(s, r)| *s == 503 && r == "overloaded"),
+        "{statuses:?}"
+    );
+    let (_, metrics) = run.client.get_text("/metrics");
+    assert!(!metrics.contains("zkgov_load_shed_total 0"), "{metrics}");
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn a_bad_key_directory_stops_start_up() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = fixture().config(data.path(), None, "");
+    config.keys[0].dir = data.path().join("no-such-keys");
+    match RunningService::spawn(config) {
+        Err(StartError::KeyDir { path, .. }) => assert!(path.ends_with("no-such-keys")),
+        Err(other) => panic!("expected a key directory error, got {other}"),
+        Ok(_) => panic!("started with a missing key directory"),
+    }
+}
+
+#[test]
+fn health_metrics_and_the_openapi_document_are_served() {
+    let run = start("");
+    let (status, health) = run.client.get("/healthz");
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    let (status, _) = run.client.get(&format!("/v1/keys/{}", fixture().key_id));
+    assert_eq!(status, 200);
+    let (status, metrics) = run.client.get_text("/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("# TYPE zkgov_http_requests_total counter"));
+    assert!(
+        metrics.contains(
+            "zkgov_http_requests_total{method=\"GET\",route=\"/v1/keys/{key_id}\",status=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("zkgov_log_size 1"), "{metrics}");
+    let (status, document) = run.client.get("/v1/openapi.json");
+    assert_eq!(status, 200);
+    let mut documented = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if matches!(method.as_str(), "get" | "post" | "put" | "delete" | "patch") {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(documented, served);
+    let (status, body) = run.client.get("/v1/nothing-here");
+    assert_eq!((status, reason(&body)), (404, "not_found"));
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn the_service_runs_on_postgresql_too() {
+    let data = tempfile::tempdir().unwrap();
+    let database = support::postgres::fresh_database();
+    let config = fixture().config(data.path(), Some(&database), "");
+    let service = RunningService::spawn(config.clone()).unwrap();
+    let client = Client::new(&service);
+    let verifier = LogVerifier::from_verifier_key(&service.verifier_key).unwrap();
+    let (status, _) = client.post(
+        "/v1/registries/real-estate/roots",
+        Some(LAND),
+        &json!({"root": fixture().root()}),
+    );
+    assert_eq!(status, 201);
+    let submissions: Vec<Value> = (0..8)
+        .map(|i| fixture().proven(&format!("CASE-PG{i}"), 1, 500 + i))
+        .collect();
+    let receipts: Vec<Receipt> = std::thread::scope(|scope| {
+        let handles: Vec<_> = submissions
+            .iter()
+            .map(|s| {
+                let client = &client;
+                scope.spawn(move || {
+                    let (status, body) = client.post("/v1/proofs", Some(LAND), s);
+                    assert_eq!(status, 201, "{body}");
+                    serde_json::from_value::<Receipt>(body).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let indexes: BTreeSet<u64> = receipts.iter().map(|r| r.index).collect();
+    assert_eq!(indexes, (2..10).collect::<BTreeSet<u64>>());
+    let (status, again) = client.post("/v1/proofs", Some(LAND), &submissions[0]);
+    assert_eq!(status, 200);
+    assert_eq!(again["index"], receipts[0].index);
+    service.shutdown().unwrap();
+
+    // A second service process on the same database sees the same log.
+    let service = RunningService::spawn(config).unwrap();
+    for receipt in &receipts {
+        receipt.verify(&verifier, &service.origin).unwrap();
+    }
+    let (_, note) = Client::new(&service).get_text("/v1/log/checkpoint");
+    assert_eq!(verifier.verify(&note, &service.origin).unwrap().size, 10);
+    service.shutdown().unwrap();
+}

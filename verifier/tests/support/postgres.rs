@@ -1,0 +1,437 @@
+//! A throwaway PostgreSQL server for tests, started by the test process
+//! itself, so that a plain `cargo test` needs no database set up beforehand.
+//!
+//! The first call to [`fresh_database`] in a test process:
+//!
+//! 1. finds the server binaries in `/usr/lib/postgresql/*/bin` (the highest
+//!    version), installing Debian's `postgresql` package with apt-get if
+//!    they are missing and the tests run as root (serialised across test
+//!    processes with a file lock);
+//! 2. creates a cluster in a new temporary directory with `initdb -A trust
+//!    -U zkgov`, as the `postgres` user when running as root, because
+//!    initdb and the server refuse to run as root;
+//! 3. starts the server on a free port of 127.0.0.1, with `fsync = on` as in
+//!    production, and waits until it accepts connections;
+//! 4. starts a watchdog shell that stops the server and deletes the
+//!    directory once the test process has exited (statics are never
+//!    dropped, so nothing in the process can do it).
+//!
+//! Each call then creates a new empty database, so tests are isolated
+//! while sharing one server.
+
+use std::fs::{self, File, OpenOptions};
+use std::net::TcpListener;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ::postgres::{Client, NoTls};
+
+/// The role that owns the cluster; `initdb -U` makes it the superuser.
+pub const USER: &str = "zkgov";
+
+/// The Debian package with the server binaries.
+const PACKAGE: &str = "postgresql";
+
+/// Where Debian installs server binaries, one directory per major version.
+const INSTALL_ROOT: &str = "/usr/lib/postgresql";
+
+/// How long the server may take to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running throwaway server.
+pub struct Server {
+    /// The TCP port on 127.0.0.1.
+    port: u16,
+    /// The server's major version directory, such as `15`.
+    version: String,
+    /// The directory holding the cluster, socket and log.
+    dir: PathBuf,
+    /// A connection to the `postgres` database, for creating databases.
+    admin: Mutex<Client>,
+    /// The number of the next database.
+    next_database: AtomicU32,
+}
+
+impl Server {
+    /// The TCP port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's major version, as installed (`15`).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The directory holding the cluster; deleted when the tests exit.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A URL for database `name` on this server.
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://{USER}@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+/// The server of this test process, started on first use.
+pub fn server() -> &'static Server {
+    static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+    match SERVER.get_or_init(start) {
+        Ok(server) => server,
+        Err(message) => panic!("the test PostgreSQL server is not available: {message}"),
+    }
+}
+
+/// The URL of a newly created empty database on this process's server.
+pub fn fresh_database() -> String {
+    let server = server();
+    let name = format!(
+        "db_{}",
+        server.next_database.fetch_add(1, Ordering::Relaxed)
+    );
+    server
+        .admin
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap_or_else(|e| panic!("creating test database {name}: {e:?}"));
+    server.url(&name)
+}
+
+/// Whether this process runs as root.
+fn running_as_root() -> bool {
+    if let Ok(meta) = fs::metadata("/proc/self") {
+        return meta.uid() == 0;
+    }
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// The bin directory of the newest installed server, and its version.
+fn find_binaries() -> Option<(String, PathBuf)> {
+    let mut found: Vec<(u32, String, PathBuf)> = fs::read_dir(INSTALL_ROOT)
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.to_string();
+            let major: u32 = version.parse().ok()?;
+            let bin = entry.path().join("bin");
+            (bin.join("initdb").is_file() && bin.join("postgres").is_file())
+                .then_some((major, version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, version, bin)| (version, bin))
+}
+
+/// Runs a command to completion, returning its combined output on failure.
+fn run(command: &mut Command) -> Result<(), String> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The end of apt's or initdb's output is where the reason is.
+        let tail: String = {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(30)..].join("\n")
+        };
+        Err(format!("{command:?} failed ({}):\n{tail}", output.status))
+    }
+}
+
+/// The server binaries, installing the package first when they are missing
+/// and we may.
+fn ensure_installed(root: bool) -> Result<(String, PathBuf), String> {
+    if let Some(found) = find_binaries() {
+        return Ok(found);
+    }
+    if !root {
+        return Err(format!(
+            "no PostgreSQL server binaries in {INSTALL_ROOT}/*/bin, and the tests do not run \
+             as root, so they cannot install them: install Debian's `{PACKAGE}` package \
+             (`sudo apt-get install {PACKAGE}`) and run the tests again"
+        ));
+    }
+    // Test processes of several test binaries may start at once; one
+    // installs, the others wait and then find the binaries.
+    let lock_path = std::env::temp_dir().join("zkgov-postgresql-install.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    if let Some(found) = find_binaries() {
+        return Ok(found);
+    }
+    let install = || {
+        run(Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", PACKAGE])
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    if install().is_err() {
+        // A fresh machine has no package lists yet.
+        run(Command::new("apt-get")
+            .arg("update")
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+        .map_err(|e| format!("installing `{PACKAGE}`: {e}"))?;
+        install().map_err(|e| format!("installing `{PACKAGE}`: {e}"))?;
+    }
+    find_binaries().ok_or_else(|| {
+        format!("installed `{PACKAGE}`, but there are still no server binaries in {INSTALL_ROOT}")
+    })
+}
+
+/// The uid and gid of the `postgres` user, which runs the server when we
+/// are root.
+fn postgres_user() -> Result<(u32, u32), String> {
+    let id = |flag: &str| -> Result<u32, String> {
+        let out = Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .map_err(|e| format!("cannot run `id`: {e}"))?;
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .map_err(|_| {
+                "initdb and postgres refuse to run as root, and there is no `postgres` user to \
+                 run them as (installing Debian's `postgresql` package creates it)"
+                    .to_string()
+            })
+    };
+    Ok((id("-u")?, id("-g")?))
+}
+
+/// Makes `command` run as `user` when it is set.
+fn run_as(command: &mut Command, user: Option<(u32, u32)>) -> &mut Command {
+    if let Some((uid, gid)) = user {
+        command.uid(uid).gid(gid);
+    }
+    command
+}
+
+/// Creates the directory for the cluster, owned by the user that runs the
+/// server, somewhere that user can reach.
+fn make_dir(user: Option<(u32, u32)>) -> Result<PathBuf, String> {
+    let unique = format!(
+        "zkgov-pg-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let mut tried = Vec::new();
+    // The postgres user must be able to reach the directory; $TMPDIR may
+    // sit under root's home, so fall back to /tmp.
+    for parent in [std::env::temp_dir(), PathBuf::from("/tmp")] {
+        let dir = parent.join(&unique);
+        if fs::create_dir(&dir).is_err() {
+            tried.push(format!("{}: cannot create", dir.display()));
+            continue;
+        }
+        let reachable = match user {
+            None => true,
+            Some((uid, gid)) => {
+                std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).is_ok()
+                    && run(run_as(
+                        Command::new("test").args(["-w", &dir.to_string_lossy()]),
+                        user,
+                    ))
+                    .is_ok()
+            }
+        };
+        if reachable && fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).is_ok() {
+            return Ok(dir);
+        }
+        tried.push(format!(
+            "{}: not writable by the postgres user",
+            dir.display()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+    }
+    Err(format!(
+        "no directory for the test cluster: {}",
+        tried.join("; ")
+    ))
+}
+
+/// A TCP port that was free a moment ago.
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|e| format!("cannot find a free port: {e}"))
+}
+
+/// The server log, for error messages.
+fn server_log(dir: &Path) -> String {
+    fs::read_to_string(dir.join("server.log")).unwrap_or_else(|e| format!("(no server log: {e})"))
+}
+
+/// Stops the server and deletes `dir` once this process has exited: a
+/// shell in its own process group (so Ctrl-C on the tests does not kill it
+/// first) that polls for our pid.
+fn spawn_watchdog(server_pid: u32, dir: &Path) -> Result<(), String> {
+    const SCRIPT: &str = r#"
+trap '' INT TERM HUP
+while kill -0 "$1" 2>/dev/null; do sleep 1; done
+kill -INT "$2" 2>/dev/null
+i=0
+while kill -0 "$2" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+kill -KILL "$2" 2>/dev/null
+rm -rf "$3"
+"#;
+    Command::new("sh")
+        .args(["-c", SCRIPT, "zkgov-pg-watchdog"])
+        .arg(std::process::id().to_string())
+        .arg(server_pid.to_string())
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map(drop)
+        .map_err(|e| format!("cannot start the watchdog shell: {e}"))
+}
+
+/// Starts `postgres` on `port` and waits until it accepts connections.
+fn start_server(
+    bin: &Path,
+    dir: &Path,
+    port: u16,
+    user: Option<(u32, u32)>,
+) -> Result<(Child, Client), String> {
+    let log = File::create(dir.join("server.log"))
+        .map_err(|e| format!("cannot create the server log: {e}"))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| format!("cannot share the server log: {e}"))?;
+    let port_arg = port.to_string();
+    let mut child = run_as(
+        Command::new(bin.join("postgres")).args([
+            "-D",
+            &dir.join("data").to_string_lossy(),
+            "-k",
+            &dir.to_string_lossy(),
+            "-p",
+            &port_arg,
+            "-c",
+            "listen_addresses=127.0.0.1",
+            // Durability is what the store claims, so the tests keep it on.
+            "-c",
+            "fsync=on",
+            "-c",
+            "synchronous_commit=on",
+            "-c",
+            "shared_buffers=16MB",
+            "-c",
+            "max_connections=200",
+        ]),
+        user,
+    )
+    .current_dir(dir)
+    .stdin(Stdio::null())
+    .stdout(log)
+    .stderr(log_err)
+    .process_group(0)
+    .spawn()
+    .map_err(|e| format!("cannot start {}: {e}", bin.join("postgres").display()))?;
+    spawn_watchdog(child.id(), dir)?;
+
+    let deadline = Instant::now() + START_TIMEOUT;
+    let params =
+        format!("host=127.0.0.1 port={port} user={USER} dbname=postgres connect_timeout=5");
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "the server exited ({status}) before accepting connections; its log:\n{}",
+                server_log(dir)
+            ));
+        }
+        match Client::connect(&params, NoTls) {
+            Ok(client) => return Ok((child, client)),
+            Err(e) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                return Err(format!(
+                    "the server did not accept connections within {START_TIMEOUT:?} ({e}); \
+                     its log:\n{}",
+                    server_log(dir)
+                ));
+            }
+            Err(_) => thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// Installs if needed, creates the cluster and starts the server.
+fn start() -> Result<Server, String> {
+    let root = running_as_root();
+    let (version, bin) = ensure_installed(root)?;
+    let user = if root { Some(postgres_user()?) } else { None };
+    let dir = make_dir(user)?;
+    let data = dir.join("data");
+    run(run_as(
+        Command::new(bin.join("initdb")).args([
+            "-D",
+            &data.to_string_lossy(),
+            "-A",
+            "trust",
+            "-U",
+            USER,
+            "-E",
+            "UTF8",
+            "--locale=C",
+            // The cluster is thrown away, so initdb need not fsync its
+            // files; the server itself runs with fsync on.
+            "--no-sync",
+        ]),
+        user,
+    )
+    .current_dir(&dir))
+    .inspect_err(|_| {
+        let _ = fs::remove_dir_all(&dir);
+    })?;
+
+    // Another process may take the port between our probe and the server's
+    // bind; try a few.
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        let port = free_port()?;
+        match start_server(&bin, &dir, port, user) {
+            Ok((_child, admin)) => {
+                return Ok(Server {
+                    port,
+                    version,
+                    dir,
+                    admin: Mutex::new(admin),
+                    next_database: AtomicU32::new(0),
+                })
+            }
+            Err(e) if e.contains("Address already in use") => last_error = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error)
+}
