@@ -139,18 +139,3 @@ fn policy_inspect_names_the_bad_file_and_key() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("arity 3"));
     std::fs::remove_dir_all(dir).unwrap();
 }
-
-#[test]
-fn demo_decides_cases_on_a_small_registry() {
-    let out = stdout(zkgov().args(["demo", "--records", "400", "--cases", "40"]));
-    assert!(out.contains("registry: 400 records"), "{out}");
-    let approved: u64 = out
-        .lines()
-        .find(|l| l.contains("approved"))
-        .and_then(|l| l.split_whitespace().last())
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(approved > 0, "{out}");
-    assert!(out.contains("refused: not usage == $usage"), "{out}");
-}

@@ -151,6 +151,10 @@ impl Service {
     /// This blocks; call it outside an async context (or in
     /// `spawn_blocking`).
     pub fn open(config: Config) -> Result<Service, StartError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::SigningKey {
+            path: config.data_dir.display().to_string(),
+            message: format!("cannot create the data directory: {e}"),
+        })?;
         let storage = storage::open(&config.database).map_err(|source| StartError::Storage {
             url: storage::redact_password(&config.database),
             source,
