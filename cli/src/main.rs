@@ -13,6 +13,7 @@ use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
 use zkgov_circuits::tree::TreeShape;
 
+mod client;
 mod demo;
 mod keys;
 mod prove;
@@ -55,6 +56,17 @@ enum Command {
     /// Bearer tokens for the verifier service.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Submit `zkgov prove` output to the verifier service in batches; one outcome line per proof.
+    Submit(client::SubmitArgs),
+    /// Registry roots in the verifier service's log.
+    #[command(subcommand)]
+    Root(client::RootCommand),
+    /// Cases in the verifier service: compare their anchored results.
+    #[command(subcommand)]
+    Case(client::CaseCommand),
+    /// The verifier service's anchor log: audit it.
+    #[command(subcommand)]
+    Log(client::LogCommand),
 }
 
 #[derive(Subcommand)]
@@ -135,9 +147,19 @@ fn main() -> ExitCode {
         Command::Prove(args) => prove::run(&args),
         Command::Serve(args) => serve::serve(args),
         Command::Token(TokenCommand::New) => serve::new_token(),
+        Command::Submit(args) => return exit_code(client::submit(&args)),
+        Command::Root(command) => return exit_code(client::root(&command)),
+        Command::Case(command) => return exit_code(client::case(&command)),
+        Command::Log(command) => return exit_code(client::log(&command)),
     };
+    exit_code(result.map(|()| ExitCode::SUCCESS))
+}
+
+/// The exit code of a command's result, printing its error: 2 for a
+/// [`Malformed`] input, 1 for any other failure.
+fn exit_code(result: Result<ExitCode>) -> ExitCode {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             if e.downcast_ref::<Malformed>().is_some() {

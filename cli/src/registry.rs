@@ -121,7 +121,7 @@ pub(crate) fn run(command: &RegistryCommand) -> Result<()> {
 /// Input errors exit with code 2, and say that nothing was written when
 /// the command would have written; anything else (a damaged registry, an
 /// I/O failure) exits with code 1.
-fn failure(e: RegistryError, unchanged: Option<&str>) -> anyhow::Error {
+pub(crate) fn failure(e: RegistryError, unchanged: Option<&str>) -> anyhow::Error {
     let malformed = matches!(
         e,
         RegistryError::Schema(_)

@@ -1,0 +1,684 @@
+//! The department and auditor side of the verifier service:
+//! `zkgov submit`, `zkgov root publish`, `zkgov case compare` and
+//! `zkgov log verify`.
+//!
+//! `log verify` keeps, per log, the key it was first given and the last
+//! checkpoint it verified (trust on first use). Every later run must find
+//! the log consistent with that checkpoint: a log that was rewritten, or
+//! whose entries were edited behind the service's back, fails loudly, and
+//! the stored state is then left as it was, so the next run fails too.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context, Result};
+use clap::{ArgGroup, Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use zkgov_circuits::field::{parse_field_element, to_decimal};
+use zkgov_prover::registry::Registry;
+use zkgov_verifier::client::{audit, AuditError, Client, ClientError, Submitted};
+use zkgov_verifier::log::checkpoint::{Checkpoint, LogVerifier};
+use zkgov_verifier::log::entry::format_time;
+use zkgov_verifier::log::receipt::Receipt;
+
+use crate::Malformed;
+
+/// The environment variable a bearer token may come from instead of `--token`.
+const TOKEN_VAR: &str = "ZKGOV_TOKEN";
+
+/// The environment variable that names the audit state directory.
+const STATE_VAR: &str = "ZKGOV_STATE_DIR";
+
+/// Where to reach the service, and as whom.
+#[derive(Args)]
+pub(crate) struct Server {
+    /// The verifier service, such as http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The department's bearer token (default: the ZKGOV_TOKEN variable, which keeps it out of
+    /// the process list).
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+}
+
+impl Server {
+    /// A client that acts with the department's token, which it requires.
+    fn client(&self) -> Result<Client> {
+        let token = match &self.token {
+            Some(token) => token.clone(),
+            None => std::env::var(TOKEN_VAR).map_err(|_| {
+                Malformed(format!(
+                    "no token: pass --token or set {TOKEN_VAR} (`zkgov token new` makes one)"
+                ))
+            })?,
+        };
+        Ok(Client::new(&base_url(&self.server)?, Some(token)))
+    }
+}
+
+/// `url` if it is an http(s) URL.
+fn base_url(url: &str) -> Result<String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url.to_string())
+    } else {
+        Err(Malformed(format!(
+            "--server {url:?}: expected an http:// or https:// URL, such as http://127.0.0.1:8080"
+        ))
+        .into())
+    }
+}
+
+// ---------------------------------------------------------------- submit
+
+#[derive(Args)]
+pub(crate) struct SubmitArgs {
+    /// The output of `zkgov prove` (JSON Lines); lines whose status is not `proven` are skipped.
+    file: PathBuf,
+    #[command(flatten)]
+    server: Server,
+    /// Proofs per request; the service checks a batch with one random linear combination.
+    #[arg(long, default_value_t = 64, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    batch: u64,
+    /// Write the outcome lines (JSON Lines) to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// The proven lines of a `zkgov prove` output file, and the other lines
+/// counted by status.
+struct ProveOutput {
+    /// Each proven line's case id and the line itself, the submission body.
+    proven: Vec<(String, Value)>,
+    /// Lines not submitted, by status.
+    skipped: BTreeMap<String, u64>,
+}
+
+/// Reads and checks a whole `zkgov prove` output before anything is sent:
+/// a line that is not a JSON object with a string `status` (and, when
+/// proven, a string `case_id`) is malformed.
+fn read_prove_output(path: &Path) -> Result<ProveOutput> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut output = ProveOutput {
+        proven: Vec::new(),
+        skipped: BTreeMap::new(),
+    };
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let malformed = |what: String| {
+            Malformed(format!(
+                "{}:{}: {what}; nothing was submitted",
+                path.display(),
+                i + 1
+            ))
+        };
+        let value: Value = serde_json::from_str(line)
+            .map_err(|e| malformed(format!("not JSON ({e}); is this `zkgov prove` output?")))?;
+        let Some(status) = value.get("status").and_then(Value::as_str) else {
+            return Err(
+                malformed("not a `zkgov prove` output line: no string `status`".into()).into(),
+            );
+        };
+        if status == "proven" {
+            let Some(case_id) = value.get("case_id").and_then(Value::as_str) else {
+                return Err(malformed("a proven line without a string `case_id`".into()).into());
+            };
+            output.proven.push((case_id.to_string(), value.clone()));
+        } else {
+            *output.skipped.entry(status.to_string()).or_default() += 1;
+        }
+    }
+    Ok(output)
+}
+
+/// What came back for the proofs submitted so far.
+#[derive(Default)]
+struct SubmitTally {
+    accepted: u64,
+    existing: u64,
+    rejected: BTreeMap<String, u64>,
+}
+
+impl SubmitTally {
+    fn rejected(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
+
+/// `name count, name count` for a summary.
+fn counts(map: &BTreeMap<String, u64>) -> String {
+    map.iter()
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn submit(args: &SubmitArgs) -> Result<ExitCode> {
+    let input = read_prove_output(&args.file)?;
+    let client = args.server.client()?;
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let progress = ProgressBar::new(input.proven.len() as u64).with_style(
+        ProgressStyle::with_template("{spinner} {pos}/{len} proofs [{bar:30}] {per_sec} ETA {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let mut tally = SubmitTally::default();
+    let mut failure = None;
+    for batch in input.proven.chunks(args.batch as usize) {
+        let items: Vec<Value> = batch.iter().map(|(_, line)| line.clone()).collect();
+        let outcomes = match client.submit_batch(&items) {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        for ((case_id, _), outcome) in batch.iter().zip(outcomes) {
+            let line = match outcome {
+                Submitted::Accepted(receipt) => {
+                    tally.accepted += 1;
+                    json!({"case_id": case_id, "status": "accepted", "receipt": receipt})
+                }
+                Submitted::Existing(receipt) => {
+                    tally.existing += 1;
+                    json!({"case_id": case_id, "status": "existing", "receipt": receipt})
+                }
+                Submitted::Rejected { reason, message } => {
+                    *tally.rejected.entry(reason.clone()).or_default() += 1;
+                    json!({
+                        "case_id": case_id,
+                        "status": "rejected",
+                        "error": {"reason": reason, "message": message},
+                    })
+                }
+            };
+            writeln!(out, "{line}").context("cannot write the outcome")?;
+        }
+        // Each batch's outcomes are out before the next batch is sent, so
+        // an interrupted run still says what the service holds.
+        out.flush().context("cannot write the outcome")?;
+        progress.inc(batch.len() as u64);
+    }
+    progress.finish_and_clear();
+
+    let done = tally.accepted + tally.existing + tally.rejected();
+    let mut summary = format!(
+        "{done} of {} proofs submitted: {} accepted, {} existing, {} rejected",
+        input.proven.len(),
+        tally.accepted,
+        tally.existing,
+        tally.rejected()
+    );
+    if !tally.rejected.is_empty() {
+        summary += &format!(" ({})", counts(&tally.rejected));
+    }
+    let skipped: u64 = input.skipped.values().sum();
+    summary += &format!("; {skipped} lines skipped");
+    if skipped > 0 {
+        summary += &format!(" ({})", counts(&input.skipped));
+    }
+    eprintln!("{summary}");
+    if let Some(e) = failure {
+        return Err(anyhow!(e).context(format!(
+            "submission stopped after {done} of {} proofs",
+            input.proven.len()
+        )));
+    }
+    Ok(if tally.rejected() > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+// ---------------------------------------------------------------- root
+
+#[derive(Subcommand)]
+pub(crate) enum RootCommand {
+    /// Anchor a registry root in the service's log and print the receipt (JSON).
+    Publish(PublishArgs),
+}
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["registry", "root"])))]
+pub(crate) struct PublishArgs {
+    /// The registry directory whose current root to anchor.
+    #[arg(long, value_name = "DIR")]
+    registry: Option<PathBuf>,
+    /// The root to anchor, a canonical decimal field element, instead of --registry.
+    #[arg(long, value_name = "DECIMAL")]
+    root: Option<String>,
+    /// The registry's name in the service, such as real-estate.
+    #[arg(long)]
+    name: String,
+    #[command(flatten)]
+    server: Server,
+}
+
+pub(crate) fn root(command: &RootCommand) -> Result<ExitCode> {
+    let RootCommand::Publish(args) = command;
+    let root = match (&args.registry, &args.root) {
+        (Some(dir), _) => {
+            let registry = Registry::open(dir).map_err(|e| crate::registry::failure(e, None))?;
+            to_decimal(&registry.root())
+        }
+        (None, Some(text)) => {
+            let root = parse_field_element(text).map_err(|e| Malformed(format!("--root: {e}")))?;
+            to_decimal(&root)
+        }
+        (None, None) => unreachable!("clap requires --registry or --root"),
+    };
+    let client = args.server.client()?;
+    let receipt = client.publish_root(&args.name, &root)?;
+    println!("{}", serde_json::to_string(&receipt)?);
+    eprintln!(
+        "anchored root {root} of registry {} at log entry {}",
+        args.name, receipt.index
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------- case
+
+#[derive(Subcommand)]
+pub(crate) enum CaseCommand {
+    /// Compare a case's anchored results: exit 0 if every required key has one and one subject tag
+    /// has them all, 1 otherwise.
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct CompareArgs {
+    /// The case number.
+    case: String,
+    /// A key id whose result the case needs; repeat for each.
+    #[arg(long = "require", value_name = "KEYID", required = true)]
+    required: Vec<String>,
+    /// The verifier service, such as http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    server: String,
+}
+
+pub(crate) fn case(command: &CaseCommand) -> Result<ExitCode> {
+    let CaseCommand::Compare(args) = command;
+    if let Some(bad) = args
+        .required
+        .iter()
+        .find(|k| k.is_empty() || k.contains(','))
+    {
+        return Err(Malformed(format!(
+            "--require {bad:?}: expected one key id (as `zkgov keys setup` prints it)"
+        ))
+        .into());
+    }
+    let client = Client::new(&base_url(&args.server)?, None);
+    let comparison = client.compare(&args.case, &args.required)?;
+    println!(
+        "{}",
+        json!({
+            "case_id": comparison.case_id,
+            "complete": comparison.complete,
+            "missing": comparison.missing,
+            "tags_match": comparison.tags_match,
+            "results": comparison.results,
+        })
+    );
+    if !comparison.complete {
+        eprintln!(
+            "case {}: no result under the required keys {}",
+            args.case,
+            comparison.missing.join(", ")
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if !comparison.tags_match {
+        eprintln!(
+            "case {}: every required key has a result, but the subject tags differ: \
+             no one applicant has them all",
+            args.case
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    eprintln!(
+        "case {}: complete, one subject tag under every required key (log entries {})",
+        args.case,
+        comparison
+            .results
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------- log
+
+#[derive(Subcommand)]
+pub(crate) enum LogCommand {
+    /// Audit the service's log: signature, consistency with the last checkpoint verified, entries,
+    /// receipts. Exit 0 if it checks out, 1 if not (the trusted state is then left unchanged).
+    Verify(LogVerifyArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct LogVerifyArgs {
+    /// The verifier service, such as http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The log's public key, `name+hash+base64`, as `zkgov serve` prints it. Required on the
+    /// first run for a log; later runs use the stored one, and a key given must equal it.
+    #[arg(long, value_name = "KEY")]
+    log_key: Option<String>,
+    /// Receipts to check: a file of one receipt (JSON), or `zkgov submit` output (JSON Lines; the
+    /// `receipt` of each line).
+    #[arg(long = "receipt", value_name = "FILE", num_args = 1..)]
+    receipts: Vec<PathBuf>,
+    /// The directory of trusted state, one file per log (default: $ZKGOV_STATE_DIR, else
+    /// ~/.zkgov).
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+}
+
+/// What `log verify` trusts about one log, stored between runs.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustedLog {
+    /// The log's origin, which is also its key's name.
+    origin: String,
+    /// The log's verifier key, trusted since the first run.
+    log_key: String,
+    /// The signed note of the last checkpoint verified.
+    checkpoint: String,
+    /// When that checkpoint was verified, RFC 3339 UTC.
+    verified_at: String,
+    /// The server it came from, for the reader; it is not trusted.
+    server: String,
+}
+
+/// The trusted state of one log, checked again on loading.
+struct Trusted {
+    stored: TrustedLog,
+    verifier: LogVerifier,
+    checkpoint: Checkpoint,
+}
+
+/// The state directory: `--state`, else `$ZKGOV_STATE_DIR`, else
+/// `~/.zkgov`, else `./.zkgov`.
+fn state_dir(given: Option<&Path>) -> PathBuf {
+    if let Some(dir) = given {
+        return dir.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os(STATE_VAR).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".zkgov"),
+        None => PathBuf::from(".zkgov"),
+    }
+}
+
+/// The state file of the log `origin`: its name with every character
+/// outside `[A-Za-z0-9._-]` replaced by `_`. The file records the origin,
+/// so two origins that sanitise alike cannot be mistaken for each other.
+fn state_file(dir: &Path, origin: &str) -> PathBuf {
+    let name: String = origin
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("{name}.json"))
+}
+
+/// Whether `dir` holds any state file.
+fn has_state_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+    })
+}
+
+/// Loads and re-verifies the stored state of `origin`, if there is one.
+fn load_trusted(path: &Path, origin: &str) -> Result<Option<Trusted>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let damaged = |what: String| {
+        anyhow!(
+            "the trusted state {} is damaged: {what}; it was left as it is (restore it from a \
+             backup, or move it away to trust the log anew)",
+            path.display()
+        )
+    };
+    let stored: TrustedLog =
+        serde_json::from_str(&text).map_err(|e| damaged(format!("not a state file: {e}")))?;
+    if stored.origin != origin {
+        return Err(damaged(format!(
+            "it is the state of log `{}`, not `{origin}`",
+            stored.origin
+        )));
+    }
+    let verifier = LogVerifier::from_verifier_key(&stored.log_key)
+        .map_err(|e| damaged(format!("log_key: {e}")))?;
+    let checkpoint = verifier
+        .verify(&stored.checkpoint, origin)
+        .map_err(|e| damaged(format!("checkpoint: {e}")))?;
+    Ok(Some(Trusted {
+        stored,
+        verifier,
+        checkpoint,
+    }))
+}
+
+/// Writes `state` to `path` atomically: a temporary file in the same
+/// directory, fsynced, renamed over `path`, and the directory fsynced.
+fn store_trusted(path: &Path, state: &TrustedLog) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = File::create(&tmp)?;
+        file.write_all(serde_json::to_string_pretty(state)?.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // The rename is durable only once the directory is.
+        File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow!(e).context(format!("cannot store the trusted state {}", path.display()))
+    })
+}
+
+/// Reads the receipts of one `--receipt` file: one receipt (JSON), or
+/// JSON Lines of receipts or of `zkgov submit` output.
+fn read_receipts(path: &Path) -> Result<Vec<Receipt>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if let Ok(value) = serde_json::from_str::<Value>(&text) {
+        if value.get("receipt").is_none() && value.get("status").is_none() {
+            let receipt = serde_json::from_value(value)
+                .map_err(|e| Malformed(format!("{}: not a receipt: {e}", path.display())))?;
+            return Ok(vec![receipt]);
+        }
+    }
+    let mut receipts = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let malformed = |what: String| Malformed(format!("{}:{}: {what}", path.display(), i + 1));
+        let value: Value =
+            serde_json::from_str(line).map_err(|e| malformed(format!("not JSON ({e})")))?;
+        let receipt = match value.get("receipt") {
+            Some(receipt) => receipt.clone(),
+            // A rejected proof has no receipt.
+            None if value.get("status").is_some() => continue,
+            None => value,
+        };
+        receipts.push(
+            serde_json::from_value(receipt)
+                .map_err(|e| malformed(format!("not a receipt: {e}")))?,
+        );
+    }
+    Ok(receipts)
+}
+
+/// Whether an audit error means the log could not be asked, rather than
+/// that it answered something wrong.
+fn is_unavailable(error: &AuditError) -> bool {
+    match error {
+        AuditError::Client(ClientError::Unreachable { .. }) => true,
+        AuditError::Client(ClientError::Refused { status, .. }) => {
+            *status >= 500 || *status == 408 || *status == 429
+        }
+        _ => false,
+    }
+}
+
+pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
+    let LogCommand::Verify(args) = command;
+    let dir = state_dir(args.state.as_deref());
+    let server = base_url(&args.server)?;
+    let given = args
+        .log_key
+        .as_deref()
+        .map(|key| {
+            LogVerifier::from_verifier_key(key)
+                .map(|verifier| (key.trim().to_string(), verifier))
+                .map_err(|e| Malformed(format!("--log-key: {e}")))
+        })
+        .transpose()?;
+    let mut receipts = Vec::new();
+    for path in &args.receipts {
+        receipts.extend(read_receipts(path)?);
+    }
+    let client = Client::new(&server, None);
+
+    // The log's key names its origin; without a key, the server's checkpoint
+    // says which stored state to use, and the stored key then checks it.
+    let origin = match &given {
+        Some((_, verifier)) => verifier.name().to_string(),
+        None if !has_state_files(&dir) => {
+            return Err(Malformed(format!(
+                "no trusted state in {}: the first run for a log needs --log-key, the \
+                 `log public key:` that `zkgov serve` prints",
+                dir.display()
+            ))
+            .into());
+        }
+        None => {
+            let note = client
+                .checkpoint()
+                .context("cannot fetch the log's checkpoint; nothing was verified")?;
+            note.lines().next().unwrap_or_default().to_string()
+        }
+    };
+    let path = state_file(&dir, &origin);
+    let trusted = load_trusted(&path, &origin)?;
+    let (key, verifier) = match (given, &trusted) {
+        (None, None) => {
+            return Err(Malformed(format!(
+                "no trusted state for log `{origin}` in {}: the first run needs --log-key, \
+                 the `log public key:` that `zkgov serve` prints",
+                dir.display()
+            ))
+            .into());
+        }
+        (None, Some(t)) => (t.stored.log_key.clone(), t.verifier.clone()),
+        (Some((key, verifier)), None) => (key, verifier),
+        (Some((key, verifier)), Some(t)) => {
+            if key != t.stored.log_key.trim() {
+                eprintln!(
+                    "REFUSED: the --log-key given is not the key trusted for log `{origin}`\n  \
+                     given:   {key}\n  trusted: {}\n  (stored in {})\n\
+                     If the log's operator has announced a new key through a channel you trust, \
+                     move that file away and run again with the new key.",
+                    t.stored.log_key,
+                    path.display()
+                );
+                return Ok(ExitCode::from(2));
+            }
+            (key, verifier)
+        }
+    };
+
+    let audited = match audit(
+        &client,
+        &verifier,
+        &origin,
+        trusted.as_ref().map(|t| &t.checkpoint),
+        &receipts,
+    ) {
+        Ok(audited) => audited,
+        Err(e) if is_unavailable(&e) => {
+            return Err(anyhow!(e).context(format!(
+                "cannot audit log `{origin}`; nothing was verified and {} is unchanged",
+                path.display()
+            )));
+        }
+        Err(e) => {
+            eprintln!("LOG VERIFICATION FAILED: {e}");
+            eprintln!(
+                "  log `{origin}` at {server} does not check out. The trusted state {} is \
+                 unchanged; keep it as evidence.",
+                path.display()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    store_trusted(
+        &path,
+        &TrustedLog {
+            origin: origin.clone(),
+            log_key: key,
+            checkpoint: audited.note.clone(),
+            verified_at: format_time(now),
+            server,
+        },
+    )?;
+    let against = match &trusted {
+        Some(t) => format!(
+            "consistent with the checkpoint of size {} stored on {}",
+            t.checkpoint.size, t.stored.verified_at
+        ),
+        None => "first run: no earlier checkpoint, this log key is trusted from now on".to_string(),
+    };
+    println!(
+        "log OK: {} entries, checkpoint verified, {against}, {} receipts included",
+        audited.entries, audited.receipts
+    );
+    eprintln!(
+        "stored the checkpoint of size {} of log `{origin}` in {}",
+        audited.checkpoint.size,
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,787 @@
+//! `zkgov submit`, `root publish`, `case compare` and `log verify`, run as
+//! departments and auditors run them: real processes against a real
+//! `zkgov serve`, over a workload the CLI itself built.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::sync::OnceLock;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const SCHEMA: &str = "../schemas/real-estate.toml";
+const POLICY: &str = "../policies/medical-premises.toml";
+const RECORDS: &str = "../prover/tests/data/real-estate.csv";
+
+/// The land registry's token; it owns the registry `real-estate`.
+const LAND: &str = "land-token-0123456789";
+/// The health department's token; it owns no registry the key reads.
+const HEALTH: &str = "health-token-0123456789";
+/// The log's origin, with a `/` the state file's name must sanitise.
+const ORIGIN: &str = "zkgov.test/log";
+/// The registry's name in the service.
+const REGISTRY: &str = "real-estate";
+
+fn zkgov() -> Command {
+    let mut cmd = Command::cargo_bin("zkgov").unwrap();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("ZKGOV_TOKEN")
+        .env_remove("ZKGOV_STATE_DIR");
+    cmd
+}
+
+fn ok(output: Output) -> Output {
+    assert!(
+        output.status.success(),
+        "exit {:?}\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A registry, keys at depth 3, and `zkgov prove` output for five cases:
+/// C-1, C-2 and C-5 proven, C-3 not satisfied, C-4 subject not found.
+/// Built once per test run; every test starts its own service on it.
+struct Workload {
+    _dir: tempfile::TempDir,
+    registry: PathBuf,
+    keys: PathBuf,
+    key_id: String,
+    root: String,
+    proofs: PathBuf,
+}
+
+fn workload() -> &'static Workload {
+    static WORKLOAD: OnceLock<Workload> = OnceLock::new();
+    WORKLOAD.get_or_init(|| {
+        // A static is never dropped, so each run leaves its workload behind
+        // (under 1 MB); earlier runs' are removed once a day old.
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        for old in fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let stale = old
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 24 * 3600));
+            if stale
+                && old
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("client-workload-")
+            {
+                let _ = fs::remove_dir_all(old.path());
+            }
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("client-workload-")
+            .tempdir_in(tmp)
+            .unwrap();
+        let registry = dir.path().join("registry");
+        let keys = dir.path().join("keys");
+        let built = ok(zkgov()
+            .args([
+                "registry",
+                "build",
+                "--schema",
+                SCHEMA,
+                "--records",
+                RECORDS,
+            ])
+            .args(["--depth", "3", "--out"])
+            .arg(&registry)
+            .output()
+            .unwrap());
+        let root = stdout(&built).trim().to_string();
+        ok(zkgov()
+            .args(["keys", "setup", "--schema", SCHEMA, "--policy", POLICY])
+            .args(["--depth", "3", "--out"])
+            .arg(&keys)
+            .output()
+            .unwrap());
+        let metadata: Value =
+            serde_json::from_str(&fs::read_to_string(keys.join("metadata.json")).unwrap()).unwrap();
+        let key_id = metadata["key_id"].as_str().unwrap().to_string();
+        let cases = dir.path().join("cases.csv");
+        fs::write(
+            &cases,
+            "case_id,subject,case_secret\n\
+             C-1,110101199003071234,1001\n\
+             C-2,510104198511120021,1002\n\
+             C-3,440305197701015678,1003\n\
+             C-4,999999999999999999,1004\n\
+             C-5,330106196212240012,1005\n",
+        )
+        .unwrap();
+        let proofs = dir.path().join("proofs.jsonl");
+        ok(zkgov()
+            .arg("prove")
+            .arg("--registry")
+            .arg(&registry)
+            .arg("--keys")
+            .arg(&keys)
+            .arg("--cases")
+            .arg(&cases)
+            .args(["--param", "min_area=400", "--param", "usage=medical"])
+            .args(["--param", "today=2026-11-23", "--out"])
+            .arg(&proofs)
+            .output()
+            .unwrap());
+        let statuses: Vec<Value> = json_lines(&fs::read_to_string(&proofs).unwrap())
+            .iter()
+            .map(|l| l["status"].clone())
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                "proven",
+                "proven",
+                "not_satisfied",
+                "subject_not_found",
+                "proven"
+            ]
+        );
+        Workload {
+            _dir: dir,
+            registry,
+            keys,
+            key_id,
+            root,
+            proofs,
+        }
+    })
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// A service's directory: its config, data directory (signing key and
+/// SQLite database) and its log on standard error.
+struct Site {
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    fn new(workload: &Workload) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            r#"listen = "127.0.0.1:0"
+data_dir = "data"
+origin = "{ORIGIN}"
+
+[[department]]
+name = "land-registry"
+token_sha256 = "{land}"
+registries = ["{REGISTRY}"]
+
+[[department]]
+name = "health"
+token_sha256 = "{health}"
+registries = ["licences"]
+
+[[key]]
+dir = "{keys}"
+registry = "{REGISTRY}"
+"#,
+            land = sha256_hex(LAND),
+            health = sha256_hex(HEALTH),
+            keys = workload.keys.display(),
+        );
+        fs::write(dir.path().join("verifier.toml"), config).unwrap();
+        // The service opens its database before it creates the data directory.
+        fs::create_dir(dir.path().join("data")).unwrap();
+        Site { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn database(&self) -> PathBuf {
+        self.path("data/verifier.db")
+    }
+
+    /// Starts `zkgov serve` on this site's config, on a free port.
+    fn start(&self) -> Server {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("serve.log"))
+            .unwrap();
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("zkgov"))
+            .arg("serve")
+            .arg("--config")
+            .arg(self.path("verifier.toml"))
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        // The guard owns the child from here on, so a failed start is killed too.
+        let stdout = child.stdout.take().unwrap();
+        let mut server = Server {
+            child,
+            url: String::new(),
+            log_key: String::new(),
+        };
+        let mut lines = BufReader::new(stdout).lines();
+        while server.url.is_empty() || server.log_key.is_empty() {
+            let Some(Ok(line)) = lines.next() else {
+                panic!(
+                    "zkgov serve stopped before it was ready:\n{}",
+                    fs::read_to_string(self.path("serve.log")).unwrap_or_default()
+                );
+            };
+            if let Some((_, url)) = line.split_once("listening on ") {
+                server.url = url.trim().to_string();
+            } else if let Some(key) = line.strip_prefix("log public key: ") {
+                server.log_key = key.trim().to_string();
+            }
+        }
+        server
+    }
+}
+
+/// A running `zkgov serve`, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    log_key: String,
+}
+
+impl Server {
+    /// Stops the service as an operator does, with SIGTERM, and waits.
+    fn stop(mut self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap();
+    }
+
+    fn publish(&self, token: &str, source: &[&str]) -> Output {
+        zkgov()
+            .args(["root", "publish", "--name", REGISTRY, "--server", &self.url])
+            .args(["--token", token])
+            .args(source)
+            .output()
+            .unwrap()
+    }
+
+    fn publish_registry(&self) -> Output {
+        self.publish_registry_as(LAND)
+    }
+
+    fn publish_registry_as(&self, token: &str) -> Output {
+        let registry = workload().registry.display().to_string();
+        self.publish(token, &["--registry", &registry])
+    }
+
+    fn submit(&self, file: &Path, token: &str, extra: &[&str]) -> Output {
+        zkgov()
+            .arg("submit")
+            .arg(file)
+            .args(["--server", &self.url, "--token", token])
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+
+    fn compare(&self, case: &str, keys: &[&str]) -> Output {
+        let mut cmd = zkgov();
+        cmd.args(["case", "compare", case, "--server", &self.url]);
+        for key in keys {
+            cmd.args(["--require", key]);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// `zkgov log verify` against this server, with `state` as the state directory.
+    fn verify(&self, state: &Path, extra: &[&str]) -> Output {
+        verify_at(&self.url, state, extra)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn verify_at(url: &str, state: &Path, extra: &[&str]) -> Output {
+    zkgov()
+        .args(["log", "verify", "--server", url, "--state"])
+        .arg(state)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// The state file `log verify` keeps for the test log.
+fn state_file(state: &Path) -> PathBuf {
+    state.join("zkgov.test_log.json")
+}
+
+/// A well-formed verifier key named `name` that no log signs with: the
+/// Ed25519 base point as the public key.
+fn stranger_key(name: &str) -> String {
+    let mut typed = vec![0x01];
+    typed.push(0x58);
+    typed.extend([0x66; 31]);
+    let mut hasher = Sha256::new();
+    hasher.update(name.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(&typed);
+    let id = hex::encode(&hasher.finalize()[..4]);
+    let b64 = base64_encode(&typed);
+    format!("{name}+{id}+{b64}")
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn submit_anchors_proven_lines_and_compare_checks_the_case() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+
+    let published = ok(server.publish_registry());
+    let receipt: Value = serde_json::from_str(stdout(&published).trim()).unwrap();
+    assert!(receipt["entry"].as_str().unwrap().contains(&workload.root));
+    assert!(receipt["index"].as_u64().is_some());
+
+    // Batches of two: three proven lines take two requests.
+    let out = site.path("submitted.jsonl");
+    let submitted = ok(server.submit(
+        &workload.proofs,
+        LAND,
+        &["--batch", "2", "--out", out.to_str().unwrap()],
+    ));
+    assert!(stdout(&submitted).is_empty(), "--out takes the lines");
+    let summary = stderr(&submitted);
+    assert!(
+        summary.contains("3 of 3 proofs submitted: 3 accepted, 0 existing, 0 rejected")
+            && summary.contains("2 lines skipped (not_satisfied 1, subject_not_found 1)"),
+        "{summary}"
+    );
+    let first = json_lines(&fs::read_to_string(&out).unwrap());
+    let cases: Vec<&str> = first
+        .iter()
+        .map(|l| l["case_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(cases, ["C-1", "C-2", "C-5"]);
+    for line in &first {
+        assert_eq!(line["status"], "accepted", "{line}");
+        assert!(line.get("error").is_none());
+        assert!(line["receipt"]["entry"]
+            .as_str()
+            .unwrap()
+            .contains(line["case_id"].as_str().unwrap()));
+    }
+
+    // The same statements again: the log already holds them.
+    let again = ok(server.submit(&workload.proofs, LAND, &[]));
+    let second = json_lines(&stdout(&again));
+    assert_eq!(second.len(), 3);
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!(b["status"], "existing", "{b}");
+        assert_eq!(a["receipt"]["index"], b["receipt"]["index"]);
+    }
+    assert!(stderr(&again).contains("0 accepted, 3 existing"));
+
+    // A proven case is complete under its key.
+    let compared = server.compare("C-1", &[&workload.key_id]);
+    assert_eq!(compared.status.code(), Some(0), "{}", stderr(&compared));
+    let comparison: Value = serde_json::from_str(stdout(&compared).trim()).unwrap();
+    assert_eq!(comparison["complete"], true);
+    assert_eq!(comparison["tags_match"], true);
+    assert_eq!(comparison["case_id"], "C-1");
+    assert_eq!(comparison["results"].as_array().unwrap().len(), 1);
+
+    // A second key without a result leaves it incomplete, and says which.
+    let other = "ab".repeat(32);
+    let compared = server.compare("C-1", &[&workload.key_id, &other]);
+    assert_eq!(compared.status.code(), Some(1));
+    let comparison: Value = serde_json::from_str(stdout(&compared).trim()).unwrap();
+    assert_eq!(comparison["complete"], false);
+    assert_eq!(comparison["missing"], serde_json::json!([other]));
+    assert!(stderr(&compared).contains(&other), "{}", stderr(&compared));
+
+    // A case that was not proven has no result.
+    let compared = server.compare("C-3", &[&workload.key_id]);
+    assert_eq!(compared.status.code(), Some(1));
+    assert!(stderr(&compared).contains(&workload.key_id));
+
+    // A root given in decimal anchors as well; a non-canonical one is refused.
+    let published = ok(server.publish(LAND, &["--root", "12345"]));
+    assert!(stdout(&published).contains("12345"));
+    let bad = server.publish(LAND, &["--root", "+12345"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let bad = server.publish(LAND, &["--registry", "/nonexistent/registry"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}
+
+#[test]
+fn submit_refuses_a_malformed_file_before_sending_anything() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+    ok(server.publish_registry());
+
+    // A good proven line first, then a line that is not JSON.
+    let proofs = fs::read_to_string(&workload.proofs).unwrap();
+    let bad = site.path("bad.jsonl");
+    fs::write(
+        &bad,
+        format!(
+            "{}\n\n{{\"status\": \"proven\", \n",
+            proofs.lines().next().unwrap()
+        ),
+    )
+    .unwrap();
+    let refused = server.submit(&bad, LAND, &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    let message = stderr(&refused);
+    assert!(
+        message.contains(&format!("{}:3:", bad.display())) && message.contains("not JSON"),
+        "{message}"
+    );
+    assert!(stdout(&refused).is_empty());
+
+    // JSON that is not prove output is refused too.
+    fs::write(&bad, "{\"case_id\": \"C-1\"}\n").unwrap();
+    let refused = server.submit(&bad, LAND, &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains(":1:"), "{}", stderr(&refused));
+
+    // Nothing reached the service: every proof is new now.
+    let submitted = ok(server.submit(&workload.proofs, LAND, &[]));
+    assert!(json_lines(&stdout(&submitted))
+        .iter()
+        .all(|l| l["status"] == "accepted"));
+}
+
+#[test]
+fn submit_reports_rejected_proofs_and_refused_tokens() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+
+    // The root is not anchored yet: every proof is rejected, with its reason.
+    let rejected = server.submit(&workload.proofs, LAND, &[]);
+    assert_eq!(rejected.status.code(), Some(1), "{}", stderr(&rejected));
+    let lines = json_lines(&stdout(&rejected));
+    assert_eq!(lines.len(), 3);
+    for line in &lines {
+        assert_eq!(line["status"], "rejected");
+        assert_eq!(line["error"]["reason"], "root_not_anchored", "{line}");
+        assert!(line.get("receipt").is_none());
+    }
+    let summary = stderr(&rejected);
+    assert!(
+        summary.contains("3 rejected (root_not_anchored 3)") && summary.contains("2 lines skipped"),
+        "{summary}"
+    );
+
+    // A token the service does not know stops the run, with the reason.
+    let refused = server.submit(&workload.proofs, "not-a-token", &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("invalid_token"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(stdout(&refused).is_empty());
+
+    // Another department may not anchor the land registry's roots.
+    let forbidden = server.publish_registry_as(HEALTH);
+    assert_eq!(forbidden.status.code(), Some(1));
+    assert!(
+        stderr(&forbidden).contains("forbidden"),
+        "{}",
+        stderr(&forbidden)
+    );
+
+    // No token at all is an input error.
+    let missing = zkgov()
+        .arg("submit")
+        .arg(&workload.proofs)
+        .args(["--server", &server.url])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("ZKGOV_TOKEN"));
+
+    // The token may come from the environment instead.
+    ok(server.publish_registry());
+    let submitted = ok(zkgov()
+        .arg("submit")
+        .arg(&workload.proofs)
+        .args(["--server", &server.url])
+        .env("ZKGOV_TOKEN", LAND)
+        .output()
+        .unwrap());
+    assert!(stderr(&submitted).contains("3 accepted"));
+}
+
+#[test]
+fn log_verify_trusts_the_first_key_and_checks_every_later_checkpoint() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+    let state = site.path("state");
+
+    // The first run needs the key.
+    let first = server.verify(&state, &[]);
+    assert_eq!(first.status.code(), Some(2));
+    assert!(stderr(&first).contains("--log-key"), "{}", stderr(&first));
+    assert!(!state_file(&state).exists());
+
+    let published = ok(server.publish_registry());
+    let root_receipt = site.path("root-receipt.json");
+    fs::write(&root_receipt, stdout(&published)).unwrap();
+
+    // The service registered its key at start-up and anchored one root.
+    let first = ok(server.verify(&state, &["--log-key", &server.log_key]));
+    assert!(
+        stdout(&first).starts_with("log OK: 2 entries, checkpoint verified, first run"),
+        "{}",
+        stdout(&first)
+    );
+    let stored: Value =
+        serde_json::from_str(&fs::read_to_string(state_file(&state)).unwrap()).unwrap();
+    assert_eq!(stored["origin"], ORIGIN);
+    assert_eq!(stored["log_key"], server.log_key.as_str());
+    assert!(stored["checkpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with("zkgov.test/log\n2\n"));
+    let stored_on = stored["verified_at"].as_str().unwrap().to_string();
+
+    // More entries; the stored key is used, the log must extend the stored checkpoint.
+    let submitted = site.path("submitted.jsonl");
+    ok(server.submit(
+        &workload.proofs,
+        LAND,
+        &["--out", submitted.to_str().unwrap()],
+    ));
+    let second = ok(server.verify(
+        &state,
+        &[
+            "--receipt",
+            submitted.to_str().unwrap(),
+            root_receipt.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(
+        stdout(&second).trim(),
+        format!(
+            "log OK: 5 entries, checkpoint verified, consistent with the checkpoint of size 2 \
+             stored on {stored_on}, 4 receipts included"
+        )
+    );
+    let stored = fs::read_to_string(state_file(&state)).unwrap();
+    assert!(stored.contains("zkgov.test/log\\n5\\n"), "{stored}");
+
+    // The same key given again is fine.
+    ok(server.verify(&state, &["--log-key", &server.log_key]));
+
+    // Another key for the same log is refused loudly, and changes nothing.
+    let before = fs::read(state_file(&state)).unwrap();
+    let wrong = server.verify(&state, &["--log-key", &stranger_key(ORIGIN)]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(stderr(&wrong).starts_with("REFUSED:"), "{}", stderr(&wrong));
+    assert_eq!(fs::read(state_file(&state)).unwrap(), before);
+
+    // A wrong key on a first run fails the signature and stores nothing.
+    let fresh = site.path("fresh-state");
+    let wrong = server.verify(&fresh, &["--log-key", &stranger_key(ORIGIN)]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        stderr(&wrong).starts_with("LOG VERIFICATION FAILED: the checkpoint is not signed"),
+        "{}",
+        stderr(&wrong)
+    );
+    assert!(!state_file(&fresh).exists());
+
+    // A malformed receipt file is an input error.
+    let junk = site.path("junk.json");
+    fs::write(&junk, "{\"index\": 1}\n").unwrap();
+    let bad = server.verify(&state, &["--receipt", junk.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert_eq!(fs::read(state_file(&state)).unwrap(), before);
+}
+
+#[test]
+fn an_entry_edited_behind_the_services_back_fails_the_audit_every_time() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+    let state = site.path("state");
+    ok(server.publish_registry());
+    let submitted = site.path("submitted.jsonl");
+    ok(server.submit(
+        &workload.proofs,
+        LAND,
+        &["--out", submitted.to_str().unwrap()],
+    ));
+    ok(server.verify(&state, &["--log-key", &server.log_key]));
+    let trusted = fs::read(state_file(&state)).unwrap();
+    let log_key = server.log_key.clone();
+    server.stop();
+
+    // Change one result's case number in the database, leaving the tree alone.
+    {
+        let db = rusqlite::Connection::open(site.database()).unwrap();
+        let (idx, entry): (i64, Vec<u8>) = db
+            .query_row(
+                "SELECT idx, entry FROM entries WHERE CAST(entry AS TEXT) LIKE '%\"C-2\"%'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        let edited = String::from_utf8(entry)
+            .unwrap()
+            .replace("\"C-2\"", "\"C-9\"");
+        let changed = db
+            .execute(
+                "UPDATE entries SET entry = ?1 WHERE idx = ?2",
+                rusqlite::params![edited.into_bytes(), idx],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+
+    let server = site.start();
+    assert_eq!(server.log_key, log_key, "the same signing key");
+    for _ in 0..2 {
+        let failed = server.verify(&state, &["--receipt", submitted.to_str().unwrap()]);
+        assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+        let message = stderr(&failed);
+        assert!(
+            message.starts_with(
+                "LOG VERIFICATION FAILED: the log's entries do not match its signed checkpoint"
+            ),
+            "{message}"
+        );
+        assert!(!stdout(&failed).contains("log OK"));
+        assert_eq!(fs::read(state_file(&state)).unwrap(), trusted);
+    }
+}
+
+#[test]
+fn a_rewritten_log_fails_against_the_stored_checkpoint() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+    let state = site.path("state");
+    ok(server.publish_registry());
+    ok(server.submit(&workload.proofs, LAND, &[]));
+    let first = ok(server.verify(&state, &["--log-key", &server.log_key]));
+    assert!(stdout(&first).starts_with("log OK: 5 entries"));
+    let trusted = fs::read(state_file(&state)).unwrap();
+    server.stop();
+
+    // A fresh database, the same signing key.
+    for suffix in ["", "-wal", "-shm"] {
+        let path = PathBuf::from(format!("{}{suffix}", site.database().display()));
+        if path.exists() {
+            fs::remove_file(path).unwrap();
+        }
+    }
+    let server = site.start();
+    ok(server.publish(LAND, &["--root", "12345"]));
+
+    // A log of 2 entries that once signed 5.
+    let failed = server.verify(&state, &[]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).starts_with(
+            "LOG VERIFICATION FAILED: the log was rewritten: it has 2 entries, but it signed a \
+             checkpoint of 5 before"
+        ),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(fs::read(state_file(&state)).unwrap(), trusted);
+
+    // Grown past the old size, it is still not an extension of it.
+    ok(server.publish_registry());
+    ok(server.submit(&workload.proofs, LAND, &[]));
+    let failed = server.verify(&state, &[]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).starts_with(
+            "LOG VERIFICATION FAILED: the log was rewritten: checkpoint 6 is not consistent with \
+             the trusted checkpoint 5"
+        ),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(fs::read(state_file(&state)).unwrap(), trusted);
+}
+
+#[test]
+fn an_unreachable_service_is_a_failure_but_not_a_verdict() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let state = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let failed = verify_at(&url, state.path(), &["--log-key", &stranger_key(ORIGIN)]);
+    assert_eq!(failed.status.code(), Some(1));
+    let message = stderr(&failed);
+    assert!(
+        message.contains("cannot reach") && !message.contains("LOG VERIFICATION FAILED"),
+        "{message}"
+    );
+    assert!(!state_file(state.path()).exists());
+
+    // Without a key and without state, nothing is asked at all.
+    let failed = verify_at(&url, state.path(), &[]);
+    assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
+    assert!(stderr(&failed).contains("--log-key"));
+
+    let failed = zkgov()
+        .args(["log", "verify", "--server", "localhost:1"])
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(2));
+}
