@@ -386,10 +386,14 @@ fn write_config(
             d.registry
         ));
     }
-    for (dir, registry) in keys {
+    for (key_dir, registry) in keys {
+        // Absolute, because the config resolves relative paths against its
+        // own directory.
+        let key_dir = std::fs::canonicalize(key_dir)
+            .with_context(|| format!("resolving {}", key_dir.display()))?;
         text.push_str(&format!(
             "\n[[key]]\ndir = {:?}\nregistry = \"{registry}\"\n",
-            dir.display().to_string()
+            key_dir.display().to_string()
         ));
     }
     let path = dir.join("verifier.toml");

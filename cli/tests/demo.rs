@@ -8,8 +8,17 @@ use assert_cmd::Command;
 fn demo(data_dir: &std::path::Path) -> String {
     let output = Command::cargo_bin("zkgov")
         .unwrap()
-        .args(["demo", "--records", "400", "--cases", "20", "--data-dir"])
-        .arg(data_dir)
+        // A relative data directory, as a user gives it.
+        .current_dir(data_dir)
+        .args([
+            "demo",
+            "--records",
+            "400",
+            "--cases",
+            "20",
+            "--data-dir",
+            "demo-data",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
