@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{BoxError, Router};
 use tokio::sync::Semaphore;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
@@ -360,7 +361,9 @@ fn router(state: Arc<AppState>) -> Router {
                     }
                 }))
                 .load_shed()
-                .concurrency_limit(limits.max_in_flight)
+                // `Router::layer` wraps each route on its own, so the limit
+                // shares one semaphore across all of them.
+                .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
                 .timeout(limits.request_timeout),
         );
     let open = Router::new()
