@@ -184,6 +184,33 @@ fn a_proof_is_verified_anchored_compared_and_decided() {
 }
 
 #[test]
+fn results_naming_two_applicants_do_not_match() {
+    let run = start("");
+    run.publish_root();
+    let key = &fixture().key_id;
+    let compare = || {
+        run.client
+            .get(&format!("/v1/cases/CASE-T/compare?require={key}"))
+            .1
+    };
+    let (status, body) =
+        run.client
+            .post("/v1/proofs", Some(LAND), &fixture().proven("CASE-T", 0, 21));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(compare()["tags_match"], true);
+    // Another record, another subject, in the same case: two tags.
+    let (status, body) =
+        run.client
+            .post("/v1/proofs", Some(LAND), &fixture().proven("CASE-T", 1, 21));
+    assert_eq!(status, 201, "{body}");
+    let compared = compare();
+    assert_eq!(compared["complete"], true);
+    assert_eq!(compared["tags_match"], false);
+    assert_eq!(compared["results"], json!([]));
+    run.service.shutdown().unwrap();
+}
+
+#[test]
 fn a_resubmitted_statement_returns_the_existing_receipt_even_rerandomised() {
     let run = start("");
     run.publish_root();
@@ -407,12 +434,11 @@ fn every_state_changing_route_checks_its_token() {
         let (status, answer) = run.client.post(path, Some("not-a-token"), body);
         assert_eq!((status, reason(&answer)), (401, "invalid_token"), "{path}");
         // Another party's valid token.
-        let other = if *owner == LAND {
-            MARKET
-        } else if *owner == ADMIN {
-            LAND
-        } else {
-            ADMIN
+        // For a decision, a department that does not decide cases.
+        let other = match *owner {
+            LAND => MARKET,
+            ADMIN | HEALTH => LAND,
+            _ => ADMIN,
         };
         let (status, answer) = run.client.post(path, Some(other), body);
         if path.ends_with("/batch") {
@@ -672,7 +698,49 @@ fn load_beyond_the_concurrency_limit_is_shed() {
     assert_eq!(batch_status, 200, "the batch got through");
     assert!(shed > 0, "reads were shed while the batch held the slot");
     let (_, metrics) = run.client.get_text("/metrics");
-    assert!(!metrics.contains("zkgov_load_shed_total 0"), "{metrics}");
+    let counted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("zkgov_load_shed_total "))
+        .unwrap_or_else(|| panic!("no zkgov_load_shed_total in\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(counted >= shed, "{counted} counted, {shed} seen");
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn a_request_slower_than_the_timeout_is_answered_408() {
+    use std::io::{Read, Write};
+    let run = start("[limits]\nrequest_timeout_seconds = 1");
+    run.publish_root();
+    let size = run.size();
+    // A client that announces a body and stalls after its first byte.
+    let mut stream = std::net::TcpStream::connect(run.service.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let head = format!(
+        "POST /v1/proofs HTTP/1.1\r\nHost: zkgov\r\nAuthorization: Bearer {LAND}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Read until the body of the answer is complete (the service closes
+    // or the JSON ends).
+    while !String::from_utf8_lossy(&answer).trim_end().ends_with('}') {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("no answer: {e}"),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"reason\":\"timeout\""), "{answer}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    assert_eq!(run.size(), size, "a timed-out request adds nothing");
     run.service.shutdown().unwrap();
 }
 

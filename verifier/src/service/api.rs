@@ -80,19 +80,25 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
 }
 
-/// Runs verification off the executor, at most one per core at a time.
+/// Runs CPU-heavy work (point validation, pairings) off the executor, at
+/// most one task per core at a time. The task holds its permit until it
+/// ends, so a request that times out does not free a core still in use.
 async fn verifying<T: Send + 'static>(
     state: &Arc<AppState>,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let _permit = state
+    let permit = state
         .verifiers
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|_| ApiError::ShuttingDown)?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::Internal(format!("verification task failed: {e}")))
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("verification task failed: {e}")))
 }
 
 /// Appends through the group-commit appender; returns once durable.
@@ -213,8 +219,16 @@ pub(super) async fn register_key(
     if state.config.owner_of(&request.registry).is_none() {
         return Err(ApiError::UnknownRegistry(request.registry));
     }
-    let vk = snarkjs::verifying_key_from_json(&request.verifying_key.to_string())
-        .map_err(|e| ApiError::MalformedRequest(format!("verifying_key: {e}")))?;
+    // Parsing validates points and checks `vk_alphabeta_12` (a pairing);
+    // the canonical JSON recomputes it: CPU work.
+    let text = request.verifying_key.to_string();
+    let (vk, vk_json) = verifying(state, move || {
+        let vk = snarkjs::verifying_key_from_json(&text)
+            .map_err(|e| ApiError::MalformedRequest(format!("verifying_key: {e}")))?;
+        let json = snarkjs::verifying_key_to_json(&vk);
+        Ok::<_, ApiError>((vk, json))
+    })
+    .await??;
     let schema = Schema::from_toml("schema", &request.schema)
         .map_err(|e| ApiError::MalformedRequest(e.to_string()))?;
     let policy = Policy::from_toml("policy", &request.policy, &schema)
@@ -234,7 +248,7 @@ pub(super) async fn register_key(
         registry: request.registry.clone(),
         policy: policy.name.clone(),
         policy_hash: policy_hash.to_string(),
-        verifying_key: snarkjs::verifying_key_to_json(&vk),
+        verifying_key: vk_json.clone(),
         schema_toml: request.schema.clone(),
         policy_toml: request.policy.clone(),
         time: format_time(time),
@@ -243,7 +257,7 @@ pub(super) async fn register_key(
         key_id: key_id.clone(),
         registry: request.registry,
         policy_name: policy.name.clone(),
-        verifying_key: snarkjs::verifying_key_to_json(&vk).to_string(),
+        verifying_key: vk_json.to_string(),
         schema: request.schema,
         policy: request.policy,
         registered_at: time,
@@ -556,8 +570,13 @@ pub(super) async fn post_proof(
     DepartmentAuth(department): DepartmentAuth,
     ApiJson(submission): ApiJson<Submission>,
 ) -> Result<Response, ApiError> {
-    let checked =
-        check_submission(&state, &department.name, submission).map_err(|e| refused(&state, e))?;
+    // Parsing validates curve points (subgroup checks): CPU work.
+    let worker = state.clone();
+    let checked = verifying(&state, move || {
+        check_submission(&worker, &department.name, submission)
+    })
+    .await?
+    .map_err(|e| refused(&state, e))?;
     if let Err(e) = check_roots(&state, &[&checked]).await?.remove(0) {
         return Err(refused(&state, e));
     }
@@ -618,17 +637,22 @@ pub(super) async fn post_batch(
             batch.items.len()
         )));
     }
-    // Per item: Ok(checked) or the refusal.
-    let mut outcomes: Vec<Result<Checked, ApiError>> = batch
-        .items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            serde_json::from_value::<Submission>(item)
-                .map_err(|e| ApiError::MalformedRequest(format!("items[{i}]: {e}")))
-                .and_then(|s| check_submission(&state, &department.name, s))
-        })
-        .collect();
+    // Per item: Ok(checked) or the refusal. Parsing validates curve points
+    // (subgroup checks): CPU work.
+    let worker = state.clone();
+    let mut outcomes: Vec<Result<Checked, ApiError>> = verifying(&state, move || {
+        batch
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                serde_json::from_value::<Submission>(item)
+                    .map_err(|e| ApiError::MalformedRequest(format!("items[{i}]: {e}")))
+                    .and_then(|s| check_submission(&worker, &department.name, s))
+            })
+            .collect()
+    })
+    .await?;
 
     let pending: Vec<usize> = (0..outcomes.len())
         .filter(|&i| outcomes[i].is_ok())
@@ -819,30 +843,35 @@ pub(super) async fn compare_case(
     let storage = state.storage.clone();
     let case = case_id.clone();
     let results = blocking(move || Ok(storage.case_results(&case)?)).await?;
-    // For each tag, which required keys have a result with it.
-    let mut by_tag: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
+    // The first result of each required key, and every tag the required
+    // keys' results carry: a case whose results name two applicants does
+    // not match, even if one applicant alone would cover every key.
+    let mut first: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut tags: BTreeSet<&str> = BTreeSet::new();
     for stored in &results {
         let r = &stored.record;
         if required.contains(&r.key_id) {
-            by_tag
-                .entry(&r.subject_tag)
-                .or_default()
-                .entry(&r.key_id)
-                .or_insert(stored.index);
+            first.entry(&r.key_id).or_insert(stored.index);
+            tags.insert(&r.subject_tag);
         }
     }
-    let present: BTreeSet<&str> = by_tag.values().flat_map(|m| m.keys().copied()).collect();
     let missing: Vec<&String> = required
         .iter()
-        .filter(|k| !present.contains(k.as_str()))
+        .filter(|k| !first.contains_key(k.as_str()))
         .collect();
-    let matching = by_tag.values().find(|m| m.len() == required.len());
+    let complete = missing.is_empty();
+    let tags_match = complete && tags.len() == 1;
+    let cited: Vec<u64> = if tags_match {
+        first.values().copied().collect()
+    } else {
+        Vec::new()
+    };
     Ok(Json(json!({
         "case_id": case_id,
-        "complete": missing.is_empty(),
+        "complete": complete,
         "missing": missing,
-        "tags_match": matching.is_some(),
-        "results": matching.map(|m| m.values().copied().collect::<Vec<u64>>()).unwrap_or_default(),
+        "tags_match": tags_match,
+        "results": cited,
     })))
 }
 
@@ -863,6 +892,12 @@ pub(super) async fn post_decision(
     ApiJson(request): ApiJson<DecisionRequest>,
 ) -> Result<Response, ApiError> {
     check_case_id(&case_id)?;
+    if !department.decides {
+        return Err(ApiError::Forbidden(format!(
+            "department `{}` is not configured to decide cases (`decides = true`)",
+            department.name
+        )));
+    }
     if !matches!(request.decision.as_str(), "approved" | "refused") {
         return Err(ApiError::MalformedRequest(format!(
             "decision must be `approved` or `refused`, not `{}`",

@@ -17,6 +17,11 @@
 //! token_sha256 = "…64 hex digits…"
 //! registries = ["real-estate"]
 //!
+//! [[department]]
+//! name = "health"
+//! token_sha256 = "…64 hex digits…"
+//! decides = true                                   # may record decisions on cases
+//!
 //! [[key]]
 //! dir = "keys/medical-premises"
 //! registry = "real-estate"
@@ -108,6 +113,8 @@ pub struct Department {
     /// The registries it owns: it alone anchors their roots and submits
     /// proofs about them.
     pub registries: BTreeSet<String>,
+    /// Whether it may record decisions on cases.
+    pub decides: bool,
     /// The hash of its bearer token.
     pub token: TokenHash,
 }
@@ -209,6 +216,8 @@ struct FileDepartment {
     token_sha256: String,
     #[serde(default)]
     registries: Vec<String>,
+    #[serde(default)]
+    decides: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -418,6 +427,7 @@ impl Config {
             departments.push(Department {
                 name: d.name,
                 registries,
+                decides: d.decides,
                 token,
             });
         }

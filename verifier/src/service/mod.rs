@@ -136,7 +136,7 @@ pub struct AppState {
     signer: LogSigner,
     appender: Appender,
     metrics: Metrics,
-    verifiers: Semaphore,
+    verifiers: Arc<Semaphore>,
 }
 
 /// The service, opened and ready to serve.
@@ -161,6 +161,12 @@ impl Service {
             source,
         })?;
         let signer = load_or_create_signer(&config.data_dir, &config.origin)?;
+        let size = storage.size().map_err(|source| StartError::Storage {
+            url: storage::redact_password(&config.database),
+            source,
+        })?;
+        let metrics = Metrics::default();
+        metrics.log_size(size);
         let (appender, thread) = Appender::start(storage.clone());
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = Arc::new(AppState {
@@ -169,8 +175,8 @@ impl Service {
             keys: RwLock::new(HashMap::new()),
             signer,
             appender,
-            metrics: Metrics::default(),
-            verifiers: Semaphore::new(threads),
+            metrics,
+            verifiers: Arc::new(Semaphore::new(threads)),
         });
         for stored in state.storage.keys().map_err(|source| StartError::Storage {
             url: storage::redact_password(&state.config.database),
