@@ -369,10 +369,12 @@ fn prove_cases(
     Ok((proofs, refusals, started.elapsed().as_secs_f64()))
 }
 
-/// Writes the verifier's config: three departments, two keys, SQLite.
+/// Writes the verifier's config: three departments (of which `decider`
+/// decides cases), two keys, SQLite.
 fn write_config(
     dir: &Path,
     departments: &[&Department],
+    decider: &Department,
     keys: &[(&Path, &str)],
 ) -> Result<PathBuf> {
     let mut text = String::from(
@@ -380,10 +382,11 @@ fn write_config(
     );
     for d in departments {
         text.push_str(&format!(
-            "\n[[department]]\nname = \"{}\"\ntoken_sha256 = \"{}\"\nregistries = [\"{}\"]\n",
+            "\n[[department]]\nname = \"{}\"\ntoken_sha256 = \"{}\"\nregistries = [\"{}\"]\ndecides = {}\n",
             d.name,
             TokenHash::of(&d.token).to_hex(),
-            d.registry
+            d.registry,
+            d.name == decider.name
         ));
     }
     for (key_dir, registry) in keys {
@@ -512,6 +515,12 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
             kind.describe()
         );
     }
+    // Each applicant applies once: draw from each pool without replacement.
+    for pool in pools.values_mut() {
+        for i in (1..pool.len()).rev() {
+            pool.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+    }
     let mut cases = Vec::new();
     let mut kinds = Vec::new();
     for c in 0..args.cases {
@@ -525,8 +534,13 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         let (subject, applicant_index) = match kind {
             Kind::UnknownSubject => (applicant(args.records * 100 + c), None),
             _ => {
-                let pool = &pools[&kind];
-                let i = pool[rng.below(pool.len() as u64) as usize];
+                let i = pools.get_mut(&kind).and_then(Vec::pop).with_context(|| {
+                    format!(
+                        "the synthetic registries hold too few applicants whose case is {} for {} cases; try more --records",
+                        kind.describe(),
+                        args.cases
+                    )
+                })?;
                 (applicant(i as u64), Some(i))
             }
         };
@@ -571,6 +585,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     let config_path = write_config(
         data,
         &[&land, &market, &health],
+        &health,
         &[
             (&re_keys.path, land.registry),
             (&biz_keys.path, market.registry),

@@ -3,14 +3,16 @@
 //! `zkgov serve`, over a workload the CLI itself built.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::Output;
 use std::sync::OnceLock;
 
 use assert_cmd::Command;
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+mod support;
+use support::serve::Server;
 
 const SCHEMA: &str = "../schemas/real-estate.toml";
 const POLICY: &str = "../policies/medical-premises.toml";
@@ -195,6 +197,7 @@ registries = ["{REGISTRY}"]
 name = "health"
 token_sha256 = "{health}"
 registries = ["licences"]
+decides = true
 
 [[key]]
 dir = "{keys}"
@@ -205,8 +208,6 @@ registry = "{REGISTRY}"
             keys = workload.keys.display(),
         );
         fs::write(dir.path().join("verifier.toml"), config).unwrap();
-        // The service opens its database before it creates the data directory.
-        fs::create_dir(dir.path().join("data")).unwrap();
         Site { dir }
     }
 
@@ -220,62 +221,11 @@ registry = "{REGISTRY}"
 
     /// Starts `zkgov serve` on this site's config, on a free port.
     fn start(&self) -> Server {
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path("serve.log"))
-            .unwrap();
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("zkgov"))
-            .arg("serve")
-            .arg("--config")
-            .arg(self.path("verifier.toml"))
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        // The guard owns the child from here on, so a failed start is killed too.
-        let stdout = child.stdout.take().unwrap();
-        let mut server = Server {
-            child,
-            url: String::new(),
-            log_key: String::new(),
-        };
-        let mut lines = BufReader::new(stdout).lines();
-        while server.url.is_empty() || server.log_key.is_empty() {
-            let Some(Ok(line)) = lines.next() else {
-                panic!(
-                    "zkgov serve stopped before it was ready:\n{}",
-                    fs::read_to_string(self.path("serve.log")).unwrap_or_default()
-                );
-            };
-            if let Some((_, url)) = line.split_once("listening on ") {
-                server.url = url.trim().to_string();
-            } else if let Some(key) = line.strip_prefix("log public key: ") {
-                server.log_key = key.trim().to_string();
-            }
-        }
-        server
+        Server::start(&self.path("verifier.toml"), &self.path("serve.log"))
     }
-}
-
-/// A running `zkgov serve`, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    log_key: String,
 }
 
 impl Server {
-    /// Stops the service as an operator does, with SIGTERM, and waits.
-    fn stop(mut self) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap();
-    }
-
     fn publish(&self, token: &str, source: &[&str]) -> Output {
         zkgov()
             .args(["root", "publish", "--name", REGISTRY, "--server", &self.url])
@@ -316,13 +266,6 @@ impl Server {
     /// `zkgov log verify` against this server, with `state` as the state directory.
     fn verify(&self, state: &Path, extra: &[&str]) -> Output {
         verify_at(&self.url, state, extra)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -439,7 +382,7 @@ fn submit_anchors_proven_lines_and_compare_checks_the_case() {
     assert_eq!(compared.status.code(), Some(1));
     let comparison: Value = serde_json::from_str(stdout(&compared).trim()).unwrap();
     assert_eq!(comparison["complete"], false);
-    assert_eq!(comparison["missing"], serde_json::json!([other]));
+    assert_eq!(comparison["missing"], json!([other]));
     assert!(stderr(&compared).contains(&other), "{}", stderr(&compared));
 
     // A case that was not proven has no result.
@@ -711,10 +654,16 @@ fn a_rewritten_log_fails_against_the_stored_checkpoint() {
     let server = site.start();
     let state = site.path("state");
     ok(server.publish_registry());
-    ok(server.submit(&workload.proofs, LAND, &[]));
+    let submitted = site.path("submitted.jsonl");
+    ok(server.submit(
+        &workload.proofs,
+        LAND,
+        &["--out", submitted.to_str().unwrap()],
+    ));
     let first = ok(server.verify(&state, &["--log-key", &server.log_key]));
     assert!(stdout(&first).starts_with("log OK: 5 entries"));
     let trusted = fs::read(state_file(&state)).unwrap();
+    let log_key = server.log_key.clone();
     server.stop();
 
     // A fresh database, the same signing key.
@@ -754,6 +703,78 @@ fn a_rewritten_log_fails_against_the_stored_checkpoint() {
         stderr(&failed)
     );
     assert_eq!(fs::read(state_file(&state)).unwrap(), trusted);
+
+    // An auditor with no stored checkpoint, but with receipts signed by the
+    // old log, finds the rewrite too: their checkpoint is no prefix of it.
+    let fresh = site.path("fresh-state");
+    let failed = server.verify(
+        &fresh,
+        &[
+            "--log-key",
+            &log_key,
+            "--receipt",
+            submitted.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).starts_with(
+            "LOG VERIFICATION FAILED: the log was rewritten: checkpoint 6 is not consistent with \
+             the trusted checkpoint 5"
+        ),
+        "{}",
+        stderr(&failed)
+    );
+    assert!(!state_file(&fresh).exists());
+}
+
+#[test]
+fn receipts_that_do_not_check_out_fail_the_audit() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+    let state = site.path("state");
+    let published = ok(server.publish_registry());
+    let receipt: Value = serde_json::from_str(&stdout(&published)).unwrap();
+    let log_key = server.log_key.clone();
+    ok(server.verify(&state, &["--log-key", &log_key]));
+    let trusted = fs::read(state_file(&state)).unwrap();
+
+    // Another log, with its own signing key and the same name.
+    let elsewhere = Site::new(workload);
+    let other = elsewhere.start();
+    let foreign: Value = serde_json::from_str(&stdout(&ok(other.publish_registry()))).unwrap();
+
+    let mut moved = receipt.clone();
+    moved["index"] = json!(0);
+    let mut edited = receipt.clone();
+    let text = edited["entry"]
+        .as_str()
+        .unwrap()
+        .replace("real-estate", "real-estatf");
+    edited["entry"] = json!(text);
+    let cases = [
+        ("foreign", foreign, "receipt for entry 1: "),
+        ("moved", moved, "receipt for entry 0: "),
+        ("edited", edited, "receipt for entry 1: "),
+    ];
+    for (name, bad, expected) in cases {
+        let file = site.path(&format!("{name}.json"));
+        fs::write(&file, bad.to_string()).unwrap();
+        let failed = server.verify(&state, &["--receipt", file.to_str().unwrap()]);
+        assert_eq!(failed.status.code(), Some(1), "{name}: {}", stderr(&failed));
+        let message = stderr(&failed);
+        assert!(
+            message.starts_with(&format!("LOG VERIFICATION FAILED: {expected}")),
+            "{name}: {message}"
+        );
+        assert!(!stdout(&failed).contains("log OK"), "{name}");
+        assert_eq!(fs::read(state_file(&state)).unwrap(), trusted, "{name}");
+    }
+    // The genuine receipt passes.
+    let genuine = site.path("genuine.json");
+    fs::write(&genuine, receipt.to_string()).unwrap();
+    ok(server.verify(&state, &["--receipt", genuine.to_str().unwrap()]));
 }
 
 #[test]

@@ -1,9 +1,16 @@
 //! The medical-licence scenario end to end, at a small scale: `zkgov demo`
 //! proves at two departments, submits to a real verifier on loopback,
 //! compares, decides, issues licences and audits the log; a second run
-//! reuses the cached keys and decides the same way.
+//! reuses the cached keys and decides the same way. Then the demo's log is
+//! served again by `zkgov serve`, checked with the client commands, and
+//! tampered with behind the service's back.
+
+use std::path::Path;
 
 use assert_cmd::Command;
+
+mod support;
+use support::serve::Server;
 
 fn demo(data_dir: &std::path::Path) -> String {
     let output = Command::cargo_bin("zkgov")
@@ -87,4 +94,112 @@ fn the_medical_licence_case_runs_end_to_end() {
     };
     assert!(log_line(&first).is_some_and(|l| l.ends_with("entries, audited")));
     assert_eq!(log_line(&first), log_line(&second));
+    for rate in ["proving:", "verification:"] {
+        let line = second
+            .lines()
+            .find(|l| l.trim_start().starts_with(rate))
+            .unwrap_or_else(|| panic!("no `{rate}` line in\n{second}"));
+        let value: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(value > 0.0, "{line}");
+    }
+
+    audit_the_demo_log(&dir.path().join("demo-data"), &second);
+}
+
+/// The key id the demo printed for `policy`.
+fn key_id(out: &str, policy: &str) -> String {
+    out.lines()
+        .find(|l| l.trim_start().starts_with(policy) && l.contains(" key "))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("no key id for {policy} in\n{out}"))
+        .to_string()
+}
+
+fn zkgov(args: &[&str]) -> std::process::Output {
+    Command::cargo_bin("zkgov")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The demo leaves its verifier's config and database behind: serve them
+/// again, compare cases and audit with the client commands, then change a
+/// decision in the database and audit again.
+fn audit_the_demo_log(data: &Path, out: &str) {
+    let config = data.join("verifier.toml");
+    let log = data.join("serve.log");
+    let keys = [
+        key_id(out, "medical-premises"),
+        key_id(out, "active-medical-business"),
+    ];
+    let state = data.join("auditor");
+    let state = state.to_str().unwrap();
+    let compare = |server: &Server, case: &str| {
+        zkgov(&[
+            "case",
+            "compare",
+            case,
+            "--server",
+            &server.url,
+            "--require",
+            &keys[0],
+            "--require",
+            &keys[1],
+        ])
+    };
+
+    let server = Server::start(&config, &log);
+    // Case 0 was approved; case 3's premises were too small.
+    let approved = compare(&server, "DJY-2026-000000");
+    assert_eq!(approved.status.code(), Some(0), "{approved:?}");
+    let refused = compare(&server, "DJY-2026-000003");
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let audited = zkgov(&[
+        "log",
+        "verify",
+        "--server",
+        &server.url,
+        "--log-key",
+        &server.log_key,
+        "--state",
+        state,
+    ]);
+    assert_eq!(audited.status.code(), Some(0), "{audited:?}");
+    server.stop();
+
+    // Turn case 3's refusal into an approval behind the service's back.
+    {
+        let db = rusqlite::Connection::open(data.join("verifier/verifier.db")).unwrap();
+        let (idx, entry): (i64, Vec<u8>) = db
+            .query_row(
+                "SELECT idx, entry FROM entries WHERE CAST(entry AS TEXT) LIKE '%\"DJY-2026-000003\"%' \
+                 AND CAST(entry AS TEXT) LIKE '%\"refused\"%'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        let edited = String::from_utf8(entry)
+            .unwrap()
+            .replace("\"refused\"", "\"approved\"");
+        let changed = db
+            .execute(
+                "UPDATE entries SET entry = ?1 WHERE idx = ?2",
+                rusqlite::params![edited.into_bytes(), idx],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+
+    let server = Server::start(&config, &log);
+    let failed = zkgov(&["log", "verify", "--server", &server.url, "--state", state]);
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+    let message = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        message.starts_with(
+            "LOG VERIFICATION FAILED: the log's entries do not match its signed checkpoint"
+        ),
+        "{message}"
+    );
+    server.stop();
 }
