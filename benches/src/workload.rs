@@ -1,4 +1,4 @@
-//! The reference workload (DESIGN, "Reference workload") as benchmarks use
+//! The reference workload (see the README's benchmarks) as benchmarks use
 //! it: keys for `medical-premises` over `real-estate` at arity 4, depth 10,
 //! a registry of synthetic records, and satisfying cases with distinct
 //! subjects and case secrets.

@@ -1,6 +1,6 @@
 //! How each schema field type turns a raw record value into a field element.
 //!
-//! The rules are normative (DESIGN, "Record encoding"): other tools must
+//! The rules are normative (docs/formats.md, "Record encoding"): other tools must
 //! reproduce them bit for bit, so parsing is strict and never guesses. A
 //! value has one accepted spelling per encoded element wherever that is
 //! practical, and anything that does not fit the declared width is an error

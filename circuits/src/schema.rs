@@ -223,7 +223,7 @@ impl Schema {
         Ok(Record { values, salt })
     }
 
-    /// The leaf inputs of `record` in DESIGN order: subject, the other fields
+    /// The leaf inputs of `record` in the normative order (docs/formats.md): subject, the other fields
     /// in schema order, salt.
     pub fn leaf_preimage(&self, record: &Record) -> Vec<Fr> {
         let mut inputs = Vec::with_capacity(self.leaf_inputs());

@@ -1,4 +1,4 @@
-//! The statement a proof is about: its public inputs, in DESIGN order.
+//! The statement a proof is about: its public inputs, in the order of docs/formats.md, "Statement".
 
 use crate::encoding::text_to_field;
 use crate::{poseidon, Fr};

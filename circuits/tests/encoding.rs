@@ -1,4 +1,4 @@
-//! The normative record encoding (DESIGN, "Record encoding"), rule by rule.
+//! The normative record encoding (docs/formats.md, "Record encoding"), rule by rule.
 //!
 //! Every rejection pins the exact variant, so a value refused for the wrong
 //! reason fails the test.

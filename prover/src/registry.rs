@@ -8,7 +8,7 @@
 //! field, plus a salt. The salt is a uniformly random field element drawn
 //! from the operating system's CSPRNG, unless the records file supplies
 //! one. The record's leaf is `Poseidon([subject, f1, …, fk, salt])`
-//! (DESIGN, "Leaf"). The leaf index is the insertion position. Revoking a
+//! (docs/formats.md, "Registry tree"). The leaf index is the insertion position. Revoking a
 //! record sets its leaf to 0, the empty leaf. The record stays in the
 //! registry marked as revoked, and no proof can use it any more.
 //!

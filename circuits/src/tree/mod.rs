@@ -1,6 +1,6 @@
 //! The registry tree: a Poseidon Merkle tree of arity 2, 4, 8 or 16.
 //!
-//! The rules are normative (DESIGN, "Registry tree") because circomlibjs must
+//! The rules are normative (docs/formats.md, "Registry tree") because circomlibjs must
 //! reproduce every root:
 //! - a record's leaf index is its insertion position, and the base-`k` digits
 //!   of that index, least significant first, give the child position at each
