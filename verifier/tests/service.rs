@@ -475,8 +475,10 @@ fn a_batch_locates_its_bad_items() {
         .map(|i| fixture().proven(&format!("CASE-B{i}"), (i % 2) as usize, 100 + i))
         .collect();
     // Item 3: the param changed (does not verify); item 7: another item's
-    // proof; item 9: a duplicate of item 0; item 10: malformed.
+    // proof; item 9: a duplicate of item 0; item 10: malformed; item 11: a
+    // point off the curve.
     items[3] = with(items[3].clone(), "/public_inputs/3", json!("121"));
+    items[11] = with(items[11].clone(), "/proof/pi_a/0", json!("1"));
     items[7] = with(items[7].clone(), "/proof", items[6]["proof"].clone());
     items[9] = items[0].clone();
     items[10] = json!({"key_id": "x"});
@@ -490,7 +492,7 @@ fn a_batch_locates_its_bad_items() {
         let expected = match i {
             3 | 7 => "rejected",
             9 => "existing",
-            10 => "rejected",
+            10 | 11 => "rejected",
             _ => "accepted",
         };
         assert_eq!(result["status"], expected, "item {i}: {result}");
@@ -502,6 +504,7 @@ fn a_batch_locates_its_bad_items() {
     assert_eq!(results[3]["error"]["reason"], "invalid_proof");
     assert_eq!(results[7]["error"]["reason"], "invalid_proof");
     assert_eq!(results[10]["error"]["reason"], "malformed_request");
+    assert_eq!(results[11]["error"]["reason"], "malformed_proof");
     assert_eq!(
         results[9]["receipt"]["index"],
         results[0]["receipt"]["index"]

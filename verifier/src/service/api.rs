@@ -387,14 +387,36 @@ pub(super) struct Submission {
 }
 
 /// A submission that passed every check that needs no storage and no
-/// pairing.
+/// curve arithmetic; its proof is parsed, with point validation, off the
+/// executor together with its verification.
 struct Checked {
     key: Arc<LoadedKey>,
     department: String,
     case_id: String,
     inputs: Vec<Fr>,
-    proof: ark_groth16::Proof<ark_bn254::Bn254>,
-    proof_json: Value,
+    proof: Value,
+}
+
+/// Parses `checked`'s proof with full validation (canonical coordinates,
+/// on the curve, in the subgroup, not the identity).
+fn parse_proof(checked: &Checked) -> Result<ark_groth16::Proof<ark_bn254::Bn254>, ApiError> {
+    snarkjs::proof_from_json(&checked.proof.to_string())
+        .map_err(|e| ApiError::MalformedProof(e.to_string()))
+}
+
+/// What verification says of one checked submission: the proof in
+/// canonical snarkjs JSON, for the log, or the refusal.
+type Verdict = Result<Value, ApiError>;
+
+fn verdict(
+    proof: &ark_groth16::Proof<ark_bn254::Bn254>,
+    outcome: Result<bool, verify::VerifyError>,
+) -> Verdict {
+    match outcome {
+        Ok(true) => Ok(snarkjs::proof_to_json(proof)),
+        Ok(false) => Err(ApiError::InvalidProof),
+        Err(e) => Err(ApiError::MalformedRequest(e.to_string())),
+    }
 }
 
 fn check_submission(
@@ -436,15 +458,12 @@ fn check_submission(
     if inputs[1] != Statement::case_id(&submission.case_id) {
         return Err(ApiError::CaseMismatch(submission.case_id));
     }
-    let proof = snarkjs::proof_from_json(&submission.proof.to_string())
-        .map_err(|e| ApiError::MalformedProof(e.to_string()))?;
     Ok(Checked {
         key,
         department: department.to_string(),
         case_id: submission.case_id,
         inputs,
-        proof_json: snarkjs::proof_to_json(&proof),
-        proof,
+        proof: submission.proof,
     })
 }
 
@@ -524,7 +543,7 @@ fn clone_refusal(e: &ApiError) -> ApiError {
     }
 }
 
-fn result_entry(checked: &Checked, time: i64) -> NewEntry {
+fn result_entry(checked: &Checked, proof_json: Value, time: i64) -> NewEntry {
     let record = &checked.key.stored.record;
     let entry = Entry::Result {
         key_id: record.key_id.clone(),
@@ -532,7 +551,7 @@ fn result_entry(checked: &Checked, time: i64) -> NewEntry {
         subject_tag: to_decimal(&checked.inputs[2]),
         registry_root: to_decimal(&checked.inputs[0]),
         public_inputs: checked.inputs.iter().map(to_decimal).collect(),
-        proof: checked.proof_json.clone(),
+        proof: proof_json,
         department: checked.department.clone(),
         time: format_time(time),
     };
@@ -570,39 +589,30 @@ pub(super) async fn post_proof(
     DepartmentAuth(department): DepartmentAuth,
     ApiJson(submission): ApiJson<Submission>,
 ) -> Result<Response, ApiError> {
-    // Parsing validates curve points (subgroup checks): CPU work.
-    let worker = state.clone();
-    let checked = verifying(&state, move || {
-        check_submission(&worker, &department.name, submission)
-    })
-    .await?
-    .map_err(|e| refused(&state, e))?;
+    let checked =
+        check_submission(&state, &department.name, submission).map_err(|e| refused(&state, e))?;
     if let Err(e) = check_roots(&state, &[&checked]).await?.remove(0) {
         return Err(refused(&state, e));
     }
-    let (key, proof, inputs) = (
-        checked.key.clone(),
-        checked.proof.clone(),
-        checked.inputs.clone(),
-    );
+    let checked = Arc::new(checked);
+    let task = checked.clone();
     // Timed inside the task, so that waiting for a core is not counted.
-    let (valid, elapsed) = verifying(&state, move || {
+    let (verdict, elapsed) = verifying(&state, move || {
         let started = Instant::now();
-        let valid = verify::verify(&Item {
-            key: &key.prepared,
-            proof: &proof,
-            public_inputs: &inputs,
+        let verdict = parse_proof(&task).and_then(|proof| {
+            let outcome = verify::verify(&Item {
+                key: &task.key.prepared,
+                proof: &proof,
+                public_inputs: &task.inputs,
+            });
+            verdict(&proof, outcome)
         });
-        (valid, started.elapsed())
+        (verdict, started.elapsed())
     })
     .await?;
     state.metrics.verified(1, elapsed);
-    match valid {
-        Ok(true) => {}
-        Ok(false) => return Err(refused(&state, ApiError::InvalidProof)),
-        Err(e) => return Err(refused(&state, ApiError::MalformedRequest(e.to_string()))),
-    }
-    let (appended, receipt) = append_one(&state, result_entry(&checked, now())).await?;
+    let proof_json = verdict.map_err(|e| refused(&state, e))?;
+    let (appended, receipt) = append_one(&state, result_entry(&checked, proof_json, now())).await?;
     state.metrics.proof(match appended {
         Appended::New(_) => "accepted",
         Appended::Existing(_) => "existing",
@@ -637,22 +647,17 @@ pub(super) async fn post_batch(
             batch.items.len()
         )));
     }
-    // Per item: Ok(checked) or the refusal. Parsing validates curve points
-    // (subgroup checks): CPU work.
-    let worker = state.clone();
-    let mut outcomes: Vec<Result<Checked, ApiError>> = verifying(&state, move || {
-        batch
-            .items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| {
-                serde_json::from_value::<Submission>(item)
-                    .map_err(|e| ApiError::MalformedRequest(format!("items[{i}]: {e}")))
-                    .and_then(|s| check_submission(&worker, &department.name, s))
-            })
-            .collect()
-    })
-    .await?;
+    // Per item: Ok(checked) or the refusal.
+    let mut outcomes: Vec<Result<Checked, ApiError>> = batch
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            serde_json::from_value::<Submission>(item)
+                .map_err(|e| ApiError::MalformedRequest(format!("items[{i}]: {e}")))
+                .and_then(|s| check_submission(&state, &department.name, s))
+        })
+        .collect();
 
     let pending: Vec<usize> = (0..outcomes.len())
         .filter(|&i| outcomes[i].is_ok())
@@ -670,41 +675,51 @@ pub(super) async fn post_batch(
         }
     }
 
-    // One random-linear-combination check over everything still standing.
-    let standing: Vec<usize> = (0..outcomes.len())
-        .filter(|&i| outcomes[i].is_ok())
-        .collect();
-    let work: Vec<(
-        Arc<LoadedKey>,
-        ark_groth16::Proof<ark_bn254::Bn254>,
-        Vec<Fr>,
-    )> = standing
-        .iter()
-        .map(|&i| {
-            let c = outcomes[i].as_ref().expect("filtered");
-            (c.key.clone(), c.proof.clone(), c.inputs.clone())
+    // Off the executor: parse every proof still standing, then one
+    // random-linear-combination check over those that parsed.
+    let standing: Vec<(usize, Checked)> = outcomes
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, o)| o.is_ok())
+        .map(|(i, o)| {
+            // A placeholder: every standing item gets its verdict below.
+            let taken = std::mem::replace(o, Err(ApiError::Internal(String::new())));
+            (i, taken.expect("filtered"))
         })
         .collect();
-    let (verdicts, elapsed) = verifying(&state, move || {
+    let (standing, verdicts, elapsed) = verifying(&state, move || {
         let started = Instant::now();
-        let items: Vec<Item> = work
+        let parsed: Vec<Result<ark_groth16::Proof<ark_bn254::Bn254>, ApiError>> =
+            standing.iter().map(|(_, c)| parse_proof(c)).collect();
+        let well_formed: Vec<usize> = (0..parsed.len()).filter(|&j| parsed[j].is_ok()).collect();
+        let items: Vec<Item> = well_formed
             .iter()
-            .map(|(key, proof, inputs)| Item {
-                key: &key.prepared,
-                proof,
-                public_inputs: inputs,
+            .map(|&j| Item {
+                key: &standing[j].1.key.prepared,
+                proof: parsed[j].as_ref().expect("filtered"),
+                public_inputs: &standing[j].1.inputs,
             })
             .collect();
-        (verify::verify_batch(&items), started.elapsed())
+        let mut outcomes = verify::verify_batch(&items).into_iter();
+        drop(items);
+        let verdicts: Vec<Verdict> = parsed
+            .into_iter()
+            .map(|p| p.and_then(|proof| verdict(&proof, outcomes.next().expect("one per item"))))
+            .collect();
+        let elapsed = started.elapsed();
+        (standing, verdicts, elapsed)
     })
     .await?;
     state.metrics.verified(standing.len(), elapsed);
-    for (&i, verdict) in standing.iter().zip(verdicts) {
-        match verdict {
-            Ok(true) => {}
-            Ok(false) => outcomes[i] = Err(ApiError::InvalidProof),
-            Err(e) => outcomes[i] = Err(ApiError::MalformedRequest(e.to_string())),
-        }
+    let mut proofs: Vec<Option<Value>> = vec![None; outcomes.len()];
+    for ((i, checked), verdict) in standing.into_iter().zip(verdicts) {
+        outcomes[i] = match verdict {
+            Ok(proof_json) => {
+                proofs[i] = Some(proof_json);
+                Ok(checked)
+            }
+            Err(e) => Err(e),
+        };
     }
 
     let accepted: Vec<usize> = (0..outcomes.len())
@@ -713,7 +728,10 @@ pub(super) async fn post_batch(
     let time = now();
     let entries: Vec<NewEntry> = accepted
         .iter()
-        .map(|&i| result_entry(outcomes[i].as_ref().expect("filtered"), time))
+        .map(|&i| {
+            let proof_json = proofs[i].take().expect("accepted items have a proof");
+            result_entry(outcomes[i].as_ref().expect("filtered"), proof_json, time)
+        })
         .collect();
     let appended = append(&state, entries).await?;
     let mut receipts = receipts(&state, appended.iter().map(|a| a.index()).collect())
