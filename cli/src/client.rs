@@ -299,6 +299,34 @@ pub(crate) enum CaseCommand {
     /// Compare a case's anchored results: exit 0 if every required key has one and one subject tag
     /// has them all, 1 otherwise.
     Compare(CompareArgs),
+    /// Record the deciding department's decision on a case, citing the results it relied on, and
+    /// print the receipt (JSON).
+    Decide(DecideArgs),
+}
+
+/// What a department decides.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Decision {
+    Approved,
+    Refused,
+}
+
+#[derive(Args)]
+pub(crate) struct DecideArgs {
+    /// The case number.
+    case: String,
+    /// The decision.
+    #[arg(long, value_enum)]
+    decision: Decision,
+    /// The log index of a result the decision relies on (as `case compare` prints them); repeat
+    /// for each.
+    #[arg(long = "result", value_name = "INDEX")]
+    results: Vec<u64>,
+    /// A note for the log, at most 1024 bytes.
+    #[arg(long, default_value = "")]
+    note: String,
+    #[command(flatten)]
+    server: Server,
 }
 
 #[derive(Args)]
@@ -314,7 +342,28 @@ pub(crate) struct CompareArgs {
 }
 
 pub(crate) fn case(command: &CaseCommand) -> Result<ExitCode> {
-    let CaseCommand::Compare(args) = command;
+    match command {
+        CaseCommand::Compare(args) => compare(args),
+        CaseCommand::Decide(args) => decide(args),
+    }
+}
+
+fn decide(args: &DecideArgs) -> Result<ExitCode> {
+    let decision = match args.decision {
+        Decision::Approved => "approved",
+        Decision::Refused => "refused",
+    };
+    let client = args.server.client()?;
+    let receipt = client.decide(&args.case, decision, &args.results, &args.note)?;
+    println!("{}", serde_json::to_string(&receipt)?);
+    eprintln!(
+        "case {}: {decision}, recorded at log entry {}",
+        args.case, receipt.index
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compare(args: &CompareArgs) -> Result<ExitCode> {
     if let Some(bad) = args
         .required
         .iter()

@@ -61,7 +61,7 @@ enum Command {
     /// Registry roots in the verifier service's log.
     #[command(subcommand)]
     Root(client::RootCommand),
-    /// Cases in the verifier service: compare their anchored results.
+    /// Cases in the verifier service: compare their anchored results and record decisions.
     #[command(subcommand)]
     Case(client::CaseCommand),
     /// The verifier service's anchor log: audit it.

@@ -254,6 +254,14 @@ impl Server {
             .unwrap()
     }
 
+    fn decide(&self, token: &str, args: &[&str]) -> Output {
+        zkgov()
+            .args(["case", "decide", "--server", &self.url, "--token", token])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
     fn compare(&self, case: &str, keys: &[&str]) -> Output {
         let mut cmd = zkgov();
         cmd.args(["case", "compare", case, "--server", &self.url]);
@@ -389,6 +397,31 @@ fn submit_anchors_proven_lines_and_compare_checks_the_case() {
     let compared = server.compare("C-3", &[&workload.key_id]);
     assert_eq!(compared.status.code(), Some(1));
     assert!(stderr(&compared).contains(&workload.key_id));
+
+    // The deciding department records its decision, citing the result.
+    let result = first[0]["receipt"]["index"].as_u64().unwrap().to_string();
+    let decided = ok(server.decide(
+        HEALTH,
+        &["C-1", "--decision", "approved", "--result", &result],
+    ));
+    let receipt: Value = serde_json::from_str(stdout(&decided).trim()).unwrap();
+    let entry: Value = serde_json::from_str(receipt["entry"].as_str().unwrap()).unwrap();
+    assert_eq!(entry["type"], "decision", "{entry}");
+    assert_eq!(entry["decision"], "approved");
+    assert_eq!(entry["results"], json!([result.parse::<u64>().unwrap()]));
+    // Not the land registry, which does not decide; not citing another
+    // case's result; not an unknown decision.
+    let refused = server.decide(LAND, &["C-1", "--decision", "approved"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("forbidden"), "{}", stderr(&refused));
+    let stray = server.decide(
+        HEALTH,
+        &["C-3", "--decision", "approved", "--result", &result],
+    );
+    assert_eq!(stray.status.code(), Some(1), "{}", stderr(&stray));
+    assert!(stderr(&stray).contains("conflict"), "{}", stderr(&stray));
+    let unknown = server.decide(HEALTH, &["C-1", "--decision", "maybe"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
 
     // A root given in decimal anchors as well; a non-canonical one is refused.
     let published = ok(server.publish(LAND, &["--root", "12345"]));
