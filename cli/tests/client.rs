@@ -413,7 +413,11 @@ fn submit_anchors_proven_lines_and_compare_checks_the_case() {
     // case's result; not an unknown decision.
     let refused = server.decide(LAND, &["C-1", "--decision", "approved"]);
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
-    assert!(stderr(&refused).contains("forbidden"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("forbidden"),
+        "{}",
+        stderr(&refused)
+    );
     let stray = server.decide(
         HEALTH,
         &["C-3", "--decision", "approved", "--result", &result],

@@ -60,14 +60,18 @@ fn field_type(ty: &FieldType) -> Value {
     }
 }
 
-/// JSON text with object keys sorted at every level and no whitespace, the
-/// same whatever order the value was built in (as RFC 8785 for the
-/// integers and ASCII keys used here).
+/// The RFC 8785 (JSON Canonicalization Scheme) text of `value`: no
+/// whitespace, object keys sorted by their UTF-16 code units at every
+/// level, strings escaped as ECMAScript's `JSON.stringify` does. Numbers are
+/// written as integers, which is RFC 8785's form for every integer up to
+/// 2^53; the values hashed here hold no other numbers.
 pub fn canonical_json(value: &Value) -> String {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
+            // UTF-16 order differs from UTF-8 (and code point) order for
+            // keys above U+FFFF against keys in U+E000..U+FFFF.
+            entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
             let body: Vec<String> = entries
                 .into_iter()
                 .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical_json(v)))
@@ -148,4 +152,42 @@ pub fn key_id(vk: &VerifyingKey<Bn254>, policy_hash: &Digest32) -> Digest32 {
     hasher.update(&bytes);
     hasher.update(policy_hash.0);
     Digest32(hasher.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_json;
+
+    /// RFC 8785, section 3.2.3: keys sorted by UTF-16 code units.
+    #[test]
+    fn keys_sort_as_rfc_8785_sorts_them() {
+        let input = r#"{"\u20ac":"Euro Sign","\r":"Carriage Return","\ufb33":"Hebrew Letter Dalet With Dagesh","1":"One","\ud83d\ude00":"Emoji: Grinning Face","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis"}"#;
+        let value: serde_json::Value = serde_json::from_str(input).unwrap();
+        let expected = "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\",\
+                        \"\u{f6}\":\"Latin Small Letter O With Diaeresis\",\"\u{20ac}\":\"Euro Sign\",\
+                        \"\u{1f600}\":\"Emoji: Grinning Face\",\
+                        \"\u{fb33}\":\"Hebrew Letter Dalet With Dagesh\"}";
+        assert_eq!(canonical_json(&value), expected);
+    }
+
+    /// RFC 8785, section 3.2.2.2: string escaping.
+    #[test]
+    fn strings_escape_as_rfc_8785_escapes_them() {
+        let input = r#"{"string":"\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/"}"#;
+        let value: serde_json::Value = serde_json::from_str(input).unwrap();
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+        );
+    }
+
+    /// Inner objects are sorted too; arrays keep their order.
+    #[test]
+    fn nested_objects_sort_and_arrays_keep_their_order() {
+        let value = serde_json::json!({"b": [3, {"z": 1, "a": 2}], "a": {"d": true, "c": null}});
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":{"c":null,"d":true},"b":[3,{"a":2,"z":1}]}"#
+        );
+    }
 }

@@ -457,6 +457,26 @@ fn every_state_changing_route_checks_its_token() {
         let (status, answer) = run.client.post(path, Some(owner), body);
         assert!(status == 200 || status == 201, "{path}: {status} {answer}");
     }
+    // The scheme name is case-insensitive; other schemes are not bearer tokens.
+    let header = |value: String| {
+        let response = run
+            .client
+            .http
+            .post(format!(
+                "{}/v1/registries/real-estate/roots",
+                run.client.base
+            ))
+            .header("authorization", value)
+            .json(&json!({"root": fixture().root()}))
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().unwrap())
+    };
+    assert_eq!(header(format!("bearer {LAND}")).0, 201);
+    assert_eq!(header(format!("BEARER  {LAND}")).0, 201);
+    let (status, answer) = header(format!("Basic {LAND}"));
+    assert_eq!((status, reason(&answer)), (401, "invalid_token"));
     // A department may not anchor another department's registry.
     let (status, answer) = run.client.post(
         "/v1/registries/licences/roots",
@@ -572,6 +592,12 @@ fn the_log_survives_a_restart_with_the_same_key() {
     let receipt: Receipt = serde_json::from_value(receipt).unwrap();
     let verifier = LogVerifier::from_verifier_key(&key).unwrap();
     receipt.verify(&verifier, &second.origin).unwrap();
+    // The metrics know the log's size before anything is appended.
+    let (_, metrics) = client.get_text("/metrics");
+    assert!(
+        metrics.lines().any(|l| l == "zkgov_log_size 2"),
+        "{metrics}"
+    );
     // The key directory is not registered twice, and proofs still verify.
     let (_, keys) = client.get("/v1/keys");
     assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
@@ -748,6 +774,28 @@ fn a_request_slower_than_the_timeout_is_answered_408() {
 }
 
 #[test]
+fn a_signing_key_readable_by_others_stops_start_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().unwrap();
+    let config = fixture().config(data.path(), None, "");
+    RunningService::spawn(config.clone())
+        .unwrap()
+        .shutdown()
+        .unwrap();
+    let key = data.path().join("log-signing.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "created for its owner only");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    match RunningService::spawn(config) {
+        Err(StartError::SigningKey { message, .. }) => {
+            assert!(message.contains("chmod 600"), "{message}")
+        }
+        Err(other) => panic!("expected a signing key error, got {other}"),
+        Ok(_) => panic!("started with a signing key readable by others"),
+    }
+}
+
+#[test]
 fn a_bad_key_directory_stops_start_up() {
     let data = tempfile::tempdir().unwrap();
     let mut config = fixture().config(data.path(), None, "");
@@ -793,6 +841,8 @@ fn health_metrics_and_the_openapi_document_are_served() {
     assert_eq!(documented, served);
     let (status, body) = run.client.get("/v1/nothing-here");
     assert_eq!((status, reason(&body)), (404, "not_found"));
+    let (status, body) = run.client.get("/v1/proofs");
+    assert_eq!((status, reason(&body)), (405, "method_not_allowed"));
     run.service.shutdown().unwrap();
 }
 

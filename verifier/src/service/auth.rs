@@ -25,10 +25,12 @@ fn bearer(parts: &Parts) -> Result<TokenHash, ApiError> {
         .get(AUTHORIZATION)
         .ok_or(ApiError::MissingToken)?;
     let text = header.to_str().map_err(|_| ApiError::InvalidToken)?;
-    let token = text
-        .strip_prefix("Bearer ")
-        .ok_or(ApiError::InvalidToken)?
-        .trim();
+    // The scheme name is case-insensitive (RFC 7235, section 2.1).
+    let (scheme, token) = text.split_once(' ').ok_or(ApiError::InvalidToken)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::InvalidToken);
+    }
+    let token = token.trim();
     if token.is_empty() {
         return Err(ApiError::MissingToken);
     }

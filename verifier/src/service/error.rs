@@ -78,6 +78,9 @@ pub enum ApiError {
     /// Something the request names does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The route exists, but not with this method.
+    #[error("this route does not take this method")]
+    MethodNotAllowed,
     /// The request conflicts with the log (such as a decision citing a
     /// result of another case).
     #[error("{0}")]
@@ -113,6 +116,7 @@ impl ApiError {
             UnknownRegistry(_) | RootNotAnchored { .. } | RootStale { .. } | InvalidProof => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) => StatusCode::CONFLICT,
             Overloaded | ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -139,6 +143,7 @@ impl ApiError {
             RootStale { .. } => "root_stale",
             InvalidProof => "invalid_proof",
             NotFound(_) => "not_found",
+            MethodNotAllowed => "method_not_allowed",
             Conflict(_) => "conflict",
             Overloaded => "overloaded",
             Timeout => "timeout",

@@ -378,6 +378,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/openapi.json", get(api::get_openapi));
     api.merge(open)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
 }
 
@@ -473,6 +474,20 @@ fn load_or_create_signer(data_dir: &Path, origin: &str) -> Result<LogSigner, Sta
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&path)
+                    .map_err(|e| fail(e.to_string()))?
+                    .permissions()
+                    .mode();
+                if mode & 0o077 != 0 {
+                    return Err(fail(format!(
+                        "the key is readable by others (mode {:o}); allow its owner only: chmod 600",
+                        mode & 0o777
+                    )));
+                }
+            }
             let signer = LogSigner::from_private_key(&text)
                 .map_err(|e: CheckpointError| fail(e.to_string()))?;
             if signer.name() != origin {
@@ -511,6 +526,10 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.write_all(b"\n")?;
     file.sync_all()?;
     std::fs::rename(&staged, path)?;
+    // The rename is durable only once the directory is.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
     Ok(())
 }
 
