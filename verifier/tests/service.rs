@@ -572,6 +572,48 @@ fn concurrent_submissions_leave_no_gaps_and_no_duplicates() {
 }
 
 #[test]
+fn concurrent_single_proofs_keep_their_own_verdicts() {
+    // Proofs submitted one per request at the same moment are checked in
+    // shared batches; a bad one must fail alone, for its own reason.
+    let run = start("");
+    run.publish_root();
+    let submissions: Vec<(Value, u16, &str)> = (0..24u64)
+        .map(|i| {
+            let good = fixture().proven(&format!("CASE-V{i}"), (i % 2) as usize, 600 + i);
+            match i % 6 {
+                1 => (with(good, "/public_inputs/3", json!("121")), 422, "invalid_proof"),
+                4 => (with(good, "/proof/pi_a/0", json!("1")), 400, "malformed_proof"),
+                _ => (good, 201, ""),
+            }
+        })
+        .collect();
+    let start_line = std::sync::Barrier::new(submissions.len());
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = submissions
+            .iter()
+            .map(|(body, _, _)| {
+                let (client, start_line) = (&run.client, &start_line);
+                scope.spawn(move || {
+                    start_line.wait();
+                    client.post("/v1/proofs", Some(LAND), body)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, ((_, status, why), (got, body))) in submissions.iter().zip(&answers).enumerate() {
+        assert_eq!(got, status, "submission {i}: {body}");
+        if *status == 201 {
+            run.check(&serde_json::from_value::<Receipt>(body.clone()).unwrap());
+        } else {
+            assert_eq!(reason(body), *why, "submission {i}");
+        }
+    }
+    assert_eq!(run.size(), 2 + 16, "the 16 good proofs, and nothing else");
+    run.service.shutdown().unwrap();
+}
+
+#[test]
 fn the_log_survives_a_restart_with_the_same_key() {
     let data = tempfile::tempdir().unwrap();
     let config = fixture().config(data.path(), None, "");

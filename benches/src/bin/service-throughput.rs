@@ -17,13 +17,18 @@
 //!   generator on loopback that POSTs all N bodies to `/v1/proofs` over C
 //!   concurrent keep-alive connections; proofs/s from the first request to
 //!   the last response. Every answer must be 201 — any other status makes
-//!   the number invalid, and the run says so loudly.
+//!   the number invalid, and the run says so loudly. The service checks
+//!   single proofs that arrive together in shared batches (its
+//!   verification batcher), so under this load it can pass the raw rate,
+//!   which checks each proof alone.
 //!
 //! It also reports, per service round, where the process's CPU time went by
 //! thread (from `/proc/self/task/*/schedstat`, Linux only): the load
 //! generator, the service's runtime (async workers and blocking pool:
-//! HTTP, JSON, point validation, verification, SQLite reads and receipts),
-//! the log appender (SQLite writes and fsync), against the raw CPU time per
+//! HTTP, JSON, SQLite reads and receipts), the verification batcher and
+//! the rayon pool it uses (point validation and verification, listed under
+//! the process's own name), the log appender (SQLite writes and fsync),
+//! against the raw CPU time per
 //! proof, and their quotient: the throughput ratio the two would show if
 //! both got the same share of the cores. On a machine shared with other
 //! work the wall-clock ratio depends on that share, and the service, which

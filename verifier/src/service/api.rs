@@ -21,6 +21,7 @@ use zkgov_keys::digest::{key_id, policy_hash};
 use zkgov_keys::snarkjs;
 
 use super::auth::{AdminAuth, DepartmentAuth};
+use super::batcher;
 use super::error::ApiError;
 use super::{load_key, now, tree_error, AppState, LoadedKey, OPENAPI};
 use crate::log::entry::{format_time, Entry};
@@ -30,7 +31,6 @@ use crate::storage::{
     Appended, DecisionRecord, KeyRecord, NewEntry, Nodes, Record, ResultRecord, RootRecord,
     StorageError,
 };
-use crate::verify::{self, Item};
 
 /// `axum::Json`, with its rejections turned into [`ApiError`]s.
 pub(super) struct ApiJson<T>(pub T);
@@ -397,28 +397,6 @@ struct Checked {
     proof: Value,
 }
 
-/// Parses `checked`'s proof with full validation (canonical coordinates,
-/// on the curve, in the subgroup, not the identity).
-fn parse_proof(checked: &Checked) -> Result<ark_groth16::Proof<ark_bn254::Bn254>, ApiError> {
-    snarkjs::proof_from_json(&checked.proof.to_string())
-        .map_err(|e| ApiError::MalformedProof(e.to_string()))
-}
-
-/// What verification says of one checked submission: the proof in
-/// canonical snarkjs JSON, for the log, or the refusal.
-type Verdict = Result<Value, ApiError>;
-
-fn verdict(
-    proof: &ark_groth16::Proof<ark_bn254::Bn254>,
-    outcome: Result<bool, verify::VerifyError>,
-) -> Verdict {
-    match outcome {
-        Ok(true) => Ok(snarkjs::proof_to_json(proof)),
-        Ok(false) => Err(ApiError::InvalidProof),
-        Err(e) => Err(ApiError::MalformedRequest(e.to_string())),
-    }
-}
-
 fn check_submission(
     state: &AppState,
     department: &str,
@@ -589,27 +567,18 @@ pub(super) async fn post_proof(
     DepartmentAuth(department): DepartmentAuth,
     ApiJson(submission): ApiJson<Submission>,
 ) -> Result<Response, ApiError> {
-    let checked =
+    let mut checked =
         check_submission(&state, &department.name, submission).map_err(|e| refused(&state, e))?;
     if let Err(e) = check_roots(&state, &[&checked]).await?.remove(0) {
         return Err(refused(&state, e));
     }
-    let checked = Arc::new(checked);
-    let task = checked.clone();
-    // Timed inside the task, so that waiting for a core is not counted.
-    let (verdict, elapsed) = verifying(&state, move || {
-        let started = Instant::now();
-        let verdict = parse_proof(&task).and_then(|proof| {
-            let outcome = verify::verify(&Item {
-                key: &task.key.prepared,
-                proof: &proof,
-                public_inputs: &task.inputs,
-            });
-            verdict(&proof, outcome)
-        });
-        (verdict, started.elapsed())
-    })
-    .await?;
+    let job = batcher::Job {
+        key: checked.key.clone(),
+        proof: std::mem::take(&mut checked.proof),
+        inputs: checked.inputs.clone(),
+    };
+    // Checked with whatever else arrives meanwhile.
+    let (verdict, elapsed) = state.batcher.check(job).await?;
     state.metrics.verified(1, elapsed);
     let proof_json = verdict.map_err(|e| refused(&state, e))?;
     let (appended, receipt) = append_one(&state, result_entry(&checked, proof_json, now())).await?;
@@ -677,7 +646,7 @@ pub(super) async fn post_batch(
 
     // Off the executor: parse every proof still standing, then one
     // random-linear-combination check over those that parsed.
-    let standing: Vec<(usize, Checked)> = outcomes
+    let mut standing: Vec<(usize, Checked)> = outcomes
         .iter_mut()
         .enumerate()
         .filter(|(_, o)| o.is_ok())
@@ -687,27 +656,17 @@ pub(super) async fn post_batch(
             (i, taken.expect("filtered"))
         })
         .collect();
-    let (standing, verdicts, elapsed) = verifying(&state, move || {
+    let jobs: Vec<batcher::Job> = standing
+        .iter_mut()
+        .map(|(_, c)| batcher::Job {
+            key: c.key.clone(),
+            proof: std::mem::take(&mut c.proof),
+            inputs: c.inputs.clone(),
+        })
+        .collect();
+    let (verdicts, elapsed) = verifying(&state, move || {
         let started = Instant::now();
-        let parsed: Vec<Result<ark_groth16::Proof<ark_bn254::Bn254>, ApiError>> =
-            standing.iter().map(|(_, c)| parse_proof(c)).collect();
-        let well_formed: Vec<usize> = (0..parsed.len()).filter(|&j| parsed[j].is_ok()).collect();
-        let items: Vec<Item> = well_formed
-            .iter()
-            .map(|&j| Item {
-                key: &standing[j].1.key.prepared,
-                proof: parsed[j].as_ref().expect("filtered"),
-                public_inputs: &standing[j].1.inputs,
-            })
-            .collect();
-        let mut outcomes = verify::verify_batch(&items).into_iter();
-        drop(items);
-        let verdicts: Vec<Verdict> = parsed
-            .into_iter()
-            .map(|p| p.and_then(|proof| verdict(&proof, outcomes.next().expect("one per item"))))
-            .collect();
-        let elapsed = started.elapsed();
-        (standing, verdicts, elapsed)
+        (batcher::check_all(&jobs), started.elapsed())
     })
     .await?;
     state.metrics.verified(standing.len(), elapsed);

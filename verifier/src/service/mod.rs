@@ -38,11 +38,13 @@ use crate::verify::PreparedKey;
 mod api;
 pub mod appender;
 pub mod auth;
+mod batcher;
 pub mod config;
 pub mod error;
 pub mod metrics;
 
 use appender::Appender;
+use batcher::Batcher;
 use config::Config;
 use error::ApiError;
 use metrics::Metrics;
@@ -135,6 +137,7 @@ pub struct AppState {
     keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
     signer: LogSigner,
     appender: Appender,
+    batcher: Batcher,
     metrics: Metrics,
     verifiers: Arc<Semaphore>,
 }
@@ -168,6 +171,8 @@ impl Service {
         let metrics = Metrics::default();
         metrics.log_size(size);
         let (appender, thread) = Appender::start(storage.clone());
+        // Exits by itself once the state, which holds its handle, is gone.
+        let (batcher, _) = Batcher::start();
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = Arc::new(AppState {
             config,
@@ -175,6 +180,7 @@ impl Service {
             keys: RwLock::new(HashMap::new()),
             signer,
             appender,
+            batcher,
             metrics,
             verifiers: Arc::new(Semaphore::new(threads)),
         });

@@ -1,0 +1,142 @@
+//! Verification batching: single proofs that arrive at about the same time
+//! are verified together.
+//!
+//! A request that submits one proof hands it to the batcher and waits. The
+//! batcher takes whatever has queued up, parses every proof with full point
+//! validation, and checks them all with one random-linear-combination
+//! check ([`verify_batch`]), which locates any bad proof by splitting. Alone,
+//! a proof is verified by itself, as it would be without the batcher; under
+//! load, many requests share one multi-Miller loop and one final
+//! exponentiation, as many appends share one commit in the
+//! [appender](super::appender). Each proof's verdict is its own: a bad proof
+//! never fails another.
+//!
+//! Parsing and checking run on the batcher's thread and the rayon pool,
+//! never on the async executor.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::Proof;
+use ark_std::cfg_iter;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use zkgov_keys::snarkjs;
+
+#[cfg(feature = "parallel")]
+use rayon::prelude::*;
+
+use super::error::ApiError;
+use super::LoadedKey;
+use crate::verify::{verify_batch, Item, VerifyError};
+
+/// Most proofs checked in one batch.
+const MAX_BATCH: usize = 256;
+
+/// One proof to check.
+pub(super) struct Job {
+    /// The registered key it claims to be under.
+    pub key: Arc<LoadedKey>,
+    /// The proof as submitted (snarkjs JSON), not yet parsed.
+    pub proof: Value,
+    /// Its public inputs, already canonical, in the key's count.
+    pub inputs: Vec<Fr>,
+}
+
+/// What checking says of one job: the proof in canonical snarkjs JSON, for
+/// the log, or the refusal.
+pub(super) type Verdict = Result<Value, ApiError>;
+
+/// Parses every job's proof with full validation (canonical coordinates,
+/// on the curve, in the subgroup, not the identity) and checks those that
+/// parse with one combined check; one verdict per job, in order.
+pub(super) fn check_all(jobs: &[Job]) -> Vec<Verdict> {
+    let parsed: Vec<Result<Proof<Bn254>, ApiError>> = cfg_iter!(jobs).map(parse).collect();
+
+    let well_formed: Vec<usize> = (0..jobs.len()).filter(|&i| parsed[i].is_ok()).collect();
+    let items: Vec<Item> = well_formed
+        .iter()
+        .map(|&i| Item {
+            key: &jobs[i].key.prepared,
+            proof: parsed[i].as_ref().expect("filtered"),
+            public_inputs: &jobs[i].inputs,
+        })
+        .collect();
+    let mut outcomes = verify_batch(&items).into_iter();
+    drop(items);
+    parsed
+        .into_iter()
+        .map(|p| p.and_then(|proof| verdict(&proof, outcomes.next().expect("one per item"))))
+        .collect()
+}
+
+fn parse(job: &Job) -> Result<Proof<Bn254>, ApiError> {
+    snarkjs::proof_from_json(&job.proof.to_string())
+        .map_err(|e| ApiError::MalformedProof(e.to_string()))
+}
+
+fn verdict(proof: &Proof<Bn254>, outcome: Result<bool, VerifyError>) -> Verdict {
+    match outcome {
+        Ok(true) => Ok(snarkjs::proof_to_json(proof)),
+        Ok(false) => Err(ApiError::InvalidProof),
+        Err(e) => Err(ApiError::MalformedRequest(e.to_string())),
+    }
+}
+
+struct Pending {
+    job: Job,
+    reply: oneshot::Sender<(Verdict, Duration)>,
+}
+
+/// The handle requests use to have a proof checked.
+#[derive(Clone)]
+pub(super) struct Batcher {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Batcher {
+    /// Starts the batcher thread. It exits, after checking everything
+    /// queued, once every [`Batcher`] clone is dropped.
+    pub fn start() -> (Batcher, JoinHandle<()>) {
+        let (queue, inbox) = mpsc::channel::<Pending>();
+        let thread = std::thread::Builder::new()
+            .name("zkgov-verify-batcher".into())
+            .spawn(move || run(inbox))
+            .expect("spawning the verification batcher thread");
+        (Batcher { queue }, thread)
+    }
+
+    /// Checks `job`, batched with whatever else is queued; returns the
+    /// verdict and this proof's share of the batch's time.
+    pub async fn check(&self, job: Job) -> Result<(Verdict, Duration), ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { job, reply })
+            .map_err(|_| ApiError::ShuttingDown)?;
+        answer.await.map_err(|_| ApiError::ShuttingDown)
+    }
+}
+
+fn run(inbox: mpsc::Receiver<Pending>) {
+    while let Ok(first) = inbox.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_BATCH {
+            match inbox.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let (jobs, replies): (Vec<Job>, Vec<_>) =
+            group.into_iter().map(|p| (p.job, p.reply)).unzip();
+        let started = Instant::now();
+        let verdicts = check_all(&jobs);
+        let share = started.elapsed() / jobs.len() as u32;
+        for (reply, verdict) in replies.into_iter().zip(verdicts) {
+            // A request that gave up waiting has dropped its receiver.
+            let _ = reply.send((verdict, share));
+        }
+    }
+}
