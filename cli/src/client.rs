@@ -41,15 +41,16 @@ pub(crate) struct Server {
     /// The verifier service, such as http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     server: String,
-    /// The department's bearer token (default: the ZKGOV_TOKEN variable, which keeps it out of
-    /// the process list).
+    /// The bearer token (default: the ZKGOV_TOKEN variable, which keeps it out of the process
+    /// list).
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
 }
 
 impl Server {
-    /// A client that acts with the department's token, which it requires.
-    fn client(&self) -> Result<Client> {
+    /// A client that acts with the token (a department's, or the admin's
+    /// for key registration), which it requires.
+    pub(crate) fn client(&self) -> Result<Client> {
         let token = match &self.token {
             Some(token) => token.clone(),
             None => std::env::var(TOKEN_VAR).map_err(|_| {

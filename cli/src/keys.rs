@@ -21,6 +21,20 @@ pub(crate) enum KeysCommand {
     },
     /// Export a key directory's verifying key as snarkjs JSON or a Solidity verifier.
     Export(ExportArgs),
+    /// Register a key directory's verifying key, schema and policy with a verifier service (admin
+    /// token), and print the receipt (JSON).
+    Register(RegisterArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct RegisterArgs {
+    /// The key directory.
+    dir: PathBuf,
+    /// The registry whose facts the key proves, by its name in the service.
+    #[arg(long)]
+    registry: String,
+    #[command(flatten)]
+    server: crate::client::Server,
 }
 
 #[derive(Args)]
@@ -70,7 +84,25 @@ pub(crate) fn run(command: &KeysCommand) -> Result<()> {
         KeysCommand::Setup(args) => run_setup(args),
         KeysCommand::Inspect { dir } => inspect(dir),
         KeysCommand::Export(args) => export(args),
+        KeysCommand::Register(args) => register(args),
     }
+}
+
+fn register(args: &RegisterArgs) -> Result<()> {
+    let keys = KeyDir::open(&args.dir)?;
+    let client = args.server.client()?;
+    let receipt = client.register_key(
+        &args.registry,
+        &zkgov_keys::snarkjs::verifying_key_to_json(&keys.verifying_key),
+        &keys.schema_text,
+        &keys.policy_text,
+    )?;
+    println!("{}", serde_json::to_string(&receipt)?);
+    eprintln!(
+        "key {} ({}) registered for registry {} at log entry {}",
+        keys.metadata.key_id, keys.metadata.policy.name, args.registry, receipt.index
+    );
+    Ok(())
 }
 
 fn run_setup(args: &SetupArgs) -> Result<()> {

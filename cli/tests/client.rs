@@ -22,6 +22,8 @@ const RECORDS: &str = "../prover/tests/data/real-estate.csv";
 const LAND: &str = "land-token-0123456789";
 /// The health department's token; it owns no registry the key reads.
 const HEALTH: &str = "health-token-0123456789";
+/// The admin token, for key registration.
+const ADMIN: &str = "admin-token-0123456789";
 /// The log's origin, with a `/` the state file's name must sanitise.
 const ORIGIN: &str = "zkgov.test/log";
 /// The registry's name in the service.
@@ -187,6 +189,7 @@ impl Site {
             r#"listen = "127.0.0.1:0"
 data_dir = "data"
 origin = "{ORIGIN}"
+admin_token_sha256 = "{admin}"
 
 [[department]]
 name = "land-registry"
@@ -205,6 +208,7 @@ registry = "{REGISTRY}"
 "#,
             land = sha256_hex(LAND),
             health = sha256_hex(HEALTH),
+            admin = sha256_hex(ADMIN),
             keys = workload.keys.display(),
         );
         fs::write(dir.path().join("verifier.toml"), config).unwrap();
@@ -434,6 +438,60 @@ fn submit_anchors_proven_lines_and_compare_checks_the_case() {
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
     let bad = server.publish(LAND, &["--registry", "/nonexistent/registry"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}
+
+#[test]
+fn keys_register_needs_the_admin_token_and_registers_once() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+    // A second key for the same policy, from another setup.
+    let keys = site.path("second-keys");
+    ok(zkgov()
+        .args(["keys", "setup", "--schema", SCHEMA, "--policy", POLICY])
+        .args(["--depth", "3", "--out"])
+        .arg(&keys)
+        .output()
+        .unwrap());
+    let metadata: Value =
+        serde_json::from_str(&fs::read_to_string(keys.join("metadata.json")).unwrap()).unwrap();
+    let register = |token: Option<&str>| {
+        let mut cmd = zkgov();
+        cmd.args(["keys", "register"])
+            .arg(&keys)
+            .args(["--registry", REGISTRY, "--server", &server.url])
+            .env_remove("ZKGOV_TOKEN");
+        if let Some(token) = token {
+            cmd.args(["--token", token]);
+        }
+        cmd.output().unwrap()
+    };
+
+    let missing = register(None);
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no token"),
+        "{}",
+        stderr(&missing)
+    );
+    let department = register(Some(LAND));
+    assert_eq!(department.status.code(), Some(1), "{}", stderr(&department));
+    assert!(
+        stderr(&department).contains("forbidden"),
+        "{}",
+        stderr(&department)
+    );
+
+    let registered = ok(register(Some(ADMIN)));
+    let receipt: Value = serde_json::from_str(stdout(&registered).trim()).unwrap();
+    let entry: Value = serde_json::from_str(receipt["entry"].as_str().unwrap()).unwrap();
+    assert_eq!(entry["type"], "key");
+    assert_eq!(entry["key_id"], metadata["key_id"]);
+    assert_eq!(entry["registry"], REGISTRY);
+    assert_ne!(entry["key_id"].as_str().unwrap(), workload.key_id);
+    // Again: the log already holds it.
+    let again: Value = serde_json::from_str(stdout(&ok(register(Some(ADMIN)))).trim()).unwrap();
+    assert_eq!(again["index"], receipt["index"]);
 }
 
 #[test]

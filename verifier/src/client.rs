@@ -157,6 +157,28 @@ impl Client {
         })
     }
 
+    /// Registers a verifying key (snarkjs JSON) with its schema and policy
+    /// for `registry`; needs the admin token.
+    pub fn register_key(
+        &self,
+        registry: &str,
+        verifying_key: &Value,
+        schema: &str,
+        policy: &str,
+    ) -> Result<Receipt, ClientError> {
+        let path = "/v1/keys";
+        let (_, body) = self.post_json(
+            path,
+            &json!({
+                "registry": registry,
+                "verifying_key": verifying_key,
+                "schema": schema,
+                "policy": policy,
+            }),
+        )?;
+        self.receipt(path, body)
+    }
+
     /// Anchors a registry root.
     pub fn publish_root(&self, registry: &str, root: &str) -> Result<Receipt, ClientError> {
         let path = format!("/v1/registries/{registry}/roots");

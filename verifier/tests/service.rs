@@ -581,8 +581,16 @@ fn concurrent_single_proofs_keep_their_own_verdicts() {
         .map(|i| {
             let good = fixture().proven(&format!("CASE-V{i}"), (i % 2) as usize, 600 + i);
             match i % 6 {
-                1 => (with(good, "/public_inputs/3", json!("121")), 422, "invalid_proof"),
-                4 => (with(good, "/proof/pi_a/0", json!("1")), 400, "malformed_proof"),
+                1 => (
+                    with(good, "/public_inputs/3", json!("121")),
+                    422,
+                    "invalid_proof",
+                ),
+                4 => (
+                    with(good, "/proof/pi_a/0", json!("1")),
+                    400,
+                    "malformed_proof",
+                ),
                 _ => (good, 201, ""),
             }
         })
