@@ -495,6 +495,18 @@ fn keys_register_needs_the_admin_token_and_registers_once() {
 }
 
 #[test]
+fn serve_stops_cleanly_on_sigterm_right_after_it_is_ready() {
+    let site = Site::new(workload());
+    for _ in 0..3 {
+        // `stop` sends SIGTERM and checks that the process exits with 0.
+        site.start().stop();
+    }
+    let log = fs::read_to_string(site.path("serve.log")).unwrap();
+    assert_eq!(log.matches("shutting down").count(), 3, "{log}");
+    assert_eq!(log.matches("zkgov verifier stopped").count(), 3, "{log}");
+}
+
+#[test]
 fn submit_refuses_a_malformed_file_before_sending_anything() {
     let workload = workload();
     let site = Site::new(workload);

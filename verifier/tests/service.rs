@@ -477,6 +477,8 @@ fn every_state_changing_route_checks_its_token() {
     assert_eq!(header(format!("BEARER  {LAND}")).0, 201);
     let (status, answer) = header(format!("Basic {LAND}"));
     assert_eq!((status, reason(&answer)), (401, "invalid_token"));
+    let (status, answer) = header("Bearer".into());
+    assert_eq!((status, reason(&answer)), (401, "missing_token"));
     // A department may not anchor another department's registry.
     let (status, answer) = run.client.post(
         "/v1/registries/licences/roots",

@@ -573,6 +573,7 @@ pub(super) async fn post_proof(
         return Err(refused(&state, e));
     }
     let job = batcher::Job {
+        department: checked.department.clone(),
         key: checked.key.clone(),
         proof: std::mem::take(&mut checked.proof),
         inputs: checked.inputs.clone(),
@@ -659,6 +660,7 @@ pub(super) async fn post_batch(
     let jobs: Vec<batcher::Job> = standing
         .iter_mut()
         .map(|(_, c)| batcher::Job {
+            department: c.department.clone(),
             key: c.key.clone(),
             proof: std::mem::take(&mut c.proof),
             inputs: c.inputs.clone(),

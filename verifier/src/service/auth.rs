@@ -26,7 +26,7 @@ fn bearer(parts: &Parts) -> Result<TokenHash, ApiError> {
         .ok_or(ApiError::MissingToken)?;
     let text = header.to_str().map_err(|_| ApiError::InvalidToken)?;
     // The scheme name is case-insensitive (RFC 7235, section 2.1).
-    let (scheme, token) = text.split_once(' ').ok_or(ApiError::InvalidToken)?;
+    let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::InvalidToken);
     }

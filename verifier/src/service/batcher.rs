@@ -9,11 +9,19 @@
 //! load, many requests share one multi-Miller loop and one final
 //! exponentiation, as many appends share one commit in the
 //! [appender](super::appender). Each proof's verdict is its own: a bad proof
-//! never fails another.
+//! never fails another. Batches never mix departments, so a department that
+//! submits bad proofs, whose batches must be split to find them, slows only
+//! its own checks.
+//!
+//! The queue is bounded: when it is full, a submission is refused at once
+//! as overloaded. A proof whose request has gone (timed out, or its client
+//! disconnected) is dropped from the queue unchecked.
 //!
 //! Parsing and checking run on the batcher's thread and the rayon pool,
 //! never on the async executor.
 
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -36,8 +44,13 @@ use crate::verify::{verify_batch, Item, VerifyError};
 /// Most proofs checked in one batch.
 const MAX_BATCH: usize = 256;
 
+/// Most proofs waiting to be checked.
+const MAX_QUEUED: usize = 4 * MAX_BATCH;
+
 /// One proof to check.
 pub(super) struct Job {
+    /// The department that submitted it.
+    pub department: String,
     /// The registered key it claims to be under.
     pub key: Arc<LoadedKey>,
     /// The proof as submitted (snarkjs JSON), not yet parsed.
@@ -94,14 +107,14 @@ struct Pending {
 /// The handle requests use to have a proof checked.
 #[derive(Clone)]
 pub(super) struct Batcher {
-    queue: mpsc::Sender<Pending>,
+    queue: mpsc::SyncSender<Pending>,
 }
 
 impl Batcher {
     /// Starts the batcher thread. It exits, after checking everything
     /// queued, once every [`Batcher`] clone is dropped.
     pub fn start() -> (Batcher, JoinHandle<()>) {
-        let (queue, inbox) = mpsc::channel::<Pending>();
+        let (queue, inbox) = mpsc::sync_channel::<Pending>(MAX_QUEUED);
         let thread = std::thread::Builder::new()
             .name("zkgov-verify-batcher".into())
             .spawn(move || run(inbox))
@@ -114,8 +127,11 @@ impl Batcher {
     pub async fn check(&self, job: Job) -> Result<(Verdict, Duration), ApiError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Pending { job, reply })
-            .map_err(|_| ApiError::ShuttingDown)?;
+            .try_send(Pending { job, reply })
+            .map_err(|e| match e {
+                mpsc::TrySendError::Full(_) => ApiError::Overloaded,
+                mpsc::TrySendError::Disconnected(_) => ApiError::ShuttingDown,
+            })?;
         answer.await.map_err(|_| ApiError::ShuttingDown)
     }
 }
@@ -129,14 +145,37 @@ fn run(inbox: mpsc::Receiver<Pending>) {
                 Err(_) => break,
             }
         }
-        let (jobs, replies): (Vec<Job>, Vec<_>) =
-            group.into_iter().map(|p| (p.job, p.reply)).unzip();
-        let started = Instant::now();
-        let verdicts = check_all(&jobs);
-        let share = started.elapsed() / jobs.len() as u32;
-        for (reply, verdict) in replies.into_iter().zip(verdicts) {
-            // A request that gave up waiting has dropped its receiver.
-            let _ = reply.send((verdict, share));
+        let mut by_department: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+        for pending in group {
+            // Nobody waits for this one any more.
+            if pending.reply.is_closed() {
+                continue;
+            }
+            by_department
+                .entry(pending.job.department.clone())
+                .or_default()
+                .push(pending);
         }
+        for batch in by_department.into_values() {
+            check_and_reply(batch);
+        }
+    }
+}
+
+fn check_and_reply(batch: Vec<Pending>) {
+    let (jobs, replies): (Vec<Job>, Vec<_>) = batch.into_iter().map(|p| (p.job, p.reply)).unzip();
+    let started = Instant::now();
+    // A panic must not stop the thread, or every later submission would
+    // be refused.
+    let verdicts = catch_unwind(AssertUnwindSafe(|| check_all(&jobs))).unwrap_or_else(|_| {
+        tracing::error!(proofs = jobs.len(), "proof verification panicked");
+        jobs.iter()
+            .map(|_| Err(ApiError::Internal("proof verification panicked".into())))
+            .collect()
+    });
+    let share = started.elapsed() / jobs.len() as u32;
+    for (reply, verdict) in replies.into_iter().zip(verdicts) {
+        // A request that gave up waiting has dropped its receiver.
+        let _ = reply.send((verdict, share));
     }
 }

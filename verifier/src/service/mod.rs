@@ -173,6 +173,11 @@ impl Service {
         let (appender, thread) = Appender::start(storage.clone());
         // Exits by itself once the state, which holds its handle, is gone.
         let (batcher, _) = Batcher::start();
+        if !config.departments.iter().any(|d| d.decides) {
+            tracing::warn!(
+                "no department has `decides = true`: every decision on a case will be refused"
+            );
+        }
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = Arc::new(AppState {
             config,
@@ -489,7 +494,7 @@ fn load_or_create_signer(data_dir: &Path, origin: &str) -> Result<LogSigner, Sta
                     .mode();
                 if mode & 0o077 != 0 {
                     return Err(fail(format!(
-                        "the key is readable by others (mode {:o}); allow its owner only: chmod 600",
+                        "the key is open to others (mode {:o}); allow its owner only: chmod 600",
                         mode & 0o777
                     )));
                 }
@@ -533,9 +538,11 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.sync_all()?;
     std::fs::rename(&staged, path)?;
     // The rename is durable only once the directory is.
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
 
