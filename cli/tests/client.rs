@@ -113,15 +113,7 @@ fn workload() -> &'static Workload {
             .output()
             .unwrap());
         let root = stdout(&built).trim().to_string();
-        ok(zkgov()
-            .args(["keys", "setup", "--schema", SCHEMA, "--policy", POLICY])
-            .args(["--depth", "3", "--out"])
-            .arg(&keys)
-            .output()
-            .unwrap());
-        let metadata: Value =
-            serde_json::from_str(&fs::read_to_string(keys.join("metadata.json")).unwrap()).unwrap();
-        let key_id = metadata["key_id"].as_str().unwrap().to_string();
+        let key_id = setup_keys(&keys);
         let cases = dir.path().join("cases.csv");
         fs::write(
             &cases,
@@ -170,6 +162,19 @@ fn workload() -> &'static Workload {
             proofs,
         }
     })
+}
+
+/// A key directory for the test policy at depth 3, at `out`; its key id.
+fn setup_keys(out: &Path) -> String {
+    ok(zkgov()
+        .args(["keys", "setup", "--schema", SCHEMA, "--policy", POLICY])
+        .args(["--depth", "3", "--out"])
+        .arg(out)
+        .output()
+        .unwrap());
+    let metadata: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("metadata.json")).unwrap()).unwrap();
+    metadata["key_id"].as_str().unwrap().to_string()
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -288,6 +293,12 @@ fn verify_at(url: &str, state: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .unwrap()
+}
+
+/// Checks that `zkgov log verify` failed loudly, with `message` first.
+fn assert_audit_fails(output: &Output, message: &str) {
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(output));
+    assert!(stderr(output).starts_with(message), "{}", stderr(output));
 }
 
 /// The state file `log verify` keeps for the test log.
@@ -447,14 +458,7 @@ fn keys_register_needs_the_admin_token_and_registers_once() {
     let server = site.start();
     // A second key for the same policy, from another setup.
     let keys = site.path("second-keys");
-    ok(zkgov()
-        .args(["keys", "setup", "--schema", SCHEMA, "--policy", POLICY])
-        .args(["--depth", "3", "--out"])
-        .arg(&keys)
-        .output()
-        .unwrap());
-    let metadata: Value =
-        serde_json::from_str(&fs::read_to_string(keys.join("metadata.json")).unwrap()).unwrap();
+    let key_id = setup_keys(&keys);
     let register = |token: Option<&str>| {
         let mut cmd = zkgov();
         cmd.args(["keys", "register"])
@@ -486,7 +490,7 @@ fn keys_register_needs_the_admin_token_and_registers_once() {
     let receipt: Value = serde_json::from_str(stdout(&registered).trim()).unwrap();
     let entry: Value = serde_json::from_str(receipt["entry"].as_str().unwrap()).unwrap();
     assert_eq!(entry["type"], "key");
-    assert_eq!(entry["key_id"], metadata["key_id"]);
+    assert_eq!(entry["key_id"], key_id.as_str());
     assert_eq!(entry["registry"], REGISTRY);
     assert_ne!(entry["key_id"].as_str().unwrap(), workload.key_id);
     // Again: the log already holds it.
@@ -716,26 +720,7 @@ fn an_entry_edited_behind_the_services_back_fails_the_audit_every_time() {
     server.stop();
 
     // Change one result's case number in the database, leaving the tree alone.
-    {
-        let db = rusqlite::Connection::open(site.database()).unwrap();
-        let (idx, entry): (i64, Vec<u8>) = db
-            .query_row(
-                "SELECT idx, entry FROM entries WHERE CAST(entry AS TEXT) LIKE '%\"C-2\"%'",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .unwrap();
-        let edited = String::from_utf8(entry)
-            .unwrap()
-            .replace("\"C-2\"", "\"C-9\"");
-        let changed = db
-            .execute(
-                "UPDATE entries SET entry = ?1 WHERE idx = ?2",
-                rusqlite::params![edited.into_bytes(), idx],
-            )
-            .unwrap();
-        assert_eq!(changed, 1);
-    }
+    support::tamper::edit_entry(&site.database(), &["\"C-2\""], "\"C-2\"", "\"C-9\"");
 
     let server = site.start();
     assert_eq!(server.log_key, log_key, "the same signing key");
@@ -785,14 +770,10 @@ fn a_rewritten_log_fails_against_the_stored_checkpoint() {
 
     // A log of 2 entries that once signed 5.
     let failed = server.verify(&state, &[]);
-    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
-    assert!(
-        stderr(&failed).starts_with(
-            "LOG VERIFICATION FAILED: the log was rewritten: it has 2 entries, but it signed a \
-             checkpoint of 5 before"
-        ),
-        "{}",
-        stderr(&failed)
+    assert_audit_fails(
+        &failed,
+        "LOG VERIFICATION FAILED: the log was rewritten: it has 2 entries, but it signed a \
+             checkpoint of 5 before",
     );
     assert_eq!(fs::read(state_file(&state)).unwrap(), trusted);
 
@@ -800,14 +781,10 @@ fn a_rewritten_log_fails_against_the_stored_checkpoint() {
     ok(server.publish_registry());
     ok(server.submit(&workload.proofs, LAND, &[]));
     let failed = server.verify(&state, &[]);
-    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
-    assert!(
-        stderr(&failed).starts_with(
-            "LOG VERIFICATION FAILED: the log was rewritten: checkpoint 6 is not consistent with \
-             the trusted checkpoint 5"
-        ),
-        "{}",
-        stderr(&failed)
+    assert_audit_fails(
+        &failed,
+        "LOG VERIFICATION FAILED: the log was rewritten: checkpoint 6 is not consistent with \
+             the trusted checkpoint 5",
     );
     assert_eq!(fs::read(state_file(&state)).unwrap(), trusted);
 
@@ -823,14 +800,10 @@ fn a_rewritten_log_fails_against_the_stored_checkpoint() {
             submitted.to_str().unwrap(),
         ],
     );
-    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
-    assert!(
-        stderr(&failed).starts_with(
-            "LOG VERIFICATION FAILED: the log was rewritten: checkpoint 6 is not consistent with \
-             the trusted checkpoint 5"
-        ),
-        "{}",
-        stderr(&failed)
+    assert_audit_fails(
+        &failed,
+        "LOG VERIFICATION FAILED: the log was rewritten: checkpoint 6 is not consistent with \
+             the trusted checkpoint 5",
     );
     assert!(!state_file(&fresh).exists());
 }

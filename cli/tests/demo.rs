@@ -169,27 +169,12 @@ fn audit_the_demo_log(data: &Path, out: &str) {
     server.stop();
 
     // Turn case 3's refusal into an approval behind the service's back.
-    {
-        let db = rusqlite::Connection::open(data.join("verifier/verifier.db")).unwrap();
-        let (idx, entry): (i64, Vec<u8>) = db
-            .query_row(
-                "SELECT idx, entry FROM entries WHERE CAST(entry AS TEXT) LIKE '%\"DJY-2026-000003\"%' \
-                 AND CAST(entry AS TEXT) LIKE '%\"refused\"%'",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .unwrap();
-        let edited = String::from_utf8(entry)
-            .unwrap()
-            .replace("\"refused\"", "\"approved\"");
-        let changed = db
-            .execute(
-                "UPDATE entries SET entry = ?1 WHERE idx = ?2",
-                rusqlite::params![edited.into_bytes(), idx],
-            )
-            .unwrap();
-        assert_eq!(changed, 1);
-    }
+    support::tamper::edit_entry(
+        &data.join("verifier/verifier.db"),
+        &["\"DJY-2026-000003\"", "\"refused\""],
+        "\"refused\"",
+        "\"approved\"",
+    );
 
     let server = Server::start(&config, &log);
     let failed = zkgov(&["log", "verify", "--server", &server.url, "--state", state]);
