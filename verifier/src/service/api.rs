@@ -397,6 +397,18 @@ struct Checked {
     proof: Value,
 }
 
+impl Checked {
+    /// The proof to parse and verify, for the batcher.
+    fn job(&self) -> batcher::Job {
+        batcher::Job {
+            department: self.department.clone(),
+            key: self.key.clone(),
+            proof: self.proof.clone(),
+            inputs: self.inputs.clone(),
+        }
+    }
+}
+
 fn check_submission(
     state: &AppState,
     department: &str,
@@ -567,19 +579,13 @@ pub(super) async fn post_proof(
     DepartmentAuth(department): DepartmentAuth,
     ApiJson(submission): ApiJson<Submission>,
 ) -> Result<Response, ApiError> {
-    let mut checked =
+    let checked =
         check_submission(&state, &department.name, submission).map_err(|e| refused(&state, e))?;
     if let Err(e) = check_roots(&state, &[&checked]).await?.remove(0) {
         return Err(refused(&state, e));
     }
-    let job = batcher::Job {
-        department: checked.department.clone(),
-        key: checked.key.clone(),
-        proof: std::mem::take(&mut checked.proof),
-        inputs: checked.inputs.clone(),
-    };
     // Checked with whatever else arrives meanwhile.
-    let (verdict, elapsed) = state.batcher.check(job).await?;
+    let (verdict, elapsed) = state.batcher.check(checked.job()).await?;
     state.metrics.verified(1, elapsed);
     let proof_json = verdict.map_err(|e| refused(&state, e))?;
     let (appended, receipt) = append_one(&state, result_entry(&checked, proof_json, now())).await?;
@@ -647,24 +653,12 @@ pub(super) async fn post_batch(
 
     // Off the executor: parse every proof still standing, then one
     // random-linear-combination check over those that parsed.
-    let mut standing: Vec<(usize, Checked)> = outcomes
-        .iter_mut()
-        .enumerate()
-        .filter(|(_, o)| o.is_ok())
-        .map(|(i, o)| {
-            // A placeholder: every standing item gets its verdict below.
-            let taken = std::mem::replace(o, Err(ApiError::Internal(String::new())));
-            (i, taken.expect("filtered"))
-        })
+    let standing: Vec<usize> = (0..outcomes.len())
+        .filter(|&i| outcomes[i].is_ok())
         .collect();
     let jobs: Vec<batcher::Job> = standing
-        .iter_mut()
-        .map(|(_, c)| batcher::Job {
-            department: c.department.clone(),
-            key: c.key.clone(),
-            proof: std::mem::take(&mut c.proof),
-            inputs: c.inputs.clone(),
-        })
+        .iter()
+        .map(|&i| outcomes[i].as_ref().expect("filtered").job())
         .collect();
     let (verdicts, elapsed) = verifying(&state, move || {
         let started = Instant::now();
@@ -672,15 +666,13 @@ pub(super) async fn post_batch(
     })
     .await?;
     state.metrics.verified(standing.len(), elapsed);
+    // The canonical proof JSON of each accepted item, for its log entry.
     let mut proofs: Vec<Option<Value>> = vec![None; outcomes.len()];
-    for ((i, checked), verdict) in standing.into_iter().zip(verdicts) {
-        outcomes[i] = match verdict {
-            Ok(proof_json) => {
-                proofs[i] = Some(proof_json);
-                Ok(checked)
-            }
-            Err(e) => Err(e),
-        };
+    for (&i, verdict) in standing.iter().zip(verdicts) {
+        match verdict {
+            Ok(proof_json) => proofs[i] = Some(proof_json),
+            Err(e) => outcomes[i] = Err(e),
+        }
     }
 
     let accepted: Vec<usize> = (0..outcomes.len())

@@ -24,7 +24,6 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ark_bn254::{Bn254, Fr};
@@ -113,13 +112,13 @@ pub(super) struct Batcher {
 impl Batcher {
     /// Starts the batcher thread. It exits, after checking everything
     /// queued, once every [`Batcher`] clone is dropped.
-    pub fn start() -> (Batcher, JoinHandle<()>) {
+    pub fn start() -> Batcher {
         let (queue, inbox) = mpsc::sync_channel::<Pending>(MAX_QUEUED);
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("zkgov-verify-batcher".into())
             .spawn(move || run(inbox))
             .expect("spawning the verification batcher thread");
-        (Batcher { queue }, thread)
+        Batcher { queue }
     }
 
     /// Checks `job`, batched with whatever else is queued; returns the

@@ -172,7 +172,7 @@ impl Service {
         metrics.log_size(size);
         let (appender, thread) = Appender::start(storage.clone());
         // Exits by itself once the state, which holds its handle, is gone.
-        let (batcher, _) = Batcher::start();
+        let batcher = Batcher::start();
         if !config.departments.iter().any(|d| d.decides) {
             tracing::warn!(
                 "no department has `decides = true`: every decision on a case will be refused"
