@@ -303,8 +303,11 @@ fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// A department proves its policy for every case it can. Returns the
-/// submissions and, per case, why there is no proof.
+/// What a department's proving gives: the submissions by case index, why
+/// each other case has no proof, and the seconds it took.
+type Proved = (Vec<(usize, Value)>, BTreeMap<usize, String>, f64);
+
+/// A department proves its policy for every case it can.
 fn prove_cases(
     department: &Department,
     keys: &KeyDir,
@@ -312,7 +315,7 @@ fn prove_cases(
     params: &[(&str, &str)],
     cases: &[Case],
     threads: usize,
-) -> Result<(Vec<(usize, Value)>, BTreeMap<usize, String>, f64)> {
+) -> Result<Proved> {
     let engine = Engine::new(keys, department.schema.clone(), policy.clone())?;
     let encoded = policy.encode_params(params)?;
     let mut refusals = BTreeMap::new();
