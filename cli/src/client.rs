@@ -18,14 +18,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, Context, Result};
 use clap::{ArgGroup, Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
+
 use serde_json::{json, Value};
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_prover::registry::Registry;
-use zkgov_verifier::client::{audit, AuditError, Client, ClientError, Submitted};
-use zkgov_verifier::log::checkpoint::{Checkpoint, LogVerifier};
-use zkgov_verifier::log::entry::format_time;
-use zkgov_verifier::log::receipt::Receipt;
+use zkgov_verifier::client::{
+    audit, compare_verified, monitor, AuditError, Client, ClientError, CompareError, MonitorError,
+    Submitted,
+};
+use zkgov_log::checkpoint::LogVerifier;
+use zkgov_log::rules::LogState;
+use zkgov_log::trust::{self, state_file, Trusted, TrustedLog};
+use zkgov_log::entry::format_time;
+use zkgov_log::receipt::Receipt;
 
 use crate::Malformed;
 
@@ -337,6 +342,22 @@ pub(crate) struct CompareArgs {
     /// A key id whose result the case needs; repeat for each.
     #[arg(long = "require", value_name = "KEYID", required = true)]
     required: Vec<String>,
+    /// A param value the results must hold, such as today=2026-11-23 or usage=medical (encoded by
+    /// each policy's param type); repeat for each. A result whose params differ does not count.
+    #[arg(long = "expect", value_name = "NAME=VALUE")]
+    expect: Vec<String>,
+    /// Do not trust the service's answer: fetch the case's entries and keys with inclusion proofs
+    /// against a checkpoint verified with the log's key (and consistent with the one trusted),
+    /// verify every proof again, and compare locally with the same rules.
+    #[arg(long)]
+    verify: bool,
+    /// With --verify: the log's public key, as for `zkgov log verify` (default: the one trusted
+    /// in --state).
+    #[arg(long, value_name = "KEY", requires = "verify")]
+    log_key: Option<String>,
+    /// With --verify: the directory of trusted state, as for `zkgov log verify`.
+    #[arg(long, value_name = "DIR", requires = "verify")]
+    state: Option<PathBuf>,
     /// The verifier service, such as http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     server: String,
@@ -375,18 +396,39 @@ fn compare(args: &CompareArgs) -> Result<ExitCode> {
         ))
         .into());
     }
-    let client = Client::new(&base_url(&args.server)?, None);
-    let comparison = client.compare(&args.case, &args.required)?;
-    println!(
-        "{}",
-        json!({
-            "case_id": comparison.case_id,
-            "complete": comparison.complete,
-            "missing": comparison.missing,
-            "tags_match": comparison.tags_match,
-            "results": comparison.results,
+    let expect = args
+        .expect
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .filter(|(n, _)| !n.is_empty() && !n.contains(','))
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .ok_or_else(|| {
+                    Malformed(format!(
+                        "--expect {pair:?}: expected NAME=VALUE, such as today=2026-11-23"
+                    ))
+                })
         })
-    );
+        .collect::<Result<Vec<_>, _>>()?;
+    let client = Client::new(&base_url(&args.server)?, None);
+    let comparison = if args.verify {
+        match verified_comparison(args, &client, &expect)? {
+            Ok(comparison) => comparison,
+            Err(code) => return Ok(code),
+        }
+    } else {
+        client.compare(&args.case, &args.required, &expect)?
+    };
+    println!("{}", serde_json::to_string(&comparison)?);
+    for result in comparison.results.iter().filter(|r| !r.counts) {
+        eprintln!(
+            "case {}: result {} under key {} does not count: {}",
+            args.case,
+            result.index,
+            result.key_id,
+            result.why.as_deref().unwrap_or("")
+        );
+    }
     if !comparison.complete {
         eprintln!(
             "case {}: no result under the required keys {}",
@@ -407,13 +449,72 @@ fn compare(args: &CompareArgs) -> Result<ExitCode> {
         "case {}: complete, one subject tag under every required key (log entries {})",
         args.case,
         comparison
-            .results
+            .cited
             .iter()
             .map(u64::to_string)
             .collect::<Vec<_>>()
             .join(", ")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `case compare --verify`: the comparison made locally from entries
+/// proved to be in a verified checkpoint.
+fn verified_comparison(
+    args: &CompareArgs,
+    client: &Client,
+    expect: &[(String, String)],
+) -> Result<Result<zkgov_verifier::client::Comparison, ExitCode>> {
+    let context = match trust_context(args.state.as_deref(), args.log_key.as_deref(), client)? {
+        Ok(context) => context,
+        Err(code) => return Ok(Err(code)),
+    };
+    let note = client
+        .checkpoint()
+        .context("cannot fetch the log's checkpoint; nothing was compared")?;
+    let failed = |e: &dyn std::fmt::Display| {
+        eprintln!("LOG VERIFICATION FAILED: {e}");
+        Ok(Err(ExitCode::FAILURE))
+    };
+    let checkpoint = match context.verifier.verify(&note, &context.origin) {
+        Ok(checkpoint) => checkpoint,
+        Err(e) => return failed(&e),
+    };
+    if let Some(trusted) = &context.trusted {
+        let old = &trusted.checkpoint;
+        let consistent = old.size <= checkpoint.size
+            && client
+                .consistency(old.size, checkpoint.size)
+                .ok()
+                .is_some_and(|proof| {
+                    zkgov_log::tree::verify_consistency(
+                        old.size,
+                        checkpoint.size,
+                        &old.root,
+                        &checkpoint.root,
+                        &proof,
+                    )
+                    .is_ok()
+                });
+        if !consistent {
+            return failed(&format!(
+                "checkpoint {} is not consistent with the trusted checkpoint {}",
+                checkpoint.size, old.size
+            ));
+        }
+    }
+    match compare_verified(client, &checkpoint, &args.case, &args.required, expect) {
+        Ok(comparison) => {
+            eprintln!(
+                "case {}: every result checked against the log's checkpoint of {} entries, its \
+                 proof verified again",
+                args.case, checkpoint.size
+            );
+            Ok(Ok(comparison))
+        }
+        Err(CompareError::Expectation(refusal)) => Err(Malformed(refusal.to_string()).into()),
+        Err(e) => failed(&e),
+    }
 }
 
 // ---------------------------------------------------------------- log
@@ -423,6 +524,48 @@ pub(crate) enum LogCommand {
     /// Audit the service's log: signature, consistency with the last checkpoint verified, entries,
     /// receipts. Exit 0 if it checks out, 1 if not (the trusted state is then left unchanged).
     Verify(LogVerifyArgs),
+    /// Append the entries a restored database lacks, from another copy of the log (a service's
+    /// URL, or a file that `zkgov log export` wrote), after checking them against the last
+    /// checkpoint this service signed.
+    Restore(crate::serve::RestoreArgs),
+    /// Write a copy of the log's entries (JSON Lines of `index` and `entry`), for `zkgov log
+    /// restore --from FILE`.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct ExportArgs {
+    /// The verifier service, such as http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+/// `zkgov log export`: every entry of the current checkpoint, written to a
+/// temporary file and renamed, so a half-written copy never has the name.
+fn export(args: &ExportArgs) -> Result<ExitCode> {
+    let client = Client::new(&base_url(&args.server)?, None);
+    let note = client.checkpoint()?;
+    let size: u64 = note
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .ok_or_else(|| anyhow!("the service's checkpoint has no size line"))?;
+    let mut text = String::new();
+    let mut at = 0;
+    while at < size {
+        let end = (at + 4096).min(size);
+        for (offset, entry) in client.entries(at, end)?.into_iter().enumerate() {
+            text += &json!({"index": at + offset as u64, "entry": entry}).to_string();
+            text.push('\n');
+        }
+        at = end;
+    }
+    zkgov_log::trust::write_atomically(&args.out, text.as_bytes())?;
+    eprintln!("wrote the {size} entries of the log to {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Args)]
@@ -442,29 +585,10 @@ pub(crate) struct LogVerifyArgs {
     /// ~/.zkgov).
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
-}
-
-/// What `log verify` trusts about one log, stored between runs.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TrustedLog {
-    /// The log's origin, which is also its key's name.
-    origin: String,
-    /// The log's verifier key, trusted since the first run.
-    log_key: String,
-    /// The signed note of the last checkpoint verified.
-    checkpoint: String,
-    /// When that checkpoint was verified, RFC 3339 UTC.
-    verified_at: String,
-    /// The server it came from, for the reader; it is not trusted.
-    server: String,
-}
-
-/// The trusted state of one log, checked again on loading.
-struct Trusted {
-    stored: TrustedLog,
-    verifier: LogVerifier,
-    checkpoint: Checkpoint,
+    /// Also replay every entry through the acceptance rules, re-verifying every proof; the replay
+    /// state is kept beside the trusted checkpoint, so a later run checks only the new entries.
+    #[arg(long)]
+    full: bool,
 }
 
 /// The state directory: `--state`, else `$ZKGOV_STATE_DIR`, else
@@ -482,23 +606,6 @@ fn state_dir(given: Option<&Path>) -> PathBuf {
     }
 }
 
-/// The state file of the log `origin`: its name with every character
-/// outside `[A-Za-z0-9._-]` replaced by `_`. The file records the origin,
-/// so two origins that sanitise alike cannot be mistaken for each other.
-fn state_file(dir: &Path, origin: &str) -> PathBuf {
-    let name: String = origin
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    dir.join(format!("{name}.json"))
-}
-
 /// Whether `dir` holds any state file.
 fn has_state_files(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|entries| {
@@ -508,59 +615,12 @@ fn has_state_files(dir: &Path) -> bool {
     })
 }
 
-/// Loads and re-verifies the stored state of `origin`, if there is one.
 fn load_trusted(path: &Path, origin: &str) -> Result<Option<Trusted>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let damaged = |what: String| {
-        anyhow!(
-            "the trusted state {} is damaged: {what}; it was left as it is (restore it from a \
-             backup, or move it away to trust the log anew)",
-            path.display()
-        )
-    };
-    let stored: TrustedLog =
-        serde_json::from_str(&text).map_err(|e| damaged(format!("not a state file: {e}")))?;
-    if stored.origin != origin {
-        return Err(damaged(format!(
-            "it is the state of log `{}`, not `{origin}`",
-            stored.origin
-        )));
-    }
-    let verifier = LogVerifier::from_verifier_key(&stored.log_key)
-        .map_err(|e| damaged(format!("log_key: {e}")))?;
-    let checkpoint = verifier
-        .verify(&stored.checkpoint, origin)
-        .map_err(|e| damaged(format!("checkpoint: {e}")))?;
-    Ok(Some(Trusted {
-        stored,
-        verifier,
-        checkpoint,
-    }))
+    Ok(trust::load(path, origin)?)
 }
 
-/// Writes `state` to `path` atomically: a temporary file in the same
-/// directory, fsynced, renamed over `path`, and the directory fsynced.
 fn store_trusted(path: &Path, state: &TrustedLog) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = File::create(&tmp)?;
-        file.write_all(serde_json::to_string_pretty(state)?.as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // The rename is durable only once the directory is.
-        File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow!(e).context(format!("cannot store the trusted state {}", path.display()))
-    })
+    Ok(trust::store(path, state)?)
 }
 
 /// Reads the receipts of one `--receipt` file: one receipt (JSON), or
@@ -597,6 +657,99 @@ fn read_receipts(path: &Path) -> Result<Vec<Receipt>> {
     Ok(receipts)
 }
 
+/// `log verify --full`: the audit, plus a replay of the new entries
+/// through the rules.
+#[allow(clippy::too_many_arguments)]
+fn monitor_log(
+    client: &Client,
+    verifier: &LogVerifier,
+    origin: &str,
+    path: &Path,
+    trusted: Option<&Trusted>,
+    key: String,
+    server: &str,
+    receipts: &[Receipt],
+) -> Result<ExitCode> {
+    let state = match trusted {
+        Some(t) => trust::load_replay(path, &t.checkpoint)?.unwrap_or_default(),
+        None => LogState::new(),
+    };
+    let resumed = state.size();
+    let progress = ProgressBar::hidden();
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} replaying {pos}/{len} entries [{bar:30}] {per_sec} ETA {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    }
+    let monitored = monitor(
+        client,
+        verifier,
+        origin,
+        trusted.map(|t| &t.checkpoint),
+        state,
+        |n, total| {
+            progress.set_length(total);
+            progress.inc(n);
+        },
+    );
+    progress.finish_and_clear();
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("LOG VERIFICATION FAILED: {e}");
+        eprintln!(
+            "  log `{origin}` at {server} does not check out. The trusted state {} is \
+             unchanged; keep it as evidence.",
+            path.display()
+        );
+        Ok(ExitCode::FAILURE)
+    };
+    let monitored = match monitored {
+        Ok(m) => m,
+        Err(MonitorError::Audit(e)) if is_unavailable(&e) => {
+            return Err(anyhow!(e).context(format!(
+                "cannot audit log `{origin}`; nothing was verified and {} is unchanged",
+                path.display()
+            )));
+        }
+        Err(e) => return fail(&e),
+    };
+    if !receipts.is_empty() {
+        if let Err(e) = audit(client, verifier, origin, Some(&monitored.checkpoint), receipts) {
+            return fail(&e);
+        }
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    trust::store_replay(path, &monitored.state)?;
+    store_trusted(
+        path,
+        &TrustedLog {
+            origin: origin.to_string(),
+            log_key: key,
+            checkpoint: monitored.note.clone(),
+            verified_at: format_time(now),
+            server: server.to_string(),
+        },
+    )?;
+    let counts = monitored.state.counts();
+    println!(
+        "log OK: {} entries, checkpoint verified, every entry replayed through the rules \
+         ({} new this run, from entry {resumed}; {} results with their proofs verified in all, \
+         {} roots, {} keys, {} decisions), {} receipts included",
+        monitored.checkpoint.size,
+        monitored.replayed,
+        counts.results,
+        counts.roots,
+        counts.keys,
+        counts.decisions,
+        receipts.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Whether an audit error means the log could not be asked, rather than
 /// that it answered something wrong.
 fn is_unavailable(error: &AuditError) -> bool {
@@ -609,25 +762,31 @@ fn is_unavailable(error: &AuditError) -> bool {
     }
 }
 
-pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
-    let LogCommand::Verify(args) = command;
-    let dir = state_dir(args.state.as_deref());
-    let server = base_url(&args.server)?;
-    let given = args
-        .log_key
-        .as_deref()
+/// What the auditor trusts about the log a server serves: its key and the
+/// stored state, from `--state` and `--log-key`.
+struct TrustContext {
+    origin: String,
+    path: PathBuf,
+    trusted: Option<Trusted>,
+    key: String,
+    verifier: LogVerifier,
+}
+
+/// Finds the trusted state for the log at `client`; `Err(code)` when the
+/// key given contradicts the key trusted (already reported).
+fn trust_context(
+    state: Option<&Path>,
+    log_key: Option<&str>,
+    client: &Client,
+) -> Result<Result<TrustContext, ExitCode>> {
+    let dir = state_dir(state);
+    let given = log_key
         .map(|key| {
             LogVerifier::from_verifier_key(key)
                 .map(|verifier| (key.trim().to_string(), verifier))
                 .map_err(|e| Malformed(format!("--log-key: {e}")))
         })
         .transpose()?;
-    let mut receipts = Vec::new();
-    for path in &args.receipts {
-        receipts.extend(read_receipts(path)?);
-    }
-    let client = Client::new(&server, None);
-
     // The log's key names its origin; without a key, the server's checkpoint
     // says which stored state to use, and the stored key then checks it.
     let origin = match &given {
@@ -670,12 +829,47 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
                     t.stored.log_key,
                     path.display()
                 );
-                return Ok(ExitCode::from(2));
+                return Ok(Err(ExitCode::from(2)));
             }
             (key, verifier)
         }
     };
 
+    Ok(Ok(TrustContext {
+        origin,
+        path,
+        trusted,
+        key,
+        verifier,
+    }))
+}
+
+pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
+    let args = match command {
+        LogCommand::Verify(args) => args,
+        LogCommand::Restore(args) => return crate::serve::restore(args),
+        LogCommand::Export(args) => return export(args),
+    };
+    let server = base_url(&args.server)?;
+    let mut receipts = Vec::new();
+    for path in &args.receipts {
+        receipts.extend(read_receipts(path)?);
+    }
+    let client = Client::new(&server, None);
+    let TrustContext {
+        origin,
+        path,
+        trusted,
+        key,
+        verifier,
+    } = match trust_context(args.state.as_deref(), args.log_key.as_deref(), &client)? {
+        Ok(context) => context,
+        Err(code) => return Ok(code),
+    };
+
+    if args.full {
+        return monitor_log(&client, &verifier, &origin, &path, trusted.as_ref(), key, &server, &receipts);
+    }
     let audited = match audit(
         &client,
         &verifier,

@@ -38,8 +38,8 @@ use zkgov_keys::snarkjs;
 use zkgov_keys::store::{setup, KeyDir};
 use zkgov_prover::engine::Engine;
 use zkgov_verifier::client::{audit, Client, Submitted};
-use zkgov_verifier::log::checkpoint::LogVerifier;
-use zkgov_verifier::log::receipt::Receipt;
+use zkgov_log::checkpoint::LogVerifier;
+use zkgov_log::receipt::Receipt;
 use zkgov_verifier::service::config::{Config, Overrides, TokenHash};
 use zkgov_verifier::service::RunningService;
 
@@ -669,7 +669,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     let mut approved_cases = Vec::new();
     let bar = progress(cases.len() as u64, "decisions");
     for (i, case) in cases.iter().enumerate() {
-        let comparison = health_client.compare(&case.number, &required)?;
+        let comparison = health_client.compare(&case.number, &required, &[])?;
         let approve = comparison.complete && comparison.tags_match;
         let note = if approve {
             String::new()
@@ -681,7 +681,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         receipts.push(health_client.decide(
             &case.number,
             if approve { "approved" } else { "refused" },
-            &comparison.results,
+            &comparison.cited,
             &note,
         )?);
         let kind = kinds[i];

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use rand::RngCore;
-use zkgov_verifier::service::config::{Config, Overrides, TokenHash};
+use zkgov_verifier::service::config::{Config, IndexCheck, Overrides, TokenHash};
 use zkgov_verifier::service::Service;
 
 #[derive(Args)]
@@ -22,6 +22,102 @@ pub(crate) struct ServeArgs {
     /// The directory holding the log signing key (default: zkgov-data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Check every row of the index tables against the log at start-up (by default, the row
+    /// counts and the rows of the last 1000 entries).
+    #[arg(long, conflicts_with = "reindex")]
+    check_index: bool,
+    /// Rebuild the index tables from the log at start-up.
+    #[arg(long)]
+    reindex: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct RestoreArgs {
+    /// Where to take the missing entries from: a zkgov service's URL (a replica, an auditor's
+    /// mirror), or a file that `zkgov log export` wrote.
+    #[arg(long, value_name = "URL|FILE")]
+    from: String,
+    /// The service's config file, as for `zkgov serve`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The database, as for `zkgov serve`.
+    #[arg(long)]
+    database: Option<String>,
+    /// The directory holding the log signing key and the last signed checkpoint.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// Reads an export: JSON Lines of `{"index": N, "entry": "…"}`.
+fn read_export(path: &std::path::Path) -> Result<std::collections::BTreeMap<u64, Vec<u8>>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut entries = std::collections::BTreeMap::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            crate::Malformed(format!("{}:{}: not JSON ({e})", path.display(), i + 1))
+        })?;
+        let (Some(index), Some(entry)) = (value["index"].as_u64(), value["entry"].as_str()) else {
+            return Err(crate::Malformed(format!(
+                "{}:{}: expected {{\"index\": N, \"entry\": \"…\"}}, as `zkgov log export` writes",
+                path.display(),
+                i + 1
+            ))
+            .into());
+        };
+        entries.insert(index, entry.as_bytes().to_vec());
+    }
+    Ok(entries)
+}
+
+/// `zkgov log restore`.
+pub(crate) fn restore(args: &RestoreArgs) -> Result<std::process::ExitCode> {
+    let overrides = Overrides {
+        database: args.database.clone(),
+        data_dir: args.data_dir.clone(),
+        ..Overrides::default()
+    };
+    let config = Config::load(
+        args.config.as_deref(),
+        &|name| std::env::var(name).ok(),
+        &overrides,
+    )?;
+    let mut fetch: Box<dyn FnMut(u64, u64) -> Result<Vec<Vec<u8>>, String>> =
+        if args.from.starts_with("http://") || args.from.starts_with("https://") {
+            let client = zkgov_verifier::client::Client::new(&args.from, None);
+            Box::new(move |start, end| {
+                client
+                    .entries(start, end)
+                    .map(|entries| entries.into_iter().map(String::into_bytes).collect())
+                    .map_err(|e| e.to_string())
+            })
+        } else {
+            let entries = read_export(std::path::Path::new(&args.from))?;
+            Box::new(move |start, end| {
+                (start..end)
+                    .map(|i| {
+                        entries
+                            .get(&i)
+                            .cloned()
+                            .ok_or_else(|| format!("the file has no entry {i}"))
+                    })
+                    .collect()
+            })
+        };
+    let restored = zkgov_verifier::service::startup::restore(&config, &mut *fetch)?;
+    if restored.appended == 0 {
+        println!(
+            "nothing to restore: the database holds {} entries, the last checkpoint signed {}",
+            restored.database, restored.signed
+        );
+    } else {
+        println!(
+            "restored entries {}..{} from {}: the database now holds the {} entries of the last \
+             signed checkpoint; `zkgov serve` can start",
+            restored.database, restored.signed, args.from, restored.signed
+        );
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 pub(crate) fn serve(args: ServeArgs) -> Result<()> {
@@ -36,6 +132,13 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
         listen: args.listen,
         database: args.database,
         data_dir: args.data_dir,
+        index_check: if args.reindex {
+            Some(IndexCheck::Rebuild)
+        } else if args.check_index {
+            Some(IndexCheck::All)
+        } else {
+            None
+        },
     };
     let config = Config::load(
         args.config.as_deref(),

@@ -232,6 +232,27 @@ registry = "{REGISTRY}"
     fn start(&self) -> Server {
         Server::start(&self.path("verifier.toml"), &self.path("serve.log"))
     }
+
+    /// Runs `zkgov serve`, which must refuse to start; its standard error.
+    fn serve_refused(&self) -> String {
+        let output = zkgov()
+            .args(["serve", "--config"])
+            .arg(self.path("verifier.toml"))
+            .output()
+            .unwrap();
+        assert_ne!(output.status.code(), Some(0), "zkgov serve started");
+        stderr(&output)
+    }
+
+    /// Removes the database, as if a new one replaced it.
+    fn fresh_database(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = PathBuf::from(format!("{}{suffix}", self.database().display()));
+            if path.exists() {
+                fs::remove_file(path).unwrap();
+            }
+        }
+    }
 }
 
 impl Server {
@@ -633,7 +654,7 @@ fn log_verify_trusts_the_first_key_and_checks_every_later_checkpoint() {
     // The service registered its key at start-up and anchored one root.
     let first = ok(server.verify(&state, &["--log-key", &server.log_key]));
     assert!(
-        stdout(&first).starts_with("log OK: 2 entries, checkpoint verified, first run"),
+        stdout(&first).starts_with("log OK: 3 entries, checkpoint verified, first run"),
         "{}",
         stdout(&first)
     );
@@ -644,7 +665,7 @@ fn log_verify_trusts_the_first_key_and_checks_every_later_checkpoint() {
     assert!(stored["checkpoint"]
         .as_str()
         .unwrap()
-        .starts_with("zkgov.test/log\n2\n"));
+        .starts_with("zkgov.test/log\n3\n"));
     let stored_on = stored["verified_at"].as_str().unwrap().to_string();
 
     // More entries; the stored key is used, the log must extend the stored checkpoint.
@@ -665,12 +686,12 @@ fn log_verify_trusts_the_first_key_and_checks_every_later_checkpoint() {
     assert_eq!(
         stdout(&second).trim(),
         format!(
-            "log OK: 5 entries, checkpoint verified, consistent with the checkpoint of size 2 \
+            "log OK: 6 entries, checkpoint verified, consistent with the checkpoint of size 3 \
              stored on {stored_on}, 4 receipts included"
         )
     );
     let stored = fs::read_to_string(state_file(&state)).unwrap();
-    assert!(stored.contains("zkgov.test/log\\n5\\n"), "{stored}");
+    assert!(stored.contains("zkgov.test/log\\n6\\n"), "{stored}");
 
     // The same key given again is fine.
     ok(server.verify(&state, &["--log-key", &server.log_key]));
@@ -702,41 +723,34 @@ fn log_verify_trusts_the_first_key_and_checks_every_later_checkpoint() {
 }
 
 #[test]
-fn an_entry_edited_behind_the_services_back_fails_the_audit_every_time() {
+fn an_entry_edited_behind_the_services_back_stops_the_service() {
     let workload = workload();
     let site = Site::new(workload);
     let server = site.start();
     let state = site.path("state");
     ok(server.publish_registry());
-    let submitted = site.path("submitted.jsonl");
-    ok(server.submit(
-        &workload.proofs,
-        LAND,
-        &["--out", submitted.to_str().unwrap()],
-    ));
+    ok(server.submit(&workload.proofs, LAND, &[]));
     ok(server.verify(&state, &["--log-key", &server.log_key]));
     let trusted = fs::read(state_file(&state)).unwrap();
-    let log_key = server.log_key.clone();
     server.stop();
 
     // Change one result's case number in the database, leaving the tree alone.
     support::tamper::edit_entry(&site.database(), &["\"C-2\""], "\"C-2\"", "\"C-9\"");
 
-    let server = site.start();
-    assert_eq!(server.log_key, log_key, "the same signing key");
-    for _ in 0..2 {
-        let failed = server.verify(&state, &["--receipt", submitted.to_str().unwrap()]);
-        assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
-        let message = stderr(&failed);
-        assert!(
-            message.starts_with(
-                "LOG VERIFICATION FAILED: the log's entries do not match its signed checkpoint"
-            ),
-            "{message}"
-        );
-        assert!(!stdout(&failed).contains("log OK"));
-        assert_eq!(fs::read(state_file(&state)).unwrap(), trusted);
-    }
+    // The service itself refuses to serve it: its entries no longer hash to
+    // the checkpoint it signed.
+    let refused = site.serve_refused();
+    assert!(
+        refused.contains("the database's first 6 entries hash to")
+            && refused.contains("the database was changed or replaced"),
+        "{refused}"
+    );
+    // Without that checkpoint, the entry is replayed with its proof, and
+    // breaks the rules.
+    fs::remove_file(site.path("data/log-checkpoint")).unwrap();
+    let refused = site.serve_refused();
+    assert!(refused.contains("breaks the rules"), "{refused}");
+    assert_eq!(fs::read(state_file(&state)).unwrap(), trusted);
 }
 
 #[test]
@@ -753,27 +767,27 @@ fn a_rewritten_log_fails_against_the_stored_checkpoint() {
         &["--out", submitted.to_str().unwrap()],
     ));
     let first = ok(server.verify(&state, &["--log-key", &server.log_key]));
-    assert!(stdout(&first).starts_with("log OK: 5 entries"));
+    assert!(stdout(&first).starts_with("log OK: 6 entries"));
     let trusted = fs::read(state_file(&state)).unwrap();
     let log_key = server.log_key.clone();
     server.stop();
 
-    // A fresh database, the same signing key.
-    for suffix in ["", "-wal", "-shm"] {
-        let path = PathBuf::from(format!("{}{suffix}", site.database().display()));
-        if path.exists() {
-            fs::remove_file(path).unwrap();
-        }
-    }
+    // A fresh database, the same signing key: the service will not sign a
+    // log that does not extend its last checkpoint...
+    site.fresh_database();
+    let refused = site.serve_refused();
+    assert!(refused.contains("holds 0 log entries, but this service has signed a checkpoint of 6"), "{refused}");
+    // ...unless an insider also removes that checkpoint. Auditors still see it.
+    fs::remove_file(site.path("data/log-checkpoint")).unwrap();
     let server = site.start();
     ok(server.publish(LAND, &["--root", "12345"]));
 
-    // A log of 2 entries that once signed 5.
+    // A log of 3 entries that once signed 6.
     let failed = server.verify(&state, &[]);
     assert_audit_fails(
         &failed,
-        "LOG VERIFICATION FAILED: the log was rewritten: it has 2 entries, but it signed a \
-             checkpoint of 5 before",
+        "LOG VERIFICATION FAILED: the log was rewritten: it has 3 entries, but it signed a \
+             checkpoint of 6 before",
     );
     assert_eq!(fs::read(state_file(&state)).unwrap(), trusted);
 
@@ -783,8 +797,8 @@ fn a_rewritten_log_fails_against_the_stored_checkpoint() {
     let failed = server.verify(&state, &[]);
     assert_audit_fails(
         &failed,
-        "LOG VERIFICATION FAILED: the log was rewritten: checkpoint 6 is not consistent with \
-             the trusted checkpoint 5",
+        "LOG VERIFICATION FAILED: the log was rewritten: checkpoint 7 is not consistent with \
+             the trusted checkpoint 6",
     );
     assert_eq!(fs::read(state_file(&state)).unwrap(), trusted);
 
@@ -802,8 +816,8 @@ fn a_rewritten_log_fails_against_the_stored_checkpoint() {
     );
     assert_audit_fails(
         &failed,
-        "LOG VERIFICATION FAILED: the log was rewritten: checkpoint 6 is not consistent with \
-             the trusted checkpoint 5",
+        "LOG VERIFICATION FAILED: the log was rewritten: checkpoint 7 is not consistent with \
+             the trusted checkpoint 6",
     );
     assert!(!state_file(&fresh).exists());
 }
@@ -885,4 +899,157 @@ fn an_unreachable_service_is_a_failure_but_not_a_verdict() {
         .output()
         .unwrap();
     assert_eq!(failed.status.code(), Some(2));
+}
+
+#[test]
+fn log_verify_full_replays_every_entry_then_only_the_new_ones() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+    let state = site.path("state");
+    ok(server.publish_registry());
+    ok(server.submit(&workload.proofs, LAND, &[]));
+
+    // Governance, key, root and three results: all replayed, proofs verified.
+    let first = ok(server.verify(&state, &["--log-key", &server.log_key, "--full"]));
+    assert!(
+        stdout(&first).starts_with(
+            "log OK: 6 entries, checkpoint verified, every entry replayed through the rules \
+             (6 new this run, from entry 0; 3 results"
+        ),
+        "{}",
+        stdout(&first)
+    );
+    assert!(state.join("zkgov.test_log.replay.json").exists());
+
+    // One more entry: only it is fetched and replayed.
+    ok(server.publish(LAND, &["--root", "12345"]));
+    let second = ok(server.verify(&state, &["--full"]));
+    assert!(
+        stdout(&second).contains("(1 new this run, from entry 6; 3 results"),
+        "{}",
+        stdout(&second)
+    );
+
+    // A rewritten log (a new database, the old checkpoint removed by an
+    // insider) fails the full audit too, which keeps its state.
+    server.stop();
+    site.fresh_database();
+    fs::remove_file(site.path("data/log-checkpoint")).unwrap();
+    let server = site.start();
+    let before = fs::read(state_file(&state)).unwrap();
+    let output = server.verify(&state, &["--full"]);
+    assert_audit_fails(&output, "LOG VERIFICATION FAILED: the log was rewritten");
+    assert_eq!(fs::read(state_file(&state)).unwrap(), before);
+}
+
+#[test]
+fn compare_verify_checks_the_entries_and_the_expected_params() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+    let state = site.path("state");
+    ok(server.publish_registry());
+    ok(server.submit(&workload.proofs, LAND, &[]));
+    let compare = |extra: &[&str]| {
+        zkgov()
+            .args(["case", "compare", "C-1", "--server", &server.url])
+            .args(["--require", &workload.key_id, "--verify", "--state"])
+            .arg(&state)
+            .args(["--log-key", &server.log_key])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let held = compare(&["--expect", "today=2026-11-23", "--expect", "usage=medical"]);
+    assert_eq!(held.status.code(), Some(0), "{}", stderr(&held));
+    assert!(stderr(&held).contains("checked against the log's checkpoint of 6 entries"));
+    let comparison: Value = serde_json::from_str(stdout(&held).trim()).unwrap();
+    assert_eq!(comparison["results"][0]["params"]["today"], "2026-11-23");
+    assert_eq!(comparison["results"][0]["params"]["min_area"], "400");
+    assert_eq!(comparison["cited"].as_array().unwrap().len(), 1);
+
+    // Another required value: the result does not count, and says why.
+    let differs = compare(&["--expect", "min_area=500"]);
+    assert_eq!(differs.status.code(), Some(1), "{}", stderr(&differs));
+    assert!(
+        stderr(&differs).contains("does not count: min_area is 400, not 500"),
+        "{}",
+        stderr(&differs)
+    );
+    // The service's own compare gives the same answer.
+    let plain = zkgov()
+        .args(["case", "compare", "C-1", "--server", &server.url])
+        .args(["--require", &workload.key_id, "--expect", "min_area=500"])
+        .output()
+        .unwrap();
+    assert_eq!(plain.status.code(), Some(1));
+    assert_eq!(stdout(&plain), stdout(&differs));
+    // A param no policy has is a mistake in the request.
+    let typo = compare(&["--expect", "min_aera=400"]);
+    assert_eq!(typo.status.code(), Some(2), "{}", stderr(&typo));
+}
+
+#[test]
+fn log_restore_brings_back_a_database_restored_from_an_old_backup() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+    ok(server.publish_registry());
+    server.stop();
+    let backup = site.path("backup.db");
+    fs::copy(site.database(), &backup).unwrap();
+
+    let server = site.start();
+    ok(server.submit(&workload.proofs, LAND, &[]));
+    let export = site.path("export.jsonl");
+    ok(zkgov()
+        .args(["log", "export", "--server", &server.url, "--out"])
+        .arg(&export)
+        .output()
+        .unwrap());
+    server.stop();
+
+    // The old backup comes back: the service refuses to start on it.
+    for suffix in ["-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", site.database().display()));
+    }
+    fs::copy(&backup, site.database()).unwrap();
+    let refused = zkgov()
+        .args(["serve", "--config"])
+        .arg(site.path("verifier.toml"))
+        .output()
+        .unwrap();
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(
+        stderr(&refused).contains("holds 3 log entries, but this service has signed a checkpoint of 6"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // An export of another log is refused, and nothing is appended.
+    let foreign = site.path("foreign.jsonl");
+    let mut lines: Vec<String> = fs::read_to_string(&export).unwrap().lines().map(String::from).collect();
+    lines[4] = lines[4].replace("C-2", "C-7");
+    fs::write(&foreign, lines.join("\n")).unwrap();
+    let restore = |from: &Path| {
+        zkgov()
+            .args(["log", "restore", "--config"])
+            .arg(site.path("verifier.toml"))
+            .arg("--from")
+            .arg(from)
+            .output()
+            .unwrap()
+    };
+    let wrong = restore(&foreign);
+    assert_ne!(wrong.status.code(), Some(0));
+    assert!(stderr(&wrong).contains("the copy is not this log"), "{}", stderr(&wrong));
+
+    // The genuine copy restores it, and the service starts on it.
+    let restored = ok(restore(&export));
+    assert!(stdout(&restored).contains("restored entries 3..6"), "{}", stdout(&restored));
+    let server = site.start();
+    let state = site.path("state");
+    ok(server.verify(&state, &["--log-key", &server.log_key, "--full"]));
+    server.stop();
 }

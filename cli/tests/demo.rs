@@ -124,8 +124,9 @@ fn zkgov(args: &[&str]) -> std::process::Output {
 }
 
 /// The demo leaves its verifier's config and database behind: serve them
-/// again, compare cases and audit with the client commands, then change a
-/// decision in the database and audit again.
+/// again, compare cases and audit (and replay) with the client commands,
+/// then change a decision in the database, which the service then refuses
+/// to serve.
 fn audit_the_demo_log(data: &Path, out: &str) {
     let config = data.join("verifier.toml");
     let log = data.join("serve.log");
@@ -166,6 +167,20 @@ fn audit_the_demo_log(data: &Path, out: &str) {
         state,
     ]);
     assert_eq!(audited.status.code(), Some(0), "{audited:?}");
+    let replayed = zkgov(&[
+        "log",
+        "verify",
+        "--server",
+        &server.url,
+        "--state",
+        state,
+        "--full",
+    ]);
+    assert_eq!(replayed.status.code(), Some(0), "{replayed:?}");
+    assert!(
+        String::from_utf8_lossy(&replayed.stdout).contains("every entry replayed through the rules"),
+        "{replayed:?}"
+    );
     server.stop();
 
     // Turn case 3's refusal into an approval behind the service's back.
@@ -176,15 +191,14 @@ fn audit_the_demo_log(data: &Path, out: &str) {
         "\"approved\"",
     );
 
-    let server = Server::start(&config, &log);
-    let failed = zkgov(&["log", "verify", "--server", &server.url, "--state", state]);
-    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
-    let message = String::from_utf8_lossy(&failed.stderr);
+    // The service refuses to serve it: its entries no longer hash to the
+    // checkpoint it signed.
+    let refused = zkgov(&["serve", "--config", config.to_str().unwrap()]);
+    assert_ne!(refused.status.code(), Some(0), "{refused:?}");
+    let message = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        message.starts_with(
-            "LOG VERIFICATION FAILED: the log's entries do not match its signed checkpoint"
-        ),
+        message.contains("the database was changed or replaced"),
         "{message}"
     );
-    server.stop();
 }
+

@@ -7,13 +7,17 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::log::checkpoint::{Checkpoint, CheckpointError, LogVerifier};
-use crate::log::receipt::{Receipt, ReceiptError};
-use crate::log::tree::{leaf_hash, verify_consistency, Hash, MemoryTree, ProofError};
-use crate::log::{decode_hash, encode_hash};
+use zkgov_log::checkpoint::{Checkpoint, CheckpointError, LogVerifier};
+use zkgov_log::receipt::{Receipt, ReceiptError};
+use zkgov_log::tree::{leaf_hash, verify_consistency, verify_inclusion, Hash, MemoryTree, ProofError};
+use zkgov_log::replay::{replay, Violation};
+use zkgov_log::entry::Entry;
+use zkgov_log::rules::{
+    check_statement, compare, verify_proofs, CaseResult, LogState, LoggedKey, ProofClaim, Refusal,
+};
+use zkgov_log::{decode_hash, encode_hash};
 
 /// What can go wrong talking to the service.
 #[derive(Debug, thiserror::Error)]
@@ -72,20 +76,7 @@ pub enum Submitted {
     },
 }
 
-/// The answer to a comparison.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct Comparison {
-    /// The case.
-    pub case_id: String,
-    /// Whether every required key has a result.
-    pub complete: bool,
-    /// Required keys without a result.
-    pub missing: Vec<String>,
-    /// Whether one subject tag has a result under every required key.
-    pub tags_match: bool,
-    /// The log indexes of those results.
-    pub results: Vec<u64>,
-}
+pub use zkgov_log::rules::Comparison;
 
 impl Client {
     /// A client of the service at `base` (such as `http://127.0.0.1:8080`),
@@ -242,12 +233,21 @@ impl Client {
     }
 
     /// Compares a case's results under the required keys.
-    pub fn compare(&self, case_id: &str, required: &[String]) -> Result<Comparison, ClientError> {
-        let path = format!(
+    pub fn compare(
+        &self,
+        case_id: &str,
+        required: &[String],
+        expect: &[(String, String)],
+    ) -> Result<Comparison, ClientError> {
+        let mut path = format!(
             "/v1/cases/{}/compare?require={}",
             encode_path(case_id),
-            required.join(",")
+            encode_path(&required.join(","))
         );
+        if !expect.is_empty() {
+            let pairs: Vec<String> = expect.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            path += &format!("&expect={}", encode_path(&pairs.join(",")));
+        }
         let body = self.get_json(&path)?;
         serde_json::from_value(body).map_err(|e| ClientError::Unexpected {
             url: self.url(&path),
@@ -322,6 +322,147 @@ impl Client {
         let body = self.get_json(&path)?;
         hashes(&self.url(&path), &body["proof"])
     }
+
+    /// The inclusion proof of entry `index` in the log of `size` entries.
+    pub fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, ClientError> {
+        let path = format!("/v1/log/inclusion?index={index}&size={size}");
+        let body = self.get_json(&path)?;
+        hashes(&self.url(&path), &body["proof"])
+    }
+
+    /// The service's view of a case (`GET /v1/cases/{case_id}`).
+    pub fn case(&self, case_id: &str) -> Result<Value, ClientError> {
+        self.get_json(&format!("/v1/cases/{}", encode_path(case_id)))
+    }
+
+    /// A registered key's summary (`GET /v1/keys/{key_id}`).
+    pub fn key(&self, key_id: &str) -> Result<Value, ClientError> {
+        self.get_json(&format!("/v1/keys/{}", encode_path(key_id)))
+    }
+
+    /// Entry `index`, checked to be in the log of `checkpoint` by its
+    /// inclusion proof.
+    pub fn included_entry(&self, index: u64, checkpoint: &Checkpoint) -> Result<Entry, AuditError> {
+        if index >= checkpoint.size {
+            return Err(AuditError::EntriesMismatch {
+                detail: format!("entry {index} is beyond the checkpoint of {}", checkpoint.size),
+            });
+        }
+        let bytes = self.entries(index, index + 1)?.remove(0);
+        let proof = self.inclusion(index, checkpoint.size)?;
+        verify_inclusion(
+            &leaf_hash(bytes.as_bytes()),
+            index,
+            checkpoint.size,
+            &proof,
+            &checkpoint.root,
+        )
+        .map_err(|source| AuditError::Inconsistent {
+            size: checkpoint.size,
+            trusted: index,
+            source,
+        })?;
+        Entry::from_bytes(bytes.as_bytes()).map_err(|e| AuditError::EntriesMismatch {
+            detail: format!("entry {index}: {e}"),
+        })
+    }
+}
+
+/// Why a verified comparison failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompareError {
+    /// The log failed its audit.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// An entry of the case breaks the rules.
+    #[error("log entry {index}: {refusal}")]
+    Refused {
+        /// The entry.
+        index: u64,
+        /// Why.
+        refusal: Refusal,
+    },
+    /// An expectation does not fit the policies.
+    #[error("{0}")]
+    Expectation(Refusal),
+    /// The service's answer is not what the log holds.
+    #[error("the service's case listing does not match the log: {0}")]
+    Listing(String),
+}
+
+/// Compares a case without trusting the service's answer: each result the
+/// service lists, and its key, is fetched with an inclusion proof against
+/// `checkpoint` (which the caller has verified), every proof is verified
+/// again, and the comparison is made locally by the rules' own
+/// [`compare`](zkgov_log::rules::compare).
+///
+/// What this cannot see is a result the service leaves out of the listing;
+/// a monitor's full replay (`zkgov log verify --full`) covers that.
+pub fn compare_verified(
+    client: &Client,
+    checkpoint: &Checkpoint,
+    case_id: &str,
+    required: &[String],
+    expect: &[(String, String)],
+) -> Result<Comparison, CompareError> {
+    let case = client.case(case_id).map_err(AuditError::from)?;
+    let listed: Vec<u64> = case["results"]
+        .as_array()
+        .ok_or_else(|| CompareError::Listing("no `results` array".into()))?
+        .iter()
+        .map(|r| r["index"].as_u64().ok_or_else(|| CompareError::Listing("a result without an index".into())))
+        .collect::<Result<_, _>>()?;
+    let mut keys: std::collections::BTreeMap<String, LoggedKey> = Default::default();
+    let mut results = Vec::new();
+    for index in listed.into_iter().filter(|&i| i < checkpoint.size) {
+        let entry = client.included_entry(index, checkpoint)?;
+        let refused = |refusal| CompareError::Refused { index, refusal };
+        let Entry::Result { key_id, case_id: of_case, .. } = &entry else {
+            return Err(CompareError::Listing(format!("entry {index} is not a result")));
+        };
+        if of_case != case_id {
+            return Err(CompareError::Listing(format!("entry {index} is a result of case `{of_case}`")));
+        }
+        if !keys.contains_key(key_id) {
+            let summary = client.key(key_id).map_err(AuditError::from)?;
+            let key_index = summary["log_index"]
+                .as_u64()
+                .ok_or_else(|| CompareError::Listing(format!("key {key_id} has no log_index")))?;
+            let key_entry = client.included_entry(key_index, checkpoint)?;
+            let key = LoggedKey::from_logged_entry(key_index, &key_entry)
+                .map_err(|refusal| CompareError::Refused { index: key_index, refusal })?;
+            if key.key_id != *key_id {
+                return Err(CompareError::Listing(format!("entry {key_index} is not key {key_id}")));
+            }
+            keys.insert(key_id.clone(), key);
+        }
+        let key = &keys[key_id];
+        let inputs = check_statement(key, &entry).map_err(refused)?;
+        let Entry::Result { proof, .. } = &entry else { unreachable!("a result") };
+        let verified = verify_proofs(&[ProofClaim { key, public_inputs: &inputs, proof }])
+            .remove(0)
+            .map_err(refused)?;
+        if verified.proof != *proof {
+            return Err(refused(Refusal::MalformedProof("the proof is not in canonical snarkjs form".into())));
+        }
+        results.push((index, entry));
+    }
+    let views: Vec<CaseResult> = results
+        .iter()
+        .map(|(index, entry)| {
+            let Entry::Result { key_id, subject_tag, public_inputs, .. } = entry else {
+                unreachable!("results")
+            };
+            CaseResult {
+                index: *index,
+                key: &keys[key_id],
+                subject_tag,
+                public_inputs,
+            }
+        })
+        .collect();
+    compare(case_id, required, expect, &views).map_err(CompareError::Expectation)
 }
 
 fn hashes(url: &str, value: &Value) -> Result<Vec<Hash>, ClientError> {
@@ -417,6 +558,97 @@ pub enum AuditError {
         /// The index.
         index: u64,
     },
+}
+
+/// Why a monitor run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MonitorError {
+    /// The log failed its audit (signature, consistency, entries).
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// An entry breaks the rules.
+    #[error(transparent)]
+    Violation(#[from] Violation),
+}
+
+/// What a passed monitor run established.
+pub struct Monitored {
+    /// The verified current checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Its signed note.
+    pub note: String,
+    /// The rules' state after every entry of the checkpoint.
+    pub state: LogState,
+    /// Entries fetched and replayed in this run.
+    pub replayed: u64,
+}
+
+/// Monitors the log at `client`: checks the checkpoint's signature and its
+/// consistency with `trusted`, fetches the entries after `state` (the
+/// replay state at `trusted`, or the empty log), replays them through the
+/// rules with every proof verified, and checks that they rebuild the
+/// signed root. `progress` is told of every entry replayed.
+pub fn monitor(
+    client: &Client,
+    verifier: &LogVerifier,
+    origin: &str,
+    trusted: Option<&Checkpoint>,
+    mut state: LogState,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Monitored, MonitorError> {
+    let note = client.checkpoint().map_err(AuditError::from)?;
+    let checkpoint = verifier.verify(&note, origin).map_err(AuditError::from)?;
+    if let Some(trusted) = trusted {
+        if trusted.size > checkpoint.size {
+            return Err(AuditError::Shrunk {
+                size: checkpoint.size,
+                trusted: trusted.size,
+            }
+            .into());
+        }
+        let proof = client
+            .consistency(trusted.size, checkpoint.size)
+            .map_err(AuditError::from)?;
+        verify_consistency(
+            trusted.size,
+            checkpoint.size,
+            &trusted.root,
+            &checkpoint.root,
+            &proof,
+        )
+        .map_err(|source| AuditError::Inconsistent {
+            size: checkpoint.size,
+            trusted: trusted.size,
+            source,
+        })?;
+    }
+    let from = state.size();
+    let total = checkpoint.size.saturating_sub(from);
+    let mut at = from;
+    while at < checkpoint.size {
+        let end = (at + 4096).min(checkpoint.size);
+        let entries = client.entries(at, end).map_err(AuditError::from)?;
+        replay(&mut state, &entries, |n| progress(n, total))?;
+        at = end;
+    }
+    if state.size() != checkpoint.size || state.root() != checkpoint.root {
+        return Err(AuditError::EntriesMismatch {
+            detail: format!(
+                "the {} entries served hash to {}, the checkpoint signs {}",
+                state.size(),
+                encode_hash(&state.root()),
+                encode_hash(&checkpoint.root)
+            ),
+        }
+        .into());
+    }
+    Ok(Monitored {
+        checkpoint,
+        note,
+        state,
+        replayed: total,
+    })
 }
 
 /// What a passed audit established.

@@ -16,11 +16,11 @@ use fixture::{reason, Client, Fixture, ADMIN, HEALTH, LAND, MARKET, REGISTRY};
 use serde_json::{json, Value};
 use zkgov_circuits::field::MODULUS_DECIMAL;
 use zkgov_keys::snarkjs;
-use zkgov_verifier::log::checkpoint::LogVerifier;
-use zkgov_verifier::log::decode_hash;
-use zkgov_verifier::log::entry::Entry;
-use zkgov_verifier::log::receipt::Receipt;
-use zkgov_verifier::log::tree::{leaf_hash, verify_consistency, MemoryTree};
+use zkgov_log::checkpoint::LogVerifier;
+use zkgov_log::decode_hash;
+use zkgov_log::entry::Entry;
+use zkgov_log::receipt::Receipt;
+use zkgov_log::tree::{leaf_hash, verify_consistency, MemoryTree};
 use zkgov_verifier::service::{RunningService, StartError, ROUTES};
 
 fn fixture() -> &'static Fixture {
@@ -79,11 +79,12 @@ impl Running {
 #[test]
 fn a_proof_is_verified_anchored_compared_and_decided() {
     let run = start("");
-    // The key directory was registered at start-up: entry 0.
+    // Entry 0 is the governance of the config; the key directory was
+    // registered at start-up: entry 1.
     let (status, keys) = run.client.get("/v1/keys");
     assert_eq!(status, 200);
     assert_eq!(keys["keys"][0]["key_id"], fixture().key_id.as_str());
-    assert_eq!(keys["keys"][0]["log_index"], 0);
+    assert_eq!(keys["keys"][0]["log_index"], 1);
 
     let root_receipt = run.publish_root();
     assert!(matches!(run.check(&root_receipt), Entry::Root { .. }));
@@ -113,7 +114,9 @@ fn a_proof_is_verified_anchored_compared_and_decided() {
         .get(&format!("/v1/cases/CASE-1/compare?require={key}"));
     assert_eq!(compared["complete"], true);
     assert_eq!(compared["tags_match"], true);
-    assert_eq!(compared["results"], json!([receipt.index]));
+    assert_eq!(compared["cited"], json!([receipt.index]));
+    assert_eq!(compared["results"][0]["index"], receipt.index);
+    assert_eq!(compared["results"][0]["params"]["usage"], "medical");
     let other_key = "00".repeat(32);
     let (_, compared) = run.client.get(&format!(
         "/v1/cases/CASE-1/compare?require={key},{other_key}"
@@ -121,7 +124,8 @@ fn a_proof_is_verified_anchored_compared_and_decided() {
     assert_eq!(compared["complete"], false);
     assert_eq!(compared["missing"], json!([other_key]));
     assert_eq!(compared["tags_match"], false);
-    // Comparison says nothing about the data.
+    // Comparison says nothing about the records: results carry only the
+    // statement (key, tag, root, public params).
     let fields: BTreeSet<&str> = compared
         .as_object()
         .unwrap()
@@ -130,7 +134,7 @@ fn a_proof_is_verified_anchored_compared_and_decided() {
         .collect();
     assert_eq!(
         fields,
-        BTreeSet::from(["case_id", "complete", "missing", "tags_match", "results"])
+        BTreeSet::from(["case_id", "cited", "complete", "missing", "tags_match", "results"])
     );
 
     let (status, body) = run.client.post(
@@ -153,33 +157,33 @@ fn a_proof_is_verified_anchored_compared_and_decided() {
     // and the old receipt's checkpoint is consistent with the new one.
     let (_, note) = run.client.get_text("/v1/log/checkpoint");
     let checkpoint = run.verifier.verify(&note, &run.service.origin).unwrap();
-    assert_eq!(checkpoint.size, 4);
+    assert_eq!(checkpoint.size, 5);
     let (_, entries) = run.client.get("/v1/log/entries?start=0");
     let mut tree = MemoryTree::new();
     for (i, e) in entries["entries"].as_array().unwrap().iter().enumerate() {
         assert_eq!(e["index"], i);
         tree.append(&[leaf_hash(e["entry"].as_str().unwrap().as_bytes())]);
     }
-    assert_eq!(tree.root_at(4), checkpoint.root);
+    assert_eq!(tree.root_at(5), checkpoint.root);
     let old = run
         .verifier
         .verify(&root_receipt.checkpoint, &run.service.origin)
         .unwrap();
     let (_, consistency) = run
         .client
-        .get(&format!("/v1/log/consistency?old={}&new=4", old.size));
+        .get(&format!("/v1/log/consistency?old={}&new=5", old.size));
     let proof: Vec<_> = consistency["proof"]
         .as_array()
         .unwrap()
         .iter()
         .map(|h| decode_hash(h.as_str().unwrap()).unwrap())
         .collect();
-    verify_consistency(old.size, 4, &old.root, &checkpoint.root, &proof).unwrap();
+    verify_consistency(old.size, 5, &old.root, &checkpoint.root, &proof).unwrap();
     // Against another old root, or with a hash changed, it does not.
-    assert!(verify_consistency(old.size, 4, &checkpoint.root, &checkpoint.root, &proof).is_err());
+    assert!(verify_consistency(old.size, 5, &checkpoint.root, &checkpoint.root, &proof).is_err());
     let mut bent = proof.clone();
     bent[0][0] ^= 1;
-    assert!(verify_consistency(old.size, 4, &old.root, &checkpoint.root, &bent).is_err());
+    assert!(verify_consistency(old.size, 5, &old.root, &checkpoint.root, &bent).is_err());
     run.service.shutdown().unwrap();
 }
 
@@ -206,7 +210,12 @@ fn results_naming_two_applicants_do_not_match() {
     let compared = compare();
     assert_eq!(compared["complete"], true);
     assert_eq!(compared["tags_match"], false);
-    assert_eq!(compared["results"], json!([]));
+    // Both results are listed, decoded, and neither is cited.
+    assert_eq!(compared["cited"], json!([]));
+    let listed = compared["results"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{compared}");
+    assert_eq!(listed[0]["params"]["today"], "2026-11-23");
+    assert_eq!(listed[0]["params"]["usage"], "medical");
     run.service.shutdown().unwrap();
 }
 
@@ -565,8 +574,8 @@ fn concurrent_submissions_leave_no_gaps_and_no_duplicates() {
     });
     let indexes: BTreeSet<u64> = receipts.iter().map(|r| r.index).collect();
     assert_eq!(indexes.len(), 24, "every receipt has its own index");
-    assert_eq!(indexes, (2..26).collect::<BTreeSet<u64>>(), "no gaps");
-    assert_eq!(run.size(), 26);
+    assert_eq!(indexes, (3..27).collect::<BTreeSet<u64>>(), "no gaps");
+    assert_eq!(run.size(), 27);
     for receipt in &receipts {
         run.check(receipt);
     }
@@ -619,7 +628,7 @@ fn concurrent_single_proofs_keep_their_own_verdicts() {
             assert_eq!(reason(body), *why, "submission {i}");
         }
     }
-    assert_eq!(run.size(), 2 + 16, "the 16 good proofs, and nothing else");
+    assert_eq!(run.size(), 3 + 16, "the 16 good proofs, and nothing else");
     run.service.shutdown().unwrap();
 }
 
@@ -647,7 +656,7 @@ fn the_log_survives_a_restart_with_the_same_key() {
     // The metrics know the log's size before anything is appended.
     let (_, metrics) = client.get_text("/metrics");
     assert!(
-        metrics.lines().any(|l| l == "zkgov_log_size 2"),
+        metrics.lines().any(|l| l == "zkgov_log_size 3"),
         "{metrics}"
     );
     // The key directory is not registered twice, and proofs still verify.
@@ -655,7 +664,7 @@ fn the_log_survives_a_restart_with_the_same_key() {
     assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
     let (status, body) = client.post("/v1/proofs", Some(LAND), &fixture().proven("CASE-P", 0, 9));
     assert_eq!(status, 201, "{body}");
-    assert_eq!(body["index"], 2);
+    assert_eq!(body["index"], 3);
     second.shutdown().unwrap();
 }
 
@@ -727,10 +736,10 @@ fn shutdown_finishes_or_refuses_requests_and_writes_nothing_half() {
             answered += 1;
         }
     }
-    // Entries are whole batches or nothing: the log holds the key, the
-    // root, and a multiple of 8 results.
-    assert_eq!((checkpoint.size - 2) % 8, 0, "size {}", checkpoint.size);
-    assert!(answered as u64 <= checkpoint.size - 2);
+    // Entries are whole batches or nothing: the log holds the governance,
+    // the key, the root, and a multiple of 8 results.
+    assert_eq!((checkpoint.size - 3) % 8, 0, "size {}", checkpoint.size);
+    assert!(answered as u64 <= checkpoint.size - 3);
     service.shutdown().unwrap();
 }
 
@@ -875,7 +884,7 @@ fn health_metrics_and_the_openapi_document_are_served() {
         ),
         "{metrics}"
     );
-    assert!(metrics.contains("zkgov_log_size 1"), "{metrics}");
+    assert!(metrics.contains("zkgov_log_size 2"), "{metrics}");
     let (status, document) = run.client.get("/v1/openapi.json");
     assert_eq!(status, 200);
     let mut documented = BTreeSet::new();
@@ -930,7 +939,7 @@ fn the_service_runs_on_postgresql_too() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let indexes: BTreeSet<u64> = receipts.iter().map(|r| r.index).collect();
-    assert_eq!(indexes, (2..10).collect::<BTreeSet<u64>>());
+    assert_eq!(indexes, (3..11).collect::<BTreeSet<u64>>());
     let (status, again) = client.post("/v1/proofs", Some(LAND), &submissions[0]);
     assert_eq!(status, 200);
     assert_eq!(again["index"], receipts[0].index);
@@ -942,6 +951,6 @@ fn the_service_runs_on_postgresql_too() {
         receipt.verify(&verifier, &service.origin).unwrap();
     }
     let (_, note) = Client::new(&service).get_text("/v1/log/checkpoint");
-    assert_eq!(verifier.verify(&note, &service.origin).unwrap().size, 10);
+    assert_eq!(verifier.verify(&note, &service.origin).unwrap().size, 11);
     service.shutdown().unwrap();
 }

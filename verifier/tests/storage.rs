@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use zkgov_verifier::log::tree::{
+use zkgov_log::tree::{
     self, leaf_hash, Hash, MemoryTree, NodeId, NodeReader, EMPTY_ROOT,
 };
 use zkgov_verifier::storage::{
@@ -995,7 +995,7 @@ fn postgres_server_is_real() {
         .query_one("SELECT MAX(version) FROM schema_version", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 /// Connection errors never show the password.
@@ -1046,7 +1046,7 @@ fn sqlite_file_is_wal_with_schema_version() {
             row.get(0)
         })
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 /// A store in a directory that does not exist is a `Backend` error naming
@@ -1073,12 +1073,34 @@ fn sqlite_refuses_a_newer_schema() {
     drop(storage::sqlite::SqliteStorage::open(&path).unwrap());
     Connection::open(&path)
         .unwrap()
-        .execute("INSERT INTO schema_version (version) VALUES (2)", [])
+        .execute("INSERT INTO schema_version (version) VALUES (3)", [])
         .unwrap();
     match storage::sqlite::SqliteStorage::open(&path) {
         Err(StorageError::Backend { message, .. }) => {
-            assert!(message.contains("schema version 2"), "{message}")
+            assert!(message.contains("storage format version 3, from a newer zkgov"), "{message}")
         }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A database of the previous storage format (before governance entries)
+/// is refused with a clear message, not migrated.
+#[test]
+fn sqlite_refuses_an_older_format_without_migrating() {
+    use r2d2_sqlite::rusqlite::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.db");
+    drop(storage::sqlite::SqliteStorage::open(&path).unwrap());
+    Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE schema_version SET version = 1", [])
+        .unwrap();
+    match storage::sqlite::SqliteStorage::open(&path) {
+        Err(StorageError::Backend { message, .. }) => assert!(
+            message.contains("storage format version 1, from an earlier zkgov")
+                && message.contains("does not migrate"),
+            "{message}"
+        ),
         other => panic!("{other:?}"),
     }
 }

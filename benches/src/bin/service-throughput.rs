@@ -56,7 +56,7 @@ use zkgov_keys::snarkjs;
 use zkgov_prover::engine::Engine;
 use zkgov_verifier::service::config::{Config, Overrides, TokenHash};
 use zkgov_verifier::service::RunningService;
-use zkgov_verifier::verify::{verify, Item, PreparedKey};
+use zkgov_log::verify::{verify, Item, PreparedKey};
 
 /// The registry the reference key reads.
 const REGISTRY: &str = "real-estate";

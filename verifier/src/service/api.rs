@@ -1,6 +1,6 @@
 //! The handlers of the `/v1` API.
 
-use std::collections::{BTreeMap, BTreeSet};
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,22 +15,19 @@ use serde_json::{json, Value};
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
-use zkgov_circuits::statement::{Statement, FIXED_INPUTS};
-use zkgov_circuits::Fr;
 use zkgov_keys::digest::{key_id, policy_hash};
 use zkgov_keys::snarkjs;
+use zkgov_log::entry::{format_time, Entry};
+use zkgov_log::receipt::Receipt;
+use zkgov_log::rules::{check_case_id, LoggedKey, Refusal};
+use zkgov_log::{encode_hash, tree};
 
+use super::appender::{AppendError, Committed, Draft, Outcome};
 use super::auth::{AdminAuth, DepartmentAuth};
 use super::batcher;
 use super::error::ApiError;
-use super::{load_key, now, tree_error, AppState, LoadedKey, OPENAPI};
-use crate::log::entry::{format_time, Entry};
-use crate::log::receipt::Receipt;
-use crate::log::{encode_hash, tree};
-use crate::storage::{
-    Appended, DecisionRecord, KeyRecord, NewEntry, Nodes, Record, ResultRecord, RootRecord,
-    StorageError,
-};
+use super::{now, AppState, OPENAPI};
+use crate::storage::{Nodes, StorageError};
 
 /// `axum::Json`, with its rejections turned into [`ApiError`]s.
 pub(super) struct ApiJson<T>(pub T);
@@ -101,26 +98,27 @@ async fn verifying<T: Send + 'static>(
     .map_err(|e| ApiError::Internal(format!("verification task failed: {e}")))
 }
 
-/// Appends through the group-commit appender; returns once durable.
-async fn append(state: &Arc<AppState>, entries: Vec<NewEntry>) -> Result<Vec<Appended>, ApiError> {
-    use super::appender::AppendError;
-    let appended = state.appender.append(entries).await.map_err(|e| match e {
+/// Applies and appends drafts through the appender; returns once the
+/// accepted ones are durable under a signed checkpoint.
+async fn append(state: &Arc<AppState>, drafts: Vec<Draft>) -> Result<Committed, ApiError> {
+    let committed = state.appender.append(drafts).await.map_err(|e| match e {
         AppendError::Stopped => ApiError::ShuttingDown,
         other => ApiError::Internal(other.to_string()),
     })?;
-    if let Some(last) = appended.iter().map(|a| a.index()).max() {
-        state.metrics.log_size(last + 1);
-    }
-    Ok(appended)
+    state.metrics.log_size(committed.size);
+    Ok(committed)
 }
 
-/// Receipts for entries, against one signed checkpoint of the current log.
-async fn receipts(state: &Arc<AppState>, indexes: Vec<u64>) -> Result<Vec<Receipt>, ApiError> {
+/// Receipts for entries, against the signed checkpoint that covers them.
+async fn receipts(
+    state: &Arc<AppState>,
+    indexes: Vec<u64>,
+    checkpoint: String,
+    size: u64,
+) -> Result<Vec<Receipt>, ApiError> {
     let state = state.clone();
     blocking(move || {
         let storage = &*state.storage;
-        let size = storage.size()?;
-        let checkpoint = state.checkpoint(size)?;
         indexes
             .into_iter()
             .map(|index| {
@@ -147,39 +145,63 @@ async fn receipts(state: &Arc<AppState>, indexes: Vec<u64>) -> Result<Vec<Receip
     .await
 }
 
+fn tree_error(e: tree::TreeError<StorageError>) -> StorageError {
+    match e {
+        tree::TreeError::Read(e) => e,
+        other => StorageError::Corrupt {
+            what: other.to_string(),
+        },
+    }
+}
+
+/// The log index of an outcome that has an entry, or the refusal.
+fn outcome_index(outcome: &Outcome) -> Result<u64, ApiError> {
+    match outcome {
+        Outcome::New(i) | Outcome::Existing(i) => Ok(*i),
+        Outcome::Refused(refusal) => Err(ApiError::Refused(refusal.clone())),
+    }
+}
+
 /// 201 with the receipt for a new entry, 200 for an existing one.
-fn receipt_response(appended: Appended, receipt: Receipt) -> Response {
-    let status = match appended {
-        Appended::New(_) => StatusCode::CREATED,
-        Appended::Existing(_) => StatusCode::OK,
+fn receipt_response(outcome: &Outcome, receipt: Receipt) -> Response {
+    let status = match outcome {
+        Outcome::New(_) => StatusCode::CREATED,
+        _ => StatusCode::OK,
     };
     (status, Json(receipt)).into_response()
 }
 
-async fn append_one(
-    state: &Arc<AppState>,
-    entry: NewEntry,
-) -> Result<(Appended, Receipt), ApiError> {
-    let appended = append(state, vec![entry]).await?[0];
-    let receipt = receipts(state, vec![appended.index()]).await?.remove(0);
-    Ok((appended, receipt))
+/// Appends one draft and returns its outcome and receipt.
+async fn append_one(state: &Arc<AppState>, draft: Draft) -> Result<(Outcome, Receipt), ApiError> {
+    let committed = append(state, vec![draft]).await?;
+    let outcome = committed.outcomes[0].clone();
+    let index = outcome_index(&outcome)?;
+    let receipt = receipts(state, vec![index], committed.checkpoint, committed.size)
+        .await?
+        .remove(0);
+    Ok((outcome, receipt))
+}
+
+/// The receipt of an entry already logged, against the latest checkpoint.
+async fn existing_receipt(state: &Arc<AppState>, index: u64) -> Result<Receipt, ApiError> {
+    let (checkpoint, size) = latest_checkpoint(state)?;
+    Ok(receipts(state, vec![index], checkpoint, size).await?.remove(0))
+}
+
+fn latest_checkpoint(state: &AppState) -> Result<(String, u64), ApiError> {
+    let note = state
+        .signed
+        .note()
+        .ok_or_else(|| ApiError::Internal("no checkpoint signed yet".into()))?;
+    let size = state.signed.last().map_or(0, |c| c.size);
+    Ok((note, size))
 }
 
 // ---------------------------------------------------------------- health
 
 pub(super) async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let storage = state.storage.clone();
-    match blocking(move || Ok(storage.size()?)).await {
-        Ok(size) => Json(json!({"status": "ok", "log_size": size})).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, detail = ?e, "health check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable"})),
-            )
-                .into_response()
-        }
-    }
+    let size = state.log().size();
+    Json(json!({"status": "ok", "log_size": size})).into_response()
 }
 
 pub(super) async fn get_metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -215,10 +237,7 @@ pub(super) struct KeyRegistration {
 pub(super) async fn register_key(
     state: &Arc<AppState>,
     request: KeyRegistration,
-) -> Result<(Appended, Receipt), ApiError> {
-    if state.config.owner_of(&request.registry).is_none() {
-        return Err(ApiError::UnknownRegistry(request.registry));
-    }
+) -> Result<(Outcome, Receipt), ApiError> {
     // Parsing validates points and checks `vk_alphabeta_12` (a pairing);
     // the canonical JSON recomputes it: CPU work.
     let text = request.verifying_key.to_string();
@@ -233,55 +252,25 @@ pub(super) async fn register_key(
         .map_err(|e| ApiError::MalformedRequest(e.to_string()))?;
     let policy = Policy::from_toml("policy", &request.policy, &schema)
         .map_err(|e| ApiError::MalformedRequest(e.to_string()))?;
-    let expected = policy.public_input_names().len();
-    let found = vk.gamma_abc_g1.len() - 1;
-    if expected != found {
-        return Err(ApiError::MalformedRequest(format!(
-            "the policy has {expected} public inputs, but the verifying key takes {found}"
-        )));
-    }
     let policy_hash = policy_hash(&schema, &policy);
-    let key_id = key_id(&vk, &policy_hash).to_string();
-    let time = now();
     let entry = Entry::Key {
-        key_id: key_id.clone(),
-        registry: request.registry.clone(),
+        key_id: key_id(&vk, &policy_hash).to_string(),
+        registry: request.registry,
         policy: policy.name.clone(),
         policy_hash: policy_hash.to_string(),
-        verifying_key: vk_json.clone(),
-        schema_toml: request.schema.clone(),
-        policy_toml: request.policy.clone(),
-        time: format_time(time),
+        verifying_key: vk_json,
+        schema_toml: request.schema,
+        policy_toml: request.policy,
+        time: format_time(now()),
     };
-    let record = KeyRecord {
-        key_id: key_id.clone(),
-        registry: request.registry,
-        policy_name: policy.name.clone(),
-        verifying_key: vk_json.to_string(),
-        schema: request.schema,
-        policy: request.policy,
-        registered_at: time,
-    };
-    let (appended, receipt) = append_one(
+    append_one(
         state,
-        NewEntry {
-            entry: entry.to_bytes(),
-            record: Record::Key(record),
+        Draft {
+            entry,
+            verified: None,
         },
     )
-    .await?;
-    if state.key(&key_id).is_none() {
-        let storage = state.storage.clone();
-        let id = key_id.clone();
-        let stored = blocking(move || {
-            storage
-                .key(&id)?
-                .ok_or_else(|| ApiError::Internal(format!("key {id} missing after append")))
-        })
-        .await?;
-        state.insert_key(load_key(stored).map_err(ApiError::Internal)?);
-    }
-    Ok((appended, receipt))
+    .await
 }
 
 pub(super) async fn post_key(
@@ -289,25 +278,24 @@ pub(super) async fn post_key(
     _admin: AdminAuth,
     ApiJson(request): ApiJson<KeyRegistration>,
 ) -> Result<Response, ApiError> {
-    let (appended, receipt) = register_key(&state, request).await?;
-    Ok(receipt_response(appended, receipt))
+    let (outcome, receipt) = register_key(&state, request).await?;
+    Ok(receipt_response(&outcome, receipt))
 }
 
-fn key_summary(key: &LoadedKey) -> Value {
-    let record = &key.stored.record;
+fn key_summary(key: &LoggedKey) -> Value {
     json!({
-        "key_id": record.key_id,
-        "registry": record.registry,
-        "policy": record.policy_name,
+        "key_id": key.key_id,
+        "registry": key.registry,
+        "policy": key.policy_name,
         "public_inputs": key.input_names,
-        "log_index": key.stored.index,
+        "log_index": key.index,
     })
 }
 
 pub(super) async fn list_keys(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let keys = state.keys.read().expect("keys lock");
-    let mut list: Vec<&Arc<LoadedKey>> = keys.values().collect();
-    list.sort_by_key(|k| k.stored.index);
+    let log = state.log();
+    let mut list: Vec<&Arc<LoggedKey>> = log.keys().collect();
+    list.sort_by_key(|k| k.index);
     Json(json!({"keys": list.iter().map(|k| key_summary(k)).collect::<Vec<_>>()}))
 }
 
@@ -315,12 +303,15 @@ pub(super) async fn get_key(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let key = state.key(&id).ok_or(ApiError::UnknownKey(id))?;
+    let key = state
+        .log()
+        .key(&id)
+        .cloned()
+        .ok_or(ApiError::Refused(Refusal::UnknownKey(id)))?;
     let mut body = key_summary(&key);
-    let record = &key.stored.record;
-    body["verifying_key"] = serde_json::from_str(&record.verifying_key).unwrap_or(Value::Null);
-    body["schema"] = Value::String(record.schema.clone());
-    body["policy_toml"] = Value::String(record.policy.clone());
+    body["verifying_key"] = key.verifying_key.clone();
+    body["schema"] = Value::String(key.schema_toml.clone());
+    body["policy_toml"] = Value::String(key.policy_toml.clone());
     Ok(Json(body))
 }
 
@@ -338,40 +329,23 @@ pub(super) async fn post_root(
     Path(registry): Path<String>,
     ApiJson(body): ApiJson<RootPublication>,
 ) -> Result<Response, ApiError> {
-    match state.config.owner_of(&registry) {
-        None => return Err(ApiError::UnknownRegistry(registry)),
-        Some(owner) if owner.name != department.name => {
-            return Err(ApiError::Forbidden(format!(
-                "registry `{registry}` belongs to `{}`, not `{}`",
-                owner.name, department.name
-            )))
-        }
-        Some(_) => {}
-    }
     let root = parse_field_element(&body.root)
         .map_err(|e| ApiError::NonCanonicalInput(format!("root: {e}")))?;
-    let time = now();
     let entry = Entry::Root {
-        department: department.name.clone(),
-        registry: registry.clone(),
-        root: to_decimal(&root),
-        time: format_time(time),
-    };
-    let record = Record::Root(RootRecord {
         department: department.name,
         registry,
         root: to_decimal(&root),
-        anchored_at: time,
-    });
-    let (appended, receipt) = append_one(
+        time: format_time(now()),
+    };
+    let (outcome, receipt) = append_one(
         &state,
-        NewEntry {
-            entry: entry.to_bytes(),
-            record,
+        Draft {
+            entry,
+            verified: None,
         },
     )
     .await?;
-    Ok(receipt_response(appended, receipt))
+    Ok(receipt_response(&outcome, receipt))
 }
 
 // ---------------------------------------------------------------- proofs
@@ -386,187 +360,59 @@ pub(super) struct Submission {
     proof: Value,
 }
 
-/// A submission that passed every check that needs no storage and no
-/// curve arithmetic; its proof is parsed, with point validation, off the
-/// executor together with its verification.
-struct Checked {
-    key: Arc<LoadedKey>,
-    department: String,
-    case_id: String,
-    inputs: Vec<Fr>,
-    proof: Value,
+/// What a submission comes to before its proof is checked.
+enum Checked {
+    /// The statement is logged already, with the same inputs.
+    Existing(u64),
+    /// Every rule but the proof's validity holds: the draft and the
+    /// batcher's job.
+    Pending(Entry, batcher::Job),
 }
 
-impl Checked {
-    /// The proof to parse and verify, for the batcher.
-    fn job(&self) -> batcher::Job {
-        batcher::Job {
-            department: self.department.clone(),
-            key: self.key.clone(),
-            proof: self.proof.clone(),
-            inputs: self.inputs.clone(),
-        }
-    }
-}
-
+/// The submission as a result entry, judged by the rules against the log
+/// so far (every rule but the proof's own validity).
 fn check_submission(
     state: &AppState,
     department: &str,
     submission: Submission,
 ) -> Result<Checked, ApiError> {
     check_case_id(&submission.case_id)?;
-    let key = state
-        .key(&submission.key_id)
-        .ok_or_else(|| ApiError::UnknownKey(submission.key_id.clone()))?;
-    let registry = &key.stored.record.registry;
-    match state.config.owner_of(registry) {
-        Some(owner) if owner.name == department => {}
-        Some(owner) => {
-            return Err(ApiError::Forbidden(format!(
-                "key {} proves facts of registry `{registry}`, which belongs to `{}`, not `{department}`",
-                submission.key_id, owner.name
-            )))
-        }
-        None => return Err(ApiError::UnknownRegistry(registry.clone())),
-    }
-    let expected = key.prepared.public_inputs();
-    if submission.public_inputs.len() != expected {
-        return Err(ApiError::WrongPublicInputCount {
-            expected,
-            found: submission.public_inputs.len(),
-        });
-    }
-    let inputs = submission
-        .public_inputs
-        .iter()
-        .enumerate()
-        .map(|(i, text)| {
-            parse_field_element(text)
-                .map_err(|e| ApiError::NonCanonicalInput(format!("public_inputs[{i}]: {e}")))
-        })
-        .collect::<Result<Vec<Fr>, _>>()?;
-    if inputs[1] != Statement::case_id(&submission.case_id) {
-        return Err(ApiError::CaseMismatch(submission.case_id));
-    }
-    Ok(Checked {
-        key,
-        department: department.to_string(),
-        case_id: submission.case_id,
-        inputs,
-        proof: submission.proof,
-    })
-}
-
-/// Checks that each submission's registry root was anchored by its
-/// registry's owner within the freshness window.
-async fn check_roots(
-    state: &Arc<AppState>,
-    checked: &[&Checked],
-) -> Result<Vec<Result<(), ApiError>>, ApiError> {
-    let wanted: Vec<(String, String, String)> = checked
-        .iter()
-        .map(|c| {
-            let registry = c.key.stored.record.registry.clone();
-            let owner = state
-                .config
-                .owner_of(&registry)
-                .map(|d| d.name.clone())
-                .unwrap_or_default();
-            (registry, to_decimal(&c.inputs[0]), owner)
-        })
-        .collect();
-    let storage = state.storage.clone();
-    let window = state.config.freshness;
-    blocking(move || {
-        let time = now();
-        let mut cache: BTreeMap<(String, String), Result<(), ApiError>> = BTreeMap::new();
-        let mut verdicts = Vec::new();
-        for (registry, root, owner) in wanted {
-            let key = (registry.clone(), root.clone());
-            if !cache.contains_key(&key) {
-                let verdict = match storage.root(&registry, &root)? {
-                    Some(stored) if stored.record.department == owner => {
-                        let age = time - stored.record.anchored_at;
-                        if age > window.as_secs() as i64 {
-                            Err(ApiError::RootStale {
-                                registry,
-                                root,
-                                age_seconds: age,
-                                window_seconds: window.as_secs(),
-                            })
-                        } else {
-                            Ok(())
-                        }
-                    }
-                    _ => Err(ApiError::RootNotAnchored { registry, root }),
-                };
-                cache.insert(key.clone(), verdict);
-            }
-            verdicts.push(match &cache[&key] {
-                Ok(()) => Ok(()),
-                Err(e) => Err(clone_refusal(e)),
-            });
-        }
-        Ok(verdicts)
-    })
-    .await
-}
-
-fn clone_refusal(e: &ApiError) -> ApiError {
-    match e {
-        ApiError::RootStale {
-            registry,
-            root,
-            age_seconds,
-            window_seconds,
-        } => ApiError::RootStale {
-            registry: registry.clone(),
-            root: root.clone(),
-            age_seconds: *age_seconds,
-            window_seconds: *window_seconds,
-        },
-        ApiError::RootNotAnchored { registry, root } => ApiError::RootNotAnchored {
-            registry: registry.clone(),
-            root: root.clone(),
-        },
-        other => ApiError::Internal(other.to_string()),
-    }
-}
-
-fn result_entry(checked: &Checked, proof_json: Value, time: i64) -> NewEntry {
-    let record = &checked.key.stored.record;
     let entry = Entry::Result {
-        key_id: record.key_id.clone(),
-        case_id: checked.case_id.clone(),
-        subject_tag: to_decimal(&checked.inputs[2]),
-        registry_root: to_decimal(&checked.inputs[0]),
-        public_inputs: checked.inputs.iter().map(to_decimal).collect(),
-        proof: proof_json,
-        department: checked.department.clone(),
-        time: format_time(time),
+        key_id: submission.key_id,
+        case_id: submission.case_id,
+        subject_tag: submission.public_inputs.get(2).cloned().unwrap_or_default(),
+        registry_root: submission.public_inputs.first().cloned().unwrap_or_default(),
+        public_inputs: submission.public_inputs,
+        proof: submission.proof,
+        department: department.to_string(),
+        time: format_time(now()),
     };
-    NewEntry {
-        entry: entry.to_bytes(),
-        record: Record::Result(ResultRecord {
-            key_id: record.key_id.clone(),
-            case_id: checked.case_id.clone(),
-            subject_tag: to_decimal(&checked.inputs[2]),
-            registry_root: to_decimal(&checked.inputs[0]),
-            department: checked.department.clone(),
-            accepted_at: time,
-        }),
-    }
+    let (key, inputs) = match state.log().claim_inputs(&entry) {
+        Ok(claim) => claim,
+        Err(Refusal::AlreadyLogged { index }) => return Ok(Checked::Existing(index)),
+        Err(refusal) => return Err(ApiError::Refused(refusal)),
+    };
+    let Entry::Result { proof, .. } = &entry else {
+        unreachable!("a result entry")
+    };
+    let job = batcher::Job {
+        department: department.to_string(),
+        key,
+        proof: proof.clone(),
+        inputs,
+    };
+    Ok(Checked::Pending(entry, job))
 }
 
-/// Case numbers are 1 to 128 bytes without control characters, so every
-/// store keeps them exactly.
-fn check_case_id(case_id: &str) -> Result<(), ApiError> {
-    if case_id.is_empty() || case_id.len() > 128 || case_id.chars().any(char::is_control) {
-        return Err(ApiError::MalformedRequest(
-            "a case id is 1 to 128 bytes without control characters".into(),
-        ));
+/// The draft of a checked submission, its proof canonical as verified.
+fn result_draft(mut entry: Entry, verified: zkgov_log::rules::VerifiedProof) -> Draft {
+    if let Entry::Result { proof, .. } = &mut entry {
+        *proof = verified.proof.clone();
     }
-    Ok(())
+    Draft {
+        entry,
+        verified: Some(verified),
+    }
 }
 
 fn refused(state: &AppState, error: ApiError) -> ApiError {
@@ -581,19 +427,26 @@ pub(super) async fn post_proof(
 ) -> Result<Response, ApiError> {
     let checked =
         check_submission(&state, &department.name, submission).map_err(|e| refused(&state, e))?;
-    if let Err(e) = check_roots(&state, &[&checked]).await?.remove(0) {
-        return Err(refused(&state, e));
-    }
+    let (entry, job) = match checked {
+        Checked::Existing(index) => {
+            state.metrics.proof("existing");
+            let receipt = existing_receipt(&state, index).await?;
+            return Ok(receipt_response(&Outcome::Existing(index), receipt));
+        }
+        Checked::Pending(entry, job) => (entry, job),
+    };
     // Checked with whatever else arrives meanwhile.
-    let (verdict, elapsed) = state.batcher.check(checked.job()).await?;
+    let (verdict, elapsed) = state.batcher.check(job).await?;
     state.metrics.verified(1, elapsed);
-    let proof_json = verdict.map_err(|e| refused(&state, e))?;
-    let (appended, receipt) = append_one(&state, result_entry(&checked, proof_json, now())).await?;
-    state.metrics.proof(match appended {
-        Appended::New(_) => "accepted",
-        Appended::Existing(_) => "existing",
+    let verified = verdict.map_err(|e| refused(&state, e))?;
+    let (outcome, receipt) = append_one(&state, result_draft(entry, verified))
+        .await
+        .map_err(|e| refused(&state, e))?;
+    state.metrics.proof(match outcome {
+        Outcome::New(_) => "accepted",
+        _ => "existing",
     });
-    Ok(receipt_response(appended, receipt))
+    Ok(receipt_response(&outcome, receipt))
 }
 
 #[derive(Deserialize)]
@@ -611,6 +464,15 @@ struct BatchOutcome {
     error: Option<Value>,
 }
 
+/// Where one batch item stands.
+enum Item {
+    Refused(ApiError),
+    Existing(u64),
+    Pending(Entry, batcher::Job),
+    Verified(Draft),
+    Done(Outcome),
+}
+
 pub(super) async fn post_batch(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
@@ -623,99 +485,119 @@ pub(super) async fn post_batch(
             batch.items.len()
         )));
     }
-    // Per item: Ok(checked) or the refusal.
-    let mut outcomes: Vec<Result<Checked, ApiError>> = batch
+    let mut items: Vec<Item> = batch
         .items
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            serde_json::from_value::<Submission>(item)
+            let checked = serde_json::from_value::<Submission>(item)
                 .map_err(|e| ApiError::MalformedRequest(format!("items[{i}]: {e}")))
-                .and_then(|s| check_submission(&state, &department.name, s))
+                .and_then(|s| check_submission(&state, &department.name, s));
+            match checked {
+                Ok(Checked::Existing(index)) => Item::Existing(index),
+                Ok(Checked::Pending(entry, job)) => Item::Pending(entry, job),
+                Err(e) => Item::Refused(e),
+            }
         })
         .collect();
 
-    let pending: Vec<usize> = (0..outcomes.len())
-        .filter(|&i| outcomes[i].is_ok())
-        .collect();
-    let roots = {
-        let checked: Vec<&Checked> = pending
-            .iter()
-            .map(|&i| outcomes[i].as_ref().expect("filtered"))
-            .collect();
-        check_roots(&state, &checked).await?
-    };
-    for (&i, verdict) in pending.iter().zip(roots) {
-        if let Err(e) = verdict {
-            outcomes[i] = Err(e);
-        }
-    }
-
     // Off the executor: parse every proof still standing, then one
     // random-linear-combination check over those that parsed.
-    let standing: Vec<usize> = (0..outcomes.len())
-        .filter(|&i| outcomes[i].is_ok())
-        .collect();
-    let jobs: Vec<batcher::Job> = standing
-        .iter()
-        .map(|&i| outcomes[i].as_ref().expect("filtered").job())
-        .collect();
+    let mut jobs = Vec::new();
+    let mut pending = Vec::new();
+    for (i, item) in items.iter_mut().enumerate() {
+        if let Item::Pending(_, job) = item {
+            jobs.push(std::mem::replace(
+                job,
+                batcher::Job {
+                    department: String::new(),
+                    key: job.key.clone(),
+                    proof: Value::Null,
+                    inputs: Vec::new(),
+                },
+            ));
+            pending.push(i);
+        }
+    }
+    let count = jobs.len();
     let (verdicts, elapsed) = verifying(&state, move || {
         let started = Instant::now();
         (batcher::check_all(&jobs), started.elapsed())
     })
     .await?;
-    state.metrics.verified(standing.len(), elapsed);
-    // The canonical proof JSON of each accepted item, for its log entry.
-    let mut proofs: Vec<Option<Value>> = vec![None; outcomes.len()];
-    for (&i, verdict) in standing.iter().zip(verdicts) {
-        match verdict {
-            Ok(proof_json) => proofs[i] = Some(proof_json),
-            Err(e) => outcomes[i] = Err(e),
-        }
+    state.metrics.verified(count, elapsed);
+    for (&i, verdict) in pending.iter().zip(verdicts) {
+        let Item::Pending(entry, _) = std::mem::replace(&mut items[i], Item::Existing(0)) else {
+            unreachable!("pending items")
+        };
+        items[i] = match verdict {
+            Ok(verified) => Item::Verified(result_draft(entry, verified)),
+            Err(e) => Item::Refused(e),
+        };
     }
 
-    let accepted: Vec<usize> = (0..outcomes.len())
-        .filter(|&i| outcomes[i].is_ok())
-        .collect();
-    let time = now();
-    let entries: Vec<NewEntry> = accepted
+    let mut drafts = Vec::new();
+    let mut drafted = Vec::new();
+    for (i, item) in items.iter_mut().enumerate() {
+        if let Item::Verified(_) = item {
+            let Item::Verified(draft) = std::mem::replace(item, Item::Existing(0)) else {
+                unreachable!("verified items")
+            };
+            drafts.push(draft);
+            drafted.push(i);
+        }
+    }
+    let (checkpoint, size) = if drafts.is_empty() {
+        latest_checkpoint(&state)?
+    } else {
+        let committed = append(&state, drafts).await?;
+        for (&i, outcome) in drafted.iter().zip(committed.outcomes) {
+            items[i] = match outcome {
+                Outcome::Refused(refusal) => Item::Refused(ApiError::Refused(refusal)),
+                other => Item::Done(other),
+            };
+        }
+        (committed.checkpoint, committed.size)
+    };
+    let indexes: Vec<u64> = items
         .iter()
-        .map(|&i| {
-            let proof_json = proofs[i].take().expect("accepted items have a proof");
-            result_entry(outcomes[i].as_ref().expect("filtered"), proof_json, time)
+        .filter_map(|item| match item {
+            Item::Existing(i) | Item::Done(Outcome::New(i) | Outcome::Existing(i)) => Some(*i),
+            _ => None,
         })
         .collect();
-    let appended = append(&state, entries).await?;
-    let mut receipts = receipts(&state, appended.iter().map(|a| a.index()).collect())
-        .await?
-        .into_iter();
-    let mut appended = appended.into_iter();
-    let mut results = Vec::with_capacity(outcomes.len());
-    for outcome in outcomes {
-        results.push(match outcome {
-            Ok(_) => {
-                let status = match appended.next().expect("one per accepted item") {
-                    Appended::New(_) => "accepted",
-                    Appended::Existing(_) => "existing",
-                };
-                state.metrics.proof(status);
-                BatchOutcome {
-                    status,
-                    receipt: receipts.next(),
-                    error: None,
+    let mut receipts = receipts(&state, indexes, checkpoint, size).await?.into_iter();
+    let results: Vec<BatchOutcome> = items
+        .into_iter()
+        .map(|item| {
+            let (status, error) = match item {
+                Item::Done(Outcome::New(_)) => ("accepted", None),
+                Item::Existing(_) | Item::Done(Outcome::Existing(_)) => ("existing", None),
+                Item::Refused(e) => ("rejected", Some(e)),
+                Item::Pending(..) | Item::Verified(_) | Item::Done(Outcome::Refused(_)) => {
+                    unreachable!("every item is settled")
+                }
+            };
+            match error {
+                None => {
+                    state.metrics.proof(status);
+                    BatchOutcome {
+                        status,
+                        receipt: receipts.next(),
+                        error: None,
+                    }
+                }
+                Some(e) => {
+                    state.metrics.proof(e.reason());
+                    BatchOutcome {
+                        status,
+                        receipt: None,
+                        error: Some(e.body()["error"].clone()),
+                    }
                 }
             }
-            Err(e) => {
-                state.metrics.proof(e.reason());
-                BatchOutcome {
-                    status: "rejected",
-                    receipt: None,
-                    error: Some(e.body()["error"].clone()),
-                }
-            }
-        });
-    }
+        })
+        .collect();
     Ok(Json(json!({ "results": results })).into_response())
 }
 
@@ -726,56 +608,36 @@ pub(super) async fn get_case(
     Path(case_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     check_case_id(&case_id)?;
-    let storage = state.storage.clone();
-    let case = case_id.clone();
-    let (results, decisions, entries) = blocking(move || {
-        let results = storage.case_results(&case)?;
-        let decisions = storage.case_decisions(&case)?;
-        let entries = results
-            .iter()
-            .map(|r| Ok(storage.entries(r.index, r.index + 1)?.remove(0)))
-            .collect::<Result<Vec<Vec<u8>>, StorageError>>()?;
-        Ok((results, decisions, entries))
-    })
-    .await?;
-    let results: Vec<Value> = results
+    let log = state.log();
+    let results: Vec<Value> = log
+        .case_results(&case_id)
         .iter()
-        .zip(entries)
-        .map(|(stored, bytes)| {
-            let r = &stored.record;
-            let mut params = serde_json::Map::new();
-            if let (Ok(Entry::Result { public_inputs, .. }), Some(key)) =
-                (Entry::from_bytes(&bytes), state.key(&r.key_id))
-            {
-                for (name, value) in key
-                    .input_names
-                    .iter()
-                    .zip(&public_inputs)
-                    .skip(FIXED_INPUTS.len())
-                {
-                    params.insert(name.clone(), Value::String(value.clone()));
-                }
-            }
+        .map(|r| {
+            let params = log
+                .key(&r.key_id)
+                .map(|k| k.decode_params(&r.public_inputs))
+                .unwrap_or_default();
             json!({
-                "index": stored.index,
+                "index": r.index,
                 "key_id": r.key_id,
                 "subject_tag": r.subject_tag,
                 "registry_root": r.registry_root,
                 "params": params,
                 "department": r.department,
-                "time": format_time(r.accepted_at),
+                "time": format_time(r.time),
             })
         })
         .collect();
-    let decisions: Vec<Value> = decisions
+    let decisions: Vec<Value> = log
+        .case_decisions(&case_id)
         .iter()
-        .map(|stored| {
-            let d: &DecisionRecord = &stored.record;
+        .map(|d| {
             json!({
-                "index": stored.index,
+                "index": d.index,
                 "department": d.department,
                 "decision": d.decision,
-                "time": format_time(d.decided_at),
+                "results": d.results,
+                "time": format_time(d.time),
             })
         })
         .collect();
@@ -791,6 +653,26 @@ pub(super) async fn get_case(
 pub(super) struct CompareQuery {
     /// Comma-separated key ids.
     require: String,
+    /// Comma-separated `NAME=VALUE` params the results must hold.
+    #[serde(default)]
+    expect: String,
+}
+
+/// Parses comma-separated `NAME=VALUE` pairs.
+pub(super) fn parse_expectations(text: &str) -> Result<Vec<(String, String)>, ApiError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| {
+                    ApiError::MalformedRequest(format!(
+                        "expect `{pair}`: give NAME=VALUE, such as today=2026-11-23"
+                    ))
+                })
+        })
+        .collect()
 }
 
 pub(super) async fn compare_case(
@@ -799,51 +681,16 @@ pub(super) async fn compare_case(
     ApiQuery(query): ApiQuery<CompareQuery>,
 ) -> Result<Json<Value>, ApiError> {
     check_case_id(&case_id)?;
-    let required: BTreeSet<String> = query
+    let required: Vec<String> = query
         .require
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect();
-    if required.is_empty() {
-        return Err(ApiError::MalformedRequest(
-            "`require` must name at least one key id".into(),
-        ));
-    }
-    let storage = state.storage.clone();
-    let case = case_id.clone();
-    let results = blocking(move || Ok(storage.case_results(&case)?)).await?;
-    // The first result of each required key, and every tag the required
-    // keys' results carry: a case whose results name two applicants does
-    // not match, even if one applicant alone would cover every key.
-    let mut first: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut tags: BTreeSet<&str> = BTreeSet::new();
-    for stored in &results {
-        let r = &stored.record;
-        if required.contains(&r.key_id) {
-            first.entry(&r.key_id).or_insert(stored.index);
-            tags.insert(&r.subject_tag);
-        }
-    }
-    let missing: Vec<&String> = required
-        .iter()
-        .filter(|k| !first.contains_key(k.as_str()))
-        .collect();
-    let complete = missing.is_empty();
-    let tags_match = complete && tags.len() == 1;
-    let cited: Vec<u64> = if tags_match {
-        first.values().copied().collect()
-    } else {
-        Vec::new()
-    };
-    Ok(Json(json!({
-        "case_id": case_id,
-        "complete": complete,
-        "missing": missing,
-        "tags_match": tags_match,
-        "results": cited,
-    })))
+    let expect = parse_expectations(&query.expect)?;
+    let comparison = state.log().compare(&case_id, &required, &expect)?;
+    Ok(Json(serde_json::to_value(comparison).expect("a comparison serializes")))
 }
 
 #[derive(Deserialize)]
@@ -862,57 +709,23 @@ pub(super) async fn post_decision(
     Path(case_id): Path<String>,
     ApiJson(request): ApiJson<DecisionRequest>,
 ) -> Result<Response, ApiError> {
-    check_case_id(&case_id)?;
-    if !department.decides {
-        return Err(ApiError::Forbidden(format!(
-            "department `{}` is not configured to decide cases (`decides = true`)",
-            department.name
-        )));
-    }
-    if !matches!(request.decision.as_str(), "approved" | "refused") {
-        return Err(ApiError::MalformedRequest(format!(
-            "decision must be `approved` or `refused`, not `{}`",
-            request.decision
-        )));
-    }
-    if request.note.len() > 1024 {
-        return Err(ApiError::MalformedRequest(
-            "note must be at most 1024 bytes".into(),
-        ));
-    }
-    let storage = state.storage.clone();
-    let case = case_id.clone();
-    let results = blocking(move || Ok(storage.case_results(&case)?)).await?;
-    let of_case: BTreeSet<u64> = results.iter().map(|r| r.index).collect();
-    if let Some(stray) = request.results.iter().find(|i| !of_case.contains(i)) {
-        return Err(ApiError::Conflict(format!(
-            "log entry {stray} is not a result of case `{case_id}`"
-        )));
-    }
-    let time = now();
     let entry = Entry::Decision {
-        case_id: case_id.clone(),
-        department: department.name.clone(),
-        decision: request.decision.clone(),
-        results: request.results,
-        note: request.note,
-        time: format_time(time),
-    };
-    let record = Record::Decision(DecisionRecord {
         case_id,
         department: department.name,
         decision: request.decision,
-        decided_at: time,
-    });
-    let (appended, receipt) = append_one(
+        results: request.results,
+        note: request.note,
+        time: format_time(now()),
+    };
+    let (outcome, receipt) = append_one(
         &state,
-        NewEntry {
-            entry: entry.to_bytes(),
-            record,
+        Draft {
+            entry,
+            verified: None,
         },
     )
     .await?;
-    Ok(receipt_response(appended, receipt))
+    Ok(receipt_response(&outcome, receipt))
 }
 
 // ---------------------------------------------------------------- log
@@ -920,12 +733,7 @@ pub(super) async fn post_decision(
 pub(super) async fn get_checkpoint(
     State(state): State<Arc<AppState>>,
 ) -> Result<Response, ApiError> {
-    let state2 = state.clone();
-    let note = blocking(move || {
-        let size = state2.storage.size()?;
-        Ok(state2.checkpoint(size)?)
-    })
-    .await?;
+    let (note, _) = latest_checkpoint(&state)?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 

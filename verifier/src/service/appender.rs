@@ -1,28 +1,70 @@
-//! Group commit: one thread appends to the log on behalf of every request.
+//! Group commit under the rules: one thread appends to the log on behalf of
+//! every request, and it alone decides what goes in.
 //!
-//! Requests hand their entries to the appender and wait. The appender takes
-//! whatever has queued up, appends it all in one storage transaction (one
-//! fsync), and answers each request with where its entries went. Under load
-//! this turns many small durable commits into few large ones; alone, a
-//! request waits for exactly one commit, as it would without the appender.
+//! Requests hand their draft entries to the appender and wait. The appender
+//! takes whatever has queued up and, holding the rules' state, applies each
+//! draft in turn with [`LogState::apply`] (or
+//! [`LogState::apply_verified`], for a result whose proof the batcher
+//! checked): an entry the rules refuse is answered with the refusal and not
+//! written. It then appends every accepted entry in one storage transaction
+//! (one fsync), signs a checkpoint of the new log, keeps it fsynced beside
+//! the signing key, and only then answers: a receipt always names a
+//! committed entry under a checkpoint that the service will never
+//! contradict.
+//!
+//! If the transaction fails, nothing was written; the state, which already
+//! holds the group's entries, is rebuilt from the store before the next
+//! group.
 //!
 //! On shutdown the queue is drained: every request already handed over is
 //! committed and answered before the thread exits.
 
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
+use zkgov_log::entry::Entry;
+use zkgov_log::rules::{LogState, Refusal, VerifiedProof};
 
+use super::signed::SignedLog;
 use crate::storage::{Appended, NewEntry, Storage};
 
 /// Most entries committed in one transaction.
 const MAX_GROUP: usize = 1024;
 
+/// An entry to append, with its verified proof if it is a result.
+pub struct Draft {
+    /// The entry; its time is set when it is appended.
+    pub entry: Entry,
+    /// The proof's verification, for a result.
+    pub verified: Option<VerifiedProof>,
+}
+
+/// What became of one draft.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Appended at this index.
+    New(u64),
+    /// The same statement or key is logged at this index already.
+    Existing(u64),
+    /// The rules refused it.
+    Refused(Refusal),
+}
+
+/// The drafts' outcomes and the signed checkpoint that covers them.
+pub struct Committed {
+    /// One outcome per draft, in order.
+    pub outcomes: Vec<Outcome>,
+    /// The signed note of a checkpoint that includes every new entry.
+    pub checkpoint: String,
+    /// That checkpoint's size.
+    pub size: u64,
+}
+
 struct Pending {
-    entries: Vec<NewEntry>,
-    reply: oneshot::Sender<Result<Vec<Appended>, String>>,
+    drafts: Vec<Draft>,
+    reply: oneshot::Sender<Result<Committed, String>>,
 }
 
 /// The handle requests use to append.
@@ -38,30 +80,41 @@ pub enum AppendError {
     /// The appender has stopped (the service is shutting down).
     #[error("the log appender has stopped")]
     Stopped,
-    /// The storage transaction failed; nothing was written.
+    /// The storage transaction or the checkpoint failed; nothing was
+    /// written.
     #[error("{0}")]
     Storage(String),
 }
 
+/// What the appender thread owns.
+pub(super) struct Ledger {
+    /// The store.
+    pub storage: Arc<dyn Storage>,
+    /// The rules' state, shared with the handlers for reading.
+    pub state: Arc<RwLock<LogState>>,
+    /// The signer and the last checkpoint signed.
+    pub signed: Arc<SignedLog>,
+}
+
 impl Appender {
-    /// Starts the appender thread over `storage`. The thread exits, after
-    /// draining its queue, once every [`Appender`] clone is dropped; join
-    /// the returned handle to wait for that.
-    pub fn start(storage: Arc<dyn Storage>) -> (Appender, JoinHandle<()>) {
+    /// Starts the appender thread. The thread exits, after draining its
+    /// queue, once every [`Appender`] clone is dropped; join the returned
+    /// handle to wait for that.
+    pub(super) fn start(ledger: Ledger) -> (Appender, JoinHandle<()>) {
         let (queue, inbox) = mpsc::channel::<Pending>();
         let thread = std::thread::Builder::new()
             .name("zkgov-log-appender".into())
-            .spawn(move || run(storage, inbox))
+            .spawn(move || run(ledger, inbox))
             .expect("spawning the appender thread");
         (Appender { queue }, thread)
     }
 
-    /// Appends `entries` in order and waits until they are durably
-    /// committed.
-    pub async fn append(&self, entries: Vec<NewEntry>) -> Result<Vec<Appended>, AppendError> {
+    /// Applies and appends `drafts` in order and waits until the accepted
+    /// ones are durably committed under a signed checkpoint.
+    pub async fn append(&self, drafts: Vec<Draft>) -> Result<Committed, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Pending { entries, reply })
+            .send(Pending { drafts, reply })
             .map_err(|_| AppendError::Stopped)?;
         answer
             .await
@@ -70,45 +123,93 @@ impl Appender {
     }
 }
 
-fn run(storage: Arc<dyn Storage>, inbox: mpsc::Receiver<Pending>) {
+fn run(ledger: Ledger, inbox: mpsc::Receiver<Pending>) {
     while let Ok(first) = inbox.recv() {
         let mut group = vec![first];
-        let mut count = group[0].entries.len();
+        let mut count = group[0].drafts.len();
         while count < MAX_GROUP {
             match inbox.try_recv() {
                 Ok(next) => {
-                    count += next.entries.len();
+                    count += next.drafts.len();
                     group.push(next);
                 }
                 Err(_) => break,
             }
         }
-        commit(&*storage, group);
+        commit(&ledger, group);
     }
 }
 
-fn commit(storage: &dyn Storage, group: Vec<Pending>) {
-    let all: Vec<NewEntry> = group.iter().flat_map(|p| p.entries.clone()).collect();
-    match storage.append(&all) {
-        Ok(appended) => {
-            let mut appended = appended.into_iter();
-            for pending in group {
-                let mine: Vec<Appended> = appended.by_ref().take(pending.entries.len()).collect();
-                let _ = pending.reply.send(Ok(mine));
-            }
+fn commit(ledger: &Ledger, group: Vec<Pending>) {
+    let mut state = ledger.state.write().unwrap_or_else(|p| p.into_inner());
+    let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(group.len());
+    let mut new: Vec<NewEntry> = Vec::new();
+    for pending in &group {
+        let mut mine = Vec::with_capacity(pending.drafts.len());
+        for draft in &pending.drafts {
+            let mut entry = draft.entry.clone();
+            // Times never go back, even when requests stamped out of order.
+            entry.set_time(super::now().max(state.last_time().unwrap_or(i64::MIN)));
+            let applied = match &draft.verified {
+                Some(verified) => state.apply_verified(&entry, verified),
+                None => state.apply(&entry),
+            };
+            mine.push(match applied {
+                Ok(applied) => {
+                    new.push(NewEntry::from(&entry));
+                    Outcome::New(applied.index)
+                }
+                Err(Refusal::AlreadyLogged { index }) => Outcome::Existing(index),
+                Err(refusal) => Outcome::Refused(refusal),
+            });
         }
-        // One request's entries must not fail another's: retry each alone.
-        Err(_) if group.len() > 1 => {
-            for pending in group {
-                commit(storage, vec![pending]);
+        outcomes.push(mine);
+    }
+    let written = write(ledger, &state, &new);
+    let failure = match written {
+        Ok((checkpoint, size)) => {
+            drop(state);
+            for (pending, outcomes) in group.into_iter().zip(outcomes) {
+                let _ = pending.reply.send(Ok(Committed {
+                    outcomes,
+                    checkpoint: checkpoint.clone(),
+                    size,
+                }));
             }
+            return;
         }
-        Err(error) => {
-            let message = error.to_string();
-            tracing::error!(%message, entries = all.len(), "log append failed");
-            for pending in group {
-                let _ = pending.reply.send(Err(message.clone()));
+        Err(message) => message,
+    };
+    tracing::error!(message = %failure, entries = new.len(), "log append failed");
+    // The state holds entries that were not written: rebuild it.
+    match super::startup::load_state(&*ledger.storage, &ledger.signed) {
+        Ok(rebuilt) => *state = rebuilt,
+        Err(e) => tracing::error!(error = %e, "cannot rebuild the log state after a failed append"),
+    }
+    drop(state);
+    for pending in group {
+        let _ = pending.reply.send(Err(failure.clone()));
+    }
+}
+
+/// Appends `new` and signs the grown log; returns the signed note and its
+/// size.
+fn write(ledger: &Ledger, state: &LogState, new: &[NewEntry]) -> Result<(String, u64), String> {
+    if !new.is_empty() {
+        let appended = ledger.storage.append(new).map_err(|e| e.to_string())?;
+        let first = state.size() - new.len() as u64;
+        for (offset, outcome) in appended.iter().enumerate() {
+            if *outcome != Appended::New(first + offset as u64) {
+                return Err(format!(
+                    "the store placed entry {} as {outcome:?}: another writer is appending to \
+                     this database",
+                    first + offset as u64
+                ));
             }
         }
     }
+    ledger
+        .signed
+        .sign(&*ledger.storage, state.size(), state.root())
+        .map_err(|e| e.to_string())
 }

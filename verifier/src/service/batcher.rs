@@ -26,19 +26,12 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ark_bn254::{Bn254, Fr};
-use ark_groth16::Proof;
-use ark_std::cfg_iter;
+use ark_bn254::Fr;
 use serde_json::Value;
 use tokio::sync::oneshot;
-use zkgov_keys::snarkjs;
-
-#[cfg(feature = "parallel")]
-use rayon::prelude::*;
+use zkgov_log::rules::{verify_proofs, LoggedKey, ProofClaim, VerifiedProof};
 
 use super::error::ApiError;
-use super::LoadedKey;
-use crate::verify::{verify_batch, Item, VerifyError};
 
 /// Most proofs checked in one batch.
 const MAX_BATCH: usize = 256;
@@ -51,51 +44,33 @@ pub(super) struct Job {
     /// The department that submitted it.
     pub department: String,
     /// The registered key it claims to be under.
-    pub key: Arc<LoadedKey>,
+    pub key: Arc<LoggedKey>,
     /// The proof as submitted (snarkjs JSON), not yet parsed.
     pub proof: Value,
     /// Its public inputs, already canonical, in the key's count.
     pub inputs: Vec<Fr>,
 }
 
-/// What checking says of one job: the proof in canonical snarkjs JSON, for
-/// the log, or the refusal.
-pub(super) type Verdict = Result<Value, ApiError>;
+/// What checking says of one job: the proof's verification, whose
+/// canonical proof JSON goes into the log entry, or the refusal.
+pub(super) type Verdict = Result<VerifiedProof, ApiError>;
 
-/// Parses every job's proof with full validation (canonical coordinates,
-/// on the curve, in the subgroup, not the identity) and checks those that
-/// parse with one combined check; one verdict per job, in order.
+/// Parses every job's proof with full validation and checks those that
+/// parse with one combined check, by the rules' [`verify_proofs`]; one
+/// verdict per job, in order.
 pub(super) fn check_all(jobs: &[Job]) -> Vec<Verdict> {
-    let parsed: Vec<Result<Proof<Bn254>, ApiError>> = cfg_iter!(jobs).map(parse).collect();
-
-    let well_formed: Vec<usize> = (0..jobs.len()).filter(|&i| parsed[i].is_ok()).collect();
-    let items: Vec<Item> = well_formed
+    let claims: Vec<ProofClaim> = jobs
         .iter()
-        .map(|&i| Item {
-            key: &jobs[i].key.prepared,
-            proof: parsed[i].as_ref().expect("filtered"),
-            public_inputs: &jobs[i].inputs,
+        .map(|job| ProofClaim {
+            key: &job.key,
+            public_inputs: &job.inputs,
+            proof: &job.proof,
         })
         .collect();
-    let mut outcomes = verify_batch(&items).into_iter();
-    drop(items);
-    parsed
+    verify_proofs(&claims)
         .into_iter()
-        .map(|p| p.and_then(|proof| verdict(&proof, outcomes.next().expect("one per item"))))
+        .map(|verdict| verdict.map_err(ApiError::Refused))
         .collect()
-}
-
-fn parse(job: &Job) -> Result<Proof<Bn254>, ApiError> {
-    snarkjs::proof_from_json(&job.proof.to_string())
-        .map_err(|e| ApiError::MalformedProof(e.to_string()))
-}
-
-fn verdict(proof: &Proof<Bn254>, outcome: Result<bool, VerifyError>) -> Verdict {
-    match outcome {
-        Ok(true) => Ok(snarkjs::proof_to_json(proof)),
-        Ok(false) => Err(ApiError::InvalidProof),
-        Err(e) => Err(ApiError::MalformedRequest(e.to_string())),
-    }
 }
 
 struct Pending {

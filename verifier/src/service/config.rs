@@ -179,7 +179,25 @@ pub struct Config {
     pub keys: Vec<KeySource>,
     /// Protective limits.
     pub limits: Limits,
+    /// How long a superseded registry root may still back proofs.
+    pub grace: Duration,
+    /// How the index tables are checked against the log at start-up.
+    pub index_check: IndexCheck,
 }
+
+/// How the index tables are checked against the log at start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexCheck {
+    /// Row counts, and the rows of the last N entries.
+    Last(u64),
+    /// Every row (`zkgov serve --check-index`).
+    All,
+    /// Rebuild them from the log (`zkgov serve --reindex`).
+    Rebuild,
+}
+
+/// Entries whose index rows are checked at every start by default.
+pub const DEFAULT_INDEX_CHECK: u64 = 1000;
 
 /// Command-line overrides, the last layer.
 #[derive(Clone, Debug, Default)]
@@ -190,6 +208,8 @@ pub struct Overrides {
     pub database: Option<String>,
     /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
+    /// `--check-index` or `--reindex`.
+    pub index_check: Option<IndexCheck>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -200,6 +220,7 @@ struct File {
     data_dir: Option<PathBuf>,
     origin: Option<String>,
     freshness_seconds: Option<u64>,
+    grace_seconds: Option<u64>,
     admin_token_sha256: Option<String>,
     #[serde(default, rename = "department")]
     departments: Vec<FileDepartment>,
@@ -318,6 +339,14 @@ impl Config {
                 )
             })?);
         }
+        if let Some(v) = env("ZKGOV_GRACE_SECONDS") {
+            raw.grace_seconds = Some(v.parse().map_err(|_| {
+                invalid(
+                    "ZKGOV_GRACE_SECONDS",
+                    format!("`{v}` is not a whole number of seconds"),
+                )
+            })?);
+        }
         if let Some(v) = env("ZKGOV_ADMIN_TOKEN_SHA256") {
             raw.admin_token_sha256 = Some(v);
         }
@@ -332,7 +361,11 @@ impl Config {
         if let Some(v) = &overrides.data_dir {
             raw.data_dir = Some(v.clone());
         }
-        Config::validate(raw)
+        let mut config = Config::validate(raw)?;
+        if let Some(check) = overrides.index_check {
+            config.index_check = check;
+        }
+        Ok(config)
     }
 
     fn validate(raw: File) -> Result<Config, ConfigError> {
@@ -367,6 +400,12 @@ impl Config {
         let freshness_seconds = raw.freshness_seconds.unwrap_or(DEFAULT_FRESHNESS_SECONDS);
         if freshness_seconds == 0 {
             return Err(invalid("freshness_seconds", "must be at least 1"));
+        }
+        let grace_seconds = raw
+            .grace_seconds
+            .unwrap_or(zkgov_log::rules::DEFAULT_GRACE_SECONDS);
+        if grace_seconds > i64::MAX as u64 {
+            return Err(invalid("grace_seconds", "must fit in 63 bits of seconds"));
         }
         let admin_token = match raw.admin_token_sha256 {
             Some(text) => Some(TokenHash::from_hex(&text).ok_or_else(|| {
@@ -492,7 +531,32 @@ impl Config {
             departments,
             keys,
             limits,
+            grace: Duration::from_secs(grace_seconds),
+            index_check: IndexCheck::Last(DEFAULT_INDEX_CHECK),
         })
+    }
+
+    /// The governance entry of this configuration: the departments, what
+    /// they own and who decides, and the rules' windows.
+    pub fn governance_entry(&self, time: i64) -> zkgov_log::entry::Entry {
+        let mut departments: Vec<_> = self
+            .departments
+            .iter()
+            .map(|d| zkgov_log::entry::GovernedDepartment {
+                name: d.name.clone(),
+                registries: d.registries.iter().cloned().collect(),
+                decides: d.decides,
+            })
+            .collect();
+        departments.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut entry = zkgov_log::entry::Entry::Governance {
+            departments,
+            freshness_seconds: self.freshness.as_secs(),
+            grace_seconds: self.grace.as_secs(),
+            time: String::new(),
+        };
+        entry.set_time(time);
+        entry
     }
 
     /// The department that owns `registry`.

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use zkgov_log::rules::Refusal;
+
 use crate::storage::StorageError;
 
 /// A refused or failed request.
@@ -35,46 +37,9 @@ pub enum ApiError {
     /// A public input or root is not a canonical field element.
     #[error("{0}")]
     NonCanonicalInput(String),
-    /// The public-input count differs from the key's.
-    #[error("the key takes {expected} public inputs, but {found} were given")]
-    WrongPublicInputCount {
-        /// What the key takes.
-        expected: usize,
-        /// What was given.
-        found: usize,
-    },
-    /// The case number does not match the `case_id` public input.
-    #[error("public input 1 is not the case_id encoding of `{0}`")]
-    CaseMismatch(String),
-    /// No registered key has this id.
-    #[error("no key {0} is registered")]
-    UnknownKey(String),
-    /// No department owns this registry.
-    #[error("no department owns a registry named `{0}`")]
-    UnknownRegistry(String),
-    /// The registry root was never anchored by its owner.
-    #[error("registry root {root} has not been anchored for `{registry}`")]
-    RootNotAnchored {
-        /// The registry.
-        registry: String,
-        /// The root.
-        root: String,
-    },
-    /// The registry root was anchored too long ago.
-    #[error("registry root {root} of `{registry}` was anchored {age_seconds} s ago, beyond the {window_seconds} s freshness window; publish it again")]
-    RootStale {
-        /// The registry.
-        registry: String,
-        /// The root.
-        root: String,
-        /// Seconds since it was anchored.
-        age_seconds: i64,
-        /// The window.
-        window_seconds: u64,
-    },
-    /// The proof does not verify.
-    #[error("the proof does not verify for these public inputs under this key")]
-    InvalidProof,
+    /// The rules refuse the entry the request would append.
+    #[error("{0}")]
+    Refused(Refusal),
     /// Something the request names does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -106,16 +71,12 @@ impl ApiError {
         match self {
             MissingToken | InvalidToken => StatusCode::UNAUTHORIZED,
             Forbidden(_) => StatusCode::FORBIDDEN,
-            MalformedRequest(_)
-            | MalformedProof(_)
-            | NonCanonicalInput(_)
-            | WrongPublicInputCount { .. }
-            | CaseMismatch(_) => StatusCode::BAD_REQUEST,
-            BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            UnknownKey(_) | NotFound(_) => StatusCode::NOT_FOUND,
-            UnknownRegistry(_) | RootNotAnchored { .. } | RootStale { .. } | InvalidProof => {
-                StatusCode::UNPROCESSABLE_ENTITY
+            MalformedRequest(_) | MalformedProof(_) | NonCanonicalInput(_) => {
+                StatusCode::BAD_REQUEST
             }
+            Refused(refusal) => refusal_status(refusal),
+            BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            NotFound(_) => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) => StatusCode::CONFLICT,
             Overloaded | ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -135,13 +96,7 @@ impl ApiError {
             BodyTooLarge => "body_too_large",
             MalformedProof(_) => "malformed_proof",
             NonCanonicalInput(_) => "non_canonical_input",
-            WrongPublicInputCount { .. } => "wrong_public_input_count",
-            CaseMismatch(_) => "case_id_mismatch",
-            UnknownKey(_) => "unknown_key",
-            UnknownRegistry(_) => "unknown_registry",
-            RootNotAnchored { .. } => "root_not_anchored",
-            RootStale { .. } => "root_stale",
-            InvalidProof => "invalid_proof",
+            Refused(refusal) => refusal.reason(),
             NotFound(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
             Conflict(_) => "conflict",
@@ -155,6 +110,36 @@ impl ApiError {
     /// The JSON body of this error.
     pub fn body(&self) -> serde_json::Value {
         json!({"error": {"reason": self.reason(), "message": self.to_string()}})
+    }
+}
+
+/// The status of each refusal: the request's fault (400), not allowed
+/// (403), naming nothing known (404), contradicting the log (409), or
+/// well-formed but not acceptable (422).
+fn refusal_status(refusal: &Refusal) -> StatusCode {
+    use Refusal::*;
+    match refusal {
+        NotOwner { .. } | NotDecider(_) | UnknownDepartment(_) => StatusCode::FORBIDDEN,
+        UnknownKey(_) => StatusCode::NOT_FOUND,
+        ConflictingStatement { .. } | CitesOtherCase { .. } | AlreadyLogged { .. } => {
+            StatusCode::CONFLICT
+        }
+        UnknownRegistry(_)
+        | RootNotAnchored { .. }
+        | RootStale { .. }
+        | RootSuperseded { .. }
+        | InvalidProof
+        | KeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        NoGovernance { .. } | InvalidGovernance(_) | TimeWentBack { .. } => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        ApiError::Refused(refusal)
     }
 }
 

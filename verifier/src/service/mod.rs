@@ -10,7 +10,6 @@
 //!   names a committed entry;
 //! - every refusal is an [`error::ApiError`] with a stable reason.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -26,14 +25,11 @@ use axum::{BoxError, Router};
 use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
-use zkgov_circuits::policy::Policy;
-use zkgov_circuits::schema::Schema;
 use zkgov_keys::store::KeyDir;
+use zkgov_log::checkpoint::{CheckpointError, LogSigner};
+use zkgov_log::rules::LogState;
 
-use crate::log::checkpoint::{Checkpoint, CheckpointError, LogSigner};
-use crate::log::tree;
-use crate::storage::{self, KeyRecord, Nodes, Storage, StorageError, Stored};
-use crate::verify::PreparedKey;
+use crate::storage::{self, Storage, StorageError};
 
 mod api;
 pub mod appender;
@@ -42,8 +38,12 @@ mod batcher;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod signed;
+pub mod startup;
 
-use appender::Appender;
+use appender::{Appender, Ledger};
+use signed::SignedLog;
+use startup::LogStartError;
 use batcher::Batcher;
 use config::Config;
 use error::ApiError;
@@ -101,14 +101,9 @@ pub enum StartError {
         /// Why.
         message: String,
     },
-    /// A key stored in the log no longer parses.
-    #[error("stored key {key_id}: {message}")]
-    StoredKey {
-        /// The key id.
-        key_id: String,
-        /// Why.
-        message: String,
-    },
+    /// The log in the database cannot be served.
+    #[error(transparent)]
+    Log(#[from] LogStartError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -119,23 +114,15 @@ pub enum StartError {
     },
 }
 
-/// A registered key, ready to verify with.
-pub struct LoadedKey {
-    /// The stored record and its log index.
-    pub stored: Stored<KeyRecord>,
-    /// The prepared verifying key.
-    pub prepared: PreparedKey,
-    /// The names of the public inputs, in order.
-    pub input_names: Vec<String>,
-}
-
 /// What every handler shares.
 pub struct AppState {
     /// The configuration.
     pub config: Config,
     storage: Arc<dyn Storage>,
-    keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
-    signer: LogSigner,
+    /// The rules' state after every committed entry; the appender alone
+    /// writes it.
+    log: Arc<RwLock<LogState>>,
+    signed: Arc<SignedLog>,
     appender: Appender,
     batcher: Batcher,
     metrics: Metrics,
@@ -159,18 +146,32 @@ impl Service {
             path: config.data_dir.display().to_string(),
             message: format!("cannot create the data directory: {e}"),
         })?;
-        let storage = storage::open(&config.database).map_err(|source| StartError::Storage {
+        let storage_error = |source| StartError::Storage {
             url: storage::redact_password(&config.database),
             source,
-        })?;
-        let signer = load_or_create_signer(&config.data_dir, &config.origin)?;
-        let size = storage.size().map_err(|source| StartError::Storage {
-            url: storage::redact_password(&config.database),
-            source,
-        })?;
+        };
+        let storage = storage::open(&config.database).map_err(storage_error)?;
+        let signed = Arc::new(SignedLog::open(&config.data_dir, &config.origin)?);
+        let mut log = startup::load_state(&*storage, &signed)?;
+        if let Some(governance) = startup::governance_change(&config, &log) {
+            tracing::info!(
+                first = log.size() == 0,
+                "recording the configured governance in the log"
+            );
+            startup::append_direct(&*storage, &mut log, &governance)?;
+        }
+        startup::check_index(&*storage, &log, config.index_check)?;
+        signed
+            .sign(&*storage, log.size(), log.root())
+            .map_err(|e| LogStartError::Storage(StorageError::Corrupt { what: e.to_string() }))?;
         let metrics = Metrics::default();
-        metrics.log_size(size);
-        let (appender, thread) = Appender::start(storage.clone());
+        metrics.log_size(log.size());
+        let log = Arc::new(RwLock::new(log));
+        let (appender, thread) = Appender::start(Ledger {
+            storage: storage.clone(),
+            state: log.clone(),
+            signed: signed.clone(),
+        });
         // Exits by itself once the state, which holds its handle, is gone.
         let batcher = Batcher::start();
         if !config.departments.iter().any(|d| d.decides) {
@@ -182,24 +183,13 @@ impl Service {
         let state = Arc::new(AppState {
             config,
             storage,
-            keys: RwLock::new(HashMap::new()),
-            signer,
+            log,
+            signed,
             appender,
             batcher,
             metrics,
             verifiers: Arc::new(Semaphore::new(threads)),
         });
-        for stored in state.storage.keys().map_err(|source| StartError::Storage {
-            url: storage::redact_password(&state.config.database),
-            source,
-        })? {
-            let key_id = stored.record.key_id.clone();
-            let loaded = load_key(stored).map_err(|message| StartError::StoredKey {
-                key_id: key_id.clone(),
-                message,
-            })?;
-            state.insert_key(loaded);
-        }
         let service = Service {
             state,
             appender: thread,
@@ -233,7 +223,7 @@ impl Service {
 
     /// The log's verifier key, `name+hash+base64`, for clients.
     pub fn verifier_key(&self) -> String {
-        self.state.signer.verifier_key()
+        self.state.signed.signer().verifier_key()
     }
 
     /// The log's origin.
@@ -429,55 +419,14 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
 }
 
 impl AppState {
-    fn key(&self, key_id: &str) -> Option<Arc<LoadedKey>> {
-        self.keys.read().expect("keys lock").get(key_id).cloned()
+    /// The rules' state, for reading.
+    fn log(&self) -> std::sync::RwLockReadGuard<'_, LogState> {
+        self.log.read().unwrap_or_else(|p| p.into_inner())
     }
-
-    fn insert_key(&self, key: LoadedKey) {
-        self.keys
-            .write()
-            .expect("keys lock")
-            .insert(key.stored.record.key_id.clone(), Arc::new(key));
-    }
-
-    /// A signed checkpoint of the log's first `size` entries.
-    fn checkpoint(&self, size: u64) -> Result<String, StorageError> {
-        let root = tree::root(size, &Nodes(&*self.storage)).map_err(tree_error)?;
-        Ok(self.signer.sign(&Checkpoint {
-            origin: self.config.origin.clone(),
-            size,
-            root,
-            extensions: Vec::new(),
-        }))
-    }
-}
-
-fn tree_error(e: tree::TreeError<StorageError>) -> StorageError {
-    match e {
-        tree::TreeError::Read(e) => e,
-        other => StorageError::Corrupt {
-            what: other.to_string(),
-        },
-    }
-}
-
-/// Parses a stored key back into a verifier.
-fn load_key(stored: Stored<KeyRecord>) -> Result<LoadedKey, String> {
-    let record = &stored.record;
-    let vk = zkgov_keys::snarkjs::verifying_key_from_json(&record.verifying_key)
-        .map_err(|e| e.to_string())?;
-    let schema = Schema::from_toml("schema.toml", &record.schema).map_err(|e| e.to_string())?;
-    let policy =
-        Policy::from_toml("policy.toml", &record.policy, &schema).map_err(|e| e.to_string())?;
-    Ok(LoadedKey {
-        input_names: policy.public_input_names(),
-        prepared: PreparedKey::new(vk),
-        stored,
-    })
 }
 
 /// The log signing key in `data_dir`, created (mode 0600) on first start.
-fn load_or_create_signer(data_dir: &Path, origin: &str) -> Result<LogSigner, StartError> {
+pub(crate) fn load_or_create_signer(data_dir: &Path, origin: &str) -> Result<LogSigner, StartError> {
     let path = data_dir.join("log-signing.key");
     let fail = |message: String| StartError::SigningKey {
         path: path.display().to_string(),

@@ -18,7 +18,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::log::tree::{Hash, NodeId, NodeReader};
+use zkgov_log::entry::{parse_time, Entry};
+use zkgov_log::tree::{Hash, NodeId, NodeReader};
 
 pub mod postgres;
 pub mod sqlite;
@@ -89,6 +90,8 @@ pub struct DecisionRecord {
 /// What an entry records, indexed beside its canonical JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
+    /// A governance entry; the rules' state holds it, no table indexes it.
+    Governance,
     /// A registered key.
     Key(KeyRecord),
     /// An anchored registry root.
@@ -106,6 +109,93 @@ pub struct NewEntry {
     pub entry: Vec<u8>,
     /// The record the store indexes.
     pub record: Record,
+}
+
+impl From<&Entry> for Record {
+    /// The index record of an entry. Times are the entry's, in Unix
+    /// seconds (the rules have checked that they parse).
+    fn from(entry: &Entry) -> Record {
+        let time = parse_time(entry.time()).unwrap_or_default();
+        match entry {
+            Entry::Governance { .. } => Record::Governance,
+            Entry::Key {
+                key_id,
+                registry,
+                policy,
+                verifying_key,
+                schema_toml,
+                policy_toml,
+                ..
+            } => Record::Key(KeyRecord {
+                key_id: key_id.clone(),
+                registry: registry.clone(),
+                policy_name: policy.clone(),
+                verifying_key: verifying_key.to_string(),
+                schema: schema_toml.clone(),
+                policy: policy_toml.clone(),
+                registered_at: time,
+            }),
+            Entry::Root {
+                department,
+                registry,
+                root,
+                ..
+            } => Record::Root(RootRecord {
+                department: department.clone(),
+                registry: registry.clone(),
+                root: root.clone(),
+                anchored_at: time,
+            }),
+            Entry::Result {
+                key_id,
+                case_id,
+                subject_tag,
+                registry_root,
+                department,
+                ..
+            } => Record::Result(ResultRecord {
+                key_id: key_id.clone(),
+                case_id: case_id.clone(),
+                subject_tag: subject_tag.clone(),
+                registry_root: registry_root.clone(),
+                department: department.clone(),
+                accepted_at: time,
+            }),
+            Entry::Decision {
+                case_id,
+                department,
+                decision,
+                ..
+            } => Record::Decision(DecisionRecord {
+                case_id: case_id.clone(),
+                department: department.clone(),
+                decision: decision.clone(),
+                decided_at: time,
+            }),
+        }
+    }
+}
+
+impl From<&Entry> for NewEntry {
+    fn from(entry: &Entry) -> NewEntry {
+        NewEntry {
+            entry: entry.to_bytes(),
+            record: Record::from(entry),
+        }
+    }
+}
+
+/// How many rows each index table holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexCounts {
+    /// Rows of `keys`.
+    pub keys: u64,
+    /// Rows of `roots`.
+    pub roots: u64,
+    /// Rows of `results`.
+    pub results: u64,
+    /// Rows of `decisions`.
+    pub decisions: u64,
 }
 
 /// A stored record and the log index of its entry.
@@ -219,6 +309,16 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Every decision on a case, in log order.
     fn case_decisions(&self, case_id: &str) -> Result<Vec<Stored<DecisionRecord>>>;
+
+    /// The rows of the index tables.
+    fn index_counts(&self) -> Result<IndexCounts>;
+
+    /// Every index row whose entry is in `start..end`, in log order.
+    fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<Record>>>;
+
+    /// Replaces every index row by `rows` (records of the log's entries), in
+    /// one transaction.
+    fn rebuild_index(&self, rows: &[Stored<Record>]) -> Result<()>;
 }
 
 /// Opens (creating if needed) the store a URL names: `postgres://…` or
@@ -270,7 +370,7 @@ impl Record {
         match self {
             Record::Key(k) => Some(Statement::Key(&k.key_id)),
             Record::Result(r) => Some(Statement::Result(&r.key_id, &r.case_id, &r.subject_tag)),
-            Record::Root(_) | Record::Decision(_) => None,
+            Record::Root(_) | Record::Decision(_) | Record::Governance => None,
         }
     }
 }
@@ -312,6 +412,36 @@ pub(crate) fn plan_append<'a>(
         new.push(entry);
     }
     Ok(AppendPlan { outcomes, new })
+}
+
+/// Typed index rows as [`Record`]s.
+pub(crate) fn as_records<T>(
+    rows: Vec<Stored<T>>,
+    record: fn(T) -> Record,
+) -> impl Iterator<Item = Stored<Record>> {
+    rows.into_iter().map(move |s| Stored {
+        index: s.index,
+        record: record(s.record),
+    })
+}
+
+/// The error for a database of another storage format version.
+pub(crate) fn version_mismatch(found: i64, expected: i64) -> StorageError {
+    StorageError::Backend {
+        backend: "storage",
+        message: if found < expected {
+            format!(
+                "the database has storage format version {found}, from an earlier zkgov; this \
+                 build writes version {expected} (governance is in the log) and does not migrate \
+                 older databases: start with a new database"
+            )
+        } else {
+            format!(
+                "the database has storage format version {found}, from a newer zkgov; this build \
+                 understands version {expected}"
+            )
+        },
+    }
 }
 
 /// Lets the log's tree functions read a store's nodes.

@@ -34,10 +34,10 @@ use r2d2_postgres::postgres::{self, Client, Config, GenericClient, NoTls, Transa
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::{
-    plan_append, Appended, DecisionRecord, KeyRecord, NewEntry, Record, ResultRecord, RootRecord,
+    plan_append, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Record, ResultRecord, RootRecord,
     Statement, Storage, StorageError, Stored,
 };
-use crate::log::tree::{self, Hash, NodeId, NodeReader, TreeError};
+use zkgov_log::tree::{self, Hash, NodeId, NodeReader, TreeError};
 
 type Result<T, E = StorageError> = std::result::Result<T, E>;
 
@@ -45,7 +45,7 @@ type Result<T, E = StorageError> = std::result::Result<T, E>;
 const BACKEND: &str = "postgres";
 
 /// The schema version this build writes and understands.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 /// The advisory lock that serialises appends ("zkgovlog" in ASCII).
 const APPEND_LOCK: i64 = 0x7a6b_676f_766c_6f67;
@@ -288,13 +288,10 @@ fn create_schema(client: &mut Client) -> Result<()> {
         }
         Some(SCHEMA_VERSION) => {}
         Some(other) => {
-            return Err(StorageError::Backend {
-                backend: BACKEND,
-                message: format!(
-                    "the database has schema version {other}; this build understands version \
-                     {SCHEMA_VERSION}"
-                ),
-            })
+            return Err(super::version_mismatch(
+                i64::from(other),
+                i64::from(SCHEMA_VERSION),
+            ))
         }
     }
     tx.commit().map_err(db)
@@ -473,6 +470,7 @@ impl<'a> IndexRows<'a> {
             Record::Root(r) => self.roots.push((idx, r)),
             Record::Result(r) => self.results.push((idx, r)),
             Record::Decision(d) => self.decisions.push((idx, d)),
+            Record::Governance => {}
         }
     }
 
@@ -822,5 +820,76 @@ impl Storage for PostgresStorage {
             &[&case_id],
             decision_row,
         )
+    }
+
+    fn index_counts(&self) -> Result<IndexCounts> {
+        let row = self
+            .client()?
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM keys), (SELECT COUNT(*) FROM roots), \
+                 (SELECT COUNT(*) FROM results), (SELECT COUNT(*) FROM decisions)",
+                &[],
+            )
+            .map_err(db)?;
+        let count = |i: usize| from_sql_index(row.get(i));
+        Ok(IndexCounts {
+            keys: count(0)?,
+            roots: count(1)?,
+            results: count(2)?,
+            decisions: count(3)?,
+        })
+    }
+
+    fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<Record>>> {
+        let (Ok(lo), hi) = (i64::try_from(start), i64::try_from(end).unwrap_or(i64::MAX)) else {
+            return Ok(Vec::new());
+        };
+        let range = "WHERE entry_idx >= $1 AND entry_idx < $2";
+        let mut rows: Vec<Stored<Record>> = Vec::new();
+        rows.extend(super::as_records(
+            self.query_all(&format!("SELECT {KEY_COLUMNS} FROM keys {range}"), &[&lo, &hi], key_row)?,
+            Record::Key,
+        ));
+        rows.extend(super::as_records(
+            self.query_all(&format!("SELECT {ROOT_COLUMNS} FROM roots {range}"), &[&lo, &hi], root_row)?,
+            Record::Root,
+        ));
+        rows.extend(super::as_records(
+            self.query_all(
+                &format!("SELECT {RESULT_COLUMNS} FROM results {range}"),
+                &[&lo, &hi],
+                result_row,
+            )?,
+            Record::Result,
+        ));
+        rows.extend(super::as_records(
+            self.query_all(
+                &format!("SELECT {DECISION_COLUMNS} FROM decisions {range}"),
+                &[&lo, &hi],
+                decision_row,
+            )?,
+            Record::Decision,
+        ));
+        rows.sort_by_key(|r| r.index);
+        Ok(rows)
+    }
+
+    fn rebuild_index(&self, rows: &[Stored<Record>]) -> Result<()> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(db)?;
+        tx.batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock({APPEND_LOCK}); \
+             DELETE FROM keys; DELETE FROM roots; DELETE FROM results; DELETE FROM decisions;"
+        ))
+        .map_err(db)?;
+        let mut index_rows = IndexRows::default();
+        for row in rows {
+            let idx = i64::try_from(row.index).map_err(|_| StorageError::Corrupt {
+                what: format!("log index {} beyond i64", row.index),
+            })?;
+            index_rows.push(idx, &row.record);
+        }
+        index_rows.insert(&mut tx)?;
+        tx.commit().map_err(db)
     }
 }

@@ -32,10 +32,10 @@ use r2d2_sqlite::rusqlite::{
 use r2d2_sqlite::SqliteConnectionManager;
 
 use super::{
-    plan_append, Appended, DecisionRecord, KeyRecord, NewEntry, Record, ResultRecord, RootRecord,
-    Statement, Storage, StorageError, Stored,
+    plan_append, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Record,
+    ResultRecord, RootRecord, Statement, Storage, StorageError, Stored,
 };
-use crate::log::tree::{self, Hash, NodeId, NodeReader, TreeError};
+use zkgov_log::tree::{self, Hash, NodeId, NodeReader, TreeError};
 
 type Result<T, E = StorageError> = std::result::Result<T, E>;
 
@@ -43,7 +43,7 @@ type Result<T, E = StorageError> = std::result::Result<T, E>;
 const BACKEND: &str = "sqlite";
 
 /// The schema version this build writes and understands.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a writer waits for another process's write transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -210,12 +210,7 @@ fn create_schema(conn: &mut Connection) -> Result<()> {
             .map_err(db)?;
         }
         Some(SCHEMA_VERSION) => {}
-        Some(other) => {
-            return Err(db(format!(
-                "the database has schema version {other}; this build understands version \
-                 {SCHEMA_VERSION}"
-            )))
-        }
+        Some(other) => return Err(super::version_mismatch(other as i64, SCHEMA_VERSION as i64)),
     }
     tx.commit().map_err(db)
 }
@@ -358,6 +353,7 @@ fn insert_record(conn: &Connection, idx: i64, record: &Record) -> rusqlite::Resu
                 r.department,
                 r.accepted_at
             ]),
+        Record::Governance => Ok(0),
         Record::Decision(d) => conn
             .prepare_cached(
                 "INSERT INTO decisions (entry_idx, case_id, department, decision, decided_at) \
@@ -648,5 +644,72 @@ impl Storage for SqliteStorage {
             [case_id],
             decision_row,
         )
+    }
+
+    fn index_counts(&self) -> Result<IndexCounts> {
+        let conn = self.reader()?;
+        let count = |table: &str| -> Result<u64> {
+            let n: i64 = conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| row.get(0))
+                .map_err(db)?;
+            from_sql_index(n)
+        };
+        Ok(IndexCounts {
+            keys: count("keys")?,
+            roots: count("roots")?,
+            results: count("results")?,
+            decisions: count("decisions")?,
+        })
+    }
+
+    fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<Record>>> {
+        let (Some(lo), Some(hi)) = (to_sql_index(start), to_sql_index(end.min(i64::MAX as u64)))
+        else {
+            return Ok(Vec::new());
+        };
+        let range = "WHERE entry_idx >= ?1 AND entry_idx < ?2";
+        let mut rows: Vec<Stored<Record>> = Vec::new();
+        rows.extend(super::as_records(
+            self.query_all(&format!("SELECT {KEY_COLUMNS} FROM keys {range}"), [lo, hi], key_row)?,
+            Record::Key,
+        ));
+        rows.extend(super::as_records(
+            self.query_all(&format!("SELECT {ROOT_COLUMNS} FROM roots {range}"), [lo, hi], root_row)?,
+            Record::Root,
+        ));
+        rows.extend(super::as_records(
+            self.query_all(
+                &format!("SELECT {RESULT_COLUMNS} FROM results {range}"),
+                [lo, hi],
+                result_row,
+            )?,
+            Record::Result,
+        ));
+        rows.extend(super::as_records(
+            self.query_all(
+                &format!("SELECT {DECISION_COLUMNS} FROM decisions {range}"),
+                [lo, hi],
+                decision_row,
+            )?,
+            Record::Decision,
+        ));
+        rows.sort_by_key(|r| r.index);
+        Ok(rows)
+    }
+
+    fn rebuild_index(&self, rows: &[Stored<Record>]) -> Result<()> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = writer
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        tx.execute_batch(
+            "DELETE FROM keys; DELETE FROM roots; DELETE FROM results; DELETE FROM decisions;",
+        )
+        .map_err(db)?;
+        for row in rows {
+            let idx = to_sql_index(row.index).ok_or_else(|| db("log index beyond i64"))?;
+            insert_record(&tx, idx, &row.record).map_err(db)?;
+        }
+        tx.commit().map_err(db)
     }
 }

@@ -8,7 +8,7 @@
 //! rebuild the log from its entries.
 //!
 //! ```
-//! use zkgov_verifier::log::entry::Entry;
+//! use zkgov_log::entry::Entry;
 //!
 //! let entry = Entry::Root {
 //!     department: "land-registry".into(),
@@ -33,6 +33,21 @@ use zkgov_keys::digest::canonical_json;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Entry {
+    /// Who takes part, and the parameters of the rules: the first entry of
+    /// every log, and again whenever the operator changes any of it. Each
+    /// governance entry replaces the whole of the previous one.
+    Governance {
+        /// The departments, sorted by name.
+        departments: Vec<GovernedDepartment>,
+        /// How long after anchoring a registry root proofs may use it, in
+        /// seconds.
+        freshness_seconds: u64,
+        /// How long a registry root may still back proofs after its
+        /// registry anchored a newer one, in seconds.
+        grace_seconds: u64,
+        /// When it took effect, RFC 3339 UTC.
+        time: String,
+    },
     /// A verifying key registered for a policy over a registry.
     Key {
         /// The key id, lowercase hex.
@@ -100,6 +115,19 @@ pub enum Entry {
     },
 }
 
+/// A department as governance entries list it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GovernedDepartment {
+    /// Its name, as entries name it.
+    pub name: String,
+    /// The registries it owns, sorted: it alone anchors their roots and
+    /// submits proofs about them.
+    pub registries: Vec<String>,
+    /// Whether it may record decisions on cases.
+    pub decides: bool,
+}
+
 /// Why bytes are not an entry.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -136,12 +164,43 @@ impl Entry {
     /// The entry's type name, as in its `type` field.
     pub fn kind(&self) -> &'static str {
         match self {
+            Entry::Governance { .. } => "governance",
             Entry::Key { .. } => "key",
             Entry::Root { .. } => "root",
             Entry::Result { .. } => "result",
             Entry::Decision { .. } => "decision",
         }
     }
+
+    /// The entry's time, as written.
+    pub fn time(&self) -> &str {
+        match self {
+            Entry::Governance { time, .. }
+            | Entry::Key { time, .. }
+            | Entry::Root { time, .. }
+            | Entry::Result { time, .. }
+            | Entry::Decision { time, .. } => time,
+        }
+    }
+
+    /// Sets the entry's time to `unix_seconds`.
+    pub fn set_time(&mut self, unix_seconds: i64) {
+        let formatted = format_time(unix_seconds);
+        match self {
+            Entry::Governance { time, .. }
+            | Entry::Key { time, .. }
+            | Entry::Root { time, .. }
+            | Entry::Result { time, .. }
+            | Entry::Decision { time, .. } => *time = formatted,
+        }
+    }
+}
+
+/// Parses an entry's time: RFC 3339 UTC to the second, exactly as
+/// [`format_time`] writes it, so each instant has one spelling.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let parsed = DateTime::parse_from_rfc3339(text).ok()?.timestamp();
+    (format_time(parsed) == text).then_some(parsed)
 }
 
 /// `unix_seconds` as an entry's RFC 3339 UTC time.
@@ -159,6 +218,10 @@ mod tests {
     fn times_are_rfc3339_utc_seconds() {
         assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_time(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(parse_time("2026-11-18T11:06:40Z"), Some(1_795_000_000));
+        assert_eq!(parse_time("2026-11-18T11:06:40+00:00"), None);
+        assert_eq!(parse_time("2026-11-18T11:06:40.5Z"), None);
+        assert_eq!(parse_time("yesterday"), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use zkgov_verifier::log::tree::{
+use zkgov_log::tree::{
     append, consistency_proof, inclusion_proof, leaf_hash, node_hash, root, verify_consistency,
     verify_inclusion, Hash, MemoryTree, NodeId, NodeReader, ProofError, TreeError, EMPTY_ROOT,
 };

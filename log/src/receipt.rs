@@ -8,10 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{Checkpoint, CheckpointError, LogVerifier};
-use super::entry::{Entry, EntryError};
-use super::tree::{leaf_hash, verify_inclusion, ProofError};
-use super::{decode_hash, encode_hash};
+use crate::checkpoint::{Checkpoint, CheckpointError, LogVerifier};
+use crate::entry::{Entry, EntryError};
+use crate::tree::{leaf_hash, verify_inclusion, ProofError};
+use crate::{decode_hash, encode_hash};
 
 /// Proof that an entry is in the log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

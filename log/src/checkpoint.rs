@@ -30,7 +30,7 @@
 //! <https://c2sp.org/signed-note> and <https://c2sp.org/tlog-checkpoint>.
 //!
 //! ```
-//! use zkgov_verifier::log::checkpoint::{Checkpoint, LogSigner, LogVerifier};
+//! use zkgov_log::checkpoint::{Checkpoint, LogSigner, LogVerifier};
 //!
 //! let signer = LogSigner::generate("zkgov.example/log");
 //! let verifier = LogVerifier::from_verifier_key(&signer.verifier_key()).unwrap();
@@ -52,8 +52,8 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 
-use super::tree::Hash;
-use super::{decode_hash, encode_hash};
+use crate::tree::Hash;
+use crate::{decode_hash, encode_hash};
 
 /// The signature type byte of Ed25519 in signed notes and key strings.
 const ALG_ED25519: u8 = 0x01;

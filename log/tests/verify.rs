@@ -13,7 +13,7 @@ use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisE
 use ark_snark::SNARK;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use zkgov_verifier::verify::{verify, verify_batch, Item, PreparedKey, VerifyError};
+use zkgov_log::verify::{verify, verify_batch, Item, PreparedKey, VerifyError};
 
 /// Knowledge of `w` whose powers `w^2 … w^(inputs+1)` are the public inputs.
 #[derive(Clone)]

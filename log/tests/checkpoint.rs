@@ -9,10 +9,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use proptest::prelude::*;
 use serde::Deserialize;
-use zkgov_verifier::log::checkpoint::{
+use zkgov_log::checkpoint::{
     is_valid_key_name, Checkpoint, CheckpointError, LogSigner, LogVerifier,
 };
-use zkgov_verifier::log::tree::EMPTY_ROOT;
+use zkgov_log::tree::EMPTY_ROOT;
 
 const ORIGIN: &str = "zkgov.example/log";
 

@@ -439,6 +439,74 @@ pub fn verify_consistency(
     Ok(())
 }
 
+/// The right edge of a log: the roots of its perfect subtrees, largest
+/// first, one per set bit of its size. That is all it takes to append
+/// leaves and compute the root, so a replica, a monitor or a witness can
+/// follow a log in O(log n) memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Frontier {
+    size: u64,
+    #[serde(with = "hashes_base64")]
+    subtrees: Vec<Hash>,
+}
+
+impl Frontier {
+    /// The frontier of the empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends one leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut hash = leaf;
+        let mut size = self.size;
+        // Each trailing one bit is a perfect subtree of the same height
+        // that the new one completes.
+        while size & 1 == 1 {
+            let left = self.subtrees.pop().expect("one subtree per set bit");
+            hash = node_hash(&left, &hash);
+            size >>= 1;
+        }
+        self.subtrees.push(hash);
+        self.size += 1;
+    }
+
+    /// The root hash of the log.
+    pub fn root(&self) -> Hash {
+        let mut subtrees = self.subtrees.iter().rev();
+        match subtrees.next() {
+            None => EMPTY_ROOT,
+            Some(last) => subtrees.fold(*last, |right, left| node_hash(left, &right)),
+        }
+    }
+
+    /// Whether the stored subtrees fit the size (one per set bit); a
+    /// frontier read from a file is checked with this.
+    pub fn is_well_formed(&self) -> bool {
+        self.subtrees.len() == self.size.count_ones() as usize
+    }
+}
+
+mod hashes_base64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(hashes: &[super::Hash], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(hashes.iter().map(crate::encode_hash))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<super::Hash>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|h| crate::decode_hash(h).ok_or_else(|| serde::de::Error::custom("not a base64 SHA-256 hash")))
+            .collect()
+    }
+}
+
 /// A log held in memory: every complete subtree, for clients that rebuild
 /// a log from its entries, and for tests.
 #[derive(Clone, Debug, Default)]
@@ -479,5 +547,27 @@ impl NodeReader for MemoryTree {
         ids.iter()
             .map(|id| self.nodes.get(id).copied().ok_or(*id))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod frontier_tests {
+    use super::*;
+
+    #[test]
+    fn the_frontier_has_the_memory_trees_root_at_every_size() {
+        let mut frontier = Frontier::new();
+        let mut tree = MemoryTree::new();
+        assert_eq!(frontier.root(), EMPTY_ROOT);
+        for i in 0u32..70 {
+            let leaf = leaf_hash(&i.to_le_bytes());
+            frontier.push(leaf);
+            tree.append(&[leaf]);
+            assert_eq!(frontier.root(), tree.root_at(tree.size()), "size {}", i + 1);
+            assert!(frontier.is_well_formed());
+        }
+        let mut other = frontier.clone();
+        other.push(leaf_hash(b"x"));
+        assert_ne!(other.root(), frontier.root());
     }
 }

@@ -1,0 +1,380 @@
+//! The acceptance rules as a pure state machine: each rule accepts what it
+//! should, and refuses what it should for the right reason, with times
+//! given explicitly.
+
+use std::sync::OnceLock;
+
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::{Groth16, ProvingKey, VerifyingKey};
+use ark_relations::lc;
+use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError, Variable};
+use ark_snark::SNARK;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use ark_ec::AffineRepr;
+use zkgov_circuits::field::to_decimal;
+use zkgov_circuits::policy::Policy;
+use zkgov_circuits::schema::Schema;
+use zkgov_circuits::statement::Statement;
+use zkgov_keys::digest::{key_id, policy_hash};
+use zkgov_keys::snarkjs;
+use zkgov_log::entry::{format_time, Entry, GovernedDepartment};
+use zkgov_log::replay::{replay, Violation};
+use zkgov_log::rules::{LogState, Refusal};
+
+const SCHEMA: &str = include_str!("../../schemas/real-estate.toml");
+const POLICY: &str = include_str!("../../policies/medical-premises.toml");
+const T0: i64 = 1_796_083_200;
+
+/// Six public inputs, each in one constraint `x · 1 = x`.
+struct Echo(Vec<Fr>);
+
+impl ConstraintSynthesizer<Fr> for Echo {
+    fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
+        for x in self.0 {
+            let v = cs.new_input_variable(|| Ok(x))?;
+            cs.enforce_constraint(lc!() + v, lc!() + Variable::One, lc!() + v)?;
+        }
+        Ok(())
+    }
+}
+
+struct Keys {
+    pk: ProvingKey<Bn254>,
+    vk: VerifyingKey<Bn254>,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let (pk, vk) = Groth16::<Bn254>::circuit_specific_setup(
+            Echo(vec![Fr::from(0u64); 6]),
+            &mut StdRng::seed_from_u64(1),
+        )
+        .unwrap();
+        Keys { pk, vk }
+    })
+}
+
+fn governance(time: i64, grace: u64) -> Entry {
+    Entry::Governance {
+        departments: vec![
+            GovernedDepartment {
+                name: "health".into(),
+                registries: vec![],
+                decides: true,
+            },
+            GovernedDepartment {
+                name: "land-registry".into(),
+                registries: vec!["real-estate".into()],
+                decides: false,
+            },
+        ],
+        freshness_seconds: 3600,
+        grace_seconds: grace,
+        time: format_time(time),
+    }
+}
+
+fn key_entry(vk: &VerifyingKey<Bn254>, policy_text: &str, time: i64) -> Entry {
+    let schema = Schema::from_toml("s", SCHEMA).unwrap();
+    let policy = Policy::from_toml("p", policy_text, &schema).unwrap();
+    let hash = policy_hash(&schema, &policy);
+    Entry::Key {
+        key_id: key_id(vk, &hash).to_string(),
+        registry: "real-estate".into(),
+        policy: policy.name.clone(),
+        policy_hash: hash.to_string(),
+        verifying_key: snarkjs::verifying_key_to_json(vk),
+        schema_toml: SCHEMA.into(),
+        policy_toml: policy_text.into(),
+        time: format_time(time),
+    }
+}
+
+fn key_id_of(entry: &Entry) -> String {
+    match entry {
+        Entry::Key { key_id, .. } => key_id.clone(),
+        _ => unreachable!(),
+    }
+}
+
+fn root(department: &str, root: u64, time: i64) -> Entry {
+    Entry::Root {
+        department: department.into(),
+        registry: "real-estate".into(),
+        root: root.to_string(),
+        time: format_time(time),
+    }
+}
+
+fn result(key: &str, case: &str, tag: u64, root: u64, min_area: u64, time: i64) -> Entry {
+    let schema = Schema::from_toml("s", SCHEMA).unwrap();
+    let policy = Policy::from_toml("p", POLICY, &schema).unwrap();
+    let mut inputs = vec![Fr::from(root), Statement::case_id(case), Fr::from(tag)];
+    inputs.extend(
+        policy
+            .encode_params(&[
+                ("min_area", &min_area.to_string()),
+                ("usage", "medical"),
+                ("today", "2026-11-23"),
+            ])
+            .unwrap(),
+    );
+    let proof = Groth16::<Bn254>::prove(
+        &keys().pk,
+        Echo(inputs.clone()),
+        &mut StdRng::seed_from_u64(tag ^ min_area),
+    )
+    .unwrap();
+    let decimals: Vec<String> = inputs.iter().map(to_decimal).collect();
+    Entry::Result {
+        key_id: key.into(),
+        case_id: case.into(),
+        subject_tag: decimals[2].clone(),
+        registry_root: decimals[0].clone(),
+        public_inputs: decimals,
+        proof: snarkjs::proof_to_json(&proof),
+        department: "land-registry".into(),
+        time: format_time(time),
+    }
+}
+
+/// A state with governance (grace `grace`), the key and root 7 at T0.
+fn started(grace: u64) -> (LogState, String) {
+    let mut state = LogState::new();
+    state.apply(&governance(T0, grace)).unwrap();
+    let key = key_entry(&keys().vk, POLICY, T0);
+    state.apply(&key).unwrap();
+    state.apply(&root("land-registry", 7, T0)).unwrap();
+    (state, key_id_of(&key))
+}
+
+#[test]
+fn the_first_entry_must_be_governance() {
+    let mut state = LogState::new();
+    assert_eq!(
+        state.apply(&root("land-registry", 7, T0)),
+        Err(Refusal::NoGovernance { kind: "root" })
+    );
+    assert_eq!(state.size(), 0, "a refused entry changes nothing");
+    state.apply(&governance(T0, 900)).unwrap();
+    assert_eq!(state.size(), 1);
+}
+
+#[test]
+fn times_never_go_back() {
+    let (mut state, _) = started(900);
+    assert!(matches!(
+        state.apply(&root("land-registry", 8, T0 - 1)),
+        Err(Refusal::TimeWentBack { .. })
+    ));
+    state.apply(&root("land-registry", 8, T0)).unwrap();
+}
+
+#[test]
+fn only_the_owner_anchors_a_registry_root() {
+    let (mut state, _) = started(900);
+    assert_eq!(
+        state.apply(&root("health", 8, T0)),
+        Err(Refusal::NotOwner {
+            registry: "real-estate".into(),
+            owner: "land-registry".into(),
+            department: "health".into(),
+        })
+    );
+}
+
+#[test]
+fn a_valid_result_is_accepted_and_a_wrong_one_refused_for_its_reason() {
+    let (mut state, key) = started(900);
+    state.apply(&result(&key, "C-1", 11, 7, 120, T0 + 5)).unwrap();
+    // The same statement again, with the same inputs: already logged.
+    assert_eq!(
+        state.apply(&result(&key, "C-1", 11, 7, 120, T0 + 5)),
+        Err(Refusal::AlreadyLogged { index: 3 })
+    );
+    // The same statement with another param: a conflict.
+    assert_eq!(
+        state.apply(&result(&key, "C-1", 11, 7, 100, T0 + 5)),
+        Err(Refusal::ConflictingStatement { index: 3 })
+    );
+    // A root never anchored.
+    assert!(matches!(
+        state.apply(&result(&key, "C-2", 12, 9, 120, T0 + 5)),
+        Err(Refusal::RootNotAnchored { .. })
+    ));
+    // A root anchored over an hour (the window) before.
+    assert!(matches!(
+        state.apply(&result(&key, "C-3", 13, 7, 120, T0 + 3601)),
+        Err(Refusal::RootStale { age_seconds: 3601, .. })
+    ));
+    // A proof moved to another case does not verify.
+    let Entry::Result { proof, .. } = result(&key, "C-4", 14, 7, 120, T0 + 3601) else {
+        unreachable!()
+    };
+    let Entry::Result {
+        key_id,
+        case_id,
+        subject_tag,
+        registry_root,
+        public_inputs,
+        department,
+        ..
+    } = result(&key, "C-5", 14, 7, 120, T0 + 10)
+    else {
+        unreachable!()
+    };
+    let moved = Entry::Result {
+        key_id,
+        case_id,
+        subject_tag,
+        registry_root,
+        public_inputs,
+        proof,
+        department,
+        time: format_time(T0 + 10),
+    };
+    assert_eq!(state.apply(&moved), Err(Refusal::InvalidProof));
+    assert_eq!(state.counts().results, 1);
+}
+
+#[test]
+fn a_superseded_root_backs_proofs_only_within_the_grace_period() {
+    let (mut state, key) = started(60);
+    state.apply(&root("land-registry", 8, T0 + 100)).unwrap();
+    // 60 s after the newer root: still within grace.
+    state.apply(&result(&key, "C-1", 1, 7, 120, T0 + 160)).unwrap();
+    // 61 s after: refused, naming the root that superseded it.
+    assert_eq!(
+        state.apply(&result(&key, "C-2", 2, 7, 120, T0 + 161)),
+        Err(Refusal::RootSuperseded {
+            registry: "real-estate".into(),
+            root: "7".into(),
+            by_index: 3,
+            superseded_seconds: 61,
+            grace_seconds: 60,
+        })
+    );
+    // The latest root is fine.
+    state.apply(&result(&key, "C-2", 2, 8, 120, T0 + 161)).unwrap();
+}
+
+#[test]
+fn keys_with_an_identity_point_or_a_reused_verifying_key_are_refused() {
+    let (mut state, _) = started(900);
+    let mut vk = keys().vk.clone();
+    vk.gamma_abc_g1[2] = ark_bn254::G1Affine::identity();
+    let other = POLICY.replacen("medical-premises", "medical-premises-2", 1);
+    assert_eq!(
+        state.apply(&key_entry(&vk, &other, T0)),
+        Err(Refusal::IdentityPoint {
+            point: "IC[2]".into()
+        })
+    );
+    // The same verifying key under another policy.
+    assert!(matches!(
+        state.apply(&key_entry(&keys().vk, &other, T0)),
+        Err(Refusal::KeyReused { .. })
+    ));
+    // A key entry whose id is not its key's.
+    let mut forged = key_entry(&keys().vk, &other, T0);
+    if let Entry::Key { key_id, .. } = &mut forged {
+        *key_id = "00".repeat(32);
+    }
+    assert!(matches!(
+        state.apply(&forged),
+        Err(Refusal::KeyIdMismatch { .. })
+    ));
+}
+
+#[test]
+fn decisions_come_from_deciders_and_cite_their_own_case() {
+    let (mut state, key) = started(900);
+    state.apply(&result(&key, "C-1", 1, 7, 120, T0)).unwrap();
+    state.apply(&result(&key, "C-2", 2, 7, 120, T0)).unwrap();
+    let decision = |department: &str, results: Vec<u64>| Entry::Decision {
+        case_id: "C-1".into(),
+        department: department.into(),
+        decision: "approved".into(),
+        results,
+        note: String::new(),
+        time: format_time(T0),
+    };
+    assert_eq!(
+        state.apply(&decision("land-registry", vec![3])),
+        Err(Refusal::NotDecider("land-registry".into()))
+    );
+    assert_eq!(
+        state.apply(&decision("health", vec![4])),
+        Err(Refusal::CitesOtherCase {
+            index: 4,
+            case_id: "C-1".into()
+        })
+    );
+    state.apply(&decision("health", vec![3])).unwrap();
+    assert_eq!(state.case_decisions("C-1").len(), 1);
+}
+
+#[test]
+fn compare_decodes_params_and_counts_only_expected_values() {
+    let (mut state, key) = started(900);
+    state.apply(&result(&key, "C-1", 1, 7, 120, T0)).unwrap();
+    state.apply(&result(&key, "C-1", 2, 7, 100, T0)).unwrap();
+    let required = vec![key.clone()];
+    let plain = state.compare("C-1", &required, &[]).unwrap();
+    assert!(plain.complete && !plain.tags_match, "two applicants");
+    assert_eq!(plain.results[0].params["today"], "2026-11-23");
+    assert_eq!(plain.results[0].params["usage"], "medical");
+    let expect = vec![("min_area".to_string(), "120".to_string())];
+    let strict = state.compare("C-1", &required, &expect).unwrap();
+    assert!(strict.complete && strict.tags_match);
+    assert_eq!(strict.cited, vec![3]);
+    assert!(!strict.results[1].counts);
+    assert_eq!(
+        strict.results[1].why.as_deref(),
+        Some("min_area is 100, not 120")
+    );
+    let typo = vec![("min_areaa".to_string(), "120".to_string())];
+    assert!(matches!(
+        state.compare("C-1", &required, &typo),
+        Err(Refusal::Malformed { .. })
+    ));
+}
+
+#[test]
+fn a_replay_in_batches_gives_the_verdicts_of_applying_one_by_one() {
+    let (_, key) = started(900);
+    let mut entries: Vec<Vec<u8>> = vec![
+        governance(T0, 900).to_bytes(),
+        key_entry(&keys().vk, POLICY, T0).to_bytes(),
+        root("land-registry", 7, T0).to_bytes(),
+    ];
+    for i in 0..20 {
+        entries.push(result(&key, &format!("C-{i}"), i, 7, 120, T0).to_bytes());
+    }
+    // A statement repeated inside one batch is caught in order.
+    entries.push(result(&key, "C-3", 3, 7, 120, T0).to_bytes());
+    let mut batched = LogState::new();
+    assert_eq!(
+        replay(&mut batched, &entries, |_| {}),
+        Err(Violation::Refused {
+            index: 23,
+            refusal: Refusal::AlreadyLogged { index: 6 }
+        })
+    );
+    let mut single = LogState::new();
+    for bytes in &entries[..23] {
+        single.apply(&Entry::from_bytes(bytes).unwrap()).unwrap();
+    }
+    assert_eq!(batched.root(), single.root());
+    assert_eq!(batched.counts(), single.counts());
+
+    // A snapshot restores the same state, which goes on the same way.
+    let json = serde_json::to_vec(&batched.to_snapshot()).unwrap();
+    let mut restored = LogState::from_snapshot(serde_json::from_slice(&json).unwrap()).unwrap();
+    assert_eq!(restored.root(), batched.root());
+    let next = root("land-registry", 8, T0 + 1);
+    assert_eq!(restored.apply(&next), batched.apply(&next));
+    assert_eq!(restored.root(), batched.root());
+}
