@@ -848,9 +848,9 @@ fn receipts_that_do_not_check_out_fail_the_audit() {
         .replace("real-estate", "real-estatf");
     edited["entry"] = json!(text);
     let cases = [
-        ("foreign", foreign, "receipt for entry 1: "),
+        ("foreign", foreign, "receipt for entry 2: "),
         ("moved", moved, "receipt for entry 0: "),
-        ("edited", edited, "receipt for entry 1: "),
+        ("edited", edited, "receipt for entry 2: "),
     ];
     for (name, bad, expected) in cases {
         let file = site.path(&format!("{name}.json"));

@@ -11,7 +11,6 @@ use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisE
 use ark_snark::SNARK;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use ark_ec::AffineRepr;
 use zkgov_circuits::field::to_decimal;
 use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;

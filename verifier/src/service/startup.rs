@@ -6,6 +6,7 @@ use zkgov_log::encode_hash;
 use zkgov_log::entry::Entry;
 use zkgov_log::replay::{replay, replay_pinned, Violation};
 use zkgov_log::rules::LogState;
+use zkgov_log::tree::{leaf_hash, Frontier};
 
 use super::config::{Config, IndexCheck};
 use super::signed::SignedLog;
@@ -41,10 +42,16 @@ pub enum LogStartError {
     },
     /// An entry breaks the rules.
     #[error("the log in the database breaks the rules: {0}")]
-    Violation(#[from] Violation),
+    Violation(Violation),
     /// The index tables disagree with the log.
     #[error("the index tables disagree with the log: {0}. Rebuild them with `zkgov serve --reindex`")]
     IndexMismatch(String),
+}
+
+impl From<Violation> for LogStartError {
+    fn from(violation: Violation) -> Self {
+        LogStartError::Violation(violation)
+    }
 }
 
 /// Rebuilds the rules' state from the store: the entries the service signed
@@ -64,21 +71,32 @@ pub fn load_state(storage: &dyn Storage, signed: &SignedLog) -> Result<LogState,
         Some(checkpoint) => checkpoint.size,
         None => 0,
     };
+    // The signed root is checked first: an entry changed behind the
+    // service's back is reported as that, even if it also breaks a rule.
+    if let Some(checkpoint) = &last {
+        let mut frontier = Frontier::new();
+        let mut start = 0;
+        while start < pinned {
+            let end = (start + PAGE).min(pinned);
+            for entry in storage.entries(start, end)? {
+                frontier.push(leaf_hash(&entry));
+            }
+            start = end;
+        }
+        if frontier.root() != checkpoint.root {
+            return Err(LogStartError::Forked {
+                size: checkpoint.size,
+                found: encode_hash(&frontier.root()),
+                signed: encode_hash(&checkpoint.root),
+            });
+        }
+    }
     let mut state = LogState::new();
     let mut start = 0;
     while start < pinned {
         let end = (start + PAGE).min(pinned);
         replay_pinned(&mut state, &storage.entries(start, end)?)?;
         start = end;
-    }
-    if let Some(checkpoint) = &last {
-        if state.root() != checkpoint.root {
-            return Err(LogStartError::Forked {
-                size: checkpoint.size,
-                found: encode_hash(&state.root()),
-                signed: encode_hash(&checkpoint.root),
-            });
-        }
     }
     if size > pinned {
         tracing::info!(
@@ -285,15 +303,16 @@ pub fn restore(
             appended: 0,
         });
     }
-    let mut state = LogState::new();
+    let mut frontier = Frontier::new();
     let mut at = 0;
     while at < database {
         let end = (at + PAGE).min(database);
-        let entries = storage.entries(at, end).map_err(LogStartError::from)?;
-        replay_pinned(&mut state, &entries).map_err(LogStartError::from)?;
+        for entry in storage.entries(at, end).map_err(LogStartError::from)? {
+            frontier.push(leaf_hash(&entry));
+        }
         at = end;
     }
-    let mut copied: Vec<NewEntry> = Vec::new();
+    let mut copied_bytes: Vec<Vec<u8>> = Vec::new();
     while at < last.size {
         let end = (at + PAGE).min(last.size);
         let entries = fetch(at, end).map_err(|message| RestoreError::Source {
@@ -308,26 +327,38 @@ pub fn restore(
                 message: format!("{} entries came back", entries.len()),
             });
         }
-        for (offset, bytes) in entries.iter().enumerate() {
-            let index = at + offset as u64;
-            let entry = Entry::from_bytes(bytes)
-                .map_err(|error| LogStartError::Violation(Violation::Malformed { index, error }))?;
-            // The signed root pins these entries once it matches; the
-            // rules still apply, so a copy that breaks them is refused.
-            state.apply_pinned(&entry).map_err(|refusal| {
-                LogStartError::Violation(Violation::Refused { index, refusal })
-            })?;
-            copied.push(NewEntry::from(&entry));
+        for bytes in entries {
+            frontier.push(leaf_hash(&bytes));
+            copied_bytes.push(bytes);
         }
         at = end;
     }
-    if state.root() != last.root {
+    if frontier.root() != last.root {
         return Err(RestoreError::Mismatch {
             database,
-            copied: copied.len() as u64,
+            copied: copied_bytes.len() as u64,
             signed: last.size,
         });
     }
+    // The signed root pins the copy; the rules still apply, so a log that
+    // breaks them is refused whole.
+    let mut state = LogState::new();
+    let mut at = 0;
+    while at < database {
+        let end = (at + PAGE).min(database);
+        let entries = storage.entries(at, end).map_err(LogStartError::from)?;
+        replay_pinned(&mut state, &entries).map_err(LogStartError::from)?;
+        at = end;
+    }
+    replay_pinned(&mut state, &copied_bytes).map_err(LogStartError::from)?;
+    let copied: Vec<NewEntry> = copied_bytes
+        .iter()
+        .map(|bytes| {
+            Entry::from_bytes(bytes)
+                .map(|entry| NewEntry::from(&entry))
+                .expect("replayed entries parse")
+        })
+        .collect();
     for chunk in copied.chunks(1024) {
         storage.append(chunk).map_err(LogStartError::from)?;
     }
