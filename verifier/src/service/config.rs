@@ -311,12 +311,14 @@ impl Config {
             raw.origin = Some(v);
         }
         if let Some(v) = env("ZKGOV_FRESHNESS_SECONDS") {
-            raw.freshness_seconds = Some(v.parse().map_err(|_| {
+            let seconds = v.parse().map_err(|_| {
                 invalid(
                     "ZKGOV_FRESHNESS_SECONDS",
                     format!("`{v}` is not a whole number of seconds"),
                 )
-            })?);
+            })?;
+            check_freshness("ZKGOV_FRESHNESS_SECONDS", seconds)?;
+            raw.freshness_seconds = Some(seconds);
         }
         if let Some(v) = env("ZKGOV_ADMIN_TOKEN_SHA256") {
             raw.admin_token_sha256 = Some(v);
@@ -365,9 +367,7 @@ impl Config {
             ));
         }
         let freshness_seconds = raw.freshness_seconds.unwrap_or(DEFAULT_FRESHNESS_SECONDS);
-        if freshness_seconds == 0 {
-            return Err(invalid("freshness_seconds", "must be at least 1"));
-        }
+        check_freshness("freshness_seconds", freshness_seconds)?;
         let admin_token = match raw.admin_token_sha256 {
             Some(text) => Some(TokenHash::from_hex(&text).ok_or_else(|| {
                 invalid(
@@ -503,6 +503,25 @@ impl Config {
     }
 }
 
+/// The freshness window is compared with a root's age in signed seconds
+/// (Unix times are `i64`), so a longer one would wrap around and make every
+/// root stale.
+fn check_freshness(setting: &str, seconds: u64) -> Result<(), ConfigError> {
+    if seconds == 0 {
+        return Err(invalid(setting, "must be at least 1"));
+    }
+    if i64::try_from(seconds).is_err() {
+        return Err(invalid(
+            setting,
+            format!(
+                "{seconds} is too long: the window is at most {} seconds",
+                i64::MAX
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -612,6 +631,46 @@ mod tests {
             load("unknown_setting = 1", &[], Overrides::default()),
             Err(ConfigError::Syntax { .. })
         ));
+    }
+
+    #[test]
+    fn a_freshness_window_beyond_signed_seconds_is_refused() {
+        let longest = i64::MAX.to_string();
+        for too_long in [(i64::MAX as u64 + 1).to_string(), u64::MAX.to_string()] {
+            match load(
+                "",
+                &[("ZKGOV_FRESHNESS_SECONDS", &too_long)],
+                Overrides::default(),
+            ) {
+                Err(ConfigError::Invalid { setting, problem }) => {
+                    assert_eq!(setting, "ZKGOV_FRESHNESS_SECONDS");
+                    assert_eq!(
+                        problem,
+                        format!("{too_long} is too long: the window is at most {longest} seconds")
+                    );
+                }
+                other => panic!("expected the window to be refused, got {other:?}"),
+            }
+        }
+        let config = load(
+            "",
+            &[("ZKGOV_FRESHNESS_SECONDS", &longest)],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.freshness, Duration::from_secs(i64::MAX as u64));
+        // TOML integers are signed 64-bit: in the file, a longer window is a
+        // syntax error that shows its line.
+        match load(
+            &format!("freshness_seconds = {}", i64::MAX as u64 + 1),
+            &[],
+            Overrides::default(),
+        ) {
+            Err(ConfigError::Syntax { message, .. }) => {
+                assert!(message.contains("freshness_seconds"), "{message}")
+            }
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
     }
 
     #[test]
