@@ -825,6 +825,73 @@ fn a_request_slower_than_the_timeout_is_answered_408() {
     run.service.shutdown().unwrap();
 }
 
+/// Opens a connection that sends a request head and the first byte of a
+/// 1000-byte body, then stalls: its handler waits for the body, holding a
+/// slot of the concurrency limit until the request timeout.
+fn stalled_submission(run: &Running) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(run.service.addr).unwrap();
+    let head = format!(
+        "POST /v1/proofs HTTP/1.1\r\nHost: zkgov\r\nAuthorization: Bearer {LAND}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
+/// Polls `probe` every 20 ms until it holds, for at most a minute.
+fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !probe() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn health_metrics_and_the_openapi_document_are_shed_at_the_limit_too() {
+    let run = start("[limits]\nmax_in_flight = 1\nrequest_timeout_seconds = 300");
+    let stalled = stalled_submission(&run);
+    eventually("the stalled submission never took the only slot", || {
+        run.client.get("/v1/keys").0 == 503
+    });
+    for path in ["/healthz", "/metrics", "/v1/openapi.json"] {
+        let (status, body) = run.client.get(path);
+        assert_eq!((status, reason(&body)), (503, "overloaded"), "{path}");
+    }
+    // The submission ends with its connection, and frees the slot.
+    drop(stalled);
+    eventually("the probe was never answered again", || {
+        run.client.get("/healthz").0 == 200
+    });
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn health_reports_the_log_size_as_entries_are_appended() {
+    let run = start("");
+    let log_size = || {
+        let (status, health) = run.client.get("/healthz");
+        assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+        health["log_size"].as_u64().unwrap()
+    };
+    // The key registered at start-up.
+    assert_eq!(log_size(), 1);
+    run.publish_root();
+    run.publish_root();
+    assert_eq!(log_size(), 3);
+    let submission = fixture().proven("CASE-H", 0, 31);
+    let (status, body) = run.client.post("/v1/proofs", Some(LAND), &submission);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(log_size(), 4);
+    // A statement already anchored appends nothing.
+    let (status, body) = run.client.post("/v1/proofs", Some(LAND), &submission);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(log_size(), 4);
+    assert_eq!(log_size(), run.size());
+    run.service.shutdown().unwrap();
+}
+
 #[test]
 fn a_signing_key_readable_by_others_stops_start_up() {
     use std::os::unix::fs::PermissionsExt;

@@ -367,7 +367,16 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/log/entries", get(api::get_entries))
         .route("/v1/log/inclusion", get(api::get_inclusion))
         .route("/v1/log/consistency", get(api::get_consistency))
-        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .route_layer(middleware::from_fn_with_state(state.clone(), observe));
+    let open = Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::get_metrics))
+        .route("/v1/openapi.json", get(api::get_openapi));
+    // Health and metrics share the limits: a probe that is answered while
+    // every slot is taken would report a service that cannot serve.
+    api.merge(open)
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new({
@@ -382,14 +391,7 @@ fn router(state: Arc<AppState>) -> Router {
                 // shares one semaphore across all of them.
                 .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
                 .timeout(limits.request_timeout),
-        );
-    let open = Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/metrics", get(api::get_metrics))
-        .route("/v1/openapi.json", get(api::get_openapi));
-    api.merge(open)
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        )
         .with_state(state)
 }
 
