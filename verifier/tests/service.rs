@@ -892,6 +892,168 @@ fn health_reports_the_log_size_as_entries_are_appended() {
     run.service.shutdown().unwrap();
 }
 
+/// Sends `GET path` on `stream` and reads one answer, head and body.
+fn raw_get(stream: &mut std::net::TcpStream, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: zkgov\r\n\r\n").as_bytes())?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&answer).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let l = l.to_ascii_lowercase();
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .expect("a content-length");
+            if body.len() >= length {
+                return Ok(text);
+            }
+        }
+        match stream.read(&mut buf)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Reads from a connection that the service should close without an
+/// answer, and panics if it answers or stays open for `patience`.
+fn expect_closed(stream: &mut std::net::TcpStream, patience: std::time::Duration) {
+    use std::io::Read;
+    stream.set_read_timeout(Some(patience)).unwrap();
+    let mut buf = [0u8; 1024];
+    match stream.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Ok(n) => panic!("answered: {:?}", String::from_utf8_lossy(&buf[..n])),
+        Err(e) => panic!("still open after {patience:?}: {e}"),
+    }
+}
+
+#[test]
+fn a_connection_that_stalls_in_its_request_head_is_closed_after_the_header_read_timeout() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let run = start("[limits]\nheader_read_timeout_seconds = 2");
+    for partial in [
+        "",
+        "GET /heal",
+        "GET /healthz HTTP/1.1\r\nHost: zkgov\r\nAccept: appl",
+    ] {
+        let opened = Instant::now();
+        let mut stream = std::net::TcpStream::connect(run.service.addr).unwrap();
+        stream.write_all(partial.as_bytes()).unwrap();
+        expect_closed(&mut stream, Duration::from_secs(30));
+        let waited = opened.elapsed();
+        assert!(
+            waited >= Duration::from_millis(1900),
+            "{partial:?}: closed after {waited:?}"
+        );
+    }
+    // The deadline is for the whole head, not each read: a head sent in
+    // pieces within it is answered, and so is the next one on the same
+    // connection.
+    let mut stream = std::net::TcpStream::connect(run.service.addr).unwrap();
+    stream.write_all(b"GET /healthz HT").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(b"TP/1.1\r\nHost: zkgov\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut first = String::new();
+    while !first.contains("\"log_size\"") {
+        let mut buf = [0u8; 1024];
+        let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
+        assert!(n > 0, "closed before answering: {first}");
+        first.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    let second = raw_get(&mut stream, "/healthz").unwrap();
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    // Then it is idle, and idle is closed the same way.
+    expect_closed(&mut stream, Duration::from_secs(30));
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_until_one_closes() {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let run = start("[limits]\nmax_connections = 2\nheader_read_timeout_seconds = 600");
+    // Two keep-alive connections, answered once and then idle, hold both
+    // slots.
+    let mut held: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(run.service.addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            let answer = raw_get(&mut stream, "/healthz").unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            stream
+        })
+        .collect();
+    // A third connects (the kernel queues it) but is not served...
+    let mut waiting = std::net::TcpStream::connect(run.service.addr).unwrap();
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: zkgov\r\n\r\n")
+        .unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    match waiting.read(&mut buf) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("served beyond the cap: {other:?}"),
+    }
+    // ...until one of the two closes; the request it sent meanwhile is
+    // then answered.
+    drop(held.pop());
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = String::new();
+    while !answer.contains("\"log_size\"") {
+        let n = waiting.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before answering: {answer}");
+        answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The connection that stayed open is still served.
+    let again = raw_get(&mut held[0], "/healthz").unwrap();
+    assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+    drop((held, waiting));
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn a_stalled_connection_at_the_cap_gives_way_after_the_header_read_timeout() {
+    use std::io::Write;
+    use std::time::Duration;
+    let run = start("[limits]\nmax_connections = 1\nheader_read_timeout_seconds = 2");
+    let mut stalled = std::net::TcpStream::connect(run.service.addr).unwrap();
+    stalled.write_all(b"GET /healthz HTTP/1.1\r\nHo").unwrap();
+    // A client that sends its request whole, behind it, is served once the
+    // stalled one is cut off.
+    let mut prompt = std::net::TcpStream::connect(run.service.addr).unwrap();
+    prompt
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let answer = raw_get(&mut prompt, "/healthz").unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    expect_closed(&mut stalled, Duration::from_secs(1));
+    drop(prompt);
+    run.service.shutdown().unwrap();
+}
+
 #[test]
 fn a_signing_key_readable_by_others_stops_start_up() {
     use std::os::unix::fs::PermissionsExt;

@@ -29,6 +29,8 @@
 //! [limits]
 //! request_timeout_seconds = 30
 //! max_in_flight = 256
+//! header_read_timeout_seconds = 30
+//! max_connections = 512
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -143,6 +145,14 @@ pub struct Limits {
     pub max_batch_items: usize,
     /// Most entries served in one page of the log.
     pub max_entries_per_page: u64,
+    /// Longest time a connection may take to send a request's line and
+    /// headers, counted from when the connection opens or its previous
+    /// answer is written; then it is closed. This also ends idle
+    /// keep-alive connections.
+    pub header_read_timeout: Duration,
+    /// Connections open at once; more wait in the kernel's listen backlog
+    /// until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -154,6 +164,8 @@ impl Default for Limits {
             max_batch_body_bytes: 8 * 1024 * 1024,
             max_batch_items: 1024,
             max_entries_per_page: 1000,
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: 512,
         }
     }
 }
@@ -236,6 +248,8 @@ struct FileLimits {
     max_batch_body_bytes: Option<usize>,
     max_batch_items: Option<usize>,
     max_entries_per_page: Option<u64>,
+    header_read_timeout_seconds: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 /// The default listen address.
@@ -246,6 +260,9 @@ pub const DEFAULT_DATA_DIR: &str = "zkgov-data";
 pub const DEFAULT_ORIGIN: &str = "zkgov.localhost/log";
 /// The default freshness window: seven days.
 pub const DEFAULT_FRESHNESS_SECONDS: u64 = 7 * 24 * 3600;
+
+/// The longest header-read timeout accepted.
+const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3600);
 
 fn invalid(setting: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -462,6 +479,11 @@ impl Config {
             max_entries_per_page: l
                 .max_entries_per_page
                 .unwrap_or(defaults.max_entries_per_page),
+            header_read_timeout: Duration::from_secs(
+                l.header_read_timeout_seconds
+                    .unwrap_or(defaults.header_read_timeout.as_secs()),
+            ),
+            max_connections: l.max_connections.unwrap_or(defaults.max_connections),
         };
         for (setting, value) in [
             (
@@ -476,10 +498,25 @@ impl Config {
             ),
             ("limits.max_batch_items", limits.max_batch_items as u64),
             ("limits.max_entries_per_page", limits.max_entries_per_page),
+            (
+                "limits.header_read_timeout_seconds",
+                limits.header_read_timeout.as_secs(),
+            ),
+            ("limits.max_connections", limits.max_connections as u64),
         ] {
             if value == 0 {
                 return Err(invalid(setting, "must be at least 1"));
             }
+        }
+        // A deadline past the clock's range would panic the connection.
+        if limits.header_read_timeout > MAX_HEADER_READ_TIMEOUT {
+            return Err(invalid(
+                "limits.header_read_timeout_seconds",
+                format!(
+                    "must be at most {} (an hour)",
+                    MAX_HEADER_READ_TIMEOUT.as_secs()
+                ),
+            ));
         }
 
         Ok(Config {
@@ -614,6 +651,15 @@ mod tests {
                 "key[0].registry",
             ),
             ("[limits]\nmax_in_flight = 0", "limits.max_in_flight"),
+            (
+                "[limits]\nheader_read_timeout_seconds = 0",
+                "limits.header_read_timeout_seconds",
+            ),
+            (
+                "[limits]\nheader_read_timeout_seconds = 3601",
+                "limits.header_read_timeout_seconds",
+            ),
+            ("[limits]\nmax_connections = 0", "limits.max_connections"),
         ];
         for (text, setting) in cases {
             let text = text.replace("{A}", HASH_A).replace("{B}", HASH_B);

@@ -40,6 +40,7 @@ pub mod appender;
 pub mod auth;
 mod batcher;
 pub mod config;
+mod connections;
 pub mod error;
 pub mod metrics;
 
@@ -248,7 +249,9 @@ impl Service {
 
     /// Serves on `listener` until `shutdown` completes, then stops taking
     /// connections, lets in-flight requests finish, commits every queued
-    /// append and returns.
+    /// append and returns. Open connections are capped
+    /// (`limits.max_connections`), and each must send its request heads
+    /// within `limits.header_read_timeout_seconds`.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -256,9 +259,7 @@ impl Service {
     ) -> std::io::Result<()> {
         let Service { state, appender } = self;
         let app = router(state.clone());
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = connections::serve(listener, app, &state.config.limits, shutdown).await;
         drop(state);
         // The appender exits once the last handle (held by the state) is
         // gone, after committing everything queued.
