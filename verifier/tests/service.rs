@@ -834,6 +834,235 @@ fn a_request_slower_than_the_timeout_is_answered_408() {
     run.service.shutdown().unwrap();
 }
 
+/// Opens a connection that sends a request head and the first byte of a
+/// 1000-byte body, then stalls: its handler waits for the body, holding a
+/// slot of the concurrency limit until the request timeout.
+fn stalled_submission(run: &Running) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(run.service.addr).unwrap();
+    let head = format!(
+        "POST /v1/proofs HTTP/1.1\r\nHost: zkgov\r\nAuthorization: Bearer {LAND}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
+/// Polls `probe` every 20 ms until it holds, for at most a minute.
+fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !probe() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn health_metrics_and_the_openapi_document_are_shed_at_the_limit_too() {
+    let run = start("[limits]\nmax_in_flight = 1\nrequest_timeout_seconds = 300");
+    let stalled = stalled_submission(&run);
+    eventually("the stalled submission never took the only slot", || {
+        run.client.get("/v1/keys").0 == 503
+    });
+    for path in ["/healthz", "/metrics", "/v1/openapi.json"] {
+        let (status, body) = run.client.get(path);
+        assert_eq!((status, reason(&body)), (503, "overloaded"), "{path}");
+    }
+    // The submission ends with its connection, and frees the slot.
+    drop(stalled);
+    eventually("the probe was never answered again", || {
+        run.client.get("/healthz").0 == 200
+    });
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn health_reports_the_log_size_as_entries_are_appended() {
+    let run = start("");
+    let log_size = || {
+        let (status, health) = run.client.get("/healthz");
+        assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+        health["log_size"].as_u64().unwrap()
+    };
+    // The key registered at start-up.
+    assert_eq!(log_size(), 1);
+    run.publish_root();
+    run.publish_root();
+    assert_eq!(log_size(), 3);
+    let submission = fixture().proven("CASE-H", 0, 31);
+    let (status, body) = run.client.post("/v1/proofs", Some(LAND), &submission);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(log_size(), 4);
+    // A statement already anchored appends nothing.
+    let (status, body) = run.client.post("/v1/proofs", Some(LAND), &submission);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(log_size(), 4);
+    assert_eq!(log_size(), run.size());
+    run.service.shutdown().unwrap();
+}
+
+/// Sends `GET path` on `stream` and reads one answer, head and body.
+fn raw_get(stream: &mut std::net::TcpStream, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: zkgov\r\n\r\n").as_bytes())?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&answer).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let l = l.to_ascii_lowercase();
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .expect("a content-length");
+            if body.len() >= length {
+                return Ok(text);
+            }
+        }
+        match stream.read(&mut buf)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Reads from a connection that the service should close without an
+/// answer, and panics if it answers or stays open for `patience`.
+fn expect_closed(stream: &mut std::net::TcpStream, patience: std::time::Duration) {
+    use std::io::Read;
+    stream.set_read_timeout(Some(patience)).unwrap();
+    let mut buf = [0u8; 1024];
+    match stream.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Ok(n) => panic!("answered: {:?}", String::from_utf8_lossy(&buf[..n])),
+        Err(e) => panic!("still open after {patience:?}: {e}"),
+    }
+}
+
+#[test]
+fn a_connection_that_stalls_in_its_request_head_is_closed_after_the_header_read_timeout() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let run = start("[limits]\nheader_read_timeout_seconds = 2");
+    for partial in [
+        "",
+        "GET /heal",
+        "GET /healthz HTTP/1.1\r\nHost: zkgov\r\nAccept: appl",
+    ] {
+        let opened = Instant::now();
+        let mut stream = std::net::TcpStream::connect(run.service.addr).unwrap();
+        stream.write_all(partial.as_bytes()).unwrap();
+        expect_closed(&mut stream, Duration::from_secs(30));
+        let waited = opened.elapsed();
+        assert!(
+            waited >= Duration::from_millis(1900),
+            "{partial:?}: closed after {waited:?}"
+        );
+    }
+    // The deadline is for the whole head, not each read: a head sent in
+    // pieces within it is answered, and so is the next one on the same
+    // connection.
+    let mut stream = std::net::TcpStream::connect(run.service.addr).unwrap();
+    stream.write_all(b"GET /healthz HT").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(b"TP/1.1\r\nHost: zkgov\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut first = String::new();
+    while !first.contains("\"log_size\"") {
+        let mut buf = [0u8; 1024];
+        let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
+        assert!(n > 0, "closed before answering: {first}");
+        first.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    let second = raw_get(&mut stream, "/healthz").unwrap();
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    // Then it is idle, and idle is closed the same way.
+    expect_closed(&mut stream, Duration::from_secs(30));
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_until_one_closes() {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let run = start("[limits]\nmax_connections = 2\nheader_read_timeout_seconds = 600");
+    // Two keep-alive connections, answered once and then idle, hold both
+    // slots.
+    let mut held: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(run.service.addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            let answer = raw_get(&mut stream, "/healthz").unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            stream
+        })
+        .collect();
+    // A third connects (the kernel queues it) but is not served...
+    let mut waiting = std::net::TcpStream::connect(run.service.addr).unwrap();
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: zkgov\r\n\r\n")
+        .unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    match waiting.read(&mut buf) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("served beyond the cap: {other:?}"),
+    }
+    // ...until one of the two closes; the request it sent meanwhile is
+    // then answered.
+    drop(held.pop());
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = String::new();
+    while !answer.contains("\"log_size\"") {
+        let n = waiting.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before answering: {answer}");
+        answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The connection that stayed open is still served.
+    let again = raw_get(&mut held[0], "/healthz").unwrap();
+    assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+    drop((held, waiting));
+    run.service.shutdown().unwrap();
+}
+
+#[test]
+fn a_stalled_connection_at_the_cap_gives_way_after_the_header_read_timeout() {
+    use std::io::Write;
+    use std::time::Duration;
+    let run = start("[limits]\nmax_connections = 1\nheader_read_timeout_seconds = 2");
+    let mut stalled = std::net::TcpStream::connect(run.service.addr).unwrap();
+    stalled.write_all(b"GET /healthz HTTP/1.1\r\nHo").unwrap();
+    // A client that sends its request whole, behind it, is served once the
+    // stalled one is cut off.
+    let mut prompt = std::net::TcpStream::connect(run.service.addr).unwrap();
+    prompt
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let answer = raw_get(&mut prompt, "/healthz").unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    expect_closed(&mut stalled, Duration::from_secs(1));
+    drop(prompt);
+    run.service.shutdown().unwrap();
+}
+
 #[test]
 fn a_signing_key_readable_by_others_stops_start_up() {
     use std::os::unix::fs::PermissionsExt;

@@ -29,6 +29,8 @@
 //! [limits]
 //! request_timeout_seconds = 30
 //! max_in_flight = 256
+//! header_read_timeout_seconds = 30
+//! max_connections = 512
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -143,6 +145,14 @@ pub struct Limits {
     pub max_batch_items: usize,
     /// Most entries served in one page of the log.
     pub max_entries_per_page: u64,
+    /// Longest time a connection may take to send a request's line and
+    /// headers, counted from when the connection opens or its previous
+    /// answer is written; then it is closed. This also ends idle
+    /// keep-alive connections.
+    pub header_read_timeout: Duration,
+    /// Connections open at once; more wait in the kernel's listen backlog
+    /// until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -154,6 +164,8 @@ impl Default for Limits {
             max_batch_body_bytes: 8 * 1024 * 1024,
             max_batch_items: 1024,
             max_entries_per_page: 1000,
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: 512,
         }
     }
 }
@@ -257,6 +269,8 @@ struct FileLimits {
     max_batch_body_bytes: Option<usize>,
     max_batch_items: Option<usize>,
     max_entries_per_page: Option<u64>,
+    header_read_timeout_seconds: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 /// The default listen address.
@@ -267,6 +281,9 @@ pub const DEFAULT_DATA_DIR: &str = "zkgov-data";
 pub const DEFAULT_ORIGIN: &str = "zkgov.localhost/log";
 /// The default freshness window: seven days.
 pub const DEFAULT_FRESHNESS_SECONDS: u64 = 7 * 24 * 3600;
+
+/// The longest header-read timeout accepted.
+const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3600);
 
 fn invalid(setting: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -332,12 +349,14 @@ impl Config {
             raw.origin = Some(v);
         }
         if let Some(v) = env("ZKGOV_FRESHNESS_SECONDS") {
-            raw.freshness_seconds = Some(v.parse().map_err(|_| {
+            let seconds = v.parse().map_err(|_| {
                 invalid(
                     "ZKGOV_FRESHNESS_SECONDS",
                     format!("`{v}` is not a whole number of seconds"),
                 )
-            })?);
+            })?;
+            check_freshness("ZKGOV_FRESHNESS_SECONDS", seconds)?;
+            raw.freshness_seconds = Some(seconds);
         }
         if let Some(v) = env("ZKGOV_GRACE_SECONDS") {
             raw.grace_seconds = Some(v.parse().map_err(|_| {
@@ -398,9 +417,7 @@ impl Config {
             ));
         }
         let freshness_seconds = raw.freshness_seconds.unwrap_or(DEFAULT_FRESHNESS_SECONDS);
-        if freshness_seconds == 0 {
-            return Err(invalid("freshness_seconds", "must be at least 1"));
-        }
+        check_freshness("freshness_seconds", freshness_seconds)?;
         let grace_seconds = raw
             .grace_seconds
             .unwrap_or(zkgov_log::rules::DEFAULT_GRACE_SECONDS);
@@ -501,6 +518,11 @@ impl Config {
             max_entries_per_page: l
                 .max_entries_per_page
                 .unwrap_or(defaults.max_entries_per_page),
+            header_read_timeout: Duration::from_secs(
+                l.header_read_timeout_seconds
+                    .unwrap_or(defaults.header_read_timeout.as_secs()),
+            ),
+            max_connections: l.max_connections.unwrap_or(defaults.max_connections),
         };
         for (setting, value) in [
             (
@@ -515,10 +537,25 @@ impl Config {
             ),
             ("limits.max_batch_items", limits.max_batch_items as u64),
             ("limits.max_entries_per_page", limits.max_entries_per_page),
+            (
+                "limits.header_read_timeout_seconds",
+                limits.header_read_timeout.as_secs(),
+            ),
+            ("limits.max_connections", limits.max_connections as u64),
         ] {
             if value == 0 {
                 return Err(invalid(setting, "must be at least 1"));
             }
+        }
+        // A deadline past the clock's range would panic the connection.
+        if limits.header_read_timeout > MAX_HEADER_READ_TIMEOUT {
+            return Err(invalid(
+                "limits.header_read_timeout_seconds",
+                format!(
+                    "must be at most {} (an hour)",
+                    MAX_HEADER_READ_TIMEOUT.as_secs()
+                ),
+            ));
         }
 
         Ok(Config {
@@ -565,6 +602,25 @@ impl Config {
             .iter()
             .find(|d| d.registries.contains(registry))
     }
+}
+
+/// The freshness window is compared with a root's age in signed seconds
+/// (Unix times are `i64`), so a longer one would wrap around and make every
+/// root stale.
+fn check_freshness(setting: &str, seconds: u64) -> Result<(), ConfigError> {
+    if seconds == 0 {
+        return Err(invalid(setting, "must be at least 1"));
+    }
+    if i64::try_from(seconds).is_err() {
+        return Err(invalid(
+            setting,
+            format!(
+                "{seconds} is too long: the window is at most {} seconds",
+                i64::MAX
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn valid_name(name: &str) -> bool {
@@ -659,6 +715,15 @@ mod tests {
                 "key[0].registry",
             ),
             ("[limits]\nmax_in_flight = 0", "limits.max_in_flight"),
+            (
+                "[limits]\nheader_read_timeout_seconds = 0",
+                "limits.header_read_timeout_seconds",
+            ),
+            (
+                "[limits]\nheader_read_timeout_seconds = 3601",
+                "limits.header_read_timeout_seconds",
+            ),
+            ("[limits]\nmax_connections = 0", "limits.max_connections"),
         ];
         for (text, setting) in cases {
             let text = text.replace("{A}", HASH_A).replace("{B}", HASH_B);
@@ -676,6 +741,46 @@ mod tests {
             load("unknown_setting = 1", &[], Overrides::default()),
             Err(ConfigError::Syntax { .. })
         ));
+    }
+
+    #[test]
+    fn a_freshness_window_beyond_signed_seconds_is_refused() {
+        let longest = i64::MAX.to_string();
+        for too_long in [(i64::MAX as u64 + 1).to_string(), u64::MAX.to_string()] {
+            match load(
+                "",
+                &[("ZKGOV_FRESHNESS_SECONDS", &too_long)],
+                Overrides::default(),
+            ) {
+                Err(ConfigError::Invalid { setting, problem }) => {
+                    assert_eq!(setting, "ZKGOV_FRESHNESS_SECONDS");
+                    assert_eq!(
+                        problem,
+                        format!("{too_long} is too long: the window is at most {longest} seconds")
+                    );
+                }
+                other => panic!("expected the window to be refused, got {other:?}"),
+            }
+        }
+        let config = load(
+            "",
+            &[("ZKGOV_FRESHNESS_SECONDS", &longest)],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.freshness, Duration::from_secs(i64::MAX as u64));
+        // TOML integers are signed 64-bit: in the file, a longer window is a
+        // syntax error that shows its line.
+        match load(
+            &format!("freshness_seconds = {}", i64::MAX as u64 + 1),
+            &[],
+            Overrides::default(),
+        ) {
+            Err(ConfigError::Syntax { message, .. }) => {
+                assert!(message.contains("freshness_seconds"), "{message}")
+            }
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
     }
 
     #[test]

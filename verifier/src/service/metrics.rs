@@ -45,6 +45,13 @@ impl Metrics {
         self.log_size.fetch_max(size, Ordering::Relaxed);
     }
 
+    /// The log's size as this service knows it: read from the database at
+    /// start-up and raised by every append it makes. Entries appended by
+    /// another process on the same database are not counted.
+    pub fn current_log_size(&self) -> u64 {
+        self.log_size.load(Ordering::Relaxed)
+    }
+
     /// Records the time to verify `proofs` proofs together.
     pub fn verified(&self, proofs: usize, elapsed: Duration) {
         let per_proof = elapsed.as_secs_f64() / proofs.max(1) as f64;

@@ -36,6 +36,7 @@ pub mod appender;
 pub mod auth;
 mod batcher;
 pub mod config;
+mod connections;
 pub mod error;
 pub mod metrics;
 pub mod signed;
@@ -238,7 +239,9 @@ impl Service {
 
     /// Serves on `listener` until `shutdown` completes, then stops taking
     /// connections, lets in-flight requests finish, commits every queued
-    /// append and returns.
+    /// append and returns. Open connections are capped
+    /// (`limits.max_connections`), and each must send its request heads
+    /// within `limits.header_read_timeout_seconds`.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -246,9 +249,7 @@ impl Service {
     ) -> std::io::Result<()> {
         let Service { state, appender } = self;
         let app = router(state.clone());
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = connections::serve(listener, app, &state.config.limits, shutdown).await;
         drop(state);
         // The appender exits once the last handle (held by the state) is
         // gone, after committing everything queued.
@@ -357,7 +358,16 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/log/entries", get(api::get_entries))
         .route("/v1/log/inclusion", get(api::get_inclusion))
         .route("/v1/log/consistency", get(api::get_consistency))
-        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .route_layer(middleware::from_fn_with_state(state.clone(), observe));
+    let open = Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::get_metrics))
+        .route("/v1/openapi.json", get(api::get_openapi));
+    // Health and metrics share the limits: a probe that is answered while
+    // every slot is taken would report a service that cannot serve.
+    api.merge(open)
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new({
@@ -372,14 +382,7 @@ fn router(state: Arc<AppState>) -> Router {
                 // shares one semaphore across all of them.
                 .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
                 .timeout(limits.request_timeout),
-        );
-    let open = Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/metrics", get(api::get_metrics))
-        .route("/v1/openapi.json", get(api::get_openapi));
-    api.merge(open)
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        )
         .with_state(state)
 }
 

@@ -21,17 +21,30 @@
 //!   under another advisory lock, so services starting at the same moment
 //!   against an empty database do not race.
 //!
+//! - **Encryption.** The URL's `sslmode` has libpq's meanings, over
+//!   rustls: `disable` never encrypts; `prefer` (the default) encrypts when
+//!   the server offers TLS; `require` refuses a server that does not; both
+//!   take any certificate, so they stop eavesdroppers, not a server that
+//!   impersonates another. `verify-full` also checks that the certificate
+//!   chains to a root the system trusts and names the host.
+//!
 //! Each append costs a fixed number of round trips, whatever the batch
 //! size: duplicates are looked up and rows written with array parameters
 //! (`ANY`, `UNNEST`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use r2d2::{NopErrorHandler, Pool, PooledConnection};
-use r2d2_postgres::postgres::{self, Client, Config, GenericClient, NoTls, Transaction};
+use r2d2_postgres::postgres::{self, Client, Config, GenericClient, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
     plan_append, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Record, ResultRecord, RootRecord,
@@ -124,7 +137,7 @@ CREATE INDEX IF NOT EXISTS decisions_by_case ON decisions (case_id, entry_idx);
 /// call it through `tokio::task::spawn_blocking` or from a plain thread.
 pub struct PostgresStorage {
     /// The connections.
-    pool: Pool<PostgresConnectionManager<NoTls>>,
+    pool: Pool<PostgresConnectionManager<MakeRustlsConnect>>,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -202,24 +215,43 @@ fn describe_target(config: &Config) -> String {
 impl PostgresStorage {
     /// Connects to the database at `url` (`postgres://user:password@host:port/db`
     /// or a key-value connection string), creating the schema if missing.
-    /// Error messages never include the password.
+    /// `sslmode` is read as the [module docs](self) say (`verify-full` only
+    /// in a URL). Error messages never include the password.
     pub fn connect(url: &str) -> Result<PostgresStorage> {
-        let config: Config = url.parse().map_err(|e| StorageError::Backend {
+        let invalid = |message: String| StorageError::Backend {
             backend: BACKEND,
             message: scrub(
-                format!("invalid database URL: {}", describe(&e)),
+                format!("invalid database URL: {message}"),
                 url_password(url).map(str::as_bytes),
             ),
+        };
+        let (parsed, verify_full) = take_verify_full(url).map_err(invalid)?;
+        let config: Config = parsed.parse().map_err(|e| invalid(describe(&e)))?;
+        let ssl_mode = match (verify_full, config.get_ssl_mode()) {
+            (true, _) => "verify-full",
+            (false, postgres::config::SslMode::Disable) => "disable",
+            (false, postgres::config::SslMode::Require) => "require",
+            (false, _) => "prefer",
+        };
+        let tls = tls_connector(verify_full).map_err(|message| StorageError::Backend {
+            backend: BACKEND,
+            message,
         })?;
         let password = config.get_password().map(<[u8]>::to_vec);
         let failed = |what: &str, e: postgres::Error| StorageError::Backend {
             backend: BACKEND,
             message: scrub(
-                format!("{what} ({}): {}", describe_target(&config), describe(&e)),
+                format!(
+                    "{what} ({}, sslmode {ssl_mode}): {}",
+                    describe_target(&config),
+                    describe(&e)
+                ),
                 password.as_deref(),
             ),
         };
-        let mut client = config.connect(NoTls).map_err(|e| failed("connecting", e))?;
+        let mut client = config
+            .connect(tls.clone())
+            .map_err(|e| failed("connecting", e))?;
         create_schema(&mut client).map_err(|e| match e {
             StorageError::Backend { message, .. } => StorageError::Backend {
                 backend: BACKEND,
@@ -250,7 +282,7 @@ impl PostgresStorage {
             // Failures reach the caller as errors; r2d2's default handler
             // would also log them.
             .error_handler(Box::new(NopErrorHandler))
-            .build(PostgresConnectionManager::new(config.clone(), NoTls))
+            .build(PostgresConnectionManager::new(config.clone(), tls))
             .map_err(|e| StorageError::Backend {
                 backend: BACKEND,
                 message: scrub(
@@ -262,8 +294,122 @@ impl PostgresStorage {
     }
 
     /// A pooled connection.
-    fn client(&self) -> Result<PooledConnection<PostgresConnectionManager<NoTls>>> {
+    fn client(&self) -> Result<PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>> {
         self.pool.get().map_err(pool_error)
+    }
+}
+
+/// `url` with `sslmode=verify-full` replaced by `sslmode=require`, which is
+/// what the `postgres` client understands (it checks no certificate
+/// itself), and whether it was there: then the TLS connector checks the
+/// certificate. `sslmode`s that libpq has and this store does not are
+/// refused rather than read as something weaker.
+fn take_verify_full(url: &str) -> Result<(String, bool), String> {
+    let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let Some((base, query)) = url.split_once('?').filter(|_| is_url) else {
+        return Ok((url.to_string(), false));
+    };
+    let mut verify_full = false;
+    let mut params = Vec::new();
+    for param in query.split('&') {
+        match param.strip_prefix("sslmode=") {
+            Some("verify-full") => {
+                verify_full = true;
+                params.push("sslmode=require");
+            }
+            Some(mode @ ("allow" | "verify-ca")) => {
+                return Err(format!(
+                    "sslmode={mode} is not supported; use disable, prefer, require or verify-full"
+                ))
+            }
+            _ => params.push(param),
+        }
+    }
+    Ok((format!("{base}?{}", params.join("&")), verify_full))
+}
+
+/// The TLS connector: checking certificates against the system's roots for
+/// `verify-full`, taking any certificate otherwise (libpq's `prefer` and
+/// `require`; `disable` never uses it).
+fn tls_connector(verify_full: bool) -> Result<MakeRustlsConnect, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("setting up TLS: {e}"))?;
+    let config = if verify_full {
+        let found = rustls_native_certs::load_native_certs();
+        let mut roots = RootCertStore::empty();
+        let (added, _) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            let errors: Vec<String> = found.errors.iter().map(|e| e.to_string()).collect();
+            return Err(format!(
+                "sslmode=verify-full, but no trusted root certificate was found on this system \
+                 (SSL_CERT_FILE, SSL_CERT_DIR or the system's store){}",
+                if errors.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", errors.join("; "))
+                }
+            ));
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth()
+    };
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// Takes any certificate, as libpq's `require` does: the connection is
+/// encrypted, but the server is not authenticated. The handshake's
+/// signatures are still checked, against the certificate the server sent.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

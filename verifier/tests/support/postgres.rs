@@ -18,6 +18,12 @@
 //!
 //! Each call then creates a new empty database, so tests are isolated
 //! while sharing one server.
+//!
+//! [`tls_server`] starts a second server the same way, with `ssl = on`, a
+//! certificate for 127.0.0.1 and localhost issued by a certificate
+//! authority made for the test ([`Server::ca_pem`]), and a `pg_hba.conf`
+//! that accepts TCP connections only over TLS. Both servers are managed
+//! over their Unix sockets.
 
 use std::fs::{self, File, OpenOptions};
 use std::net::TcpListener;
@@ -56,6 +62,8 @@ pub struct Server {
     admin: Mutex<Client>,
     /// The number of the next database.
     next_database: AtomicU32,
+    /// The certificate authority of a TLS server's certificate, PEM.
+    ca_pem: Option<String>,
 }
 
 impl Server {
@@ -78,31 +86,46 @@ impl Server {
     pub fn url(&self, name: &str) -> String {
         format!("postgres://{USER}@127.0.0.1:{}/{name}", self.port)
     }
+
+    /// The certificate authority that issued a TLS server's certificate,
+    /// PEM; `None` for a server without TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// The URL of a newly created empty database on this server.
+    pub fn fresh_database(&self) -> String {
+        let name = format!("db_{}", self.next_database.fetch_add(1, Ordering::Relaxed));
+        self.admin
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("creating test database {name}: {e:?}"));
+        self.url(&name)
+    }
 }
 
 /// The server of this test process, started on first use.
 pub fn server() -> &'static Server {
     static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
-    match SERVER.get_or_init(start) {
+    match SERVER.get_or_init(|| start(false)) {
         Ok(server) => server,
         Err(message) => panic!("the test PostgreSQL server is not available: {message}"),
     }
 }
 
+/// The TLS-only server of this test process, started on first use.
+pub fn tls_server() -> &'static Server {
+    static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+    match SERVER.get_or_init(|| start(true)) {
+        Ok(server) => server,
+        Err(message) => panic!("the test PostgreSQL TLS server is not available: {message}"),
+    }
+}
+
 /// The URL of a newly created empty database on this process's server.
 pub fn fresh_database() -> String {
-    let server = server();
-    let name = format!(
-        "db_{}",
-        server.next_database.fetch_add(1, Ordering::Relaxed)
-    );
-    server
-        .admin
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap_or_else(|e| panic!("creating test database {name}: {e:?}"));
-    server.url(&name)
+    server().fresh_database()
 }
 
 /// Whether this process runs as root.
@@ -316,12 +339,14 @@ rm -rf "$3"
         .map_err(|e| format!("cannot start the watchdog shell: {e}"))
 }
 
-/// Starts `postgres` on `port` and waits until it accepts connections.
+/// Starts `postgres` on `port`, with `settings` (`name=value`) beyond the
+/// usual ones, and waits until it accepts connections on its Unix socket.
 fn start_server(
     bin: &Path,
     dir: &Path,
     port: u16,
     user: Option<(u32, u32)>,
+    settings: &[String],
 ) -> Result<(Child, Client), String> {
     let log = File::create(dir.join("server.log"))
         .map_err(|e| format!("cannot create the server log: {e}"))?;
@@ -330,25 +355,27 @@ fn start_server(
         .map_err(|e| format!("cannot share the server log: {e}"))?;
     let port_arg = port.to_string();
     let mut child = run_as(
-        Command::new(bin.join("postgres")).args([
-            "-D",
-            &dir.join("data").to_string_lossy(),
-            "-k",
-            &dir.to_string_lossy(),
-            "-p",
-            &port_arg,
-            "-c",
-            "listen_addresses=127.0.0.1",
-            // Durability is what the store claims, so the tests keep it on.
-            "-c",
-            "fsync=on",
-            "-c",
-            "synchronous_commit=on",
-            "-c",
-            "shared_buffers=16MB",
-            "-c",
-            "max_connections=200",
-        ]),
+        Command::new(bin.join("postgres"))
+            .args([
+                "-D",
+                &dir.join("data").to_string_lossy(),
+                "-k",
+                &dir.to_string_lossy(),
+                "-p",
+                &port_arg,
+                "-c",
+                "listen_addresses=127.0.0.1",
+                // Durability is what the store claims, so the tests keep it on.
+                "-c",
+                "fsync=on",
+                "-c",
+                "synchronous_commit=on",
+                "-c",
+                "shared_buffers=16MB",
+                "-c",
+                "max_connections=200",
+            ])
+            .args(settings.iter().flat_map(|s| ["-c", s.as_str()])),
         user,
     )
     .current_dir(dir)
@@ -361,8 +388,11 @@ fn start_server(
     spawn_watchdog(child.id(), dir)?;
 
     let deadline = Instant::now() + START_TIMEOUT;
-    let params =
-        format!("host=127.0.0.1 port={port} user={USER} dbname=postgres connect_timeout=5");
+    // The Unix socket, which a TLS-only server accepts without TLS.
+    let params = format!(
+        "host={} port={port} user={USER} dbname=postgres connect_timeout=5",
+        dir.display()
+    );
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!(
@@ -385,8 +415,78 @@ fn start_server(
     }
 }
 
-/// Installs if needed, creates the cluster and starts the server.
-fn start() -> Result<Server, String> {
+/// A certificate for 127.0.0.1 and localhost, its key, and the certificate
+/// authority that issued it, all PEM.
+struct Certificates {
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+fn make_certificates() -> Result<Certificates, rcgen::Error> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.distinguished_name
+        .push(DnType::CommonName, "zkgov test certificate authority");
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+    let key = KeyPair::generate()?;
+    let mut server =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
+    server
+        .distinguished_name
+        .push(DnType::CommonName, "zkgov test server");
+    let cert = server.signed_by(&key, &ca)?;
+    Ok(Certificates {
+        ca: ca.pem(),
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    })
+}
+
+/// Writes a file of the cluster, owned by the user that runs the server.
+fn write_owned(path: &Path, text: &str, mode: u32, user: Option<(u32, u32)>) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    fs::write(path, text).map_err(fail)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(fail)?;
+    if let Some((uid, gid)) = user {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Turns TLS on for the cluster in `dir`: the certificate and key, and a
+/// `pg_hba.conf` that refuses TCP connections without TLS. Returns the
+/// server settings and the certificate authority.
+fn enable_tls(dir: &Path, user: Option<(u32, u32)>) -> Result<(Vec<String>, String), String> {
+    let certificates = make_certificates().map_err(|e| format!("making certificates: {e}"))?;
+    let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+    write_owned(&cert, &certificates.cert, 0o644, user)?;
+    // The server refuses a key that others can read.
+    write_owned(&key, &certificates.key, 0o600, user)?;
+    write_owned(
+        &dir.join("data").join("pg_hba.conf"),
+        "local all all trust\n\
+         hostssl all all 127.0.0.1/32 trust\n\
+         hostnossl all all 127.0.0.1/32 reject\n",
+        0o600,
+        user,
+    )?;
+    let settings = vec![
+        "ssl=on".to_string(),
+        format!("ssl_cert_file={}", cert.display()),
+        format!("ssl_key_file={}", key.display()),
+    ];
+    Ok((settings, certificates.ca))
+}
+
+/// Installs if needed, creates the cluster and starts the server, with TLS
+/// only if `tls`.
+fn start(tls: bool) -> Result<Server, String> {
     let root = running_as_root();
     let (version, bin) = ensure_installed(root)?;
     let user = if root { Some(postgres_user()?) } else { None };
@@ -413,13 +513,21 @@ fn start() -> Result<Server, String> {
     .inspect_err(|_| {
         let _ = fs::remove_dir_all(&dir);
     })?;
+    let (settings, ca_pem) = if tls {
+        let (settings, ca) = enable_tls(&dir, user).inspect_err(|_| {
+            let _ = fs::remove_dir_all(&dir);
+        })?;
+        (settings, Some(ca))
+    } else {
+        (Vec::new(), None)
+    };
 
     // Another process may take the port between our probe and the server's
     // bind; try a few.
     let mut last_error = String::new();
     for _ in 0..5 {
         let port = free_port()?;
-        match start_server(&bin, &dir, port, user) {
+        match start_server(&bin, &dir, port, user, &settings) {
             Ok((_child, admin)) => {
                 return Ok(Server {
                     port,
@@ -427,6 +535,7 @@ fn start() -> Result<Server, String> {
                     dir,
                     admin: Mutex::new(admin),
                     next_database: AtomicU32::new(0),
+                    ca_pem,
                 })
             }
             Err(e) if e.contains("Address already in use") => last_error = e,
