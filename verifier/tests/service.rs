@@ -884,19 +884,19 @@ fn health_reports_the_log_size_as_entries_are_appended() {
         assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
         health["log_size"].as_u64().unwrap()
     };
-    // The key registered at start-up.
-    assert_eq!(log_size(), 1);
+    // The governance entry and the key registered at start-up.
+    assert_eq!(log_size(), 2);
     run.publish_root();
     run.publish_root();
-    assert_eq!(log_size(), 3);
+    assert_eq!(log_size(), 4);
     let submission = fixture().proven("CASE-H", 0, 31);
     let (status, body) = run.client.post("/v1/proofs", Some(LAND), &submission);
     assert_eq!(status, 201, "{body}");
-    assert_eq!(log_size(), 4);
+    assert_eq!(log_size(), 5);
     // A statement already anchored appends nothing.
     let (status, body) = run.client.post("/v1/proofs", Some(LAND), &submission);
     assert_eq!(status, 200, "{body}");
-    assert_eq!(log_size(), 4);
+    assert_eq!(log_size(), 5);
     assert_eq!(log_size(), run.size());
     run.service.shutdown().unwrap();
 }

@@ -338,19 +338,59 @@ pub fn open(url: &str) -> Result<Arc<dyn Storage>> {
     }
 }
 
-/// `url` with the password of its userinfo replaced by `***`.
+/// `url` with the password of its userinfo, and any `password=` query
+/// parameter, replaced by `***`.
 pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_string(),
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
         },
-        None => url.to_string(),
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if name.eq_ignore_ascii_case("password") => {
+                        format!("{name}=***")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redact_password;
+
+    #[test]
+    fn passwords_in_userinfo_and_query_are_redacted() {
+        assert_eq!(
+            redact_password("postgres://zk:secret@db/zkgov"),
+            "postgres://zk:***@db/zkgov"
+        );
+        assert_eq!(
+            redact_password("postgres://zk@db/zkgov?sslmode=require&password=secret"),
+            "postgres://zk@db/zkgov?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact_password("postgres://db/zkgov?PASSWORD=secret"),
+            "postgres://db/zkgov?PASSWORD=***"
+        );
+        assert_eq!(redact_password("sqlite://data/v.db"), "sqlite://data/v.db");
+        assert_eq!(redact_password("data/v.db"), "data/v.db");
     }
 }
 
