@@ -10,6 +10,7 @@
 
 use crate::entry::{Entry, EntryError};
 use crate::rules::{verify_proofs, LogState, ProofClaim, Refusal};
+use crate::tree::leaf_hash;
 
 /// Most proofs checked in one combined check.
 pub const BATCH: usize = 256;
@@ -87,7 +88,16 @@ pub fn replay<B: AsRef<[u8]> + Sync>(
             .iter()
             .map(|p| p.as_ref().expect("a run holds parsed results"))
             .collect();
-        let claims: Vec<_> = run.iter().map(|e| state.claim_inputs(e)).collect();
+        let claims: Vec<_> = {
+            let state = &*state;
+            #[cfg(feature = "parallel")]
+            {
+                use rayon::prelude::*;
+                run.par_iter().map(|e| state.claim_inputs(e)).collect()
+            }
+            #[cfg(not(feature = "parallel"))]
+            run.iter().map(|e| state.claim_inputs(e)).collect()
+        };
         let checkable: Vec<usize> = (0..run.len()).filter(|&i| claims[i].is_ok()).collect();
         let proof_claims: Vec<ProofClaim> = checkable
             .iter()
@@ -113,7 +123,13 @@ pub fn replay<B: AsRef<[u8]> + Sync>(
             match verdicts[i].take() {
                 // Judged again in order, so a statement repeated within the
                 // run is caught.
-                Some(Ok(verified)) => state.apply_verified(entry, &verified).map_err(refused)?,
+                Some(Ok(verified)) => state
+                    .apply_verified_leaf(
+                        entry,
+                        &verified,
+                        Some(leaf_hash(entries[done + i].as_ref())),
+                    )
+                    .map_err(refused)?,
                 Some(Err(refusal)) => {
                     // The rules judge before the proof: report what `apply`
                     // would.

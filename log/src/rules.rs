@@ -821,6 +821,18 @@ impl LogState {
         entry: &Entry,
         verified: &VerifiedProof,
     ) -> Result<Applied, Refusal> {
+        self.apply_verified_leaf(entry, verified, None)
+    }
+
+    /// [`LogState::apply_verified`], given the leaf hash of the entry's
+    /// bytes when the caller has them (a replay parsed them with
+    /// [`Entry::from_bytes`], which makes sure they are the canonical ones).
+    pub(crate) fn apply_verified_leaf(
+        &mut self,
+        entry: &Entry,
+        verified: &VerifiedProof,
+        leaf: Option<Hash>,
+    ) -> Result<Applied, Refusal> {
         let change = self.judge(entry)?;
         if let Entry::Result {
             key_id,
@@ -835,7 +847,7 @@ impl LogState {
                 ));
             }
         }
-        Ok(self.commit(entry, change))
+        Ok(self.commit_leaf(entry, change, leaf))
     }
 
     /// The claim to verify for a result entry that passes every other rule.
@@ -1052,8 +1064,13 @@ impl LogState {
     }
 
     fn commit(&mut self, entry: &Entry, change: Change) -> Applied {
+        self.commit_leaf(entry, change, None)
+    }
+
+    fn commit_leaf(&mut self, entry: &Entry, change: Change, leaf: Option<Hash>) -> Applied {
         let index = self.size();
-        self.frontier.push(leaf_hash(&entry.to_bytes()));
+        self.frontier
+            .push(leaf.unwrap_or_else(|| leaf_hash(&entry.to_bytes())));
         self.last_time = parse_time(entry.time());
         match change {
             Change::Governance(governance) => {

@@ -17,7 +17,7 @@ use zkgov_log::tree::{
     self, leaf_hash, Hash, MemoryTree, NodeId, NodeReader, EMPTY_ROOT,
 };
 use zkgov_verifier::storage::{
-    self, Appended, DecisionRecord, KeyRecord, NewEntry, Nodes, Record, ResultRecord, RootRecord,
+    self, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Nodes, Record, ResultRecord, RootRecord,
     Storage, StorageError, Stored,
 };
 
@@ -97,7 +97,51 @@ conformance!(
     concurrent_appends_from_two_stores,
     concurrent_open_of_new_store,
     failed_append_writes_nothing,
+    index_rows_counts_and_rebuild,
 );
+
+/// The index tables as the rules' start-up check reads them: counts, rows by
+/// entry range in log order, and a rebuild that replaces every row in one
+/// transaction (a governance entry has no row).
+fn index_rows_counts_and_rebuild(new: fn() -> Harness) {
+    let harness = new();
+    let store = harness.open();
+    let entries = vec![
+        NewEntry {
+            entry: br#"{"type":"governance"}"#.to_vec(),
+            record: Record::Governance,
+        },
+        key("k1"),
+        root("real-estate", "7", 1_764_000_000),
+        result("k1", "C-1", "11", 0),
+        decision("C-1", "approved"),
+    ];
+    store.append(&entries).unwrap();
+    assert_eq!(
+        store.index_counts().unwrap(),
+        IndexCounts {
+            keys: 1,
+            roots: 1,
+            results: 1,
+            decisions: 1
+        }
+    );
+    let rows = store.index_rows(0, 5).unwrap();
+    let indexes: Vec<u64> = rows.iter().map(|r| r.index).collect();
+    assert_eq!(indexes, [1, 2, 3, 4]);
+    assert_eq!(rows[2].record, entries[3].record);
+    let tail = store.index_rows(3, u64::MAX).unwrap();
+    assert_eq!(tail.iter().map(|r| r.index).collect::<Vec<_>>(), [3, 4]);
+
+    // Rebuilt without the result row: the table loses it, the log keeps
+    // its entry.
+    let kept: Vec<Stored<Record>> = rows.into_iter().filter(|r| r.index != 3).collect();
+    store.rebuild_index(&kept).unwrap();
+    assert_eq!(store.index_counts().unwrap().results, 0);
+    assert!(store.case_results("C-1").unwrap().is_empty());
+    assert_eq!(store.size().unwrap(), 5);
+    assert_eq!(store.index_rows(0, 5).unwrap(), kept);
+}
 
 // ───────────────────────────── entries ─────────────────────────────
 
