@@ -888,8 +888,17 @@ impl LogState {
             } => {
                 let governance = governance.expect("checked above");
                 if let Some(existing) = self.keys.get(key_id) {
-                    return Err(Refusal::AlreadyLogged {
-                        index: existing.index,
+                    // The key id covers the key and the policy, not the
+                    // registry: the same key for another registry is a
+                    // reuse, not a repeat.
+                    return Err(if existing.registry == *registry {
+                        Refusal::AlreadyLogged {
+                            index: existing.index,
+                        }
+                    } else {
+                        Refusal::KeyReused {
+                            existing: existing.key_id.clone(),
+                        }
                     });
                 }
                 if governance.owner_of(registry).is_none() {

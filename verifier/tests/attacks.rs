@@ -264,6 +264,19 @@ fn a_verifying_key_is_refused_under_another_policy() {
     let (status, body) = client.post("/v1/keys", Some(ADMIN), &body);
     assert_eq!((status, reason(&body)), (422, "key_reused"), "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains(&fixture().key_id));
+    // The same key and policy for another department's registry.
+    let mut elsewhere = registration(fixture_vk(), fixture::POLICY_TEXT);
+    elsewhere["registry"] = json!("business");
+    let (status, body) = client.post("/v1/keys", Some(ADMIN), &elsewhere);
+    assert_eq!((status, reason(&body)), (422, "key_reused"), "{body}");
+    // The same registration again is a repeat, not a reuse.
+    let (status, body) = client.post(
+        "/v1/keys",
+        Some(ADMIN),
+        &registration(fixture_vk(), fixture::POLICY_TEXT),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["index"], 1);
     service.shutdown().unwrap();
 }
 

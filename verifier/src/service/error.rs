@@ -96,6 +96,10 @@ impl ApiError {
             BodyTooLarge => "body_too_large",
             MalformedProof(_) => "malformed_proof",
             NonCanonicalInput(_) => "non_canonical_input",
+            // A refusal no request can cause is the service's own fault.
+            Refused(refusal) if refusal_status(refusal) == StatusCode::INTERNAL_SERVER_ERROR => {
+                "internal"
+            }
             Refused(refusal) => refusal.reason(),
             NotFound(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
