@@ -1,0 +1,543 @@
+//! How much one department's flood of invalid proofs delays another
+//! department's checks, through a real service over loopback HTTP, on the
+//! reference workload (`medical-premises` over `real-estate`, arity 4,
+//! depth 10).
+//!
+//! Two departments, each with its own registry and its own reference key:
+//!
+//! - B submits valid proofs with distinct case ids to `POST /v1/proofs` at
+//!   a steady rate (open loop: request i is sent at `i / rate` seconds,
+//!   whatever the answers to earlier ones), every one of which the service
+//!   should accept (201);
+//! - A floods `POST /v1/proofs` from C keep-alive connections, each sending
+//!   its next proof as soon as the last is answered. A's proofs are valid
+//!   proofs with one public input (the subject tag) changed: they pass
+//!   every check before the pairing check and fail that one, so each costs
+//!   the service the splitting that locates it.
+//!
+//! One service, two phases of S seconds each, in the same run: B alone,
+//! then B while A floods (A starts one second before B's second phase, so
+//! that B meets a flood already under way). It reports B's request latency
+//! (from sending to the last byte of the answer) per phase, the ratio
+//! flood/alone, how many of B's proofs were not accepted (should be 0),
+//! what A got back, and how late B's sender was against its schedule (the
+//! load generators share the cores with the service). This is a benchmark,
+//! not a test: it prints numbers and asserts no timing.
+//!
+//! `cargo run --release -p zkgov-benches --bin batcher-fairness [-- [--rate R] [--seconds S] [--flood-connections C]]`
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use serde_json::{json, Value};
+use zkgov_benches::workload::ReferenceWorkload;
+use zkgov_circuits::field::to_decimal;
+use zkgov_circuits::statement::Statement;
+use zkgov_circuits::Fr;
+use zkgov_keys::snarkjs;
+use zkgov_prover::engine::Engine;
+use zkgov_verifier::service::config::{Config, Overrides, TokenHash};
+use zkgov_verifier::service::RunningService;
+
+/// The department that floods invalid proofs.
+const FLOODER: &str = "dept-a";
+/// The department that submits valid proofs at a steady rate.
+const STEADY: &str = "dept-b";
+const FLOODER_TOKEN: &str = "bench-dept-a-token-0123456789";
+const STEADY_TOKEN: &str = "bench-dept-b-token-0123456789";
+const FLOODER_REGISTRY: &str = "registry-a";
+const STEADY_REGISTRY: &str = "registry-b";
+/// Distinct proofs A cycles through (invalid proofs are never logged, so
+/// A may send each many times).
+const FLOOD_PROOFS: usize = 32;
+
+struct Options {
+    rate: usize,
+    seconds: usize,
+    flood_connections: usize,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: batcher-fairness [--rate R (10 proofs/s)] [--seconds S (20, per phase)] [--flood-connections C (64)]"
+    );
+    std::process::exit(2)
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        rate: 10,
+        seconds: 20,
+        flood_connections: 64,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let slot = match flag.as_str() {
+            "--rate" => &mut o.rate,
+            "--seconds" => &mut o.seconds,
+            "--flood-connections" | "-c" => &mut o.flood_connections,
+            _ => usage(),
+        };
+        *slot = args
+            .next()
+            .and_then(|v| v.parse().ok())
+            .filter(|&v: &usize| v > 0)
+            .unwrap_or_else(|| usage());
+    }
+    o
+}
+
+// ------------------------------------------------------------------ proofs
+
+/// Proves `cases` reference cases under a fresh key (from `seed`) and
+/// returns the workload and the submission bodies; with `tamper`, each
+/// body's subject tag is changed, so the proof no longer verifies.
+fn make_bodies(cases: usize, seed: u64, tamper: bool) -> (ReferenceWorkload, Vec<Bytes>) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let records = (cases as u64).max(4096);
+    eprintln!("setting up a reference key and registry ({records} records) ...");
+    let started = Instant::now();
+    let workload = ReferenceWorkload::new(records, cases, seed);
+    let engine = Engine::new(
+        &workload.keys,
+        workload.schema.clone(),
+        workload.policy.clone(),
+    )
+    .expect("the engine builds");
+    eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
+    let key_id = workload.keys.metadata.key_id.clone();
+    eprintln!("proving {cases} cases on {cores} workers ...");
+    let started = Instant::now();
+    let mut bodies: Vec<Option<Bytes>> = vec![None; cases];
+    engine.prove_batch(
+        workload
+            .cases
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, (s, w))| (i, s, w)),
+        cores,
+        &AtomicBool::new(false),
+        |i, statement, result| {
+            let proof = result.expect("every reference case proves");
+            let case = format!("CASE-2026-{i:06}");
+            assert_eq!(Statement::case_id(&case), statement.case_id);
+            let mut inputs = statement.public_inputs();
+            if tamper {
+                // The subject tag: still a canonical field element, so the
+                // proof is refused by the pairing check and nothing before.
+                inputs[2] += Fr::from(1u64);
+            }
+            let body = json!({
+                "status": "proven",
+                "key_id": key_id,
+                "case_id": case,
+                "registry_root": to_decimal(&statement.registry_root),
+                "public_inputs": inputs.iter().map(to_decimal).collect::<Vec<_>>(),
+                "proof": snarkjs::proof_to_json(&proof),
+            });
+            bodies[i] = Some(Bytes::from(serde_json::to_vec(&body).expect("JSON")));
+        },
+    );
+    eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
+    let bodies = bodies
+        .into_iter()
+        .map(|b| b.expect("every case answered"))
+        .collect();
+    (workload, bodies)
+}
+
+// ------------------------------------------------------------------ service
+
+fn service_config(data: &Path, flooder_keys: &Path, steady_keys: &Path) -> Config {
+    let text = format!(
+        r#"listen = "127.0.0.1:0"
+data_dir = "{data}"
+
+[[department]]
+name = "{FLOODER}"
+token_sha256 = "{flooder_token}"
+registries = ["{FLOODER_REGISTRY}"]
+
+[[department]]
+name = "{STEADY}"
+token_sha256 = "{steady_token}"
+registries = ["{STEADY_REGISTRY}"]
+
+[[key]]
+dir = "{flooder_keys}"
+registry = "{FLOODER_REGISTRY}"
+
+[[key]]
+dir = "{steady_keys}"
+registry = "{STEADY_REGISTRY}"
+"#,
+        data = data.display(),
+        flooder_token = TokenHash::of(FLOODER_TOKEN).to_hex(),
+        steady_token = TokenHash::of(STEADY_TOKEN).to_hex(),
+        flooder_keys = flooder_keys.display(),
+        steady_keys = steady_keys.display(),
+    );
+    let path = data.join("verifier.toml");
+    std::fs::write(&path, text).expect("write the service config");
+    Config::load(Some(&path), &|_| None, &Overrides::default()).expect("a valid service config")
+}
+
+fn client(connections: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(connections)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("an HTTP client")
+}
+
+async fn anchor(client: &reqwest::Client, base: &str, registry: &str, token: &str, root: &str) {
+    let response = client
+        .post(format!("{base}/v1/registries/{registry}/roots"))
+        .bearer_auth(token)
+        .header(CONTENT_TYPE, "application/json")
+        .body(json!({ "root": root }).to_string())
+        .send()
+        .await
+        .expect("the service answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    assert_eq!(status, 201, "anchoring {registry}: {text}");
+}
+
+/// Sends `body` and waits for the whole answer: (status, reason, latency).
+async fn submit(
+    client: &reqwest::Client,
+    url: &str,
+    auth: &HeaderValue,
+    body: Bytes,
+) -> (u16, String, Duration) {
+    let started = Instant::now();
+    let sent = client
+        .post(url)
+        .header(AUTHORIZATION, auth.clone())
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(body)
+        .send()
+        .await;
+    let (status, reason) = match sent {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let text = response.bytes().await.unwrap_or_default();
+            let reason = serde_json::from_slice::<Value>(&text)
+                .ok()
+                .and_then(|v| v["error"]["reason"].as_str().map(String::from))
+                .unwrap_or_else(|| {
+                    if status == 201 {
+                        "accepted".into()
+                    } else {
+                        "?".into()
+                    }
+                });
+            (status, reason)
+        }
+        Err(e) => (0, format!("transport error: {e}")),
+    };
+    (status, reason, started.elapsed())
+}
+
+// ------------------------------------------------------------------ load
+
+/// What B's phase measured.
+#[derive(Default)]
+struct Steady {
+    latencies: Vec<Duration>,
+    /// How late each request left against its schedule.
+    lateness: Vec<Duration>,
+    /// (status, reason) → count.
+    outcomes: BTreeMap<(u16, String), usize>,
+}
+
+impl Steady {
+    fn accepted(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|((status, _), _)| *status == 201)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn refused(&self) -> usize {
+        self.latencies.len() - self.accepted()
+    }
+}
+
+/// B's open-loop schedule: `bodies[i]` is sent at `i / rate` seconds.
+async fn steady(
+    client: reqwest::Client,
+    url: Arc<str>,
+    auth: HeaderValue,
+    bodies: Vec<Bytes>,
+    rate: usize,
+) -> Steady {
+    let start = tokio::time::Instant::now();
+    let mut requests = tokio::task::JoinSet::new();
+    for (i, body) in bodies.into_iter().enumerate() {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        tokio::time::sleep_until(due).await;
+        let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
+        requests.spawn(async move {
+            let late = due.elapsed();
+            let answer = submit(&client, &url, &auth, body).await;
+            (late, answer)
+        });
+    }
+    let mut result = Steady::default();
+    while let Some(done) = requests.join_next().await {
+        let (late, (status, reason, latency)) = done.expect("a request task");
+        result.lateness.push(late);
+        result.latencies.push(latency);
+        *result.outcomes.entry((status, reason)).or_default() += 1;
+    }
+    result
+}
+
+/// What A's flood got back.
+#[derive(Default)]
+struct Flood {
+    outcomes: BTreeMap<(u16, String), usize>,
+    elapsed: Duration,
+}
+
+/// One of A's connections: sends the next invalid proof as soon as the
+/// last is answered, until `stop`.
+async fn flood_connection(
+    client: reqwest::Client,
+    url: Arc<str>,
+    auth: HeaderValue,
+    bodies: Arc<Vec<Bytes>>,
+    next: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) -> BTreeMap<(u16, String), usize> {
+    let mut outcomes = BTreeMap::new();
+    while !stop.load(Ordering::Relaxed) {
+        let i = next.fetch_add(1, Ordering::Relaxed) % bodies.len();
+        let (status, reason, _) = submit(&client, &url, &auth, bodies[i].clone()).await;
+        *outcomes.entry((status, reason)).or_default() += 1;
+    }
+    outcomes
+}
+
+// ------------------------------------------------------------------ report
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn outcomes(map: &BTreeMap<(u16, String), usize>) -> String {
+    map.iter()
+        .map(|((status, reason), n)| format!("{n} × {status} {reason}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The first three fields of `/proc/loadavg`.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|_| "n/a".into())
+}
+
+fn main() {
+    let o = options();
+    let per_phase = o.rate * o.seconds;
+    let (steady_workload, steady_bodies) = make_bodies(2 * per_phase, 7, false);
+    let (flooder_workload, flood_bodies) = make_bodies(FLOOD_PROOFS, 11, true);
+
+    let data = tempfile::tempdir().expect("a temporary data directory");
+    let config = service_config(
+        data.path(),
+        &flooder_workload.keys.path,
+        &steady_workload.keys.path,
+    );
+    let service = RunningService::spawn(config).expect("the service starts");
+    let base = service.url();
+
+    // B and A each have their own load generator thread.
+    let runtime = |name: &str| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .expect("a load generator runtime")
+    };
+    let steady_runtime = runtime("steady-load");
+    let flood_runtime = runtime("flood-load");
+    let steady_client = client(64);
+    let flood_client = client(o.flood_connections);
+
+    steady_runtime.block_on(async {
+        anchor(
+            &steady_client,
+            &base,
+            STEADY_REGISTRY,
+            STEADY_TOKEN,
+            &to_decimal(&steady_workload.root),
+        )
+        .await;
+        anchor(
+            &steady_client,
+            &base,
+            FLOODER_REGISTRY,
+            FLOODER_TOKEN,
+            &to_decimal(&flooder_workload.root),
+        )
+        .await;
+    });
+
+    let url: Arc<str> = format!("{base}/v1/proofs").into();
+    let steady_auth = HeaderValue::from_str(&format!("Bearer {STEADY_TOKEN}")).expect("a header");
+    let flood_auth = HeaderValue::from_str(&format!("Bearer {FLOODER_TOKEN}")).expect("a header");
+    let mut steady_bodies = steady_bodies;
+    let second_half = steady_bodies.split_off(per_phase);
+    let load_before = loadavg();
+
+    eprintln!(
+        "phase 1: B alone, {} proofs/s for {} s ...",
+        o.rate, o.seconds
+    );
+    let alone = steady_runtime.block_on(steady(
+        steady_client.clone(),
+        url.clone(),
+        steady_auth.clone(),
+        steady_bodies,
+        o.rate,
+    ));
+
+    eprintln!(
+        "phase 2: B at {} proofs/s for {} s while A floods from {} connections ...",
+        o.rate, o.seconds, o.flood_connections
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood_bodies = Arc::new(flood_bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let flood_started = Instant::now();
+    let connections: Vec<_> = (0..o.flood_connections)
+        .map(|_| {
+            flood_runtime.spawn(flood_connection(
+                flood_client.clone(),
+                url.clone(),
+                flood_auth.clone(),
+                flood_bodies.clone(),
+                next.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let flooded = steady_runtime.block_on(steady(
+        steady_client.clone(),
+        url.clone(),
+        steady_auth.clone(),
+        second_half,
+        o.rate,
+    ));
+    stop.store(true, Ordering::Relaxed);
+    let mut flood = Flood::default();
+    flood_runtime.block_on(async {
+        for connection in connections {
+            for (outcome, n) in connection.await.expect("a flood connection") {
+                *flood.outcomes.entry(outcome).or_default() += n;
+            }
+        }
+    });
+    flood.elapsed = flood_started.elapsed();
+    let metrics = steady_runtime.block_on(async {
+        match steady_client.get(format!("{base}/metrics")).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    });
+    drop(steady_runtime);
+    drop(flood_runtime);
+    service.shutdown().expect("the service shuts down");
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "reference workload: {} over {}, arity {}, depth {}; {cores} cores; one service on loopback, embedded SQLite",
+        steady_workload.policy.name,
+        steady_workload.schema.name,
+        steady_workload.shape.arity(),
+        steady_workload.shape.depth(),
+    );
+    println!(
+        "B: {} valid proofs/s, open loop, {} s per phase; A: {} connections, closed loop, {} distinct invalid proofs (subject tag changed)",
+        o.rate, o.seconds, o.flood_connections, FLOOD_PROOFS
+    );
+    println!();
+    println!("| B's requests | sent | accepted | not accepted | p50 | p90 | p99 | max | sender late, p99 / max |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
+    for (name, phase) in [("alone", &alone), ("while A floods", &flooded)] {
+        let mut sorted = phase.latencies.clone();
+        sorted.sort();
+        let mut late = phase.lateness.clone();
+        late.sort();
+        println!(
+            "| {name} | {} | {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} / {:.1} ms |",
+            phase.latencies.len(),
+            phase.accepted(),
+            phase.refused(),
+            ms(percentile(&sorted, 0.5)),
+            ms(percentile(&sorted, 0.9)),
+            ms(percentile(&sorted, 0.99)),
+            ms(percentile(&sorted, 1.0)),
+            ms(percentile(&late, 0.99)),
+            ms(percentile(&late, 1.0)),
+        );
+        rows.push(sorted);
+    }
+    println!(
+        "| ratio flood/alone | | | | {:.2} | {:.2} | {:.2} | {:.2} | |",
+        ms(percentile(&rows[1], 0.5)) / ms(percentile(&rows[0], 0.5)),
+        ms(percentile(&rows[1], 0.9)) / ms(percentile(&rows[0], 0.9)),
+        ms(percentile(&rows[1], 0.99)) / ms(percentile(&rows[0], 0.99)),
+        ms(percentile(&rows[1], 1.0)) / ms(percentile(&rows[0], 1.0)),
+    );
+    println!();
+    println!("B's answers alone: {}", outcomes(&alone.outcomes));
+    println!(
+        "B's answers while A floods: {}",
+        outcomes(&flooded.outcomes)
+    );
+    let answered: usize = flood.outcomes.values().sum();
+    println!(
+        "A's answers ({answered} in {:.1} s, {:.0}/s): {}",
+        flood.elapsed.as_secs_f64(),
+        answered as f64 / flood.elapsed.as_secs_f64(),
+        outcomes(&flood.outcomes)
+    );
+    let shed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("zkgov_load_shed_total "))
+        .unwrap_or("n/a");
+    println!("service metrics: zkgov_load_shed_total {shed}");
+    println!(
+        "load average (1, 5, 15 min) before the phases: {load_before}; after: {}",
+        loadavg()
+    );
+    let refused = alone.refused() + flooded.refused();
+    if refused > 0 {
+        println!("!!!!!!!! WARNING: {refused} of B's valid proofs were not accepted !!!!!!!!");
+    }
+}
