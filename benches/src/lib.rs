@@ -8,6 +8,12 @@
 //! - `cargo run --release -p zkgov-benches --bin prove-batch`: the proving
 //!   engine's batch throughput and single-proof latency against plain
 //!   arkworks `Groth16::prove` on the reference workload.
+//! - `cargo run --release -p zkgov-benches --bin batcher-fairness`: one
+//!   department's proof latency through the service, alone and while
+//!   another department floods it with invalid proofs.
+//! - `cargo run --release -p zkgov-benches --bin log-replay`: a full replay
+//!   of a 10,000-result log through the acceptance rules against batch
+//!   verification of its proofs alone, and an incremental run.
 //! - `cargo bench -p zkgov-benches`: the criterion versions.
 #![deny(missing_docs, unsafe_code)]
 

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_prover::registry::Registry;
 use zkgov_verifier::client::{
-    audit, compare_verified, monitor, AuditError, Client, ClientError, CompareError, MonitorError,
+    audit, compare_verified, current_checkpoint, monitor, AuditError, Client, ClientError, CompareError, MonitorError,
     Submitted,
 };
 use zkgov_log::checkpoint::LogVerifier;
@@ -469,40 +469,22 @@ fn verified_comparison(
         Ok(context) => context,
         Err(code) => return Ok(Err(code)),
     };
-    let note = client
-        .checkpoint()
-        .context("cannot fetch the log's checkpoint; nothing was compared")?;
     let failed = |e: &dyn std::fmt::Display| {
         eprintln!("LOG VERIFICATION FAILED: {e}");
         Ok(Err(ExitCode::FAILURE))
     };
-    let checkpoint = match context.verifier.verify(&note, &context.origin) {
-        Ok(checkpoint) => checkpoint,
+    let checkpoint = match current_checkpoint(
+        client,
+        &context.verifier,
+        &context.origin,
+        context.trusted.as_ref().map(|t| &t.checkpoint),
+    ) {
+        Ok((_, checkpoint)) => checkpoint,
+        Err(e) if is_unavailable(&e) => {
+            return Err(anyhow!(e).context("cannot fetch the log's checkpoint; nothing was compared"))
+        }
         Err(e) => return failed(&e),
     };
-    if let Some(trusted) = &context.trusted {
-        let old = &trusted.checkpoint;
-        let consistent = old.size <= checkpoint.size
-            && client
-                .consistency(old.size, checkpoint.size)
-                .ok()
-                .is_some_and(|proof| {
-                    zkgov_log::tree::verify_consistency(
-                        old.size,
-                        checkpoint.size,
-                        &old.root,
-                        &checkpoint.root,
-                        &proof,
-                    )
-                    .is_ok()
-                });
-        if !consistent {
-            return failed(&format!(
-                "checkpoint {} is not consistent with the trusted checkpoint {}",
-                checkpoint.size, old.size
-            ));
-        }
-    }
     match compare_verified(client, &checkpoint, &args.case, &args.required, expect) {
         Ok(comparison) => {
             eprintln!(

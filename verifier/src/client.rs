@@ -597,32 +597,7 @@ pub fn monitor(
     mut state: LogState,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Monitored, MonitorError> {
-    let note = client.checkpoint().map_err(AuditError::from)?;
-    let checkpoint = verifier.verify(&note, origin).map_err(AuditError::from)?;
-    if let Some(trusted) = trusted {
-        if trusted.size > checkpoint.size {
-            return Err(AuditError::Shrunk {
-                size: checkpoint.size,
-                trusted: trusted.size,
-            }
-            .into());
-        }
-        let proof = client
-            .consistency(trusted.size, checkpoint.size)
-            .map_err(AuditError::from)?;
-        verify_consistency(
-            trusted.size,
-            checkpoint.size,
-            &trusted.root,
-            &checkpoint.root,
-            &proof,
-        )
-        .map_err(|source| AuditError::Inconsistent {
-            size: checkpoint.size,
-            trusted: trusted.size,
-            source,
-        })?;
-    }
+    let (note, checkpoint) = current_checkpoint(client, verifier, origin, trusted)?;
     let from = state.size();
     let total = checkpoint.size.saturating_sub(from);
     let mut at = from;
@@ -664,15 +639,14 @@ pub struct Audit {
     pub receipts: usize,
 }
 
-/// Audits the log at `client`: see the module docs. `trusted` is the last
-/// checkpoint the caller verified (if any).
-pub fn audit(
+/// The log's current checkpoint, its signature verified, and checked to
+/// extend `trusted` (if any) by a consistency proof.
+pub fn current_checkpoint(
     client: &Client,
     verifier: &LogVerifier,
     origin: &str,
     trusted: Option<&Checkpoint>,
-    receipts: &[Receipt],
-) -> Result<Audit, AuditError> {
+) -> Result<(String, Checkpoint), AuditError> {
     let note = client.checkpoint()?;
     let checkpoint = verifier.verify(&note, origin)?;
     if let Some(trusted) = trusted {
@@ -696,6 +670,19 @@ pub fn audit(
             source,
         })?;
     }
+    Ok((note, checkpoint))
+}
+
+/// Audits the log at `client`: see the module docs. `trusted` is the last
+/// checkpoint the caller verified (if any).
+pub fn audit(
+    client: &Client,
+    verifier: &LogVerifier,
+    origin: &str,
+    trusted: Option<&Checkpoint>,
+    receipts: &[Receipt],
+) -> Result<Audit, AuditError> {
+    let (note, checkpoint) = current_checkpoint(client, verifier, origin, trusted)?;
 
     let entries = client.entries(0, checkpoint.size)?;
     let mut tree = MemoryTree::new();

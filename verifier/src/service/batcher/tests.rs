@@ -145,7 +145,7 @@ fn warm_up(shared: &Shared, department: &str) {
         let answers: Vec<_> = (0..size)
             .map(|_| shared.submit(valid(department)).unwrap())
             .collect();
-        let served = shared.settle(next_turn(&shared).unwrap(), check_all);
+        let served = shared.settle(next_turn(shared).unwrap(), check_all);
         assert_eq!((served.proofs, served.invalid), (size, 0));
         for mut answer in answers {
             assert!(verdict(&mut answer).is_ok());
