@@ -21,16 +21,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use serde_json::{json, Value};
 use zkgov_circuits::field::{parse_field_element, to_decimal};
-use zkgov_prover::registry::Registry;
-use zkgov_verifier::client::{
-    audit, compare_verified, current_checkpoint, monitor, AuditError, Client, ClientError, CompareError, MonitorError,
-    Submitted,
-};
 use zkgov_log::checkpoint::LogVerifier;
-use zkgov_log::rules::LogState;
-use zkgov_log::trust::{self, state_file, Trusted, TrustedLog};
 use zkgov_log::entry::format_time;
 use zkgov_log::receipt::Receipt;
+use zkgov_log::rules::LogState;
+use zkgov_log::trust::{self, state_file, Trusted, TrustedLog};
+use zkgov_prover::registry::Registry;
+use zkgov_verifier::client::{
+    audit, compare_verified, current_checkpoint, monitor, AuditError, Client, ClientError,
+    CompareError, MonitorError, Submitted,
+};
 
 use crate::Malformed;
 
@@ -481,7 +481,9 @@ fn verified_comparison(
     ) {
         Ok((_, checkpoint)) => checkpoint,
         Err(e) if is_unavailable(&e) => {
-            return Err(anyhow!(e).context("cannot fetch the log's checkpoint; nothing was compared"))
+            return Err(
+                anyhow!(e).context("cannot fetch the log's checkpoint; nothing was compared")
+            )
         }
         Err(e) => return failed(&e),
     };
@@ -546,7 +548,10 @@ fn export(args: &ExportArgs) -> Result<ExitCode> {
         at = end;
     }
     zkgov_log::trust::write_atomically(&args.out, text.as_bytes())?;
-    eprintln!("wrote the {size} entries of the log to {}", args.out.display());
+    eprintln!(
+        "wrote the {size} entries of the log to {}",
+        args.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -659,9 +664,11 @@ fn monitor_log(
     let resumed = state.size();
     let progress = ProgressBar::hidden();
     progress.set_style(
-        ProgressStyle::with_template("{spinner} replaying {pos}/{len} entries [{bar:30}] {per_sec} ETA {eta}")
-            .expect("a valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} replaying {pos}/{len} entries [{bar:30}] {per_sec} ETA {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
     );
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         progress.set_draw_target(indicatif::ProgressDrawTarget::stderr());
@@ -698,7 +705,13 @@ fn monitor_log(
         Err(e) => return fail(&e),
     };
     if !receipts.is_empty() {
-        if let Err(e) = audit(client, verifier, origin, Some(&monitored.checkpoint), receipts) {
+        if let Err(e) = audit(
+            client,
+            verifier,
+            origin,
+            Some(&monitored.checkpoint),
+            receipts,
+        ) {
             return fail(&e);
         }
     }
@@ -850,7 +863,16 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
     };
 
     if args.full {
-        return monitor_log(&client, &verifier, &origin, &path, trusted.as_ref(), key, &server, &receipts);
+        return monitor_log(
+            &client,
+            &verifier,
+            &origin,
+            &path,
+            trusted.as_ref(),
+            key,
+            &server,
+            &receipts,
+        );
     }
     let audited = match audit(
         &client,

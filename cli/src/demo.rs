@@ -36,10 +36,10 @@ use zkgov_circuits::tree::{RegistryTree, TreeShape};
 use zkgov_circuits::Fr;
 use zkgov_keys::snarkjs;
 use zkgov_keys::store::{setup, KeyDir};
-use zkgov_prover::engine::Engine;
-use zkgov_verifier::client::{audit, Client, Submitted};
 use zkgov_log::checkpoint::LogVerifier;
 use zkgov_log::receipt::Receipt;
+use zkgov_prover::engine::Engine;
+use zkgov_verifier::client::{audit, Client, Submitted};
 use zkgov_verifier::service::config::{Config, Overrides, TokenHash};
 use zkgov_verifier::service::RunningService;
 

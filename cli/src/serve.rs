@@ -50,10 +50,14 @@ pub(crate) struct RestoreArgs {
 
 /// Reads an export: JSON Lines of `{"index": N, "entry": "…"}`.
 fn read_export(path: &std::path::Path) -> Result<std::collections::BTreeMap<u64, Vec<u8>>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut entries = std::collections::BTreeMap::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
             crate::Malformed(format!("{}:{}: not JSON ({e})", path.display(), i + 1))
         })?;

@@ -776,7 +776,10 @@ fn a_rewritten_log_fails_against_the_stored_checkpoint() {
     // log that does not extend its last checkpoint...
     site.fresh_database();
     let refused = site.serve_refused();
-    assert!(refused.contains("holds 0 log entries, but this service has signed a checkpoint of 6"), "{refused}");
+    assert!(
+        refused.contains("holds 0 log entries, but this service has signed a checkpoint of 6"),
+        "{refused}"
+    );
     // ...unless an insider also removes that checkpoint. Auditors still see it.
     fs::remove_file(site.path("data/log-checkpoint")).unwrap();
     let server = site.start();
@@ -1022,14 +1025,19 @@ fn log_restore_brings_back_a_database_restored_from_an_old_backup() {
         .unwrap();
     assert_ne!(refused.status.code(), Some(0));
     assert!(
-        stderr(&refused).contains("holds 3 log entries, but this service has signed a checkpoint of 6"),
+        stderr(&refused)
+            .contains("holds 3 log entries, but this service has signed a checkpoint of 6"),
         "{}",
         stderr(&refused)
     );
 
     // An export of another log is refused, and nothing is appended.
     let foreign = site.path("foreign.jsonl");
-    let mut lines: Vec<String> = fs::read_to_string(&export).unwrap().lines().map(String::from).collect();
+    let mut lines: Vec<String> = fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     lines[4] = lines[4].replace("C-2", "C-7");
     fs::write(&foreign, lines.join("\n")).unwrap();
     let restore = |from: &Path| {
@@ -1043,11 +1051,19 @@ fn log_restore_brings_back_a_database_restored_from_an_old_backup() {
     };
     let wrong = restore(&foreign);
     assert_ne!(wrong.status.code(), Some(0));
-    assert!(stderr(&wrong).contains("the copy is not this log"), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("the copy is not this log"),
+        "{}",
+        stderr(&wrong)
+    );
 
     // The genuine copy restores it, and the service starts on it.
     let restored = ok(restore(&export));
-    assert!(stdout(&restored).contains("restored entries 3..6"), "{}", stdout(&restored));
+    assert!(
+        stdout(&restored).contains("restored entries 3..6"),
+        "{}",
+        stdout(&restored)
+    );
     let server = site.start();
     let state = site.path("state");
     ok(server.verify(&state, &["--log-key", &server.log_key, "--full"]));

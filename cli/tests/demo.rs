@@ -178,7 +178,8 @@ fn audit_the_demo_log(data: &Path, out: &str) {
     ]);
     assert_eq!(replayed.status.code(), Some(0), "{replayed:?}");
     assert!(
-        String::from_utf8_lossy(&replayed.stdout).contains("every entry replayed through the rules"),
+        String::from_utf8_lossy(&replayed.stdout)
+            .contains("every entry replayed through the rules"),
         "{replayed:?}"
     );
     server.stop();
@@ -201,4 +202,3 @@ fn audit_the_demo_log(data: &Path, out: &str) {
         "{message}"
     );
 }
-

@@ -174,5 +174,8 @@ fn parse_all<B: AsRef<[u8]> + Sync>(entries: &[B]) -> Vec<Result<Entry, EntryErr
             .collect()
     }
     #[cfg(not(feature = "parallel"))]
-    entries.iter().map(|b| Entry::from_bytes(b.as_ref())).collect()
+    entries
+        .iter()
+        .map(|b| Entry::from_bytes(b.as_ref()))
+        .collect()
 }

@@ -571,7 +571,11 @@ pub struct VerifiedProof {
 fn statement_digest(key_id: &str, public_inputs: &[String], proof: &Value) -> Hash {
     let mut hasher = Sha256::new();
     hasher.update(b"zkgov-verified-proof-v1");
-    for part in [key_id.to_string(), public_inputs.join(","), proof.to_string()] {
+    for part in [
+        key_id.to_string(),
+        public_inputs.join(","),
+        proof.to_string(),
+    ] {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
@@ -1000,11 +1004,10 @@ impl LogState {
                         format!("must be at most {MAX_NOTE_BYTES} bytes"),
                     ));
                 }
-                if let Some(&stray) = results.iter().find(|i| {
-                    self.results
-                        .get(i)
-                        .is_none_or(|r| r.case_id != *case_id)
-                }) {
+                if let Some(&stray) = results
+                    .iter()
+                    .find(|i| self.results.get(i).is_none_or(|r| r.case_id != *case_id))
+                {
                     return Err(Refusal::CitesOtherCase {
                         index: stray,
                         case_id: case_id.clone(),
@@ -1271,7 +1274,8 @@ impl LogState {
         results.sort_by_key(|r| r.index);
         let mut decisions: Vec<LoggedDecision> = self.decisions.values().cloned().collect();
         decisions.sort_by_key(|d| d.index);
-        let mut keys: Vec<(u64, Entry)> = self.keys.values().map(|k| (k.index, k.entry())).collect();
+        let mut keys: Vec<(u64, Entry)> =
+            self.keys.values().map(|k| (k.index, k.entry())).collect();
         keys.sort_by_key(|(index, _)| *index);
         Snapshot {
             format: SNAPSHOT_FORMAT.to_string(),
@@ -1279,7 +1283,11 @@ impl LogState {
             last_time: self.last_time,
             governance: self.governance.clone(),
             keys,
-            roots: self.roots.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            roots: self
+                .roots
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             results,
             decisions,
             counts: self.counts,
@@ -1488,7 +1496,10 @@ pub fn compare(
         .filter(|r| required.contains(r.key.key_id.as_str()))
         .flat_map(|r| r.key.param_names().iter().map(String::as_str))
         .collect();
-    if let Some((name, _)) = expect.iter().find(|(name, _)| !known.contains(name.as_str())) {
+    if let Some((name, _)) = expect
+        .iter()
+        .find(|(name, _)| !known.contains(name.as_str()))
+    {
         if !known.is_empty() {
             return Err(malformed(
                 format!("expect {name}"),

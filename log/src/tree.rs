@@ -502,7 +502,10 @@ mod hashes_base64 {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<super::Hash>, D::Error> {
         Vec::<String>::deserialize(d)?
             .iter()
-            .map(|h| crate::decode_hash(h).ok_or_else(|| serde::de::Error::custom("not a base64 SHA-256 hash")))
+            .map(|h| {
+                crate::decode_hash(h)
+                    .ok_or_else(|| serde::de::Error::custom("not a base64 SHA-256 hash"))
+            })
             .collect()
     }
 }

@@ -187,7 +187,9 @@ fn only_the_owner_anchors_a_registry_root() {
 #[test]
 fn a_valid_result_is_accepted_and_a_wrong_one_refused_for_its_reason() {
     let (mut state, key) = started(900);
-    state.apply(&result(&key, "C-1", 11, 7, 120, T0 + 5)).unwrap();
+    state
+        .apply(&result(&key, "C-1", 11, 7, 120, T0 + 5))
+        .unwrap();
     // The same statement again, with the same inputs: already logged.
     assert_eq!(
         state.apply(&result(&key, "C-1", 11, 7, 120, T0 + 5)),
@@ -206,7 +208,10 @@ fn a_valid_result_is_accepted_and_a_wrong_one_refused_for_its_reason() {
     // A root anchored over an hour (the window) before.
     assert!(matches!(
         state.apply(&result(&key, "C-3", 13, 7, 120, T0 + 3601)),
-        Err(Refusal::RootStale { age_seconds: 3601, .. })
+        Err(Refusal::RootStale {
+            age_seconds: 3601,
+            ..
+        })
     ));
     // A proof moved to another case does not verify.
     let Entry::Result { proof, .. } = result(&key, "C-4", 14, 7, 120, T0 + 3601) else {
@@ -243,7 +248,9 @@ fn a_superseded_root_backs_proofs_only_within_the_grace_period() {
     let (mut state, key) = started(60);
     state.apply(&root("land-registry", 8, T0 + 100)).unwrap();
     // 60 s after the newer root: still within grace.
-    state.apply(&result(&key, "C-1", 1, 7, 120, T0 + 160)).unwrap();
+    state
+        .apply(&result(&key, "C-1", 1, 7, 120, T0 + 160))
+        .unwrap();
     // 61 s after: refused, naming the root that superseded it.
     assert_eq!(
         state.apply(&result(&key, "C-2", 2, 7, 120, T0 + 161)),
@@ -256,7 +263,9 @@ fn a_superseded_root_backs_proofs_only_within_the_grace_period() {
         })
     );
     // The latest root is fine.
-    state.apply(&result(&key, "C-2", 2, 8, 120, T0 + 161)).unwrap();
+    state
+        .apply(&result(&key, "C-2", 2, 8, 120, T0 + 161))
+        .unwrap();
 }
 
 #[test]

@@ -10,12 +10,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use zkgov_log::checkpoint::{Checkpoint, CheckpointError, LogVerifier};
-use zkgov_log::receipt::{Receipt, ReceiptError};
-use zkgov_log::tree::{leaf_hash, verify_consistency, verify_inclusion, Hash, MemoryTree, ProofError};
-use zkgov_log::replay::{replay, Violation};
 use zkgov_log::entry::Entry;
+use zkgov_log::receipt::{Receipt, ReceiptError};
+use zkgov_log::replay::{replay, Violation};
 use zkgov_log::rules::{
     check_statement, compare, verify_proofs, CaseResult, LogState, LoggedKey, ProofClaim, Refusal,
+};
+use zkgov_log::tree::{
+    leaf_hash, verify_consistency, verify_inclusion, Hash, MemoryTree, ProofError,
 };
 use zkgov_log::{decode_hash, encode_hash};
 
@@ -345,7 +347,10 @@ impl Client {
     pub fn included_entry(&self, index: u64, checkpoint: &Checkpoint) -> Result<Entry, AuditError> {
         if index >= checkpoint.size {
             return Err(AuditError::EntriesMismatch {
-                detail: format!("entry {index} is beyond the checkpoint of {}", checkpoint.size),
+                detail: format!(
+                    "entry {index} is beyond the checkpoint of {}",
+                    checkpoint.size
+                ),
             });
         }
         let bytes = self.entries(index, index + 1)?.remove(0);
@@ -411,18 +416,31 @@ pub fn compare_verified(
         .as_array()
         .ok_or_else(|| CompareError::Listing("no `results` array".into()))?
         .iter()
-        .map(|r| r["index"].as_u64().ok_or_else(|| CompareError::Listing("a result without an index".into())))
+        .map(|r| {
+            r["index"]
+                .as_u64()
+                .ok_or_else(|| CompareError::Listing("a result without an index".into()))
+        })
         .collect::<Result<_, _>>()?;
     let mut keys: std::collections::BTreeMap<String, LoggedKey> = Default::default();
     let mut results = Vec::new();
     for index in listed.into_iter().filter(|&i| i < checkpoint.size) {
         let entry = client.included_entry(index, checkpoint)?;
         let refused = |refusal| CompareError::Refused { index, refusal };
-        let Entry::Result { key_id, case_id: of_case, .. } = &entry else {
-            return Err(CompareError::Listing(format!("entry {index} is not a result")));
+        let Entry::Result {
+            key_id,
+            case_id: of_case,
+            ..
+        } = &entry
+        else {
+            return Err(CompareError::Listing(format!(
+                "entry {index} is not a result"
+            )));
         };
         if of_case != case_id {
-            return Err(CompareError::Listing(format!("entry {index} is a result of case `{of_case}`")));
+            return Err(CompareError::Listing(format!(
+                "entry {index} is a result of case `{of_case}`"
+            )));
         }
         if !keys.contains_key(key_id) {
             let summary = client.key(key_id).map_err(AuditError::from)?;
@@ -430,28 +448,48 @@ pub fn compare_verified(
                 .as_u64()
                 .ok_or_else(|| CompareError::Listing(format!("key {key_id} has no log_index")))?;
             let key_entry = client.included_entry(key_index, checkpoint)?;
-            let key = LoggedKey::from_logged_entry(key_index, &key_entry)
-                .map_err(|refusal| CompareError::Refused { index: key_index, refusal })?;
+            let key = LoggedKey::from_logged_entry(key_index, &key_entry).map_err(|refusal| {
+                CompareError::Refused {
+                    index: key_index,
+                    refusal,
+                }
+            })?;
             if key.key_id != *key_id {
-                return Err(CompareError::Listing(format!("entry {key_index} is not key {key_id}")));
+                return Err(CompareError::Listing(format!(
+                    "entry {key_index} is not key {key_id}"
+                )));
             }
             keys.insert(key_id.clone(), key);
         }
         let key = &keys[key_id];
         let inputs = check_statement(key, &entry).map_err(refused)?;
-        let Entry::Result { proof, .. } = &entry else { unreachable!("a result") };
-        let verified = verify_proofs(&[ProofClaim { key, public_inputs: &inputs, proof }])
-            .remove(0)
-            .map_err(refused)?;
+        let Entry::Result { proof, .. } = &entry else {
+            unreachable!("a result")
+        };
+        let verified = verify_proofs(&[ProofClaim {
+            key,
+            public_inputs: &inputs,
+            proof,
+        }])
+        .remove(0)
+        .map_err(refused)?;
         if verified.proof != *proof {
-            return Err(refused(Refusal::MalformedProof("the proof is not in canonical snarkjs form".into())));
+            return Err(refused(Refusal::MalformedProof(
+                "the proof is not in canonical snarkjs form".into(),
+            )));
         }
         results.push((index, entry));
     }
     let views: Vec<CaseResult> = results
         .iter()
         .map(|(index, entry)| {
-            let Entry::Result { key_id, subject_tag, public_inputs, .. } = entry else {
+            let Entry::Result {
+                key_id,
+                subject_tag,
+                public_inputs,
+                ..
+            } = entry
+            else {
                 unreachable!("results")
             };
             CaseResult {

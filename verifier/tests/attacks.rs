@@ -127,9 +127,8 @@ fn a_forged_result_entry_is_named_by_its_index() {
     else {
         panic!("entry 3 is the result")
     };
-    public_inputs[1] = zkgov_circuits::field::to_decimal(
-        &zkgov_circuits::statement::Statement::case_id("CASE-X"),
-    );
+    public_inputs[1] =
+        zkgov_circuits::field::to_decimal(&zkgov_circuits::statement::Statement::case_id("CASE-X"));
     let forged = Entry::Result {
         key_id,
         case_id: "CASE-X".into(),
@@ -186,7 +185,10 @@ fn a_database_restored_from_an_old_backup_stops_start_up() {
     }
     // The message says what happened and what to do.
     let message = start_error(config(data.path(), "")).to_string();
-    assert!(message.contains("3 log entries") && message.contains("zkgov log restore"), "{message}");
+    assert!(
+        message.contains("3 log entries") && message.contains("zkgov log restore"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -263,7 +265,10 @@ fn a_verifying_key_is_refused_under_another_policy() {
     });
     let (status, body) = client.post("/v1/keys", Some(ADMIN), &body);
     assert_eq!((status, reason(&body)), (422, "key_reused"), "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains(&fixture().key_id));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains(&fixture().key_id));
     // The same key and policy for another department's registry.
     let mut elsewhere = registration(fixture_vk(), fixture::POLICY_TEXT);
     elsewhere["registry"] = json!("business");
@@ -310,7 +315,11 @@ fn a_resubmitted_statement_with_other_inputs_is_a_conflict() {
         Some(LAND),
         &f.submission("CASE-K", &proof, &statement),
     );
-    assert_eq!((status, reason(&body)), (409, "conflicting_statement"), "{body}");
+    assert_eq!(
+        (status, reason(&body)),
+        (409, "conflicting_statement"),
+        "{body}"
+    );
     assert!(body["error"]["message"]
         .as_str()
         .unwrap()

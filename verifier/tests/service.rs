@@ -134,7 +134,14 @@ fn a_proof_is_verified_anchored_compared_and_decided() {
         .collect();
     assert_eq!(
         fields,
-        BTreeSet::from(["case_id", "cited", "complete", "missing", "tags_match", "results"])
+        BTreeSet::from([
+            "case_id",
+            "cited",
+            "complete",
+            "missing",
+            "tags_match",
+            "results"
+        ])
     );
 
     let (status, body) = run.client.post(

@@ -13,12 +13,10 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use zkgov_log::tree::{
-    self, leaf_hash, Hash, MemoryTree, NodeId, NodeReader, EMPTY_ROOT,
-};
+use zkgov_log::tree::{self, leaf_hash, Hash, MemoryTree, NodeId, NodeReader, EMPTY_ROOT};
 use zkgov_verifier::storage::{
-    self, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Nodes, Record, ResultRecord, RootRecord,
-    Storage, StorageError, Stored,
+    self, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Nodes, Record, ResultRecord,
+    RootRecord, Storage, StorageError, Stored,
 };
 
 /// A store under test: where it lives, so that it can be opened, closed and
@@ -1121,7 +1119,10 @@ fn sqlite_refuses_a_newer_schema() {
         .unwrap();
     match storage::sqlite::SqliteStorage::open(&path) {
         Err(StorageError::Backend { message, .. }) => {
-            assert!(message.contains("storage format version 3, from a newer zkgov"), "{message}")
+            assert!(
+                message.contains("storage format version 3, from a newer zkgov"),
+                "{message}"
+            )
         }
         other => panic!("{other:?}"),
     }

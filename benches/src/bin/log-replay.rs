@@ -86,10 +86,20 @@ fn result_entry(
 ) -> (Entry, Proof<Bn254>, Vec<Fr>) {
     let mut rng = StdRng::seed_from_u64(i as u64);
     let case = format!("BENCH-{i:06}");
-    let mut inputs = vec![Fr::from(12345u64), Statement::case_id(&case), rng.gen::<Fr>()];
+    let mut inputs = vec![
+        Fr::from(12345u64),
+        Statement::case_id(&case),
+        rng.gen::<Fr>(),
+    ];
     inputs.extend_from_slice(params);
-    let proof = Groth16::<Bn254>::prove(pk, Echo { inputs: inputs.clone() }, &mut rng)
-        .expect("a proof");
+    let proof = Groth16::<Bn254>::prove(
+        pk,
+        Echo {
+            inputs: inputs.clone(),
+        },
+        &mut rng,
+    )
+    .expect("a proof");
     let decimals: Vec<String> = inputs.iter().map(to_decimal).collect();
     let entry = Entry::Result {
         key_id: key.to_string(),
@@ -108,7 +118,11 @@ fn workload() -> Workload {
     let schema = Schema::from_toml("real-estate.toml", SCHEMA).unwrap();
     let policy = Policy::from_toml("medical-premises.toml", POLICY, &schema).unwrap();
     let params = policy
-        .encode_params(&[("min_area", "120"), ("usage", "medical"), ("today", "2026-11-23")])
+        .encode_params(&[
+            ("min_area", "120"),
+            ("usage", "medical"),
+            ("today", "2026-11-23"),
+        ])
         .unwrap();
     let inputs = policy.public_input_names().len();
     let (pk, vk) = Groth16::<Bn254>::circuit_specific_setup(
@@ -237,7 +251,11 @@ fn main() {
         made.elapsed().as_secs_f64(),
         rayon::current_num_threads()
     );
-    let jsons: Vec<Value> = w.proofs.iter().map(|(p, _)| snarkjs::proof_to_json(p)).collect();
+    let jsons: Vec<Value> = w
+        .proofs
+        .iter()
+        .map(|(p, _)| snarkjs::proof_to_json(p))
+        .collect();
     let (_, state) = full_replay(&w);
     let snapshot = serde_json::to_vec(&state.to_snapshot()).unwrap();
     println!(

@@ -53,10 +53,10 @@ use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_circuits::statement::Statement;
 use zkgov_circuits::Fr;
 use zkgov_keys::snarkjs;
+use zkgov_log::verify::{verify, Item, PreparedKey};
 use zkgov_prover::engine::Engine;
 use zkgov_verifier::service::config::{Config, Overrides, TokenHash};
 use zkgov_verifier::service::RunningService;
-use zkgov_log::verify::{verify, Item, PreparedKey};
 
 /// The registry the reference key reads.
 const REGISTRY: &str = "real-estate";

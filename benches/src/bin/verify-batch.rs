@@ -26,8 +26,8 @@ use rayon::prelude::*;
 use zkgov_benches::with_threads;
 use zkgov_benches::workload::ReferenceWorkload;
 use zkgov_circuits::Fr;
-use zkgov_prover::engine::Engine;
 use zkgov_log::verify::{verify, verify_batch, Item, PreparedKey};
+use zkgov_prover::engine::Engine;
 
 /// Records in the benchmark registry; the tree has the reference depth.
 const RECORDS: u64 = 4096;

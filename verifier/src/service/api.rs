@@ -1,6 +1,5 @@
 //! The handlers of the `/v1` API.
 
-
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -185,7 +184,9 @@ async fn append_one(state: &Arc<AppState>, draft: Draft) -> Result<(Outcome, Rec
 /// The receipt of an entry already logged, against the latest checkpoint.
 async fn existing_receipt(state: &Arc<AppState>, index: u64) -> Result<Receipt, ApiError> {
     let (checkpoint, size) = latest_checkpoint(state)?;
-    Ok(receipts(state, vec![index], checkpoint, size).await?.remove(0))
+    Ok(receipts(state, vec![index], checkpoint, size)
+        .await?
+        .remove(0))
 }
 
 fn latest_checkpoint(state: &AppState) -> Result<(String, u64), ApiError> {
@@ -382,7 +383,11 @@ fn check_submission(
         key_id: submission.key_id,
         case_id: submission.case_id,
         subject_tag: submission.public_inputs.get(2).cloned().unwrap_or_default(),
-        registry_root: submission.public_inputs.first().cloned().unwrap_or_default(),
+        registry_root: submission
+            .public_inputs
+            .first()
+            .cloned()
+            .unwrap_or_default(),
         public_inputs: submission.public_inputs,
         proof: submission.proof,
         department: department.to_string(),
@@ -567,7 +572,9 @@ pub(super) async fn post_batch(
             _ => None,
         })
         .collect();
-    let mut receipts = receipts(&state, indexes, checkpoint, size).await?.into_iter();
+    let mut receipts = receipts(&state, indexes, checkpoint, size)
+        .await?
+        .into_iter();
     let results: Vec<BatchOutcome> = items
         .into_iter()
         .map(|item| {
@@ -691,7 +698,9 @@ pub(super) async fn compare_case(
         .collect();
     let expect = parse_expectations(&query.expect)?;
     let comparison = state.log().compare(&case_id, &required, &expect)?;
-    Ok(Json(serde_json::to_value(comparison).expect("a comparison serializes")))
+    Ok(Json(
+        serde_json::to_value(comparison).expect("a comparison serializes"),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -43,12 +43,12 @@ pub mod signed;
 pub mod startup;
 
 use appender::{Appender, Ledger};
-use signed::SignedLog;
-use startup::LogStartError;
 use batcher::Batcher;
 use config::Config;
 use error::ApiError;
 use metrics::Metrics;
+use signed::SignedLog;
+use startup::LogStartError;
 
 /// The OpenAPI 3.1 document of the API.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -164,7 +164,11 @@ impl Service {
         startup::check_index(&*storage, &log, config.index_check)?;
         signed
             .sign(&*storage, log.size(), log.root())
-            .map_err(|e| LogStartError::Storage(StorageError::Corrupt { what: e.to_string() }))?;
+            .map_err(|e| {
+                LogStartError::Storage(StorageError::Corrupt {
+                    what: e.to_string(),
+                })
+            })?;
         let metrics = Metrics::default();
         metrics.log_size(log.size());
         let log = Arc::new(RwLock::new(log));
@@ -429,7 +433,10 @@ impl AppState {
 }
 
 /// The log signing key in `data_dir`, created (mode 0600) on first start.
-pub(crate) fn load_or_create_signer(data_dir: &Path, origin: &str) -> Result<LogSigner, StartError> {
+pub(crate) fn load_or_create_signer(
+    data_dir: &Path,
+    origin: &str,
+) -> Result<LogSigner, StartError> {
     let path = data_dir.join("log-signing.key");
     let fail = |message: String| StartError::SigningKey {
         path: path.display().to_string(),

@@ -44,7 +44,9 @@ pub enum LogStartError {
     #[error("the log in the database breaks the rules: {0}")]
     Violation(Violation),
     /// The index tables disagree with the log.
-    #[error("the index tables disagree with the log: {0}. Rebuild them with `zkgov serve --reindex`")]
+    #[error(
+        "the index tables disagree with the log: {0}. Rebuild them with `zkgov serve --reindex`"
+    )]
     IndexMismatch(String),
 }
 
@@ -133,14 +135,19 @@ pub fn governance_change(config: &Config, state: &LogState) -> Option<Entry> {
 }
 
 /// The index rows of the log's entries `start..end`.
-fn expected_rows(storage: &dyn Storage, start: u64, end: u64) -> Result<Vec<Stored<Record>>, LogStartError> {
+fn expected_rows(
+    storage: &dyn Storage,
+    start: u64,
+    end: u64,
+) -> Result<Vec<Stored<Record>>, LogStartError> {
     let mut rows = Vec::new();
     let mut at = start;
     while at < end {
         let stop = (at + PAGE).min(end);
         for (offset, bytes) in storage.entries(at, stop)?.iter().enumerate() {
             let index = at + offset as u64;
-            let entry = Entry::from_bytes(bytes).map_err(|error| Violation::Malformed { index, error })?;
+            let entry =
+                Entry::from_bytes(bytes).map_err(|error| Violation::Malformed { index, error })?;
             let record = Record::from(&entry);
             if record != Record::Governance {
                 rows.push(Stored { index, record });
@@ -220,12 +227,10 @@ pub fn append_direct(
     state: &mut LogState,
     entry: &Entry,
 ) -> Result<(), LogStartError> {
-    state
-        .apply(entry)
-        .map_err(|refusal| Violation::Refused {
-            index: state.size(),
-            refusal,
-        })?;
+    state.apply(entry).map_err(|refusal| Violation::Refused {
+        index: state.size(),
+        refusal,
+    })?;
     storage.append(&[NewEntry::from(entry)])?;
     Ok(())
 }
@@ -285,12 +290,11 @@ pub fn restore(
     config: &Config,
     fetch: &mut dyn FnMut(u64, u64) -> Result<Vec<Vec<u8>>, String>,
 ) -> Result<Restored, RestoreError> {
-    let storage = crate::storage::open(&config.database).map_err(|source| {
-        super::StartError::Storage {
+    let storage =
+        crate::storage::open(&config.database).map_err(|source| super::StartError::Storage {
             url: crate::storage::redact_password(&config.database),
             source,
-        }
-    })?;
+        })?;
     let signed = SignedLog::open(&config.data_dir, &config.origin)?;
     let last = signed
         .last()

@@ -47,8 +47,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    plan_append, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Record, ResultRecord, RootRecord,
-    Statement, Storage, StorageError, Stored,
+    plan_append, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Record, ResultRecord,
+    RootRecord, Statement, Storage, StorageError, Stored,
 };
 use zkgov_log::tree::{self, Hash, NodeId, NodeReader, TreeError};
 
@@ -993,11 +993,19 @@ impl Storage for PostgresStorage {
         let range = "WHERE entry_idx >= $1 AND entry_idx < $2";
         let mut rows: Vec<Stored<Record>> = Vec::new();
         rows.extend(super::as_records(
-            self.query_all(&format!("SELECT {KEY_COLUMNS} FROM keys {range}"), &[&lo, &hi], key_row)?,
+            self.query_all(
+                &format!("SELECT {KEY_COLUMNS} FROM keys {range}"),
+                &[&lo, &hi],
+                key_row,
+            )?,
             Record::Key,
         ));
         rows.extend(super::as_records(
-            self.query_all(&format!("SELECT {ROOT_COLUMNS} FROM roots {range}"), &[&lo, &hi], root_row)?,
+            self.query_all(
+                &format!("SELECT {ROOT_COLUMNS} FROM roots {range}"),
+                &[&lo, &hi],
+                root_row,
+            )?,
             Record::Root,
         ));
         rows.extend(super::as_records(

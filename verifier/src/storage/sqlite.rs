@@ -32,8 +32,8 @@ use r2d2_sqlite::rusqlite::{
 use r2d2_sqlite::SqliteConnectionManager;
 
 use super::{
-    plan_append, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Record,
-    ResultRecord, RootRecord, Statement, Storage, StorageError, Stored,
+    plan_append, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Record, ResultRecord,
+    RootRecord, Statement, Storage, StorageError, Stored,
 };
 use zkgov_log::tree::{self, Hash, NodeId, NodeReader, TreeError};
 
@@ -650,7 +650,9 @@ impl Storage for SqliteStorage {
         let conn = self.reader()?;
         let count = |table: &str| -> Result<u64> {
             let n: i64 = conn
-                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| row.get(0))
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+                    row.get(0)
+                })
                 .map_err(db)?;
             from_sql_index(n)
         };
@@ -670,11 +672,19 @@ impl Storage for SqliteStorage {
         let range = "WHERE entry_idx >= ?1 AND entry_idx < ?2";
         let mut rows: Vec<Stored<Record>> = Vec::new();
         rows.extend(super::as_records(
-            self.query_all(&format!("SELECT {KEY_COLUMNS} FROM keys {range}"), [lo, hi], key_row)?,
+            self.query_all(
+                &format!("SELECT {KEY_COLUMNS} FROM keys {range}"),
+                [lo, hi],
+                key_row,
+            )?,
             Record::Key,
         ));
         rows.extend(super::as_records(
-            self.query_all(&format!("SELECT {ROOT_COLUMNS} FROM roots {range}"), [lo, hi], root_row)?,
+            self.query_all(
+                &format!("SELECT {ROOT_COLUMNS} FROM roots {range}"),
+                [lo, hi],
+                root_row,
+            )?,
             Record::Root,
         ));
         rows.extend(super::as_records(

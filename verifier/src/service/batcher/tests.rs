@@ -128,7 +128,6 @@ fn verdict(answer: &mut oneshot::Receiver<Answer>) -> Verdict {
     answer.try_recv().expect("answered").0
 }
 
-
 /// The next turn, as the thread would take it, without waiting.
 fn next_turn(shared: &Shared) -> Option<Turn> {
     // The guard is a temporary of this call only: `settle` locks again.
