@@ -73,18 +73,26 @@ pub fn load_state(storage: &dyn Storage, signed: &SignedLog) -> Result<LogState,
         Some(checkpoint) => checkpoint.size,
         None => 0,
     };
-    // The signed root is checked first: an entry changed behind the
-    // service's back is reported as that, even if it also breaks a rule.
-    if let Some(checkpoint) = &last {
-        let mut frontier = Frontier::new();
-        let mut start = 0;
-        while start < pinned {
-            let end = (start + PAGE).min(pinned);
-            for entry in storage.entries(start, end)? {
-                frontier.push(leaf_hash(&entry));
-            }
-            start = end;
+    // One read of the signed prefix: its leaves rebuild the signed root,
+    // and its entries go through the rules. The root is judged first: an
+    // entry changed behind the service's back is reported as that, even if
+    // it also breaks a rule.
+    let mut state = LogState::new();
+    let mut frontier = Frontier::new();
+    let mut violation = None;
+    let mut start = 0;
+    while start < pinned {
+        let end = (start + PAGE).min(pinned);
+        let entries = storage.entries(start, end)?;
+        for entry in &entries {
+            frontier.push(leaf_hash(entry));
         }
+        if violation.is_none() {
+            violation = replay_pinned(&mut state, &entries).err();
+        }
+        start = end;
+    }
+    if let Some(checkpoint) = &last {
         if frontier.root() != checkpoint.root {
             return Err(LogStartError::Forked {
                 size: checkpoint.size,
@@ -93,12 +101,8 @@ pub fn load_state(storage: &dyn Storage, signed: &SignedLog) -> Result<LogState,
             });
         }
     }
-    let mut state = LogState::new();
-    let mut start = 0;
-    while start < pinned {
-        let end = (start + PAGE).min(pinned);
-        replay_pinned(&mut state, &storage.entries(start, end)?)?;
-        start = end;
+    if let Some(violation) = violation {
+        return Err(violation.into());
     }
     if size > pinned {
         tracing::info!(
