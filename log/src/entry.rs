@@ -98,21 +98,86 @@ pub enum Entry {
         /// When it was accepted, RFC 3339 UTC.
         time: String,
     },
-    /// A department's decision on a case, citing the results it relied on.
+    /// A decision on a case, citing the entries it relied on: by the
+    /// deciding department, or by the rules themselves for a procedure
+    /// that decides automatically.
     Decision {
         /// The case number.
         case_id: String,
         /// The deciding department.
         department: String,
-        /// The decision, `approved` or `refused`.
+        /// `approved`, `refused`, or `revoked` (which amends an approval).
         decision: String,
-        /// The log indexes of the results relied on.
+        /// The log indexes of the results (and, for a refusal, the unmet
+        /// evidence) relied on.
         results: Vec<u64>,
-        /// Free text, such as the reason for a refusal.
+        /// Free text, such as the reason for a refusal or an amendment.
         note: String,
+        /// Whether the procedure's automatic rule made it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        automatic: bool,
+        /// The case's previous decision, which this one replaces.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        amends: Option<u64>,
+        /// The licence an approval issues, if the procedure issues one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        licence: Option<Licence>,
         /// When it was recorded, RFC 3339 UTC.
         time: String,
     },
+    /// A procedure registered, or replaced, by its deciding department.
+    Procedure {
+        /// The procedure's name.
+        name: String,
+        /// The deciding department that registered it.
+        department: String,
+        /// The procedure, TOML text.
+        procedure_toml: String,
+        /// When it was registered, RFC 3339 UTC.
+        time: String,
+    },
+    /// A case created by an application: its number and procedure, never
+    /// its secret or the applicant's inputs.
+    Case {
+        /// The case number.
+        case_id: String,
+        /// The procedure it follows.
+        procedure: String,
+        /// When it was created, RFC 3339 UTC; computed params (`today`)
+        /// come from it.
+        time: String,
+    },
+    /// A department's answer that an item of evidence cannot be proved.
+    Unmet {
+        /// The case number.
+        case_id: String,
+        /// The item of the case's procedure.
+        evidence: String,
+        /// The department that owns the item's registry.
+        department: String,
+        /// `not_satisfied`, `subject_not_found`, `revoked` or
+        /// `invalid_input`.
+        reason: String,
+        /// For `not_satisfied`, the conditions that failed.
+        conditions: Vec<String>,
+        /// When it was recorded, RFC 3339 UTC.
+        time: String,
+    },
+}
+
+/// The licence an approval issues, as its decision entry holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Licence {
+    /// The licence number.
+    pub number: String,
+    /// The deciding department's registry the licence record goes into.
+    pub registry: String,
+    /// The holder's subject tag in the case: the holder proves it is the
+    /// holder by opening it (subject and case secret).
+    pub subject_tag: String,
+    /// The licence record's fields other than its subject, by name.
+    pub fields: std::collections::BTreeMap<String, String>,
 }
 
 /// A department as governance entries list it.
@@ -169,6 +234,9 @@ impl Entry {
             Entry::Root { .. } => "root",
             Entry::Result { .. } => "result",
             Entry::Decision { .. } => "decision",
+            Entry::Procedure { .. } => "procedure",
+            Entry::Case { .. } => "case",
+            Entry::Unmet { .. } => "unmet",
         }
     }
 
@@ -179,7 +247,10 @@ impl Entry {
             | Entry::Key { time, .. }
             | Entry::Root { time, .. }
             | Entry::Result { time, .. }
-            | Entry::Decision { time, .. } => time,
+            | Entry::Decision { time, .. }
+            | Entry::Procedure { time, .. }
+            | Entry::Case { time, .. }
+            | Entry::Unmet { time, .. } => time,
         }
     }
 
@@ -191,7 +262,10 @@ impl Entry {
             | Entry::Key { time, .. }
             | Entry::Root { time, .. }
             | Entry::Result { time, .. }
-            | Entry::Decision { time, .. } => *time = formatted,
+            | Entry::Decision { time, .. }
+            | Entry::Procedure { time, .. }
+            | Entry::Case { time, .. }
+            | Entry::Unmet { time, .. } => *time = formatted,
         }
     }
 }
@@ -232,6 +306,9 @@ mod tests {
             decision: "approved".into(),
             results: vec![3, 4],
             note: "line\nbreak \u{1f} \"quoted\" é".into(),
+            automatic: false,
+            amends: None,
+            licence: None,
             time: format_time(0),
         };
         let bytes = entry.to_bytes();

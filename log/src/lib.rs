@@ -10,6 +10,7 @@
 //! - [`tree`]: the Merkle mathematics, with no I/O;
 //! - [`checkpoint`]: signing and verifying checkpoints;
 //! - [`entry`]: the typed entries;
+//! - [`procedure`]: procedures, what an application requires and how it is decided;
 //! - [`receipt`]: receipts and their client-side verification;
 //! - [`verify`]: Groth16 verification, single and in random-linear-combination batches;
 //! - [`rules`]: the acceptance rules, a pure state machine over entries;
@@ -50,6 +51,7 @@ use base64::Engine as _;
 
 pub mod checkpoint;
 pub mod entry;
+pub mod procedure;
 pub mod receipt;
 pub mod replay;
 pub mod rules;

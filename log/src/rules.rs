@@ -53,9 +53,15 @@ use zkgov_circuits::statement::{Statement, FIXED_INPUTS};
 use zkgov_keys::digest::{key_id, policy_hash};
 use zkgov_keys::snarkjs;
 
-use crate::entry::{parse_time, Entry, GovernedDepartment};
+use crate::entry::{parse_time, Entry, GovernedDepartment, Licence};
 use crate::tree::{leaf_hash, Frontier, Hash};
 use crate::verify::{verify_batch, Item, PreparedKey};
+
+mod applications;
+
+pub use applications::{
+    Answer, Application, DueDecision, LoggedProcedure, LoggedUnmet, MAX_CONDITIONS, UNMET_REASONS,
+};
 
 /// The longest note a decision may carry, in bytes.
 pub const MAX_NOTE_BYTES: usize = 1024;
@@ -230,6 +236,62 @@ pub enum Refusal {
         /// The decision's case.
         case_id: String,
     },
+    /// A procedure that does not parse, or does not fit the log.
+    #[error("procedure: {0}")]
+    InvalidProcedure(String),
+    /// No procedure of this name is registered.
+    #[error("no procedure `{0}` is registered")]
+    UnknownProcedure(String),
+    /// The case number is taken.
+    #[error("case `{case_id}` already exists (log entry {index}); case numbers are never reused")]
+    CaseExists {
+        /// The case.
+        case_id: String,
+        /// Its first entry.
+        index: u64,
+    },
+    /// An answer to evidence that the case does not ask for.
+    #[error("case `{case_id}`: {problem}")]
+    NotRequested {
+        /// The case.
+        case_id: String,
+        /// What does not fit.
+        problem: String,
+    },
+    /// The item of evidence is answered already.
+    #[error("evidence `{evidence}` of this case is answered already, at log entry {index}")]
+    AlreadyAnswered {
+        /// The item.
+        evidence: String,
+        /// The answer.
+        index: u64,
+    },
+    /// A result about another subject than the case's other results for
+    /// the same applicant input.
+    #[error("evidence `{evidence}`: the subject tag differs from the result at log entry {index} for the same applicant")]
+    SubjectMismatch {
+        /// The item.
+        evidence: String,
+        /// The result it disagrees with.
+        index: u64,
+    },
+    /// The case is decided; evidence comes too late, and a new decision
+    /// must amend the last one.
+    #[error("case `{case_id}` is decided at log entry {index}; a new decision must amend it (`amends`, with a reason in `note`)")]
+    AlreadyDecided {
+        /// The case.
+        case_id: String,
+        /// Its latest decision.
+        index: u64,
+    },
+    /// A decision that the case's procedure does not allow.
+    #[error("case `{case_id}`: {problem}")]
+    DecisionRule {
+        /// The case.
+        case_id: String,
+        /// What the rule requires.
+        problem: String,
+    },
 }
 
 impl Refusal {
@@ -262,6 +324,14 @@ impl Refusal {
             ConflictingStatement { .. } => "conflicting_statement",
             AlreadyLogged { .. } => "already_logged",
             CitesOtherCase { .. } => "conflict",
+            InvalidProcedure(_) => "invalid_procedure",
+            UnknownProcedure(_) => "unknown_procedure",
+            CaseExists { .. } => "case_exists",
+            NotRequested { .. } => "not_requested",
+            AlreadyAnswered { .. } => "already_answered",
+            SubjectMismatch { .. } => "subject_mismatch",
+            AlreadyDecided { .. } => "already_decided",
+            DecisionRule { .. } => "decision_rule",
         }
     }
 }
@@ -541,10 +611,19 @@ pub struct LoggedDecision {
     pub case_id: String,
     /// The deciding department.
     pub department: String,
-    /// `approved` or `refused`.
+    /// `approved`, `refused` or `revoked`.
     pub decision: String,
-    /// The results cited.
+    /// The entries cited.
     pub results: Vec<u64>,
+    /// Whether the procedure's automatic rule made it.
+    #[serde(default)]
+    pub automatic: bool,
+    /// The decision it amends.
+    #[serde(default)]
+    pub amends: Option<u64>,
+    /// The licence it issues.
+    #[serde(default)]
+    pub licence: Option<Licence>,
     /// When, Unix seconds.
     pub time: i64,
 }
@@ -687,6 +766,15 @@ pub struct Counts {
     pub results: u64,
     /// Decision entries.
     pub decisions: u64,
+    /// Procedure entries.
+    #[serde(default)]
+    pub procedures: u64,
+    /// Case entries.
+    #[serde(default)]
+    pub cases: u64,
+    /// Unmet entries.
+    #[serde(default)]
+    pub unmet: u64,
 }
 
 /// The state of a log after some prefix of its entries: everything the
@@ -703,6 +791,10 @@ pub struct LogState {
     results: HashMap<u64, LoggedResult>,
     decisions: HashMap<u64, LoggedDecision>,
     cases: HashMap<String, Vec<u64>>,
+    procedures: BTreeMap<String, u64>,
+    procedure_versions: BTreeMap<u64, Arc<LoggedProcedure>>,
+    applications: HashMap<String, Application>,
+    unmet: HashMap<u64, LoggedUnmet>,
     counts: Counts,
 }
 
@@ -767,7 +859,8 @@ impl LogState {
         self.decisions.get(&index)
     }
 
-    /// The log indexes of a case's results and decisions, in log order.
+    /// The log indexes of a case's entries (its creation, results, unmet
+    /// evidence and decisions), in log order.
     pub fn case(&self, case_id: &str) -> &[u64] {
         self.cases.get(case_id).map_or(&[], Vec::as_slice)
     }
@@ -960,9 +1053,11 @@ impl LogState {
                     });
                 }
                 self.check_root(governance, &key.registry, registry_root, time)?;
+                let evidence = self.judge_answer(key, case_id, public_inputs, subject_tag)?;
                 Ok(Change::Result {
                     key: key.clone(),
                     inputs,
+                    evidence,
                     result: LoggedResult {
                         index,
                         key_id: key_id.clone(),
@@ -981,6 +1076,9 @@ impl LogState {
                 decision,
                 results,
                 note,
+                automatic,
+                amends,
+                licence,
                 ..
             } => {
                 let governance = governance.expect("checked above");
@@ -992,10 +1090,10 @@ impl LogState {
                 if !deciding.decides {
                     return Err(Refusal::NotDecider(department.clone()));
                 }
-                if !matches!(decision.as_str(), "approved" | "refused") {
+                if !matches!(decision.as_str(), "approved" | "refused" | "revoked") {
                     return Err(malformed(
                         "decision",
-                        format!("must be `approved` or `refused`, not `{decision}`"),
+                        format!("must be `approved`, `refused` or `revoked`, not `{decision}`"),
                     ));
                 }
                 if note.len() > MAX_NOTE_BYTES {
@@ -1004,23 +1102,44 @@ impl LogState {
                         format!("must be at most {MAX_NOTE_BYTES} bytes"),
                     ));
                 }
-                if let Some(&stray) = results
-                    .iter()
-                    .find(|i| self.results.get(i).is_none_or(|r| r.case_id != *case_id))
-                {
+                let of_case = |i: &u64| match (self.results.get(i), self.unmet.get(i)) {
+                    (Some(r), _) => r.case_id == *case_id,
+                    (_, Some(u)) => u.case_id == *case_id,
+                    _ => false,
+                };
+                if let Some(&stray) = results.iter().find(|i| !of_case(i)) {
                     return Err(Refusal::CitesOtherCase {
                         index: stray,
                         case_id: case_id.clone(),
                     });
                 }
+                self.judge_decision_rule(entry, time)?;
                 Ok(Change::Decision(LoggedDecision {
                     index,
                     case_id: case_id.clone(),
                     department: department.clone(),
                     decision: decision.clone(),
                     results: results.clone(),
+                    automatic: *automatic,
+                    amends: *amends,
+                    licence: licence.clone(),
                     time,
                 }))
+            }
+            Entry::Procedure { .. } => {
+                let governance = governance.expect("checked above");
+                self.judge_procedure(index, time, governance, entry)
+                    .map(Change::Procedure)
+            }
+            Entry::Case {
+                case_id, procedure, ..
+            } => self
+                .judge_case(index, time, case_id, procedure)
+                .map(Change::Case),
+            Entry::Unmet { .. } => {
+                let governance = governance.expect("checked above");
+                self.judge_unmet(index, governance, entry)
+                    .map(Change::Unmet)
             }
         }
     }
@@ -1101,7 +1220,20 @@ impl LogState {
                 self.roots.entry(registry.clone()).or_default().push(root);
                 self.counts.roots += 1;
             }
-            Change::Result { result, .. } => {
+            Change::Result {
+                result, evidence, ..
+            } => {
+                if let Some(evidence) = evidence {
+                    if let Some(application) = self.applications.get_mut(&result.case_id) {
+                        application.answers.insert(
+                            evidence,
+                            Answer::Verified {
+                                index,
+                                subject_tag: result.subject_tag.clone(),
+                            },
+                        );
+                    }
+                }
                 self.statements.insert(
                     (
                         result.key_id.clone(),
@@ -1122,8 +1254,44 @@ impl LogState {
                     .entry(decision.case_id.clone())
                     .or_default()
                     .push(index);
+                if let Some(application) = self.applications.get_mut(&decision.case_id) {
+                    application.decisions.push(index);
+                }
                 self.decisions.insert(index, decision);
                 self.counts.decisions += 1;
+            }
+            Change::Procedure(procedure) => {
+                self.procedures
+                    .insert(procedure.procedure.name.clone(), index);
+                self.procedure_versions.insert(index, Arc::new(procedure));
+                self.counts.procedures += 1;
+            }
+            Change::Case(application) => {
+                self.cases
+                    .entry(application.case_id.clone())
+                    .or_default()
+                    .push(index);
+                self.applications
+                    .insert(application.case_id.clone(), application);
+                self.counts.cases += 1;
+            }
+            Change::Unmet(unmet) => {
+                self.cases
+                    .entry(unmet.case_id.clone())
+                    .or_default()
+                    .push(index);
+                if let Some(application) = self.applications.get_mut(&unmet.case_id) {
+                    application.answers.insert(
+                        unmet.evidence.clone(),
+                        Answer::Unmet {
+                            index,
+                            reason: unmet.reason.clone(),
+                            conditions: unmet.conditions.clone(),
+                        },
+                    );
+                }
+                self.unmet.insert(index, unmet);
+                self.counts.unmet += 1;
             }
         }
         Applied {
@@ -1187,8 +1355,13 @@ enum Change {
         key: Arc<LoggedKey>,
         inputs: Vec<Fr>,
         result: LoggedResult,
+        /// The item of evidence it answers, for an application's case.
+        evidence: Option<String>,
     },
     Decision(LoggedDecision),
+    Procedure(LoggedProcedure),
+    Case(Application),
+    Unmet(LoggedUnmet),
 }
 
 fn check_owner(governance: &Governance, registry: &str, department: &str) -> Result<(), Refusal> {
@@ -1277,8 +1450,19 @@ impl LogState {
         let mut keys: Vec<(u64, Entry)> =
             self.keys.values().map(|k| (k.index, k.entry())).collect();
         keys.sort_by_key(|(index, _)| *index);
+        let mut applications: Vec<Application> = self.applications.values().cloned().collect();
+        applications.sort_by_key(|a| a.index);
+        let mut unmet: Vec<LoggedUnmet> = self.unmet.values().cloned().collect();
+        unmet.sort_by_key(|u| u.index);
         Snapshot {
             format: SNAPSHOT_FORMAT.to_string(),
+            procedures: self
+                .procedure_versions
+                .values()
+                .map(|p| (**p).clone())
+                .collect(),
+            applications,
+            unmet,
             frontier: self.frontier.clone(),
             last_time: self.last_time,
             governance: self.governance.clone(),
@@ -1301,7 +1485,7 @@ impl LogState {
             problem: what.to_string(),
         };
         if snapshot.format != SNAPSHOT_FORMAT {
-            return Err(damaged("not a zkgov-log-state-v1 snapshot"));
+            return Err(damaged("not a zkgov-log-state-v2 snapshot"));
         }
         if !snapshot.frontier.is_well_formed() {
             return Err(damaged("the frontier does not fit its size"));
@@ -1339,6 +1523,30 @@ impl LogState {
             case_entries.push((decision.index, decision.case_id.clone()));
             state.decisions.insert(decision.index, decision);
         }
+        for procedure in snapshot.procedures {
+            state
+                .procedures
+                .insert(procedure.procedure.name.clone(), procedure.index);
+            state
+                .procedure_versions
+                .insert(procedure.index, Arc::new(procedure));
+        }
+        for application in snapshot.applications {
+            if !state
+                .procedure_versions
+                .contains_key(&application.procedure)
+            {
+                return Err(damaged("an application of an unknown procedure"));
+            }
+            case_entries.push((application.index, application.case_id.clone()));
+            state
+                .applications
+                .insert(application.case_id.clone(), application);
+        }
+        for unmet in snapshot.unmet {
+            case_entries.push((unmet.index, unmet.case_id.clone()));
+            state.unmet.insert(unmet.index, unmet);
+        }
         case_entries.sort();
         for (index, case_id) in case_entries {
             state.cases.entry(case_id).or_default().push(index);
@@ -1347,7 +1555,7 @@ impl LogState {
     }
 }
 
-const SNAPSHOT_FORMAT: &str = "zkgov-log-state-v1";
+const SNAPSHOT_FORMAT: &str = "zkgov-log-state-v2";
 
 /// A [`LogState`] as data, for a monitor to keep between runs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -1361,6 +1569,9 @@ pub struct Snapshot {
     roots: BTreeMap<String, Vec<AnchoredRoot>>,
     results: Vec<LoggedResult>,
     decisions: Vec<LoggedDecision>,
+    procedures: Vec<LoggedProcedure>,
+    applications: Vec<Application>,
+    unmet: Vec<LoggedUnmet>,
     counts: Counts,
 }
 

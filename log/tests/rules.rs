@@ -60,7 +60,7 @@ fn governance(time: i64, grace: u64) -> Entry {
         departments: vec![
             GovernedDepartment {
                 name: "health".into(),
-                registries: vec![],
+                registries: vec!["medical-licences".into()],
                 decides: true,
             },
             GovernedDepartment {
@@ -108,6 +108,18 @@ fn root(department: &str, root: u64, time: i64) -> Entry {
 }
 
 fn result(key: &str, case: &str, tag: u64, root: u64, min_area: u64, time: i64) -> Entry {
+    result_on(key, case, tag, root, min_area, "2026-11-23", time)
+}
+
+fn result_on(
+    key: &str,
+    case: &str,
+    tag: u64,
+    root: u64,
+    min_area: u64,
+    today: &str,
+    time: i64,
+) -> Entry {
     let schema = Schema::from_toml("s", SCHEMA).unwrap();
     let policy = Policy::from_toml("p", POLICY, &schema).unwrap();
     let mut inputs = vec![Fr::from(root), Statement::case_id(case), Fr::from(tag)];
@@ -116,7 +128,7 @@ fn result(key: &str, case: &str, tag: u64, root: u64, min_area: u64, time: i64) 
             .encode_params(&[
                 ("min_area", &min_area.to_string()),
                 ("usage", "medical"),
-                ("today", "2026-11-23"),
+                ("today", today),
             ])
             .unwrap(),
     );
@@ -307,6 +319,9 @@ fn decisions_come_from_deciders_and_cite_their_own_case() {
         decision: "approved".into(),
         results,
         note: String::new(),
+        automatic: false,
+        amends: None,
+        licence: None,
         time: format_time(T0),
     };
     assert_eq!(
@@ -385,4 +400,392 @@ fn a_replay_in_batches_gives_the_verdicts_of_applying_one_by_one() {
     let next = root("land-registry", 8, T0 + 1);
     assert_eq!(restored.apply(&next), batched.apply(&next));
     assert_eq!(restored.root(), batched.root());
+}
+
+// ---------------------------------------------------------------- applications
+
+/// A one-item procedure over the test key: premises of at least 120 m²,
+/// zoned medical, registered today.
+fn procedure_toml(rule: &str) -> String {
+    format!(
+        r#"
+name = "clinic"
+decides = "health"
+rule = "{rule}"
+case_prefix = "DJY"
+
+[[applicant]]
+name = "credit_code"
+label = "Unified social credit code"
+
+[[evidence]]
+name = "premises"
+policy = "medical-premises"
+registry = "real-estate"
+subject = "credit_code"
+params = {{ min_area = 120, usage = "medical", today = {{ computed = "today" }} }}
+
+[licence]
+registry = "medical-licences"
+number_prefix = "YL"
+valid_days = 365
+fields = {{ licence = "$number", kind = "clinic", issued = "$issued", expires = "$expires" }}
+"#
+    )
+}
+
+fn procedure(department: &str, text: &str, time: i64) -> Entry {
+    Entry::Procedure {
+        name: "clinic".into(),
+        department: department.into(),
+        procedure_toml: text.into(),
+        time: format_time(time),
+    }
+}
+
+fn case(case_id: &str, time: i64) -> Entry {
+    Entry::Case {
+        case_id: case_id.into(),
+        procedure: "clinic".into(),
+        time: format_time(time),
+    }
+}
+
+fn unmet(case_id: &str, reason: &str, conditions: &[&str], time: i64) -> Entry {
+    Entry::Unmet {
+        case_id: case_id.into(),
+        evidence: "premises".into(),
+        department: "land-registry".into(),
+        reason: reason.into(),
+        conditions: conditions.iter().map(|c| c.to_string()).collect(),
+        time: format_time(time),
+    }
+}
+
+fn person_decision(case_id: &str, decision: &str, results: Vec<u64>, note: &str) -> Entry {
+    Entry::Decision {
+        case_id: case_id.into(),
+        department: "health".into(),
+        decision: decision.into(),
+        results,
+        note: note.into(),
+        automatic: false,
+        amends: None,
+        licence: None,
+        time: format_time(T0),
+    }
+}
+
+/// The started state with procedure `clinic` under `rule` (entry 3) and
+/// case DJY-2026-000001 (entry 4), both at T0 (2026-12-01).
+fn with_case(rule: &str) -> (LogState, String) {
+    let (mut state, key) = started(900);
+    state
+        .apply(&procedure("health", &procedure_toml(rule), T0))
+        .unwrap();
+    state.apply(&case("DJY-2026-000001", T0)).unwrap();
+    (state, key)
+}
+
+#[test]
+fn a_procedure_needs_its_decider_its_keys_and_exactly_its_policys_params() {
+    let mut state = LogState::new();
+    state.apply(&governance(T0, 900)).unwrap();
+    let text = procedure_toml("automatic");
+    // No key for the policy yet.
+    assert!(matches!(
+        state.apply(&procedure("health", &text, T0)),
+        Err(Refusal::InvalidProcedure(p)) if p.contains("register it first")
+    ));
+    state.apply(&key_entry(&keys().vk, POLICY, T0)).unwrap();
+    assert_eq!(
+        state.apply(&procedure("land-registry", &text, T0)),
+        Err(Refusal::NotDecider("land-registry".into()))
+    );
+    let missing = text.replace("usage = \"medical\", ", "");
+    assert!(matches!(
+        state.apply(&procedure("health", &missing, T0)),
+        Err(Refusal::InvalidProcedure(p)) if p.contains("`usage`")
+    ));
+    let bad_value = text.replace("usage = \"medical\"", "usage = \"spa\"");
+    assert!(matches!(
+        state.apply(&procedure("health", &bad_value, T0)),
+        Err(Refusal::InvalidProcedure(p)) if p.contains("spa")
+    ));
+    let foreign_licence = text.replace(
+        "registry = \"medical-licences\"",
+        "registry = \"real-estate\"",
+    );
+    assert!(matches!(
+        state.apply(&procedure("health", &foreign_licence, T0)),
+        Err(Refusal::InvalidProcedure(p)) if p.contains("licence registry")
+    ));
+    state.apply(&procedure("health", &text, T0)).unwrap();
+    assert_eq!(state.procedure("clinic").unwrap().index, 2);
+}
+
+#[test]
+fn case_numbers_follow_the_procedure_and_are_never_reused() {
+    let (mut state, key) = with_case("automatic");
+    assert_eq!(
+        state.apply(&case("DJY-2026-000001", T0)),
+        Err(Refusal::CaseExists {
+            case_id: "DJY-2026-000001".into(),
+            index: 4
+        })
+    );
+    assert!(matches!(
+        state.apply(&case("XYZ-2026-000002", T0)),
+        Err(Refusal::Malformed { field, .. }) if field == "case_id"
+    ));
+    assert!(matches!(
+        state.apply(&Entry::Case {
+            case_id: "DJY-2026-000002".into(),
+            procedure: "bakery".into(),
+            time: format_time(T0),
+        }),
+        Err(Refusal::UnknownProcedure(p)) if p == "bakery"
+    ));
+    // A number that ad hoc results used is taken too.
+    state
+        .apply(&result(&key, "DJY-2026-000009", 1, 7, 120, T0))
+        .unwrap();
+    assert!(matches!(
+        state.apply(&case("DJY-2026-000009", T0)),
+        Err(Refusal::CaseExists { .. })
+    ));
+}
+
+#[test]
+fn an_automatic_procedure_approves_once_its_evidence_is_verified() {
+    let (mut state, key) = with_case("automatic");
+    let id = "DJY-2026-000001";
+    assert_eq!(state.due_decision(id), None, "nothing is answered yet");
+    // Other params than the procedure's are not the evidence asked for.
+    assert!(matches!(
+        state.apply(&result_on(&key, id, 5, 7, 100, "2026-12-01", T0)),
+        Err(Refusal::NotRequested { problem, .. }) if problem.contains("premises")
+    ));
+    // Nor is yesterday's date.
+    assert!(matches!(
+        state.apply(&result_on(&key, id, 5, 7, 120, "2026-11-30", T0)),
+        Err(Refusal::NotRequested { .. })
+    ));
+    state
+        .apply(&result_on(&key, id, 5, 7, 120, "2026-12-01", T0))
+        .unwrap();
+    // A second answer for another subject is refused: one item, one answer.
+    assert_eq!(
+        state.apply(&result_on(&key, id, 6, 7, 120, "2026-12-01", T0)),
+        Err(Refusal::AlreadyAnswered {
+            evidence: "premises".into(),
+            index: 5
+        })
+    );
+    // A person cannot decide an automatic procedure's case.
+    assert!(matches!(
+        state.apply(&person_decision(id, "approved", vec![5], "")),
+        Err(Refusal::DecisionRule { problem, .. }) if problem.contains("automatically")
+    ));
+    let due = state.due_decision(id).expect("the case is settled");
+    let Entry::Decision {
+        decision,
+        results,
+        automatic,
+        licence,
+        ..
+    } = &due
+    else {
+        panic!("{due:?}")
+    };
+    assert_eq!(
+        (decision.as_str(), results.as_slice(), *automatic),
+        ("approved", &[5][..], true)
+    );
+    let licence = licence.as_ref().expect("the procedure issues a licence");
+    assert_eq!(licence.number, "YL-2026-000001");
+    assert_eq!(licence.subject_tag, "5");
+    assert_eq!(licence.fields["issued"], "2026-12-01");
+    assert_eq!(licence.fields["expires"], "2027-12-01");
+    // A forged automatic decision (refusing, or with another licence) fails.
+    let mut forged = due.clone();
+    if let Entry::Decision {
+        decision, licence, ..
+    } = &mut forged
+    {
+        *decision = "refused".into();
+        *licence = None;
+    }
+    assert!(matches!(
+        state.apply(&forged),
+        Err(Refusal::DecisionRule { problem, .. }) if problem.contains("gives `approved`")
+    ));
+    state.apply(&due).unwrap();
+    assert_eq!(state.due_decision(id), None, "decided once");
+    // Evidence after the decision is too late.
+    assert!(matches!(
+        state.apply(&unmet(id, "revoked", &[], T0)),
+        Err(Refusal::AlreadyDecided { index: 6, .. })
+    ));
+    // A second decision must amend the first, with a reason.
+    assert_eq!(
+        state.apply(&person_decision(id, "revoked", vec![], "premises sold")),
+        Err(Refusal::AlreadyDecided {
+            case_id: id.into(),
+            index: 6
+        })
+    );
+    let mut amendment = person_decision(id, "revoked", vec![], "");
+    if let Entry::Decision { amends, .. } = &mut amendment {
+        *amends = Some(6);
+    }
+    assert!(matches!(
+        state.apply(&amendment),
+        Err(Refusal::DecisionRule { problem, .. }) if problem.contains("reason")
+    ));
+    if let Entry::Decision { note, .. } = &mut amendment {
+        *note = "premises sold".into();
+    }
+    state.apply(&amendment).unwrap();
+    assert_eq!(state.application(id).unwrap().decisions, vec![6, 7]);
+}
+
+#[test]
+fn an_unmet_item_refuses_the_case_and_says_which_condition_failed() {
+    let (mut state, _) = with_case("automatic");
+    let id = "DJY-2026-000001";
+    assert!(matches!(
+        state.apply(&unmet(id, "not_satisfied", &[], T0)),
+        Err(Refusal::Malformed { field, .. }) if field == "conditions"
+    ));
+    assert!(matches!(
+        state.apply(&unmet(id, "lost", &[], T0)),
+        Err(Refusal::Malformed { field, .. }) if field == "reason"
+    ));
+    let mut foreign = unmet(id, "revoked", &[], T0);
+    if let Entry::Unmet { department, .. } = &mut foreign {
+        *department = "health".into();
+    }
+    assert!(matches!(
+        state.apply(&foreign),
+        Err(Refusal::NotOwner { .. })
+    ));
+    assert!(matches!(
+        state.apply(&unmet("C-1", "revoked", &[], T0)),
+        Err(Refusal::NotRequested { .. })
+    ));
+    state
+        .apply(&unmet(id, "not_satisfied", &["area_m2 >= $min_area"], T0))
+        .unwrap();
+    let due = state.due_decision(id).unwrap();
+    let Entry::Decision {
+        decision,
+        results,
+        note,
+        licence,
+        ..
+    } = &due
+    else {
+        panic!()
+    };
+    assert_eq!(decision, "refused");
+    assert_eq!(results, &vec![5]);
+    assert_eq!(note, "premises: not_satisfied (area_m2 >= $min_area)");
+    assert_eq!(licence, &None);
+    state.apply(&due).unwrap();
+}
+
+#[test]
+fn a_review_approval_cites_the_complete_evidence_and_carries_its_licence() {
+    let (mut state, key) = with_case("review");
+    let id = "DJY-2026-000001";
+    assert!(matches!(
+        state.apply(&person_decision(id, "approved", vec![], "")),
+        Err(Refusal::DecisionRule { problem, .. }) if problem.contains("`premises` is not")
+    ));
+    state
+        .apply(&result_on(&key, id, 5, 7, 120, "2026-12-01", T0))
+        .unwrap();
+    assert_eq!(state.due_decision(id), None, "a person decides");
+    assert!(matches!(
+        state.apply(&person_decision(id, "approved", vec![5], "")),
+        Err(Refusal::DecisionRule { problem, .. }) if problem.contains("licence")
+    ));
+    assert!(matches!(
+        state.apply(&person_decision(id, "refused", vec![], " ")),
+        Err(Refusal::DecisionRule { problem, .. }) if problem.contains("reason")
+    ));
+    let mut approval = person_decision(id, "approved", vec![5], "");
+    if let Entry::Decision { licence, .. } = &mut approval {
+        *licence = state.licence_due(id, T0);
+    }
+    state.apply(&approval).unwrap();
+}
+
+#[test]
+fn an_ad_hoc_case_is_approved_only_with_results_and_only_once() {
+    let (mut state, key) = started(900);
+    assert!(matches!(
+        state.apply(&person_decision("C-1", "approved", vec![], "")),
+        Err(Refusal::DecisionRule { problem, .. }) if problem.contains("cites")
+    ));
+    state.apply(&result(&key, "C-1", 1, 7, 120, T0)).unwrap();
+    state
+        .apply(&person_decision("C-1", "approved", vec![3], ""))
+        .unwrap();
+    assert_eq!(
+        state.apply(&person_decision(
+            "C-1",
+            "refused",
+            vec![],
+            "changed my mind"
+        )),
+        Err(Refusal::AlreadyDecided {
+            case_id: "C-1".into(),
+            index: 4
+        })
+    );
+}
+
+#[test]
+fn a_replay_confirms_automatic_decisions_and_a_snapshot_keeps_applications() {
+    let (mut state, key) = with_case("automatic");
+    let id = "DJY-2026-000001";
+    let mut entries = vec![
+        governance(T0, 900),
+        key_entry(&keys().vk, POLICY, T0),
+        root("land-registry", 7, T0),
+        procedure("health", &procedure_toml("automatic"), T0),
+        case(id, T0),
+    ];
+    let answer = result_on(&key, id, 5, 7, 120, "2026-12-01", T0);
+    state.apply(&answer).unwrap();
+    let due = state.due_decision(id).unwrap();
+    entries.push(answer);
+    entries.push(due.clone());
+    let bytes: Vec<Vec<u8>> = entries.iter().map(Entry::to_bytes).collect();
+    let mut replayed = LogState::new();
+    replay(&mut replayed, &bytes, |_| {}).unwrap();
+    assert_eq!(replayed.application(id).unwrap().decisions, vec![6]);
+
+    let mut tampered = entries.clone();
+    if let Some(Entry::Decision {
+        licence: Some(l), ..
+    }) = tampered.last_mut()
+    {
+        l.number = "YL-2026-999999".into();
+    }
+    let bytes: Vec<Vec<u8>> = tampered.iter().map(Entry::to_bytes).collect();
+    assert!(matches!(
+        replay(&mut LogState::new(), &bytes, |_| {}),
+        Err(Violation::Refused {
+            index: 6,
+            refusal: Refusal::DecisionRule { .. }
+        })
+    ));
+
+    let restored = LogState::from_snapshot(replayed.to_snapshot()).unwrap();
+    assert_eq!(restored.application(id), replayed.application(id));
+    assert_eq!(restored.procedure("clinic"), replayed.procedure("clinic"));
+    assert_eq!(restored.counts(), replayed.counts());
 }

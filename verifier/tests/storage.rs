@@ -107,7 +107,7 @@ fn index_rows_counts_and_rebuild(new: fn() -> Harness) {
     let entries = vec![
         NewEntry {
             entry: br#"{"type":"governance"}"#.to_vec(),
-            record: Record::Governance,
+            record: Record::Unindexed,
         },
         key("k1"),
         root("real-estate", "7", 1_764_000_000),

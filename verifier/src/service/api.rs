@@ -711,6 +711,9 @@ pub(super) struct DecisionRequest {
     results: Vec<u64>,
     #[serde(default)]
     note: String,
+    /// The case's latest decision, which this one amends.
+    #[serde(default)]
+    amends: Option<u64>,
 }
 
 pub(super) async fn post_decision(
@@ -725,6 +728,11 @@ pub(super) async fn post_decision(
         decision: request.decision,
         results: request.results,
         note: request.note,
+        automatic: false,
+        amends: request.amends,
+        // An approval's licence depends on its time: the appender asks the
+        // rules for it once it has stamped the entry.
+        licence: None,
         time: format_time(now()),
     };
     let (outcome, receipt) = append_one(

@@ -149,7 +149,21 @@ fn commit(ledger: &Ledger, group: Vec<Pending>) {
         for draft in &pending.drafts {
             let mut entry = draft.entry.clone();
             // Times never go back, even when requests stamped out of order.
-            entry.set_time(super::now().max(state.last_time().unwrap_or(i64::MIN)));
+            let time = super::now().max(state.last_time().unwrap_or(i64::MIN));
+            entry.set_time(time);
+            if let Entry::Decision {
+                case_id,
+                decision,
+                licence: licence @ None,
+                ..
+            } = &mut entry
+            {
+                // An approval's licence depends on its time, so the rules
+                // supply it once the time is known.
+                if decision == "approved" {
+                    *licence = state.licence_due(case_id, time);
+                }
+            }
             let applied = match &draft.verified {
                 Some(verified) => state.apply_verified(&entry, verified),
                 None => state.apply(&entry),
@@ -157,6 +171,20 @@ fn commit(ledger: &Ledger, group: Vec<Pending>) {
             mine.push(match applied {
                 Ok(applied) => {
                     new.push(NewEntry::from(&entry));
+                    // An answer that settles a case of an automatic
+                    // procedure is followed by the decision the rules
+                    // compute, in the same commit.
+                    if let Entry::Result { case_id, .. } | Entry::Unmet { case_id, .. } = &entry {
+                        if let Some(decision) = state.due_decision(case_id) {
+                            match state.apply(&decision) {
+                                Ok(_) => new.push(NewEntry::from(&decision)),
+                                Err(refusal) => tracing::error!(
+                                    %case_id, %refusal,
+                                    "the rules refused their own automatic decision"
+                                ),
+                            }
+                        }
+                    }
                     Outcome::New(applied.index)
                 }
                 Err(Refusal::AlreadyLogged { index }) => Outcome::Existing(index),

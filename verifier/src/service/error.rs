@@ -125,8 +125,15 @@ fn refusal_status(refusal: &Refusal) -> StatusCode {
     match refusal {
         NotOwner { .. } | NotDecider(_) | UnknownDepartment(_) => StatusCode::FORBIDDEN,
         UnknownKey(_) => StatusCode::NOT_FOUND,
-        ConflictingStatement { .. } | CitesOtherCase { .. } | AlreadyLogged { .. } => {
-            StatusCode::CONFLICT
+        UnknownProcedure(_) => StatusCode::NOT_FOUND,
+        ConflictingStatement { .. }
+        | CitesOtherCase { .. }
+        | AlreadyLogged { .. }
+        | CaseExists { .. }
+        | AlreadyAnswered { .. }
+        | AlreadyDecided { .. } => StatusCode::CONFLICT,
+        NotRequested { .. } | SubjectMismatch { .. } | DecisionRule { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
         }
         UnknownRegistry(_)
         | RootNotAnchored { .. }

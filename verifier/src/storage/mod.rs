@@ -90,8 +90,9 @@ pub struct DecisionRecord {
 /// What an entry records, indexed beside its canonical JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
-    /// A governance entry; the rules' state holds it, no table indexes it.
-    Governance,
+    /// An entry that the rules' state holds and no table indexes:
+    /// governance, procedures, cases and unmet evidence.
+    Unindexed,
     /// A registered key.
     Key(KeyRecord),
     /// An anchored registry root.
@@ -117,7 +118,10 @@ impl From<&Entry> for Record {
     fn from(entry: &Entry) -> Record {
         let time = parse_time(entry.time()).unwrap_or_default();
         match entry {
-            Entry::Governance { .. } => Record::Governance,
+            Entry::Governance { .. }
+            | Entry::Procedure { .. }
+            | Entry::Case { .. }
+            | Entry::Unmet { .. } => Record::Unindexed,
             Entry::Key {
                 key_id,
                 registry,
@@ -410,7 +414,7 @@ impl Record {
         match self {
             Record::Key(k) => Some(Statement::Key(&k.key_id)),
             Record::Result(r) => Some(Statement::Result(&r.key_id, &r.case_id, &r.subject_tag)),
-            Record::Root(_) | Record::Decision(_) | Record::Governance => None,
+            Record::Root(_) | Record::Decision(_) | Record::Unindexed => None,
         }
     }
 }

@@ -616,7 +616,7 @@ impl<'a> IndexRows<'a> {
             Record::Root(r) => self.roots.push((idx, r)),
             Record::Result(r) => self.results.push((idx, r)),
             Record::Decision(d) => self.decisions.push((idx, d)),
-            Record::Governance => {}
+            Record::Unindexed => {}
         }
     }
 

@@ -353,7 +353,7 @@ fn insert_record(conn: &Connection, idx: i64, record: &Record) -> rusqlite::Resu
                 r.department,
                 r.accepted_at
             ]),
-        Record::Governance => Ok(0),
+        Record::Unindexed => Ok(0),
         Record::Decision(d) => conn
             .prepare_cached(
                 "INSERT INTO decisions (entry_idx, case_id, department, decision, decided_at) \
