@@ -14,6 +14,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use zkgov_log::tree::{self, leaf_hash, Hash, MemoryTree, NodeId, NodeReader, EMPTY_ROOT};
+use zkgov_verifier::storage::casework::{NewApplication, NewWork, QueueCounts, WorkKind};
 use zkgov_verifier::storage::{
     self, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Nodes, Record, ResultRecord,
     RootRecord, Storage, StorageError, Stored,
@@ -96,7 +97,186 @@ conformance!(
     concurrent_open_of_new_store,
     failed_append_writes_nothing,
     index_rows_counts_and_rebuild,
+    case_serials_are_never_reused,
+    applications_and_sessions_round_trip,
+    leases_expire_and_finished_work_stays_done,
+    two_stores_never_lease_the_same_request,
 );
+
+fn application(case_id: &str, departments: &[(&str, &str)]) -> NewApplication {
+    NewApplication {
+        case_id: case_id.into(),
+        procedure: "clinic".into(),
+        case_secret: "123456789".into(),
+        inputs: [("credit_code".to_string(), "91310000MA1K".to_string())].into(),
+        access_code_sha256: "ab".repeat(32),
+        created: 1_000,
+        work: departments
+            .iter()
+            .map(|(evidence, department)| NewWork {
+                case_id: case_id.into(),
+                kind: WorkKind::Evidence,
+                evidence: evidence.to_string(),
+                department: department.to_string(),
+            })
+            .collect(),
+    }
+}
+
+/// Serials count from 1 per prefix and year, and a second store (another
+/// process) continues where the first left off.
+fn case_serials_are_never_reused(new: fn() -> Harness) {
+    let harness = new();
+    let store = harness.open();
+    assert_eq!(store.next_case_serial("DJY", 2026).unwrap(), 1);
+    assert_eq!(store.next_case_serial("DJY", 2026).unwrap(), 2);
+    assert_eq!(store.next_case_serial("DJY", 2027).unwrap(), 1);
+    assert_eq!(store.next_case_serial("STL", 2026).unwrap(), 1);
+    let again = harness.open();
+    assert_eq!(again.next_case_serial("DJY", 2026).unwrap(), 3);
+}
+
+fn applications_and_sessions_round_trip(new: fn() -> Harness) {
+    let store = new().open();
+    let app = application(
+        "DJY-2026-000001",
+        &[("premises", "land"), ("business", "market")],
+    );
+    store.create_application(&app).unwrap();
+    let stored = store.application("DJY-2026-000001").unwrap().unwrap();
+    assert_eq!(stored.case_secret, "123456789");
+    assert_eq!(stored.inputs, app.inputs);
+    assert_eq!(stored.created, 1_000);
+    assert!(store.application("DJY-2026-000002").unwrap().is_none());
+    // The same case twice is refused, and its work is not doubled.
+    assert!(store.create_application(&app).is_err());
+    assert_eq!(store.case_work("DJY-2026-000001").unwrap().len(), 2);
+    // Adding existing work again changes nothing; a licence request is new.
+    store
+        .add_work(&[
+            app.work[0].clone(),
+            NewWork {
+                case_id: "DJY-2026-000001".into(),
+                kind: WorkKind::Licence,
+                evidence: String::new(),
+                department: "health".into(),
+            },
+        ])
+        .unwrap();
+    let work = store.case_work("DJY-2026-000001").unwrap();
+    assert_eq!(work.len(), 3);
+    assert_eq!(work[2].kind, WorkKind::Licence);
+
+    store
+        .create_session(&"cd".repeat(32), "DJY-2026-000001", 2_000)
+        .unwrap();
+    assert_eq!(
+        store
+            .session_case(&"cd".repeat(32), 1_999)
+            .unwrap()
+            .as_deref(),
+        Some("DJY-2026-000001")
+    );
+    assert_eq!(
+        store.session_case(&"cd".repeat(32), 2_000).unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(store.session_case(&"ef".repeat(32), 1_000).unwrap(), None);
+}
+
+fn leases_expire_and_finished_work_stays_done(new: fn() -> Harness) {
+    let store = new().open();
+    for i in 1..=3 {
+        store
+            .create_application(&application(
+                &format!("DJY-2026-00000{i}"),
+                &[("premises", "land"), ("business", "market")],
+            ))
+            .unwrap();
+    }
+    let first = store.lease_work("land", 2, 100, 130).unwrap();
+    let cases: Vec<&str> = first.iter().map(|l| l.work.case_id.as_str()).collect();
+    assert_eq!(
+        cases,
+        ["DJY-2026-000001", "DJY-2026-000002"],
+        "oldest first"
+    );
+    assert!(first.iter().all(|l| l.work.department == "land"));
+    assert_eq!(first[0].application.case_secret, "123456789");
+    assert_eq!(first[0].work.leased_until, Some(130));
+    // While the lease runs, only the third is left.
+    let second = store.lease_work("land", 10, 110, 140).unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].work.case_id, "DJY-2026-000003");
+    assert_eq!(
+        store.queue_counts("land", 110).unwrap(),
+        QueueCounts {
+            pending: 0,
+            leased: 3,
+            done: 0
+        }
+    );
+    store.finish_work(&[(first[0].work.id, 42)]).unwrap();
+    // Once the first lease expires, its unfinished request comes back.
+    let third = store.lease_work("land", 10, 130, 160).unwrap();
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0].work.id, first[1].work.id);
+    assert_eq!(third[0].work.leases, 2);
+    let done = store.work(first[0].work.id).unwrap().unwrap();
+    assert_eq!(done.done, Some(42));
+    // Finishing again does not move it to another answer.
+    store.finish_work(&[(first[0].work.id, 43)]).unwrap();
+    assert_eq!(
+        store.work(first[0].work.id).unwrap().unwrap().done,
+        Some(42)
+    );
+    assert_eq!(store.open_work("land", 10).unwrap().len(), 2);
+    assert_eq!(store.queue_counts("market", 0).unwrap().pending, 3);
+}
+
+/// Two stores, like workers' servers in two processes, lease from one
+/// queue at once: every request is leased exactly once.
+fn two_stores_never_lease_the_same_request(new: fn() -> Harness) {
+    let harness = new();
+    let setup = harness.open();
+    let cases = 60;
+    for i in 0..cases {
+        setup
+            .create_application(&application(
+                &format!("DJY-2026-{i:06}"),
+                &[("premises", "land")],
+            ))
+            .unwrap();
+    }
+    let stores = [harness.open(), harness.open()];
+    let leased: Vec<i64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let store = stores[t % 2].clone();
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let batch = store.lease_work("land", 3, 100, 1_000).unwrap();
+                        if batch.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(batch.iter().map(|l| l.work.id));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let mut unique = leased.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(leased.len(), cases, "each request leased once");
+    assert_eq!(unique.len(), cases);
+}
 
 /// The index tables as the rules' start-up check reads them: counts, rows by
 /// entry range in log order, and a rebuild that replaces every row in one

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use zkgov_log::entry::{parse_time, Entry};
 use zkgov_log::tree::{Hash, NodeId, NodeReader};
 
+pub mod casework;
 pub mod postgres;
 pub mod sqlite;
 
@@ -272,7 +273,7 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// Durable storage for the anchor log and its indexes. Calls block; the
 /// service runs them off the async executor.
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage: casework::Casework + Send + Sync + 'static {
     /// Appends entries in one transaction, in order, and returns where each
     /// went. Results and keys are deduplicated (see [`Appended`]). When this
     /// returns `Ok`, the transaction is durably committed; when it returns

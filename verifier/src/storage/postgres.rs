@@ -52,6 +52,8 @@ use super::{
 };
 use zkgov_log::tree::{self, Hash, NodeId, NodeReader, TreeError};
 
+mod casework;
+
 type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// The name errors carry.
@@ -417,7 +419,8 @@ impl ServerCertVerifier for AnyCertificate {
 fn create_schema(client: &mut Client) -> Result<()> {
     let mut tx = client.transaction().map_err(db)?;
     tx.batch_execute(&format!(
-        "SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {SCHEMA}"
+        "SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {SCHEMA} {}",
+        casework::SCHEMA
     ))
     .map_err(db)?;
     let version: Option<i32> = tx

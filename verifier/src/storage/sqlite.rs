@@ -37,6 +37,8 @@ use super::{
 };
 use zkgov_log::tree::{self, Hash, NodeId, NodeReader, TreeError};
 
+mod casework;
+
 type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// The name errors carry.
@@ -147,6 +149,10 @@ impl SqliteStorage {
         let opening = |e: rusqlite::Error| db(format!("opening {}: {e}", path.display()));
         let mut writer = Connection::open(path).map_err(opening)?;
         configure(&writer).map_err(opening)?;
+        // The file holds case secrets (the operational tables): its owner
+        // alone may read it, and so the WAL and shared-memory files, which
+        // SQLite creates with the main file's mode.
+        owner_only(path)?;
         // The journal mode is a property of the file; it cannot change
         // inside a transaction, so it is set before the schema.
         let mode: String = writer
@@ -189,6 +195,21 @@ impl SqliteStorage {
     }
 }
 
+/// Makes the database file readable by its owner only.
+fn owner_only(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            db(format!(
+                "{}: cannot make it private (mode 600): {e}",
+                path.display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 /// Creates the tables if missing and checks the schema version, under the
 /// write lock so two processes opening a new file do not race.
 fn create_schema(conn: &mut Connection) -> Result<()> {
@@ -196,6 +217,7 @@ fn create_schema(conn: &mut Connection) -> Result<()> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
     tx.execute_batch(SCHEMA).map_err(db)?;
+    tx.execute_batch(casework::SCHEMA).map_err(db)?;
     let version: Option<i64> = tx
         .query_row("SELECT MAX(version) FROM schema_version", [], |row| {
             row.get(0)
