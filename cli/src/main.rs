@@ -19,6 +19,7 @@ mod keys;
 mod prove;
 mod registry;
 mod serve;
+mod worker;
 
 #[derive(Parser)]
 #[command(
@@ -58,6 +59,8 @@ enum Command {
     Token(TokenCommand),
     /// Submit `zkgov prove` output to the verifier service in batches; one outcome line per proof.
     Submit(client::SubmitArgs),
+    /// Serve a department's work queue: lease requests, prove them on all cores, issue licences, submit, loop.
+    Worker(worker::WorkerArgs),
     /// Registry roots in the verifier service's log.
     #[command(subcommand)]
     Root(client::RootCommand),
@@ -145,6 +148,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Registry(command) => registry::run(&command),
         Command::Prove(args) => prove::run(&args),
+        Command::Worker(args) => worker::run(&args),
         Command::Serve(args) => serve::serve(args),
         Command::Token(TokenCommand::New) => serve::new_token(),
         Command::Submit(args) => return exit_code(client::submit(&args)),

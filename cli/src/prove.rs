@@ -72,16 +72,16 @@ pub(crate) struct ProveArgs {
 /// One case as read from the cases file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CaseRow {
-    case_id: String,
-    subject: String,
-    case_secret: String,
+pub(crate) struct CaseRow {
+    pub(crate) case_id: String,
+    pub(crate) subject: String,
+    pub(crate) case_secret: String,
 }
 
 /// One line of the output.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
-enum Outcome {
+pub(crate) enum Outcome {
     Proven {
         case_id: String,
         key_id: String,
@@ -201,12 +201,12 @@ fn completed_cases(out: &Path) -> Result<HashSet<String>> {
 }
 
 /// What a case needs: a proof, or nothing more.
-enum Decision {
+pub(crate) enum Decision {
     Prove(Box<(Statement, StatementWitness)>),
     Done(Outcome),
 }
 
-fn decide(
+pub(crate) fn decide(
     row: Result<CaseRow, String>,
     registry: &Registry,
     schema: &Schema,

@@ -615,6 +615,9 @@ pub struct LoggedDecision {
     pub decision: String,
     /// The entries cited.
     pub results: Vec<u64>,
+    /// Its note.
+    #[serde(default)]
+    pub note: String,
     /// Whether the procedure's automatic rule made it.
     #[serde(default)]
     pub automatic: bool,
@@ -1120,6 +1123,7 @@ impl LogState {
                     department: department.clone(),
                     decision: decision.clone(),
                     results: results.clone(),
+                    note: note.clone(),
                     automatic: *automatic,
                     amends: *amends,
                     licence: licence.clone(),

@@ -204,6 +204,46 @@ impl Client {
         }
     }
 
+    /// Leases up to `limit` of the department's pending work requests for
+    /// `lease_seconds`.
+    pub fn lease_work(&self, limit: usize, lease_seconds: u64) -> Result<Vec<Value>, ClientError> {
+        let path = format!("/v1/work?limit={limit}&lease_seconds={lease_seconds}");
+        let body = self.get_json(&path)?;
+        body["work"]
+            .as_array()
+            .cloned()
+            .ok_or_else(|| ClientError::Unexpected {
+                url: self.url(&path),
+                message: "no `work` list".into(),
+            })
+    }
+
+    /// Completes work requests; one result per item (`accepted`,
+    /// `existing` or `rejected` with its `error`).
+    pub fn complete_work(&self, items: &[Value]) -> Result<Vec<Value>, ClientError> {
+        let path = "/v1/work";
+        let (_, body) = self.post_json(path, &json!({ "items": items }))?;
+        body["results"]
+            .as_array()
+            .filter(|r| r.len() == items.len())
+            .cloned()
+            .ok_or_else(|| ClientError::Unexpected {
+                url: self.url(path),
+                message: "no result per item".into(),
+            })
+    }
+
+    /// Any `GET` route of the API, as JSON (department routes use the
+    /// client's token).
+    pub fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.get_json(path)
+    }
+
+    /// Any `POST` route of the API, as JSON.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.post_json(path, body).map(|(_, value)| value)
+    }
+
     /// Submits a batch of proofs; one outcome per item.
     pub fn submit_batch(&self, items: &[Value]) -> Result<Vec<Submitted>, ClientError> {
         let path = "/v1/proofs/batch";

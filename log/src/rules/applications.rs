@@ -156,6 +156,16 @@ impl LogState {
         self.applications.values()
     }
 
+    /// Where an application's case stands: `open` until decided, then its
+    /// latest decision (`approved`, `refused` or `revoked`).
+    pub fn case_status(&self, application: &Application) -> &str {
+        application
+            .decisions
+            .last()
+            .and_then(|i| self.decisions.get(i))
+            .map_or("open", |d| d.decision.as_str())
+    }
+
     /// The unmet entry at a log index, as its answer.
     pub fn unmet(&self, index: u64) -> Option<&LoggedUnmet> {
         self.unmet.get(&index)

@@ -68,7 +68,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 }
 
 /// Runs blocking work (storage) off the executor.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
@@ -99,7 +99,10 @@ async fn verifying<T: Send + 'static>(
 
 /// Applies and appends drafts through the appender; returns once the
 /// accepted ones are durable under a signed checkpoint.
-async fn append(state: &Arc<AppState>, drafts: Vec<Draft>) -> Result<Committed, ApiError> {
+pub(super) async fn append(
+    state: &Arc<AppState>,
+    drafts: Vec<Draft>,
+) -> Result<Committed, ApiError> {
     let committed = state.appender.append(drafts).await.map_err(|e| match e {
         AppendError::Stopped => ApiError::ShuttingDown,
         other => ApiError::Internal(other.to_string()),
@@ -154,7 +157,7 @@ fn tree_error(e: tree::TreeError<StorageError>) -> StorageError {
 }
 
 /// The log index of an outcome that has an entry, or the refusal.
-fn outcome_index(outcome: &Outcome) -> Result<u64, ApiError> {
+pub(super) fn outcome_index(outcome: &Outcome) -> Result<u64, ApiError> {
     match outcome {
         Outcome::New(i) | Outcome::Existing(i) => Ok(*i),
         Outcome::Refused(refusal) => Err(ApiError::Refused(refusal.clone())),
@@ -162,7 +165,7 @@ fn outcome_index(outcome: &Outcome) -> Result<u64, ApiError> {
 }
 
 /// 201 with the receipt for a new entry, 200 for an existing one.
-fn receipt_response(outcome: &Outcome, receipt: Receipt) -> Response {
+pub(super) fn receipt_response(outcome: &Outcome, receipt: Receipt) -> Response {
     let status = match outcome {
         Outcome::New(_) => StatusCode::CREATED,
         _ => StatusCode::OK,
@@ -171,7 +174,10 @@ fn receipt_response(outcome: &Outcome, receipt: Receipt) -> Response {
 }
 
 /// Appends one draft and returns its outcome and receipt.
-async fn append_one(state: &Arc<AppState>, draft: Draft) -> Result<(Outcome, Receipt), ApiError> {
+pub(super) async fn append_one(
+    state: &Arc<AppState>,
+    draft: Draft,
+) -> Result<(Outcome, Receipt), ApiError> {
     let committed = append(state, vec![draft]).await?;
     let outcome = committed.outcomes[0].clone();
     let index = outcome_index(&outcome)?;
@@ -182,7 +188,10 @@ async fn append_one(state: &Arc<AppState>, draft: Draft) -> Result<(Outcome, Rec
 }
 
 /// The receipt of an entry already logged, against the latest checkpoint.
-async fn existing_receipt(state: &Arc<AppState>, index: u64) -> Result<Receipt, ApiError> {
+pub(super) async fn existing_receipt(
+    state: &Arc<AppState>,
+    index: u64,
+) -> Result<Receipt, ApiError> {
     let (checkpoint, size) = latest_checkpoint(state)?;
     Ok(receipts(state, vec![index], checkpoint, size)
         .await?
@@ -356,10 +365,10 @@ pub(super) async fn post_root(
 /// (other fields, such as `status`, are ignored).
 #[derive(Deserialize)]
 pub(super) struct Submission {
-    key_id: String,
-    case_id: String,
-    public_inputs: Vec<String>,
-    proof: Value,
+    pub(super) key_id: String,
+    pub(super) case_id: String,
+    pub(super) public_inputs: Vec<String>,
+    pub(super) proof: Value,
 }
 
 /// What a submission comes to before its proof is checked.
@@ -471,7 +480,7 @@ struct BatchOutcome {
 }
 
 /// Where one batch item stands.
-enum Item {
+pub(super) enum Item {
     Refused(ApiError),
     Existing(u64),
     Pending(Entry, batcher::Job),
@@ -479,34 +488,25 @@ enum Item {
     Done(Outcome),
 }
 
-pub(super) async fn post_batch(
-    State(state): State<Arc<AppState>>,
-    DepartmentAuth(department): DepartmentAuth,
-    ApiJson(batch): ApiJson<Batch>,
-) -> Result<Response, ApiError> {
-    let limit = state.config.limits.max_batch_items;
-    if batch.items.len() > limit {
-        return Err(ApiError::MalformedRequest(format!(
-            "a batch holds at most {limit} items; this one has {}",
-            batch.items.len()
-        )));
-    }
-    let mut items: Vec<Item> = batch
-        .items
+/// Judges submissions under the rules, verifies the proofs still standing
+/// in one random-linear-combination check, and appends the valid ones in
+/// one group. Each item comes back `Existing`, `Done` or `Refused`, with
+/// the signed checkpoint that covers them.
+pub(super) async fn settle(
+    state: &Arc<AppState>,
+    department: &str,
+    submissions: Vec<Result<Submission, ApiError>>,
+) -> Result<(Vec<Item>, String, u64), ApiError> {
+    let mut items: Vec<Item> = submissions
         .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let checked = serde_json::from_value::<Submission>(item)
-                .map_err(|e| ApiError::MalformedRequest(format!("items[{i}]: {e}")))
-                .and_then(|s| check_submission(&state, &department.name, s));
-            match checked {
+        .map(
+            |submission| match submission.and_then(|s| check_submission(state, department, s)) {
                 Ok(Checked::Existing(index)) => Item::Existing(index),
                 Ok(Checked::Pending(entry, job)) => Item::Pending(entry, job),
                 Err(e) => Item::Refused(e),
-            }
-        })
+            },
+        )
         .collect();
-
     // Off the executor: parse every proof still standing, then one
     // random-linear-combination check over those that parsed.
     let mut jobs = Vec::new();
@@ -526,7 +526,7 @@ pub(super) async fn post_batch(
         }
     }
     let count = jobs.len();
-    let (verdicts, elapsed) = verifying(&state, move || {
+    let (verdicts, elapsed) = verifying(state, move || {
         let started = Instant::now();
         (batcher::check_all(&jobs), started.elapsed())
     })
@@ -554,9 +554,9 @@ pub(super) async fn post_batch(
         }
     }
     let (checkpoint, size) = if drafts.is_empty() {
-        latest_checkpoint(&state)?
+        latest_checkpoint(state)?
     } else {
-        let committed = append(&state, drafts).await?;
+        let committed = append(state, drafts).await?;
         for (&i, outcome) in drafted.iter().zip(committed.outcomes) {
             items[i] = match outcome {
                 Outcome::Refused(refusal) => Item::Refused(ApiError::Refused(refusal)),
@@ -565,6 +565,31 @@ pub(super) async fn post_batch(
         }
         (committed.checkpoint, committed.size)
     };
+    Ok((items, checkpoint, size))
+}
+
+pub(super) async fn post_batch(
+    State(state): State<Arc<AppState>>,
+    DepartmentAuth(department): DepartmentAuth,
+    ApiJson(batch): ApiJson<Batch>,
+) -> Result<Response, ApiError> {
+    let limit = state.config.limits.max_batch_items;
+    if batch.items.len() > limit {
+        return Err(ApiError::MalformedRequest(format!(
+            "a batch holds at most {limit} items; this one has {}",
+            batch.items.len()
+        )));
+    }
+    let submissions = batch
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            serde_json::from_value::<Submission>(item)
+                .map_err(|e| ApiError::MalformedRequest(format!("items[{i}]: {e}")))
+        })
+        .collect();
+    let (items, checkpoint, size) = settle(&state, &department.name, submissions).await?;
     let indexes: Vec<u64> = items
         .iter()
         .filter_map(|item| match item {

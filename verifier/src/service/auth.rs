@@ -19,6 +19,53 @@ pub struct DepartmentAuth(pub Department);
 /// A request authenticated with the admin token.
 pub struct AdminAuth;
 
+/// The case an applicant's session reads: from the `zkgov_session` cookie
+/// or, for API clients, an `Authorization: Bearer` token.
+pub struct ApplicantAuth(pub String);
+
+/// The applicant session cookie's name.
+pub const SESSION_COOKIE: &str = "zkgov_session";
+
+/// SHA-256 of a session token or access code, hex: what the store keeps.
+pub fn secret_digest(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn session_token(parts: &Parts) -> Option<String> {
+    for value in parts.headers.get_all(axum::http::header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for pair in text.split(';') {
+            if let Some((name, token)) = pair.trim().split_once('=') {
+                if name == SESSION_COOKIE && !token.is_empty() {
+                    return Some(token.to_string());
+                }
+            }
+        }
+    }
+    let text = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = text.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_string())
+}
+
+impl FromRequestParts<Arc<AppState>> for ApplicantAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let token = session_token(parts).ok_or(ApiError::MissingToken)?;
+        let digest = secret_digest(&token);
+        let storage = state.storage.clone();
+        let case = tokio::task::spawn_blocking(move || storage.session_case(&digest, super::now()))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        case.map(ApplicantAuth).ok_or(ApiError::InvalidToken)
+    }
+}
+
 fn bearer(parts: &Parts) -> Result<TokenHash, ApiError> {
     let header = parts
         .headers

@@ -153,6 +153,9 @@ pub struct Limits {
     /// Connections open at once; more wait in the kernel's listen backlog
     /// until one closes.
     pub max_connections: usize,
+    /// Applications (and access-code exchanges) one client address may
+    /// make per minute.
+    pub applications_per_minute: usize,
 }
 
 impl Default for Limits {
@@ -166,6 +169,7 @@ impl Default for Limits {
             max_entries_per_page: 1000,
             header_read_timeout: Duration::from_secs(30),
             max_connections: 512,
+            applications_per_minute: 30,
         }
     }
 }
@@ -271,6 +275,7 @@ struct FileLimits {
     max_entries_per_page: Option<u64>,
     header_read_timeout_seconds: Option<u64>,
     max_connections: Option<usize>,
+    applications_per_minute: Option<usize>,
 }
 
 /// The default listen address.
@@ -523,6 +528,9 @@ impl Config {
                     .unwrap_or(defaults.header_read_timeout.as_secs()),
             ),
             max_connections: l.max_connections.unwrap_or(defaults.max_connections),
+            applications_per_minute: l
+                .applications_per_minute
+                .unwrap_or(defaults.applications_per_minute),
         };
         for (setting, value) in [
             (
@@ -542,6 +550,10 @@ impl Config {
                 limits.header_read_timeout.as_secs(),
             ),
             ("limits.max_connections", limits.max_connections as u64),
+            (
+                "limits.applications_per_minute",
+                limits.applications_per_minute as u64,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(setting, "must be at least 1"));

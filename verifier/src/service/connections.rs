@@ -60,11 +60,11 @@ pub(super) async fn serve(
             () = &mut shutdown => break 'accepting,
             slot = slots.clone().acquire_owned() => slot.expect("the slots are never closed"),
         };
-        let stream = loop {
+        let (stream, peer) = loop {
             tokio::select! {
                 () = &mut shutdown => break 'accepting,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => break stream,
+                    Ok((stream, peer)) => break (stream, peer),
                     // The client gave up before it was accepted.
                     Err(e) if is_connection_error(&e) => {}
                     Err(e) => {
@@ -77,8 +77,17 @@ pub(super) async fn serve(
                 },
             }
         };
+        // Handlers that limit per client (intake) read its address.
+        let client = super::applications::ClientAddr(peer);
+        let service = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(client);
+                request
+            },
+        );
         let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let mut stopping = stop.subscribe();
         tokio::spawn(async move {
             let _slot = slot;

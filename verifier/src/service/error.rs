@@ -53,6 +53,9 @@ pub enum ApiError {
     /// The service is at its concurrency limit.
     #[error("the service is busy; retry later")]
     Overloaded,
+    /// This client sent more requests of this kind than its rate allows.
+    #[error("too many requests from this address; retry in a minute")]
+    TooManyRequests,
     /// The request took longer than the timeout.
     #[error("the request took longer than the service's timeout")]
     Timeout,
@@ -80,6 +83,7 @@ impl ApiError {
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) => StatusCode::CONFLICT,
             Overloaded | ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Timeout => StatusCode::REQUEST_TIMEOUT,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -105,6 +109,7 @@ impl ApiError {
             MethodNotAllowed => "method_not_allowed",
             Conflict(_) => "conflict",
             Overloaded => "overloaded",
+            TooManyRequests => "too_many_requests",
             Timeout => "timeout",
             ShuttingDown => "shutting_down",
             Internal(_) => "internal",

@@ -33,6 +33,7 @@ use crate::storage::{self, Storage, StorageError};
 
 mod api;
 pub mod appender;
+mod applications;
 pub mod auth;
 mod batcher;
 pub mod config;
@@ -68,6 +69,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/cases/{case_id}"),
     ("GET", "/v1/cases/{case_id}/compare"),
     ("POST", "/v1/cases/{case_id}/decisions"),
+    ("GET", "/v1/cases"),
+    ("GET", "/v1/cases/{case_id}/status"),
+    ("GET", "/v1/procedures"),
+    ("POST", "/v1/procedures"),
+    ("POST", "/v1/applications"),
+    ("POST", "/v1/applications/{case_id}/session"),
+    ("GET", "/v1/applications/{case_id}"),
+    ("GET", "/v1/work"),
+    ("POST", "/v1/work"),
+    ("GET", "/v1/work/queue"),
+    ("POST", "/v1/work/{id}"),
     ("GET", "/v1/log/checkpoint"),
     ("GET", "/v1/log/entries"),
     ("GET", "/v1/log/inclusion"),
@@ -128,6 +140,7 @@ pub struct AppState {
     batcher: Batcher,
     metrics: Metrics,
     verifiers: Arc<Semaphore>,
+    intake_limit: applications::RateLimit,
 }
 
 /// The service, opened and ready to serve.
@@ -185,6 +198,8 @@ impl Service {
             );
         }
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let limits_per_minute =
+            u32::try_from(config.limits.applications_per_minute).unwrap_or(u32::MAX);
         let state = Arc::new(AppState {
             config,
             storage,
@@ -194,6 +209,7 @@ impl Service {
             batcher,
             metrics,
             verifiers: Arc::new(Semaphore::new(threads)),
+            intake_limit: applications::RateLimit::new(limits_per_minute),
         });
         let service = Service {
             state,
@@ -358,6 +374,37 @@ fn router(state: Arc<AppState>) -> Router {
             "/v1/cases/{case_id}/decisions",
             post(api::post_decision).layer(small),
         )
+        .route("/v1/cases", get(applications::list_cases))
+        .route(
+            "/v1/cases/{case_id}/status",
+            get(applications::get_case_status),
+        )
+        .route(
+            "/v1/procedures",
+            get(applications::list_procedures)
+                .post(applications::post_procedure)
+                .layer(small),
+        )
+        .route(
+            "/v1/applications",
+            post(applications::post_application).layer(small),
+        )
+        .route(
+            "/v1/applications/{case_id}/session",
+            post(applications::post_session).layer(small),
+        )
+        .route(
+            "/v1/applications/{case_id}",
+            get(applications::get_application),
+        )
+        .route(
+            "/v1/work",
+            get(applications::get_work)
+                .post(applications::post_work_batch)
+                .layer(large),
+        )
+        .route("/v1/work/queue", get(applications::get_queue))
+        .route("/v1/work/{id}", post(applications::post_work).layer(large))
         .route("/v1/log/checkpoint", get(api::get_checkpoint))
         .route("/v1/log/entries", get(api::get_entries))
         .route("/v1/log/inclusion", get(api::get_inclusion))

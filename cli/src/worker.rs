@@ -1,0 +1,371 @@
+//! `zkgov worker`: a department's worker. It leases the department's work
+//! requests from the service, proves the evidence ones in batches on all
+//! cores (or reports why an item is unmet), issues approved licences into
+//! the department's licence registry under one new root per batch, submits
+//! the answers, and loops.
+//!
+//! Several workers of one department, on several machines, share its queue:
+//! the service leases each request to one of them at a time, and a request
+//! whose worker dies returns to the queue when its lease expires. On
+//! Ctrl-C or SIGTERM the worker takes no new work, finishes what it leased,
+//! submits it and exits.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+use zkgov_circuits::field::to_decimal;
+use zkgov_circuits::policy::Policy;
+use zkgov_circuits::schema::Schema;
+use zkgov_keys::snarkjs;
+use zkgov_keys::store::KeyDir;
+use zkgov_prover::engine::Engine;
+use zkgov_prover::registry::{NewRecord, Registry};
+use zkgov_verifier::client::Client;
+
+use crate::client::Server;
+use crate::prove::{decide, CaseRow, Decision, Outcome};
+use crate::Malformed;
+
+#[derive(Args)]
+pub(crate) struct WorkerArgs {
+    #[command(flatten)]
+    server: Server,
+    /// The registry the department proves from.
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    /// A key directory of a policy over that registry; repeat for each.
+    #[arg(long = "keys", value_name = "DIR")]
+    keys: Vec<PathBuf>,
+    /// The registry approved licences go into (the deciding department's).
+    #[arg(long, value_name = "DIR")]
+    licences: Option<PathBuf>,
+    /// Requests leased at a time.
+    #[arg(long, default_value_t = 256, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    batch: u64,
+    /// How long a lease lasts, in seconds; a worker that dies gives its
+    /// requests back after this long.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    lease_seconds: u64,
+    /// Prover threads. Default: all cores.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Exit once the queue is empty instead of waiting for more work.
+    #[arg(long)]
+    once: bool,
+}
+
+/// A policy the worker can prove.
+struct Prover {
+    engine: Engine,
+    schema: Schema,
+    policy: Policy,
+}
+
+#[derive(Default)]
+struct Tally {
+    proven: u64,
+    unmet: u64,
+    licences: u64,
+    rejected: u64,
+}
+
+pub(crate) fn run(args: &WorkerArgs) -> Result<()> {
+    if args.keys.is_empty() && args.licences.is_none() {
+        return Err(Malformed(
+            "nothing to do: give --registry and --keys to prove, or --licences to issue".into(),
+        )
+        .into());
+    }
+    let registry = match &args.registry {
+        Some(dir) => Some(Registry::open(dir)?),
+        None if !args.keys.is_empty() => {
+            return Err(Malformed("--keys needs the --registry they prove from".into()).into())
+        }
+        None => None,
+    };
+    let mut provers: BTreeMap<String, Prover> = BTreeMap::new();
+    for dir in &args.keys {
+        let keys = KeyDir::open(dir)?;
+        let schema = Schema::from_toml(
+            &dir.join("schema.toml").display().to_string(),
+            &keys.schema_text,
+        )?;
+        let policy = Policy::from_toml(
+            &dir.join("policy.toml").display().to_string(),
+            &keys.policy_text,
+            &schema,
+        )?;
+        if let Some(registry) = &registry {
+            if registry.schema() != &schema || registry.shape() != keys.shape()? {
+                bail!(
+                    "the key {} is not for the registry {} (another schema or tree shape)",
+                    dir.display(),
+                    registry.dir().display()
+                );
+            }
+        }
+        let engine = Engine::new(&keys, schema.clone(), policy.clone())?;
+        provers.insert(
+            engine.key_id().to_string(),
+            Prover {
+                engine,
+                schema,
+                policy,
+            },
+        );
+    }
+    let mut licences = args.licences.as_deref().map(Registry::open).transpose()?;
+    let client = args.server.client()?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .context("cannot install the Ctrl-C and SIGTERM handler")?;
+    }
+    let progress = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("a valid template"),
+    );
+    progress.enable_steady_tick(Duration::from_millis(200));
+    let mut tally = Tally::default();
+    let started = Instant::now();
+    let show = |tally: &Tally, state: &str| {
+        progress.set_message(format!(
+            "{} proven, {} unmet, {} licences issued, {} rejected — {state}",
+            tally.proven, tally.unmet, tally.licences, tally.rejected
+        ));
+    };
+    let mut idle = Duration::from_millis(100);
+    while !stop.load(Ordering::SeqCst) {
+        let work = client.lease_work(args.batch as usize, args.lease_seconds)?;
+        if work.is_empty() {
+            if args.once {
+                break;
+            }
+            show(&tally, "waiting for work");
+            std::thread::sleep(idle);
+            idle = (idle * 2).min(Duration::from_secs(2));
+            continue;
+        }
+        idle = Duration::from_millis(100);
+        show(&tally, &format!("working on {} requests", work.len()));
+        let (evidence, licence): (Vec<Value>, Vec<Value>) =
+            work.into_iter().partition(|w| w["kind"] == "evidence");
+        let mut answers = Vec::new();
+        if !evidence.is_empty() {
+            let Some(registry) = &registry else {
+                bail!("the service leased evidence requests, but this worker has no --registry");
+            };
+            answers.extend(answer_evidence(
+                &evidence, registry, &provers, threads, &mut tally,
+            )?);
+        }
+        if !licence.is_empty() {
+            let Some(registry) = licences.as_mut() else {
+                bail!("the service leased licence requests, but this worker has no --licences");
+            };
+            answers.extend(issue_licences(&licence, registry, &client, &mut tally)?);
+        }
+        for chunk in answers.chunks(1024) {
+            for result in client.complete_work(chunk)? {
+                if result["status"] == "rejected" {
+                    tally.rejected += 1;
+                    progress.println(format!(
+                        "request {} rejected: {}",
+                        result["id"], result["error"]["message"]
+                    ));
+                }
+            }
+        }
+        show(&tally, "submitted");
+    }
+    progress.finish_and_clear();
+    eprintln!(
+        "{} proven, {} unmet, {} licences issued, {} rejected in {:.1} s{}",
+        tally.proven,
+        tally.unmet,
+        tally.licences,
+        tally.rejected,
+        started.elapsed().as_secs_f64(),
+        if stop.load(Ordering::SeqCst) {
+            "; stopped after finishing the leased work"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// Proves or answers each leased evidence request.
+fn answer_evidence(
+    work: &[Value],
+    registry: &Registry,
+    provers: &BTreeMap<String, Prover>,
+    threads: usize,
+    tally: &mut Tally,
+) -> Result<Vec<Value>> {
+    let mut answers = Vec::new();
+    let mut by_key: BTreeMap<&str, Vec<(Value, _)>> = BTreeMap::new();
+    for item in work {
+        let id = item["id"].clone();
+        let key_id = item["key_id"].as_str().unwrap_or_default();
+        let Some(prover) = provers.get(key_id) else {
+            // Another worker of the department may hold this key; the
+            // lease returns the request to the queue for it.
+            eprintln!("request {id}: no --keys for key {key_id}; leaving it to another worker");
+            continue;
+        };
+        let params: Vec<(String, String)> = item["params"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let given: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let row = CaseRow {
+            case_id: item["case_id"].as_str().unwrap_or_default().to_string(),
+            subject: item["subject"].as_str().unwrap_or_default().to_string(),
+            case_secret: item["case_secret"].as_str().unwrap_or_default().to_string(),
+        };
+        let decided = match prover.policy.encode_params(&given) {
+            Ok(encoded) => decide(Ok(row), registry, &prover.schema, &prover.policy, &encoded).1,
+            Err(e) => Decision::Done(Outcome::InvalidInput {
+                case_id: row.case_id,
+                reason: e.to_string(),
+            }),
+        };
+        match decided {
+            Decision::Prove(job) => by_key.entry(key_id).or_default().push((id, job)),
+            Decision::Done(outcome) => {
+                tally.unmet += 1;
+                answers.push(unmet_answer(id, outcome));
+            }
+        }
+    }
+    let never = AtomicBool::new(false);
+    for (key_id, jobs) in by_key {
+        let prover = &provers[key_id];
+        let jobs = jobs.into_iter().map(|(id, job)| (id, job.0, job.1));
+        let mut failure = None;
+        prover.engine.prove_batch(jobs, threads, &never, |id, statement, proof| {
+            match proof {
+                Ok(proof) => {
+                    tally.proven += 1;
+                    answers.push(json!({
+                        "id": id,
+                        "outcome": "proof",
+                        "key_id": key_id,
+                        "public_inputs": statement.public_inputs().iter().map(to_decimal).collect::<Vec<_>>(),
+                        "proof": snarkjs::proof_to_json(&proof),
+                    }));
+                }
+                Err(e) => failure = Some(e),
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+    }
+    Ok(answers)
+}
+
+/// The answer to an evidence request that needs no proof.
+fn unmet_answer(id: Value, outcome: Outcome) -> Value {
+    match outcome {
+        Outcome::NotSatisfied { reason, .. } => json!({
+            "id": id,
+            "outcome": "not_satisfied",
+            "conditions": reason.split("; ").collect::<Vec<_>>(),
+        }),
+        Outcome::SubjectNotFound { .. } => json!({ "id": id, "outcome": "subject_not_found" }),
+        Outcome::InvalidInput { .. } | Outcome::Proven { .. } => {
+            json!({ "id": id, "outcome": "invalid_input" })
+        }
+    }
+}
+
+/// Adds every leased licence to the licence registry in one change, anchors
+/// its new root once, and answers each request with that root.
+fn issue_licences(
+    work: &[Value],
+    registry: &mut Registry,
+    client: &Client,
+    tally: &mut Tally,
+) -> Result<Vec<Value>> {
+    let schema = registry.schema().clone();
+    let mut records = Vec::new();
+    for item in work {
+        let fields = item["licence"]["fields"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let subject = item["subject"].as_str().unwrap_or_default();
+        let raw: Vec<String> = schema
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, field)| {
+                if i == schema.subject {
+                    Ok(subject.to_string())
+                } else {
+                    fields
+                        .get(&field.name)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "licence {}: the procedure gives no field `{}` of the registry's schema",
+                                item["licence"]["number"],
+                                field.name
+                            )
+                        })
+                }
+            })
+            .collect::<Result<_>>()?;
+        // A licence added before a crash is not added twice.
+        let already = schema.fields[schema.subject]
+            .ty
+            .encode(&schema.fields[schema.subject].name, subject)
+            .ok()
+            .is_some_and(|s| {
+                registry.records_of(&s).iter().any(|(index, _)| {
+                    registry
+                        .raw_values(*index)
+                        .is_some_and(|values| values.iter().zip(&raw).all(|(a, b)| *a == b))
+                })
+            });
+        if !already {
+            records.push(
+                NewRecord::new(&schema, raw, None)
+                    .map_err(|e| anyhow::anyhow!("licence {}: {e}", item["licence"]["number"]))?,
+            );
+        }
+    }
+    if !records.is_empty() {
+        registry.add(records)?;
+        registry.commit()?;
+    }
+    let registry_name = work[0]["licence"]["registry"].as_str().unwrap_or_default();
+    let receipt = client.publish_root(registry_name, &to_decimal(&registry.root()))?;
+    tally.licences += work.len() as u64;
+    Ok(work
+        .iter()
+        .map(|item| json!({ "id": item["id"], "outcome": "issued", "root_index": receipt.index }))
+        .collect())
+}

@@ -1,0 +1,997 @@
+//! Applications: procedures, intake, applicant sessions and status, and
+//! the departments' work queues.
+//!
+//! The service draws every case secret from the operating system's CSPRNG
+//! and hands it only to the departments that the case's procedure names,
+//! through `GET /v1/work` under their tokens. It never logs it, never
+//! publishes it and never puts it in a URL. The log holds the case's
+//! creation, the answers and the decision; the operational store
+//! ([`crate::storage::casework`]) holds the secret, the applicant's inputs
+//! and the access code's hash.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use ark_ff::UniformRand;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::Datelike;
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+use zkgov_circuits::field::to_decimal;
+use zkgov_circuits::schema::Schema;
+use zkgov_log::entry::{format_time, Entry};
+use zkgov_log::procedure::Procedure;
+use zkgov_log::rules::{Answer, Application, LogState};
+
+use super::api::{
+    append, append_one, blocking, receipt_response, settle, ApiJson, ApiQuery, Item, Submission,
+};
+use super::appender::{Draft, Outcome};
+use super::auth::{secret_digest, ApplicantAuth, DepartmentAuth, SESSION_COOKIE};
+use super::error::ApiError;
+use super::{now, AppState};
+use crate::storage::casework::{Leased, NewApplication, NewWork, Work, WorkKind};
+
+/// The client's address, as the accept loop saw it.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// How long an applicant session lasts: a day.
+pub const SESSION_SECONDS: i64 = 24 * 3600;
+
+/// The longest lease a worker may ask for, and the default.
+pub const MAX_LEASE_SECONDS: i64 = 3600;
+const DEFAULT_LEASE_SECONDS: i64 = 300;
+
+/// Most requests one lease hands out.
+pub const MAX_LEASE_ITEMS: usize = 1024;
+
+/// Per-address limits on intake and access-code exchange, counted per
+/// minute.
+pub(super) struct RateLimit {
+    per_minute: u32,
+    windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+}
+
+impl RateLimit {
+    pub(super) fn new(per_minute: u32) -> RateLimit {
+        RateLimit {
+            per_minute,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn admit(&self, addr: Option<ClientAddr>) -> Result<(), ApiError> {
+        let ip = addr.map_or(IpAddr::from([0, 0, 0, 0]), |a| a.0.ip());
+        let minute = now() / 60;
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() > 100_000 {
+            windows.retain(|_, (m, _)| *m == minute);
+        }
+        let window = windows.entry(ip).or_insert((minute, 0));
+        if window.0 != minute {
+            *window = (minute, 0);
+        }
+        if window.1 >= self.per_minute {
+            return Err(ApiError::TooManyRequests);
+        }
+        window.1 += 1;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- procedures
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProcedureRegistration {
+    procedure: String,
+}
+
+/// `POST /v1/procedures`: the deciding department registers (or replaces)
+/// a procedure.
+pub(super) async fn post_procedure(
+    State(state): State<Arc<AppState>>,
+    DepartmentAuth(department): DepartmentAuth,
+    ApiJson(body): ApiJson<ProcedureRegistration>,
+) -> Result<Response, ApiError> {
+    let parsed = Procedure::from_toml(&body.procedure)
+        .map_err(|e| ApiError::MalformedRequest(e.to_string()))?;
+    let unchanged = state
+        .log()
+        .procedure(&parsed.name)
+        .filter(|existing| existing.procedure_toml == body.procedure)
+        .map(|existing| existing.index);
+    if let Some(index) = unchanged {
+        let receipt = super::api::existing_receipt(&state, index).await?;
+        return Ok(receipt_response(&Outcome::Existing(index), receipt));
+    }
+    let entry = Entry::Procedure {
+        name: parsed.name,
+        department: department.name,
+        procedure_toml: body.procedure,
+        time: format_time(now()),
+    };
+    let (outcome, receipt) = append_one(
+        &state,
+        Draft {
+            entry,
+            verified: None,
+        },
+    )
+    .await?;
+    Ok(receipt_response(&outcome, receipt))
+}
+
+/// `GET /v1/procedures`: every procedure, with what its form asks.
+pub(super) async fn list_procedures(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let log = state.log();
+    let procedures: Vec<Value> = log
+        .procedures()
+        .map(|p| {
+            let procedure = &p.procedure;
+            json!({
+                "name": procedure.name,
+                "title": procedure.title,
+                "decides": procedure.decides,
+                "rule": procedure.rule,
+                "index": p.index,
+                "applicant": procedure.applicant,
+                "evidence": procedure.evidence.iter().map(|item| json!({
+                    "name": item.name,
+                    "title": item.title,
+                    "policy": item.policy,
+                    "registry": item.registry,
+                })).collect::<Vec<_>>(),
+                "procedure_toml": p.procedure_toml,
+            })
+        })
+        .collect();
+    Json(json!({ "procedures": procedures }))
+}
+
+// ---------------------------------------------------------------- intake
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ApplicationForm {
+    procedure: String,
+    inputs: BTreeMap<String, String>,
+}
+
+/// Checks the applicant's inputs against the procedure: exactly its
+/// inputs, each non-empty, within its length, without control characters,
+/// and encodable as the subject of every registry that reads it.
+fn check_inputs(
+    log: &LogState,
+    procedure: &Procedure,
+    inputs: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    let bad = |name: &str, problem: String| {
+        ApiError::MalformedRequest(format!("inputs.{name}: {problem}"))
+    };
+    for name in inputs.keys() {
+        if !procedure.applicant.iter().any(|a| a.name == *name) {
+            return Err(bad(
+                name,
+                format!("`{}` does not ask for it", procedure.name),
+            ));
+        }
+    }
+    for input in &procedure.applicant {
+        let value = inputs
+            .get(&input.name)
+            .ok_or_else(|| bad(&input.name, format!("{} is required", input.label)))?;
+        if value.trim().is_empty() || value.trim() != value {
+            return Err(bad(
+                &input.name,
+                format!("{} must be given, without surrounding spaces", input.label),
+            ));
+        }
+        if value.len() > input.max_bytes || value.chars().any(char::is_control) {
+            return Err(bad(
+                &input.name,
+                format!(
+                    "{} is at most {} bytes, without control characters",
+                    input.label, input.max_bytes
+                ),
+            ));
+        }
+        for item in procedure
+            .evidence
+            .iter()
+            .filter(|i| i.subject == input.name)
+        {
+            let key = log
+                .keys()
+                .filter(|k| k.policy_name == item.policy && k.registry == item.registry)
+                .max_by_key(|k| k.index)
+                .ok_or_else(|| ApiError::Internal(format!("no key for {}", item.name)))?;
+            let schema = Schema::from_toml("schema", &key.schema_toml)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let subject = &schema.fields[schema.subject];
+            subject
+                .ty
+                .encode(&subject.name, value)
+                .map_err(|e| bad(&input.name, format!("{}: {e}", input.label)))?;
+        }
+    }
+    Ok(())
+}
+
+/// An access code: 100 bits from the CSPRNG, as five groups of four
+/// characters of Crockford's base 32.
+fn access_code() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut bytes = [0u8; 20];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let chars: Vec<char> = bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(b % 32)] as char)
+        .collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// `POST /v1/applications`: an applicant applies. No token: applicants are
+/// not departments. Rate-limited per client address.
+pub(super) async fn post_application(
+    State(state): State<Arc<AppState>>,
+    addr: Option<Extension<ClientAddr>>,
+    ApiJson(form): ApiJson<ApplicationForm>,
+) -> Result<Response, ApiError> {
+    state.intake_limit.admit(addr.map(|a| a.0))?;
+    let procedure = {
+        let log = state.log();
+        let logged = log
+            .procedure(&form.procedure)
+            .ok_or_else(|| ApiError::NotFound(format!("no procedure `{}`", form.procedure)))?
+            .clone();
+        check_inputs(&log, &logged.procedure, &form.inputs)?;
+        logged
+    };
+    let year = chrono::Utc::now().year();
+    let prefix = procedure.procedure.case_prefix.clone();
+    let serial = {
+        let storage = state.storage.clone();
+        blocking(move || Ok(storage.next_case_serial(&prefix, year)?)).await?
+    };
+    let case_id = procedure.procedure.case_number(year, serial);
+    let committed = append(
+        &state,
+        vec![Draft {
+            entry: Entry::Case {
+                case_id: case_id.clone(),
+                procedure: procedure.procedure.name.clone(),
+                time: format_time(now()),
+            },
+            verified: None,
+        }],
+    )
+    .await?;
+    let index = super::api::outcome_index(&committed.outcomes[0])?;
+    let created = state
+        .log()
+        .application(&case_id)
+        .map(|a| a.time)
+        .ok_or_else(|| ApiError::Internal(format!("case {case_id} is not in the state")))?;
+    let code = access_code();
+    let secret = to_decimal(&ark_bn254::Fr::rand(&mut rand::rngs::OsRng));
+    let work = {
+        let log = state.log();
+        let governance = log
+            .governance()
+            .ok_or_else(|| ApiError::Internal("no governance".into()))?;
+        procedure
+            .procedure
+            .evidence
+            .iter()
+            .map(|item| {
+                let owner = governance
+                    .owner_of(&item.registry)
+                    .map(|d| d.name.clone())
+                    .ok_or_else(|| ApiError::Internal(format!("no owner of {}", item.registry)))?;
+                Ok(NewWork {
+                    case_id: case_id.clone(),
+                    kind: WorkKind::Evidence,
+                    evidence: item.name.clone(),
+                    department: owner,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?
+    };
+    let application = NewApplication {
+        case_id: case_id.clone(),
+        procedure: procedure.procedure.name.clone(),
+        case_secret: secret,
+        inputs: form.inputs,
+        access_code_sha256: secret_digest(&code),
+        created,
+        work,
+    };
+    let storage = state.storage.clone();
+    blocking(move || Ok(storage.create_application(&application)?)).await?;
+    tracing::info!(%case_id, "application received");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "case_id": case_id,
+            "access_code": code,
+            "procedure": procedure.procedure.name,
+            "index": index,
+            "created": format_time(created),
+        })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AccessCode {
+    access_code: String,
+}
+
+/// `POST /v1/applications/{case}/session`: exchanges the access code for
+/// an applicant session, set as an `HttpOnly` cookie and returned as a
+/// bearer token for API clients.
+pub(super) async fn post_session(
+    State(state): State<Arc<AppState>>,
+    addr: Option<Extension<ClientAddr>>,
+    Path(case_id): Path<String>,
+    ApiJson(body): ApiJson<AccessCode>,
+) -> Result<Response, ApiError> {
+    state.intake_limit.admit(addr.map(|a| a.0))?;
+    let storage = state.storage.clone();
+    let lookup = case_id.clone();
+    let application = blocking(move || Ok(storage.application(&lookup)?)).await?;
+    let presented = secret_digest(body.access_code.trim());
+    let matches = application
+        .as_ref()
+        .is_some_and(|a| bool::from(a.access_code_sha256.as_bytes().ct_eq(presented.as_bytes())));
+    if !matches {
+        return Err(ApiError::Forbidden(
+            "the case number and access code do not match".into(),
+        ));
+    }
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    let expires = now() + SESSION_SECONDS;
+    let storage = state.storage.clone();
+    let (digest, case) = (secret_digest(&token), case_id.clone());
+    blocking(move || Ok(storage.create_session(&digest, &case, expires)?)).await?;
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Strict"
+    );
+    let mut response = (
+        StatusCode::CREATED,
+        Json(json!({ "token": token, "case_id": case_id, "expires": format_time(expires) })),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+// ---------------------------------------------------------------- status
+
+/// A case's status as its applicant and departments see it: each item of
+/// evidence, the decision and the licence. Params are shown decoded.
+pub(super) fn case_status(
+    log: &LogState,
+    application: &Application,
+    work: &[Work],
+    at: i64,
+) -> Value {
+    let Some(logged) = log.procedure_at(application.procedure) else {
+        return json!({ "case_id": application.case_id });
+    };
+    let procedure = &logged.procedure;
+    let evidence: Vec<Value> = procedure
+        .evidence
+        .iter()
+        .map(|item| {
+            let leased = work.iter().any(|w| {
+                w.kind == WorkKind::Evidence
+                    && w.evidence == item.name
+                    && w.done.is_none()
+                    && w.leased_until.is_some_and(|until| until > at)
+            });
+            let (status, conditions, entry) = match application.answers.get(&item.name) {
+                Some(Answer::Verified { index, .. }) => ("verified", vec![], Some(*index)),
+                Some(Answer::Unmet {
+                    index,
+                    reason,
+                    conditions,
+                }) => (reason.as_str(), conditions.clone(), Some(*index)),
+                None if leased => ("in_progress", vec![], None),
+                None => ("pending", vec![], None),
+            };
+            json!({
+                "name": item.name,
+                "title": item.title,
+                "registry": item.registry,
+                "status": status,
+                "conditions": conditions,
+                "params": procedure.params(item, application.time),
+                "entry": entry,
+            })
+        })
+        .collect();
+    let decision = application.decisions.last().and_then(|i| log.decision(*i));
+    let licence_work = work.iter().find(|w| w.kind == WorkKind::Licence);
+    json!({
+        "case_id": application.case_id,
+        "procedure": procedure.name,
+        "title": procedure.title,
+        "created": format_time(application.time),
+        "status": log.case_status(application),
+        "evidence": evidence,
+        "decision": decision.map(|d| json!({
+            "index": d.index,
+            "decision": d.decision,
+            "automatic": d.automatic,
+            "note": d.note,
+            "time": format_time(d.time),
+        })),
+        "licence": decision.and_then(|d| d.licence.as_ref()).map(|l| json!({
+            "number": l.number,
+            "registry": l.registry,
+            "fields": l.fields,
+            "issued": licence_work.is_some_and(|w| w.done.is_some()),
+        })),
+    })
+}
+
+async fn status_of(state: &Arc<AppState>, case_id: &str) -> Result<Value, ApiError> {
+    let storage = state.storage.clone();
+    let case = case_id.to_string();
+    let work = blocking(move || Ok(storage.case_work(&case)?)).await?;
+    let log = state.log();
+    let application = log
+        .application(case_id)
+        .ok_or_else(|| ApiError::NotFound(format!("no application `{case_id}`")))?;
+    Ok(case_status(&log, application, &work, now()))
+}
+
+/// `GET /v1/applications/{case}`: the applicant's view, under its session.
+pub(super) async fn get_application(
+    State(state): State<Arc<AppState>>,
+    ApplicantAuth(session_case): ApplicantAuth,
+    Path(case_id): Path<String>,
+) -> Result<Response, ApiError> {
+    if session_case != case_id {
+        return Err(ApiError::Forbidden(
+            "this session is for another case".into(),
+        ));
+    }
+    let status = status_of(&state, &case_id).await?;
+    let mut response = Json(status).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CaseListQuery {
+    #[serde(default)]
+    procedure: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+/// Cases per page of `GET /v1/cases`.
+pub const CASES_PER_PAGE: usize = 100;
+
+/// `GET /v1/cases`: applications' cases, newest first, for departments.
+pub(super) async fn list_cases(
+    State(state): State<Arc<AppState>>,
+    DepartmentAuth(_): DepartmentAuth,
+    ApiQuery(query): ApiQuery<CaseListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(status) = &query.status {
+        if !["open", "approved", "refused", "revoked"].contains(&status.as_str()) {
+            return Err(ApiError::MalformedRequest(format!(
+                "status: `{status}` is not one of open, approved, refused, revoked"
+            )));
+        }
+    }
+    let page = query.page.unwrap_or(1).max(1);
+    let log = state.log();
+    let mut cases: Vec<&Application> = log
+        .applications()
+        .filter(|a| {
+            query.procedure.as_ref().is_none_or(|p| {
+                log.procedure_at(a.procedure)
+                    .is_some_and(|l| l.procedure.name == *p)
+            })
+        })
+        .filter(|a| {
+            query
+                .status
+                .as_ref()
+                .is_none_or(|s| log.case_status(a) == s)
+        })
+        .collect();
+    cases.sort_by_key(|a| std::cmp::Reverse(a.index));
+    let total = cases.len();
+    let listed: Vec<Value> = cases
+        .iter()
+        .skip((page - 1) * CASES_PER_PAGE)
+        .take(CASES_PER_PAGE)
+        .map(|a| {
+            let answered = a.answers.len();
+            json!({
+                "case_id": a.case_id,
+                "procedure": log.procedure_at(a.procedure).map(|p| p.procedure.name.clone()),
+                "created": format_time(a.time),
+                "status": log.case_status(a),
+                "answered": answered,
+                "required": log.procedure_at(a.procedure).map_or(0, |p| p.procedure.evidence.len()),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "cases": listed,
+        "page": page,
+        "per_page": CASES_PER_PAGE,
+        "total": total,
+    })))
+}
+
+/// `GET /v1/cases/{case}/status`: an application's case as a department
+/// sees it (the applicant's view, without the inputs).
+pub(super) async fn get_case_status(
+    State(state): State<Arc<AppState>>,
+    DepartmentAuth(_): DepartmentAuth,
+    Path(case_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    status_of(&state, &case_id).await.map(Json)
+}
+
+// ---------------------------------------------------------------- work
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LeaseQuery {
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    lease_seconds: Option<i64>,
+}
+
+/// One leased request as the worker receives it.
+fn leased_json(log: &LogState, leased: &Leased) -> Value {
+    let work = &leased.work;
+    let application = &leased.application;
+    let logged = log
+        .application(&work.case_id)
+        .and_then(|a| log.procedure_at(a.procedure));
+    let Some(logged) = logged else {
+        return json!({ "id": work.id, "case_id": work.case_id, "kind": "unknown" });
+    };
+    let procedure = &logged.procedure;
+    match work.kind {
+        WorkKind::Evidence => {
+            let item = procedure.item(&work.evidence);
+            let key = item.and_then(|item| {
+                log.keys()
+                    .filter(|k| k.policy_name == item.policy && k.registry == item.registry)
+                    .max_by_key(|k| k.index)
+            });
+            json!({
+                "id": work.id,
+                "kind": "evidence",
+                "case_id": work.case_id,
+                "evidence": work.evidence,
+                "subject": item.and_then(|i| application.inputs.get(&i.subject)),
+                "case_secret": application.case_secret,
+                "key_id": key.map(|k| k.key_id.clone()),
+                "policy": item.map(|i| i.policy.clone()),
+                "registry": item.map(|i| i.registry.clone()),
+                "params": item.map(|i| procedure.params(i, application.created)),
+                "leased_until": work.leased_until.map(format_time),
+            })
+        }
+        WorkKind::Licence => {
+            let decision = log
+                .application(&work.case_id)
+                .and_then(|a| a.decisions.last())
+                .and_then(|i| log.decision(*i));
+            let holder = procedure
+                .evidence
+                .first()
+                .and_then(|i| application.inputs.get(&i.subject));
+            json!({
+                "id": work.id,
+                "kind": "licence",
+                "case_id": work.case_id,
+                "subject": holder,
+                "decision": decision.map(|d| d.index),
+                "licence": decision.and_then(|d| d.licence.clone()),
+                "leased_until": work.leased_until.map(format_time),
+            })
+        }
+    }
+}
+
+/// `GET /v1/work`: leases the department's pending requests.
+pub(super) async fn get_work(
+    State(state): State<Arc<AppState>>,
+    DepartmentAuth(department): DepartmentAuth,
+    ApiQuery(query): ApiQuery<LeaseQuery>,
+) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(64);
+    if !(1..=MAX_LEASE_ITEMS).contains(&limit) {
+        return Err(ApiError::MalformedRequest(format!(
+            "limit: must be 1 to {MAX_LEASE_ITEMS}"
+        )));
+    }
+    let lease = query.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS);
+    if !(1..=MAX_LEASE_SECONDS).contains(&lease) {
+        return Err(ApiError::MalformedRequest(format!(
+            "lease_seconds: must be 1 to {MAX_LEASE_SECONDS}"
+        )));
+    }
+    let storage = state.storage.clone();
+    let name = department.name.clone();
+    let at = now();
+    let leased = blocking(move || Ok(storage.lease_work(&name, limit, at, at + lease)?)).await?;
+    let log = state.log();
+    let items: Vec<Value> = leased.iter().map(|l| leased_json(&log, l)).collect();
+    let mut response = Json(json!({ "work": items })).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `GET /v1/work/queue`: the department's queue, counted, with its open
+/// requests (no secrets).
+pub(super) async fn get_queue(
+    State(state): State<Arc<AppState>>,
+    DepartmentAuth(department): DepartmentAuth,
+) -> Result<Json<Value>, ApiError> {
+    let storage = state.storage.clone();
+    let name = department.name.clone();
+    let at = now();
+    let (counts, open) = blocking(move || {
+        Ok((
+            storage.queue_counts(&name, at)?,
+            storage.open_work(&name, 100)?,
+        ))
+    })
+    .await?;
+    let open: Vec<Value> = open
+        .iter()
+        .map(|w| {
+            json!({
+                "id": w.id,
+                "case_id": w.case_id,
+                "kind": w.kind.as_str(),
+                "evidence": w.evidence,
+                "leased_until": w.leased_until.filter(|u| *u > at).map(format_time),
+                "leases": w.leases,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "department": department.name,
+        "pending": counts.pending,
+        "leased": counts.leased,
+        "done": counts.done,
+        "open": open,
+    })))
+}
+
+/// A completed request: a proof, an unmet answer, or an issued licence.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Completion {
+    #[serde(default)]
+    id: Option<i64>,
+    outcome: String,
+    #[serde(default)]
+    key_id: Option<String>,
+    #[serde(default)]
+    public_inputs: Option<Vec<String>>,
+    #[serde(default)]
+    proof: Option<Value>,
+    #[serde(default)]
+    conditions: Vec<String>,
+    #[serde(default)]
+    root_index: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Completions {
+    items: Vec<Completion>,
+}
+
+/// `POST /v1/work/{id}`: completes one request.
+pub(super) async fn post_work(
+    State(state): State<Arc<AppState>>,
+    DepartmentAuth(department): DepartmentAuth,
+    Path(id): Path<i64>,
+    ApiJson(mut completion): ApiJson<Completion>,
+) -> Result<Response, ApiError> {
+    completion.id = Some(id);
+    let mut results = complete(&state, &department.name, vec![completion]).await?;
+    let result = results.remove(0);
+    if result["status"] == "rejected" {
+        let status = result["http_status"].as_u64().unwrap_or(400) as u16;
+        let mut body = result.clone();
+        body.as_object_mut().map(|o| o.remove("http_status"));
+        return Ok((
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            Json(json!({ "error": body["error"] })),
+        )
+            .into_response());
+    }
+    Ok(Json(result).into_response())
+}
+
+/// `POST /v1/work`: completes many requests at once; proofs are verified
+/// together.
+pub(super) async fn post_work_batch(
+    State(state): State<Arc<AppState>>,
+    DepartmentAuth(department): DepartmentAuth,
+    ApiJson(batch): ApiJson<Completions>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = state.config.limits.max_batch_items;
+    if batch.items.len() > limit {
+        return Err(ApiError::MalformedRequest(format!(
+            "a batch holds at most {limit} items; this one has {}",
+            batch.items.len()
+        )));
+    }
+    let results = complete(&state, &department.name, batch.items).await?;
+    Ok(Json(json!({ "results": results })))
+}
+
+fn rejected(error: &ApiError) -> Value {
+    json!({
+        "status": "rejected",
+        "error": error.body()["error"].clone(),
+        "http_status": error.status().as_u16(),
+    })
+}
+
+/// Completes requests of `department`: proofs go through the rules and
+/// one batch verification, unmet answers through the rules, and issued
+/// licences are checked against the log's roots. Requests answered are
+/// marked done; approvals queue their licence.
+async fn complete(
+    state: &Arc<AppState>,
+    department: &str,
+    completions: Vec<Completion>,
+) -> Result<Vec<Value>, ApiError> {
+    let ids: Vec<Option<i64>> = completions.iter().map(|c| c.id).collect();
+    let storage = state.storage.clone();
+    let works = blocking(move || {
+        ids.iter()
+            .map(|id| match id {
+                Some(id) => Ok(storage.work(*id)?),
+                None => Ok(None),
+            })
+            .collect::<Result<Vec<Option<Work>>, ApiError>>()
+    })
+    .await?;
+
+    let mut results: Vec<Option<Value>> = vec![None; completions.len()];
+    let mut proofs: Vec<(usize, Work, Result<Submission, ApiError>)> = Vec::new();
+    let mut drafts: Vec<(usize, Work, Draft)> = Vec::new();
+    let mut done: Vec<(i64, u64, usize)> = Vec::new();
+    for (i, (completion, work)) in completions.into_iter().zip(works).enumerate() {
+        let work = match (completion.id, work) {
+            (None, _) => {
+                results[i] = Some(rejected(&ApiError::MalformedRequest(
+                    "each item names its request: `id`".into(),
+                )));
+                continue;
+            }
+            (Some(id), None) => {
+                results[i] = Some(rejected(&ApiError::NotFound(format!(
+                    "no work request {id}"
+                ))));
+                continue;
+            }
+            (Some(_), Some(work)) => work,
+        };
+        if work.department != department {
+            results[i] = Some(rejected(&ApiError::Forbidden(format!(
+                "work request {} is for `{}`",
+                work.id, work.department
+            ))));
+            continue;
+        }
+        if let Some(index) = work.done {
+            results[i] = Some(json!({ "status": "existing", "id": work.id, "index": index }));
+            continue;
+        }
+        match (work.kind, completion.outcome.as_str()) {
+            (WorkKind::Evidence, "proof") => {
+                let submission = match (
+                    completion.key_id,
+                    completion.public_inputs,
+                    completion.proof,
+                ) {
+                    (Some(key_id), Some(public_inputs), Some(proof)) => Ok(Submission {
+                        key_id,
+                        case_id: work.case_id.clone(),
+                        public_inputs,
+                        proof,
+                    }),
+                    _ => Err(ApiError::MalformedRequest(
+                        "a proof gives `key_id`, `public_inputs` and `proof`".into(),
+                    )),
+                };
+                proofs.push((i, work, submission));
+            }
+            (WorkKind::Evidence, reason) => {
+                let entry = Entry::Unmet {
+                    case_id: work.case_id.clone(),
+                    evidence: work.evidence.clone(),
+                    department: department.to_string(),
+                    reason: reason.to_string(),
+                    conditions: completion.conditions,
+                    time: format_time(now()),
+                };
+                drafts.push((
+                    i,
+                    work,
+                    Draft {
+                        entry,
+                        verified: None,
+                    },
+                ));
+            }
+            (WorkKind::Licence, "issued") => {
+                let checked = check_issued(state, &work, department, completion.root_index);
+                match checked {
+                    Ok(index) => {
+                        done.push((work.id, index, i));
+                        results[i] =
+                            Some(json!({ "status": "accepted", "id": work.id, "index": index }));
+                    }
+                    Err(e) => results[i] = Some(rejected(&e)),
+                }
+            }
+            (WorkKind::Licence, other) => {
+                results[i] = Some(rejected(&ApiError::MalformedRequest(format!(
+                    "a licence request is completed with `issued`, not `{other}`"
+                ))));
+            }
+        }
+    }
+
+    let mut cases: Vec<String> = Vec::new();
+    if !proofs.is_empty() {
+        let (slots, rest): (Vec<usize>, Vec<(Work, Result<Submission, ApiError>)>) =
+            proofs.into_iter().map(|(i, w, s)| (i, (w, s))).unzip();
+        let (works, submissions): (Vec<Work>, Vec<_>) = rest.into_iter().unzip();
+        let (items, _, _) = settle(state, department, submissions).await?;
+        for ((i, work), item) in slots.into_iter().zip(works).zip(items) {
+            results[i] = Some(match item {
+                Item::Existing(index)
+                | Item::Done(Outcome::New(index) | Outcome::Existing(index)) => {
+                    done.push((work.id, index, i));
+                    cases.push(work.case_id.clone());
+                    json!({ "status": "accepted", "id": work.id, "index": index })
+                }
+                Item::Refused(e) => rejected(&e),
+                _ => rejected(&ApiError::Internal("an unsettled item".into())),
+            });
+        }
+    }
+    if !drafts.is_empty() {
+        let (slots, rest): (Vec<usize>, Vec<(Work, Draft)>) =
+            drafts.into_iter().map(|(i, w, d)| (i, (w, d))).unzip();
+        let (works, drafts): (Vec<Work>, Vec<Draft>) = rest.into_iter().unzip();
+        let committed = append(state, drafts).await?;
+        for ((i, work), outcome) in slots.into_iter().zip(works).zip(committed.outcomes) {
+            results[i] = Some(match outcome {
+                Outcome::New(index) | Outcome::Existing(index) => {
+                    done.push((work.id, index, i));
+                    cases.push(work.case_id.clone());
+                    json!({ "status": "accepted", "id": work.id, "index": index })
+                }
+                Outcome::Refused(refusal) => rejected(&ApiError::Refused(refusal)),
+            });
+        }
+    }
+    let finished: Vec<(i64, u64)> = done.iter().map(|(id, index, _)| (*id, *index)).collect();
+    let licences = licence_work(&state.log(), &cases);
+    let storage = state.storage.clone();
+    blocking(move || {
+        storage.finish_work(&finished)?;
+        storage.add_work(&licences)?;
+        Ok(())
+    })
+    .await?;
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| rejected(&ApiError::Internal("no outcome".into()))))
+        .collect())
+}
+
+/// The licence requests that approvals of `cases` call for.
+pub(super) fn licence_work(log: &LogState, cases: &[String]) -> Vec<NewWork> {
+    let mut work: Vec<NewWork> = Vec::new();
+    for case_id in cases {
+        let Some(application) = log.application(case_id) else {
+            continue;
+        };
+        let Some(decision) = application.decisions.last().and_then(|i| log.decision(*i)) else {
+            continue;
+        };
+        if decision.decision == "approved"
+            && decision.licence.is_some()
+            && !work.iter().any(|w| w.case_id == *case_id)
+        {
+            work.push(NewWork {
+                case_id: case_id.clone(),
+                kind: WorkKind::Licence,
+                evidence: String::new(),
+                department: decision.department.clone(),
+            });
+        }
+    }
+    work
+}
+
+/// An issued licence names the root, anchored by the deciding department
+/// for the licence registry after the approval, that holds it.
+fn check_issued(
+    state: &AppState,
+    work: &Work,
+    department: &str,
+    root_index: Option<u64>,
+) -> Result<u64, ApiError> {
+    let root_index = root_index.ok_or_else(|| {
+        ApiError::MalformedRequest("an issued licence names its registry root: `root_index`".into())
+    })?;
+    let log = state.log();
+    let decision = log
+        .application(&work.case_id)
+        .and_then(|a| a.decisions.last())
+        .and_then(|i| log.decision(*i))
+        .ok_or_else(|| ApiError::Conflict(format!("case {} is not decided", work.case_id)))?;
+    let licence = decision.licence.as_ref().ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "case {}'s decision issues no licence",
+            work.case_id
+        ))
+    })?;
+    let anchored = log
+        .roots(&licence.registry)
+        .iter()
+        .any(|r| r.index == root_index && r.department == department && r.index > decision.index);
+    if !anchored {
+        return Err(ApiError::Conflict(format!(
+            "log entry {root_index} is not a root of `{}` anchored by `{department}` after the \
+             approval at entry {}",
+            licence.registry, decision.index
+        )));
+    }
+    Ok(root_index)
+}

@@ -1,0 +1,322 @@
+//! Applications end to end against a running service: a procedure, an
+//! applicant's intake and session, a department's work queue answered with
+//! a real proof or an unmet answer, the automatic decision, and the
+//! licence request it queues.
+
+mod fixture;
+
+use fixture::{reason, Client, Fixture, HEALTH, LAND, MARKET};
+use serde_json::{json, Value};
+use zkgov_circuits::field::{parse_field_element, to_decimal};
+use zkgov_keys::snarkjs;
+use zkgov_verifier::service::RunningService;
+
+const PROCEDURE: &str = r#"
+name = "clinic"
+title = "Clinic licence"
+decides = "health"
+rule = "automatic"
+case_prefix = "DJY"
+
+[[applicant]]
+name = "credit_code"
+label = "Unified social credit code"
+max_bytes = 18
+
+[[evidence]]
+name = "premises"
+policy = "medical-premises"
+registry = "real-estate"
+subject = "credit_code"
+params = { min_area = 120, usage = "medical", today = { computed = "today" } }
+
+[licence]
+registry = "licences"
+number_prefix = "YL"
+valid_days = 365
+fields = { licence = "$number", kind = "clinic", issued = "$issued", expires = "$expires" }
+"#;
+
+fn start(fixture: &Fixture, extra: &str) -> (tempfile::TempDir, RunningService, Client) {
+    let data = tempfile::tempdir().unwrap();
+    let config = fixture.config(data.path(), None, extra);
+    let service = RunningService::spawn(config).unwrap();
+    let client = Client::new(&service);
+    let (status, body) = client.post(
+        "/v1/procedures",
+        Some(HEALTH),
+        &json!({ "procedure": PROCEDURE }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = client.post(
+        "/v1/registries/real-estate/roots",
+        Some(LAND),
+        &json!({ "root": fixture.root() }),
+    );
+    assert_eq!(status, 201, "{body}");
+    (data, service, client)
+}
+
+fn apply(client: &Client, code: &str) -> (String, String) {
+    let (status, body) = client.post(
+        "/v1/applications",
+        None,
+        &json!({ "procedure": "clinic", "inputs": { "credit_code": code } }),
+    );
+    assert_eq!(status, 201, "{body}");
+    (
+        body["case_id"].as_str().unwrap().to_string(),
+        body["access_code"].as_str().unwrap().to_string(),
+    )
+}
+
+fn session(client: &Client, case_id: &str, code: &str) -> String {
+    let (status, body) = client.post(
+        &format!("/v1/applications/{case_id}/session"),
+        None,
+        &json!({ "access_code": code }),
+    );
+    assert_eq!(status, 201, "{body}");
+    body["token"].as_str().unwrap().to_string()
+}
+
+/// Proves a leased evidence request with the fixture's registry.
+fn prove(fixture: &Fixture, work: &Value, record: usize) -> Value {
+    let secret = parse_field_element(work["case_secret"].as_str().unwrap()).unwrap();
+    let case_id = work["case_id"].as_str().unwrap();
+    let params = &work["params"];
+    let statement = fixture.statement_on(
+        case_id,
+        record,
+        secret,
+        params["min_area"].as_str().unwrap(),
+        params["today"].as_str().unwrap(),
+    );
+    let proof = fixture.prove_statement(&statement, record, secret, 7);
+    json!({
+        "outcome": "proof",
+        "key_id": work["key_id"],
+        "public_inputs": statement.public_inputs().iter().map(to_decimal).collect::<Vec<_>>(),
+        "proof": snarkjs::proof_to_json(&proof),
+    })
+}
+
+#[test]
+fn an_application_is_proved_decided_and_licensed_without_its_secret_in_the_log() {
+    let fixture = Fixture::new();
+    let (_data, service, client) = start(&fixture, "");
+
+    // Registering a procedure is the deciding department's alone.
+    let (status, body) = client.post(
+        "/v1/procedures",
+        Some(LAND),
+        &json!({ "procedure": PROCEDURE.replace("Clinic licence", "Other") }),
+    );
+    assert_eq!((status, reason(&body)), (403, "forbidden"), "{body}");
+
+    // Bad input is refused and names the field.
+    for (inputs, field) in [
+        (json!({}), "credit_code"),
+        (json!({ "credit_code": "ID-1", "name": "x" }), "name"),
+        (
+            json!({ "credit_code": "1234567890123456789" }),
+            "credit_code",
+        ),
+        (json!({ "credit_code": " ID-1" }), "credit_code"),
+    ] {
+        let (status, body) = client.post(
+            "/v1/applications",
+            None,
+            &json!({ "procedure": "clinic", "inputs": inputs }),
+        );
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(field),
+            "{body}"
+        );
+    }
+    let (status, _) = client.post(
+        "/v1/applications",
+        None,
+        &json!({ "procedure": "bakery", "inputs": {} }),
+    );
+    assert_eq!(status, 404);
+
+    let (case_id, code) = apply(&client, "ID-1");
+    assert!(
+        case_id.starts_with("DJY-20") && case_id.ends_with("-000001"),
+        "{case_id}"
+    );
+
+    // The access code opens a session; a wrong one does not.
+    let (status, _) = client.post(
+        &format!("/v1/applications/{case_id}/session"),
+        None,
+        &json!({ "access_code": "WRONG-CODE" }),
+    );
+    assert_eq!(status, 403);
+    let (status, _) = client.get(&format!("/v1/applications/{case_id}"));
+    assert_eq!(status, 401, "the status needs a session");
+    let token = session(&client, &case_id, &code);
+    let (status, view) = client.get_as(&format!("/v1/applications/{case_id}"), &token);
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["evidence"][0]["status"], "pending");
+    assert_eq!(view["evidence"][0]["params"]["usage"], "medical");
+    assert_eq!(view["status"], "open");
+
+    // Only the owning department's queue holds the request.
+    let (_, other) = client.get_as("/v1/work", MARKET);
+    assert_eq!(other["work"].as_array().unwrap().len(), 0);
+    let (status, leased) = client.get_as("/v1/work?limit=10&lease_seconds=60", LAND);
+    assert_eq!(status, 200, "{leased}");
+    let work = leased["work"][0].clone();
+    assert_eq!(work["subject"], "ID-1");
+    assert_eq!(work["params"]["min_area"], "120");
+    let secret = work["case_secret"].as_str().unwrap().to_string();
+    assert!(
+        parse_field_element(&secret).unwrap() > ark_bn254::Fr::from(u128::MAX),
+        "a 254-bit secret"
+    );
+    let (_, again) = client.get_as("/v1/work", LAND);
+    assert_eq!(again["work"].as_array().unwrap().len(), 0, "leased once");
+    let (_, view) = client.get_as(&format!("/v1/applications/{case_id}"), &token);
+    assert_eq!(view["evidence"][0]["status"], "in_progress");
+
+    // The proof completes it, and the automatic rule decides.
+    let id = work["id"].as_i64().unwrap();
+    let (status, body) = client.post(
+        &format!("/v1/work/{id}"),
+        Some(LAND),
+        &prove(&fixture, &work, 0),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "accepted");
+    let (status, body) = client.post(
+        &format!("/v1/work/{id}"),
+        Some(LAND),
+        &prove(&fixture, &work, 0),
+    );
+    assert_eq!((status, body["status"].as_str()), (200, Some("existing")));
+    let (_, view) = client.get_as(&format!("/v1/applications/{case_id}"), &token);
+    assert_eq!(view["evidence"][0]["status"], "verified", "{view}");
+    assert_eq!(view["status"], "approved");
+    assert_eq!(view["decision"]["automatic"], true);
+    let number = case_id.replacen("DJY", "YL", 1);
+    assert_eq!(view["licence"]["number"], number);
+    assert_eq!(view["licence"]["issued"], false);
+
+    // The approval queues the licence for the deciding department.
+    let (_, leased) = client.get_as("/v1/work", HEALTH);
+    let licence = leased["work"][0].clone();
+    assert_eq!(licence["kind"], "licence", "{leased}");
+    assert_eq!(licence["subject"], "ID-1");
+    assert_eq!(licence["licence"]["number"], number);
+    let id = licence["id"].as_i64().unwrap();
+    // A root that is not the licence registry's is refused.
+    let (status, _) = client.post(
+        &format!("/v1/work/{id}"),
+        Some(HEALTH),
+        &json!({ "outcome": "issued", "root_index": 1 }),
+    );
+    assert_eq!(status, 409);
+    let (status, root) = client.post(
+        "/v1/registries/licences/roots",
+        Some(HEALTH),
+        &json!({ "root": "12345" }),
+    );
+    assert_eq!(status, 201, "{root}");
+    let (status, body) = client.post(
+        &format!("/v1/work/{id}"),
+        Some(HEALTH),
+        &json!({ "outcome": "issued", "root_index": root["index"] }),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, view) = client.get_as(&format!("/v1/applications/{case_id}"), &token);
+    assert_eq!(view["licence"]["issued"], true);
+
+    // A person may not decide again, except by an amendment with a reason.
+    let decision = view["decision"]["index"].as_u64().unwrap();
+    let (status, body) = client.post(
+        &format!("/v1/cases/{case_id}/decisions"),
+        Some(HEALTH),
+        &json!({ "decision": "refused", "note": "again" }),
+    );
+    assert_eq!((status, reason(&body)), (409, "already_decided"), "{body}");
+    let (status, body) = client.post(
+        &format!("/v1/cases/{case_id}/decisions"),
+        Some(HEALTH),
+        &json!({ "decision": "revoked", "note": "premises sold", "amends": decision }),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    // The log holds the case but neither its secret nor the subject id.
+    let (_, entries) = client.get_text("/v1/log/entries?start=0");
+    assert!(entries.contains(&case_id));
+    assert!(!entries.contains(&secret), "the case secret is not logged");
+    assert!(!entries.contains("ID-1"), "the subject id is not logged");
+    assert!(!entries.contains(&code), "the access code is not logged");
+
+    // Departments list the cases.
+    let (status, list) = client.get_as("/v1/cases?procedure=clinic&status=revoked", HEALTH);
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["cases"][0]["case_id"], case_id);
+    let (status, _) = client.get("/v1/cases");
+    assert_eq!(status, 401);
+    service.shutdown().unwrap();
+}
+
+#[test]
+fn an_unmet_item_refuses_the_case_with_its_condition_and_intake_is_rate_limited() {
+    let fixture = Fixture::new();
+    let (_data, service, client) = start(&fixture, "[limits]\napplications_per_minute = 3\n");
+    let (case_id, code) = apply(&client, "ID-3");
+    let (_, leased) = client.get_as("/v1/work", LAND);
+    let id = leased["work"][0]["id"].as_i64().unwrap();
+    let (status, body) = client.post(
+        &format!("/v1/work/{id}"),
+        Some(LAND),
+        &json!({ "outcome": "not_satisfied" }),
+    );
+    assert_eq!(
+        (status, reason(&body)),
+        (400, "malformed_request"),
+        "{body}"
+    );
+    let (status, body) = client.post(
+        &format!("/v1/work/{id}"),
+        Some(MARKET),
+        &json!({ "outcome": "revoked" }),
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = client.post(
+        "/v1/work",
+        Some(LAND),
+        &json!({ "items": [
+            { "id": id, "outcome": "not_satisfied", "conditions": ["area_m2 >= $min_area"] },
+            { "id": 999, "outcome": "revoked" },
+        ]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["status"], "accepted");
+    assert_eq!(body["results"][1]["status"], "rejected");
+    let token = session(&client, &case_id, &code);
+    let (_, view) = client.get_as(&format!("/v1/applications/{case_id}"), &token);
+    assert_eq!(view["evidence"][0]["status"], "not_satisfied");
+    assert_eq!(view["evidence"][0]["conditions"][0], "area_m2 >= $min_area");
+    assert_eq!(view["status"], "refused");
+    assert!(view["decision"]["note"]
+        .as_str()
+        .unwrap()
+        .contains("area_m2"));
+    assert_eq!(view["licence"], Value::Null);
+    // Two calls so far from this address (an application and a session);
+    // the third passes and the fourth is refused.
+    apply(&client, "ID-2");
+    let (status, body) = client.post(
+        "/v1/applications",
+        None,
+        &json!({ "procedure": "clinic", "inputs": { "credit_code": "ID-2" } }),
+    );
+    assert_eq!((status, reason(&body)), (429, "too_many_requests"));
+    service.shutdown().unwrap();
+}
