@@ -69,7 +69,7 @@ impl Server {
 }
 
 /// `url` if it is an http(s) URL.
-fn base_url(url: &str) -> Result<String> {
+pub(crate) fn base_url(url: &str) -> Result<String> {
     if url.starts_with("http://") || url.starts_with("https://") {
         Ok(url.to_string())
     } else {
@@ -308,6 +308,10 @@ pub(crate) enum CaseCommand {
     /// Record the deciding department's decision on a case, citing the results it relied on, and
     /// print the receipt (JSON).
     Decide(DecideArgs),
+    /// List applications' cases, newest first: a table, or JSON with --json.
+    List(crate::casework::CaseListArgs),
+    /// Show an application's case: each item of evidence, the decision and the licence.
+    Show(crate::casework::CaseShowArgs),
 }
 
 /// What a department decides.
@@ -367,6 +371,8 @@ pub(crate) fn case(command: &CaseCommand) -> Result<ExitCode> {
     match command {
         CaseCommand::Compare(args) => compare(args),
         CaseCommand::Decide(args) => decide(args),
+        CaseCommand::List(args) => crate::casework::list_cases(args),
+        CaseCommand::Show(args) => crate::casework::show_case(args),
     }
 }
 

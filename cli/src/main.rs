@@ -13,6 +13,7 @@ use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
 use zkgov_circuits::tree::TreeShape;
 
+mod casework;
 mod client;
 mod demo;
 mod keys;
@@ -59,6 +60,14 @@ enum Command {
     Token(TokenCommand),
     /// Submit `zkgov prove` output to the verifier service in batches; one outcome line per proof.
     Submit(client::SubmitArgs),
+    /// Procedures: what an application requires and how it is decided.
+    #[command(subcommand)]
+    Procedure(casework::ProcedureCommand),
+    /// Apply under a procedure, as an applicant: prints the case number and its access code.
+    Apply(casework::ApplyArgs),
+    /// A department's work queue.
+    #[command(subcommand)]
+    Work(casework::WorkCommand),
     /// Serve a department's work queue: lease requests, prove them on all cores, issue licences, submit, loop.
     Worker(worker::WorkerArgs),
     /// Registry roots in the verifier service's log.
@@ -149,6 +158,9 @@ fn main() -> ExitCode {
         Command::Registry(command) => registry::run(&command),
         Command::Prove(args) => prove::run(&args),
         Command::Worker(args) => worker::run(&args),
+        Command::Procedure(command) => return exit_code(casework::procedure(&command)),
+        Command::Apply(args) => return exit_code(casework::apply(&args)),
+        Command::Work(command) => return exit_code(casework::work(&command)),
         Command::Serve(args) => serve::serve(args),
         Command::Token(TokenCommand::New) => serve::new_token(),
         Command::Submit(args) => return exit_code(client::submit(&args)),

@@ -58,7 +58,8 @@ pub(crate) struct WorkerArgs {
     /// Prover threads. Default: all cores.
     #[arg(long)]
     threads: Option<usize>,
-    /// Exit once the queue is empty instead of waiting for more work.
+    /// Exit once the department's queue holds no pending or leased request,
+    /// instead of waiting for more work.
     #[arg(long)]
     once: bool,
 }
@@ -151,7 +152,13 @@ pub(crate) fn run(args: &WorkerArgs) -> Result<()> {
         let work = client.lease_work(args.batch as usize, args.lease_seconds)?;
         if work.is_empty() {
             if args.once {
-                break;
+                // Done once nothing is pending or leased: requests leased
+                // by a worker that died come back when their leases
+                // expire, and this one takes them then.
+                let queue = client.get("/v1/work/queue")?;
+                if queue["pending"] == 0 && queue["leased"] == 0 {
+                    break;
+                }
             }
             show(&tally, "waiting for work");
             std::thread::sleep(idle);
