@@ -14,6 +14,9 @@
 //! - `cargo run --release -p zkgov-benches --bin log-replay`: a full replay
 //!   of a 10,000-result log through the acceptance rules against batch
 //!   verification of its proofs alone, and an incremental run.
+//! - `cargo run --release -p zkgov-benches --bin poseidon`: native Poseidon
+//!   per width, the compiled form against the earlier sparse and textbook
+//!   forms, beside multiplication count × the cost of one multiplication.
 //! - `cargo bench -p zkgov-benches`: the criterion versions.
 #![deny(missing_docs, unsafe_code)]
 
