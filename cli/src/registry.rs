@@ -179,7 +179,7 @@ fn update(args: &UpdateArgs) -> Result<()> {
     let done = if let Some(file) = &args.add {
         let records =
             RecordsFile::read(registry.schema(), file, format, registry.room()).map_err(fail)?;
-        let added = registry.add(records.into_records()).map_err(fail)?;
+        let added = registry.add_rows(records).map_err(fail)?;
         format!(
             "added {} records (indices {}..{})",
             added.end - added.start,

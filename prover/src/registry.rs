@@ -111,7 +111,7 @@
 mod input;
 mod store;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -266,6 +266,13 @@ pub enum RegistryError {
         /// Each subject and its problem.
         subjects: Vec<BadSubject>,
     },
+    /// Records whose subject already owns a live record, in a registry whose
+    /// schema declares subjects unique, every one of them.
+    #[error("{}", duplicate_subjects_message(duplicates))]
+    DuplicateSubjects {
+        /// Each duplicate, in the order given.
+        duplicates: Vec<DuplicateSubject>,
+    },
     /// Another writer committed since this registry was opened.
     #[error("{}: the registry changed since it was opened (state {opened}, now state {found}); open it again and repeat the change", dir.display())]
     Conflict {
@@ -320,6 +327,62 @@ pub struct BadSubject {
     pub subject: String,
     /// What is wrong.
     pub reason: String,
+}
+
+/// A record given to [`Registry::add`] or [`Registry::create`] whose
+/// subject already owns a live record, when the schema declares subjects
+/// unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateSubject {
+    /// 0-based position of the record in what was given.
+    pub position: usize,
+    /// The subject as given, shortened when long.
+    pub subject: String,
+    /// Who already owns the subject.
+    pub owner: SubjectOwner,
+}
+
+/// Who already owns a duplicated subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectOwner {
+    /// The live record at this index of the registry.
+    Record(u64),
+    /// The record at this 0-based position earlier in what was given.
+    Earlier(usize),
+}
+
+impl SubjectOwner {
+    /// The reason, numbering given records with `name` (`"record #"`, `"row "`).
+    fn reason(&self, number: impl Fn(usize) -> String) -> String {
+        let owner = match self {
+            SubjectOwner::Record(index) => format!("the subject already owns live record {index}"),
+            SubjectOwner::Earlier(position) => {
+                format!("the subject is also that of {}", number(*position))
+            }
+        };
+        format!("{owner}; the schema declares subjects unique (declare `unique_subject = false` to allow several live records per subject)")
+    }
+}
+
+fn duplicate_subjects_message(duplicates: &[DuplicateSubject]) -> String {
+    let mut out = format!(
+        "{} {} a subject that already has a live record:",
+        duplicates.len(),
+        if duplicates.len() == 1 {
+            "record has"
+        } else {
+            "records have"
+        }
+    );
+    for d in duplicates {
+        out.push_str(&format!(
+            "\n  record #{} ({:?}): {}",
+            d.position,
+            d.subject,
+            d.owner.reason(|p| format!("record #{p}"))
+        ));
+    }
+    out
 }
 
 fn columns_message(file: &Path, unknown: &[String], missing: &[String], dup: &[String]) -> String {
@@ -563,6 +626,8 @@ pub struct Registry {
     entries: Vec<Entry>,
     /// The live records of each subject, in index order.
     subjects: HashMap<Fr, Vec<u64>>,
+    /// The subjects of revoked records.
+    revoked_subjects: HashSet<Fr>,
     revoked: u64,
     /// The state on disk that this value was loaded from or last committed.
     state: u64,
@@ -592,6 +657,12 @@ impl Registry {
                 expected: schema.fields.len(),
                 found: r.raw.len(),
             });
+        }
+        if schema.unique_subject {
+            let duplicates = find_duplicates(&schema, |_| None, &records);
+            if !duplicates.is_empty() {
+                return Err(duplicate_error(&schema, &records, duplicates));
+            }
         }
         if out.exists() {
             return Err(RegistryError::AlreadyExists {
@@ -729,10 +800,12 @@ impl Registry {
         let leaves: Vec<Fr> = entries.par_iter().map(|e| leaf_of(&schema, e)).collect();
         let tree = RegistryTree::from_leaves(shape, leaves)?;
         let mut subjects: HashMap<Fr, Vec<u64>> = HashMap::with_capacity(entries.len());
+        let mut revoked_subjects = HashSet::new();
         let mut revoked = 0;
         for (index, entry) in entries.iter().enumerate() {
             if entry.revoked {
                 revoked += 1;
+                revoked_subjects.insert(entry.record.values[schema.subject]);
             } else {
                 subjects
                     .entry(entry.record.values[schema.subject])
@@ -747,6 +820,7 @@ impl Registry {
             tree,
             entries,
             subjects,
+            revoked_subjects,
             revoked,
             state: 0,
         })
@@ -809,6 +883,11 @@ impl Registry {
         })
     }
 
+    /// Whether some revoked record has the subject that encodes to `subject`.
+    pub fn has_revoked_records(&self, subject: &Fr) -> bool {
+        self.revoked_subjects.contains(subject)
+    }
+
     /// The record at `index`, revoked or not.
     pub fn record(&self, index: u64) -> Option<&Record> {
         self.entries.get(index as usize).map(|e| &e.record)
@@ -844,9 +923,19 @@ impl Registry {
     }
 
     /// Appends records at the next indices and returns those indices.
+    ///
+    /// When the schema declares subjects unique, a record whose subject
+    /// already owns a live record, or that repeats an earlier record's
+    /// subject, fails with [`RegistryError::DuplicateSubjects`].
     pub fn add(&mut self, records: Vec<NewRecord>) -> Result<Range<u64>, RegistryError> {
         self.room().check(records.len() as u128)?;
         self.check_field_counts(&records)?;
+        if self.schema.unique_subject {
+            let duplicates = find_duplicates(&self.schema, |s| self.live_owner(s), &records);
+            if !duplicates.is_empty() {
+                return Err(duplicate_error(&self.schema, &records, duplicates));
+            }
+        }
         let start = self.len();
         let leaves: Vec<Fr> = records
             .par_iter()
@@ -859,6 +948,20 @@ impl Registry {
             self.entries.push(Entry::new(record));
         }
         Ok(start..self.len())
+    }
+
+    /// Appends the records of `file`, as [`add`](Self::add) does, naming a
+    /// duplicated subject by its row: a [`RegistryError::BadRows`].
+    pub fn add_rows(&mut self, file: RecordsFile) -> Result<Range<u64>, RegistryError> {
+        if self.schema.unique_subject {
+            file.check_unique_subjects(&self.schema, |s| self.live_owner(s))?;
+        }
+        self.add(file.into_records())
+    }
+
+    /// The first live record of `subject`, if any.
+    fn live_owner(&self, subject: &Fr) -> Option<u64> {
+        self.subjects.get(subject).and_then(|v| v.first().copied())
     }
 
     /// Replaces the live record at `index`. The new record may have another
@@ -930,6 +1033,7 @@ impl Registry {
         entry.revoked = true;
         let subject = entry.record.values[self.schema.subject];
         self.unindex(subject, index);
+        self.revoked_subjects.insert(subject);
         self.revoked += 1;
         self.tree.update(index, Fr::zero())?;
         Ok(())
@@ -1097,6 +1201,44 @@ impl Registry {
     }
 }
 
+/// The records whose subject is owned already, by a live record
+/// (`live_owner`) or by an earlier record of `records`, with their owner.
+fn find_duplicates(
+    schema: &Schema,
+    live_owner: impl Fn(&Fr) -> Option<u64>,
+    records: &[NewRecord],
+) -> Vec<(usize, SubjectOwner)> {
+    let mut first: HashMap<Fr, usize> = HashMap::new();
+    let mut duplicates = Vec::new();
+    for (position, record) in records.iter().enumerate() {
+        let subject = record.record.values[schema.subject];
+        if let Some(index) = live_owner(&subject) {
+            duplicates.push((position, SubjectOwner::Record(index)));
+        } else if let Some(earlier) = first.insert(subject, position) {
+            first.insert(subject, earlier);
+            duplicates.push((position, SubjectOwner::Earlier(earlier)));
+        }
+    }
+    duplicates
+}
+
+fn duplicate_error(
+    schema: &Schema,
+    records: &[NewRecord],
+    found: Vec<(usize, SubjectOwner)>,
+) -> RegistryError {
+    RegistryError::DuplicateSubjects {
+        duplicates: found
+            .into_iter()
+            .map(|(position, owner)| DuplicateSubject {
+                position,
+                subject: shorten(&records[position].raw[schema.subject]),
+                owner,
+            })
+            .collect(),
+    }
+}
+
 fn leaf_of(schema: &Schema, entry: &Entry) -> Fr {
     if entry.revoked {
         Fr::zero()
@@ -1210,5 +1352,8 @@ pub fn build(
         });
     }
     let records = RecordsFile::read(&schema, records_path, format, Room::new(shape, 0))?;
+    if schema.unique_subject {
+        records.check_unique_subjects(&schema, |_| None)?;
+    }
     Registry::create(out, &schema_toml, shape, records.into_records())
 }

@@ -16,7 +16,7 @@ use zkgov_circuits::field::parse_field_element;
 use zkgov_circuits::schema::{Record, Schema, SALT};
 use zkgov_circuits::Fr;
 
-use super::{io_at, os_salt, BadRow, Entry, NewRecord, RegistryError, Room};
+use super::{io_at, os_salt, BadRow, Entry, NewRecord, RegistryError, Room, SubjectOwner};
 
 /// Rows validated together; large enough to keep every core busy, small
 /// enough that raw rows waiting for validation take little memory.
@@ -130,6 +130,56 @@ impl RecordsFile {
     /// Whether the file holds no record.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+
+    /// Refuses rows whose subject already owns a live record
+    /// (`live_owner`) or repeats an earlier row's subject, as
+    /// [`RegistryError::BadRows`] that name each row.
+    pub fn check_unique_subjects(
+        &self,
+        schema: &Schema,
+        live_owner: impl Fn(&Fr) -> Option<u64>,
+    ) -> Result<(), RegistryError> {
+        let mut first: std::collections::HashMap<Fr, usize> = std::collections::HashMap::new();
+        let mut bad = Vec::new();
+        let subject_field = &schema.fields[schema.subject];
+        for (position, row) in self.rows.iter().enumerate() {
+            let subject = row.record.record().values[schema.subject];
+            let owner = match live_owner(&subject) {
+                Some(index) => Some(SubjectOwner::Record(index)),
+                None => match first.get(&subject) {
+                    Some(&earlier) => Some(SubjectOwner::Earlier(earlier)),
+                    None => {
+                        first.insert(subject, position);
+                        None
+                    }
+                },
+            };
+            if let Some(owner) = owner {
+                bad.push(BadRow {
+                    row: row.row,
+                    line: row.line,
+                    field: Some(subject_field.name.clone()),
+                    value: shorten(&row.record.raw()[schema.subject]),
+                    reason: owner.reason(|p| {
+                        let earlier = &self.rows[p];
+                        match self.format {
+                            RecordFormat::Csv => format!("row {}", earlier.row),
+                            RecordFormat::JsonLines => format!("line {}", earlier.line),
+                        }
+                    }),
+                });
+            }
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(RegistryError::BadRows {
+                file: self.path.clone(),
+                format: self.format,
+                rows: bad,
+            })
+        }
     }
 
     /// The records in file order.
@@ -320,8 +370,16 @@ fn encode_row(
     bad_row: &impl Fn(Option<&str>, String, String) -> BadRow,
 ) -> Option<NewRecord> {
     let mut values = Vec::with_capacity(raw.len());
-    for (field, value) in schema.fields.iter().zip(&raw) {
+    for (i, (field, value)) in schema.fields.iter().zip(&raw).enumerate() {
         let Some(value) = value else { continue };
+        if i == schema.subject && value.is_empty() {
+            bad.push(bad_row(
+                Some(&field.name),
+                String::new(),
+                "empty; every record needs its subject".into(),
+            ));
+            continue;
+        }
         match field.ty.encode(&field.name, value) {
             Ok(v) => values.push(v),
             Err(e) => bad.push(bad_row(
