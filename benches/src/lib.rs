@@ -14,6 +14,12 @@
 //! - `cargo run --release -p zkgov-benches --bin log-replay`: a full replay
 //!   of a 10,000-result log through the acceptance rules against batch
 //!   verification of its proofs alone, and an incremental run.
+//! - `cargo run --release -p zkgov-benches --bin poseidon`: native Poseidon
+//!   per width, the compiled form against the earlier sparse and textbook
+//!   forms, beside multiplication count × the cost of one multiplication.
+//! - `cargo run --release -p zkgov-benches --bin registry-scale [-- --records N]`:
+//!   the database registry against the earlier directory format, operation
+//!   by operation (build, open, update, prove start-up, disk), in one run.
 //! - `cargo bench -p zkgov-benches`: the criterion versions.
 #![deny(missing_docs, unsafe_code)]
 

@@ -81,6 +81,10 @@ pub struct Schema {
     pub fields: Vec<Field>,
     /// The index in `fields` of the subject field.
     pub subject: usize,
+    /// Whether a subject owns at most one live record (the default). A
+    /// registry of several parcels or licences per holder declares
+    /// `unique_subject = false`; the leaf and the circuit do not depend on it.
+    pub unique_subject: bool,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +92,7 @@ pub struct Schema {
 struct RawSchema {
     name: String,
     subject: String,
+    unique_subject: Option<bool>,
     #[serde(rename = "field")]
     fields: Vec<RawField>,
 }
@@ -193,6 +198,7 @@ impl Schema {
             name: raw.name,
             fields,
             subject,
+            unique_subject: raw.unique_subject.unwrap_or(true),
         })
     }
 

@@ -7,7 +7,8 @@
 //!
 //! - `{"status":"proven","case_id",…,"key_id","registry_root","public_inputs":[…],"proof":{snarkjs}}`
 //! - `{"status":"not_satisfied","case_id",…,"reason"}`
-//! - `{"status":"subject_not_found","case_id",…}`
+//! - `{"status":"subject_not_found","case_id",…}`: no record, live or revoked, has the subject
+//! - `{"status":"revoked","case_id",…}`: the subject's records are all revoked
 //! - `{"status":"invalid_input","case_id",…,"reason"}`
 //!
 //! The output file always holds whole lines: `--resume` skips the cases it
@@ -96,6 +97,9 @@ pub(crate) enum Outcome {
     SubjectNotFound {
         case_id: String,
     },
+    Revoked {
+        case_id: String,
+    },
     InvalidInput {
         case_id: String,
         reason: String,
@@ -108,6 +112,7 @@ impl Outcome {
             Outcome::Proven { case_id, .. }
             | Outcome::NotSatisfied { case_id, .. }
             | Outcome::SubjectNotFound { case_id }
+            | Outcome::Revoked { case_id }
             | Outcome::InvalidInput { case_id, .. } => case_id,
         }
     }
@@ -245,6 +250,14 @@ pub(crate) fn decide(
         Err(e) => return (case_id.clone(), invalid(format!("case_secret: {e}"))),
     };
     let candidates = registry.records_of(&subject);
+    if candidates.is_empty() && registry.has_revoked_records(&subject) {
+        return (
+            case_id.clone(),
+            Decision::Done(Outcome::Revoked {
+                case_id: case_id.clone(),
+            }),
+        );
+    }
     if candidates.is_empty() {
         return (
             case_id.clone(),
@@ -286,6 +299,7 @@ struct Tally {
     proven: u64,
     not_satisfied: u64,
     subject_not_found: u64,
+    revoked: u64,
     invalid_input: u64,
 }
 
@@ -421,6 +435,7 @@ pub(crate) fn run(args: &ProveArgs) -> Result<()> {
             Outcome::Proven { .. } => tally.proven += 1,
             Outcome::NotSatisfied { .. } => tally.not_satisfied += 1,
             Outcome::SubjectNotFound { .. } => tally.subject_not_found += 1,
+            Outcome::Revoked { .. } => tally.revoked += 1,
             Outcome::InvalidInput { .. } => tally.invalid_input += 1,
         }
         let mut line = serde_json::to_vec(outcome)?;
@@ -481,10 +496,11 @@ pub(crate) fn run(args: &ProveArgs) -> Result<()> {
 
     let elapsed = started.elapsed().as_secs_f64();
     eprintln!(
-        "{} proven, {} not satisfied, {} subject not found, {} invalid input in {elapsed:.1} s ({:.2} proofs/s){}",
+        "{} proven, {} not satisfied, {} subject not found, {} revoked, {} invalid input in {elapsed:.1} s ({:.2} proofs/s){}",
         tally.proven,
         tally.not_satisfied,
         tally.subject_not_found,
+        tally.revoked,
         tally.invalid_input,
         tally.proven as f64 / elapsed,
         if stop.load(Ordering::SeqCst) { "; interrupted: run again with --resume" } else { "" }

@@ -1,5 +1,6 @@
 //! `zkgov registry …`: build a department's registry from a records file,
-//! change it record by record, and print its root.
+//! change it record by record, print its root, check it, and convert a
+//! registry of the earlier directory format.
 //!
 //! Every command prints only the root (canonical decimal) on standard
 //! output. What was done goes to standard error. Bad input (bad rows,
@@ -23,8 +24,20 @@ pub(crate) enum RegistryCommand {
     Build(BuildArgs),
     /// Add, modify or revoke records, store the new state atomically, and print the new root.
     Update(UpdateArgs),
-    /// Recompute a registry's tree from its records, check it, and print its root.
+    /// Print a registry's current root (one read; `check` verifies it).
     Root {
+        /// The registry directory.
+        dir: PathBuf,
+    },
+    /// Re-derive every leaf from its record and every node from its children, name the first
+    /// that disagrees with what is stored (exit 1), else print the root.
+    Check {
+        /// The registry directory.
+        dir: PathBuf,
+    },
+    /// Convert a registry of the directory format of earlier versions (CURRENT, state-N/) into
+    /// the database format, in place, and print its root, which is unchanged.
+    Migrate {
         /// The registry directory.
         dir: PathBuf,
     },
@@ -115,6 +128,34 @@ pub(crate) fn run(command: &RegistryCommand) -> Result<()> {
             println!("{}", to_decimal(&registry.root()));
             Ok(())
         }
+        RegistryCommand::Check { dir } => {
+            let start = Instant::now();
+            let registry = Registry::open(dir).map_err(|e| failure(e, None))?;
+            let report = registry.check().map_err(|e| failure(e, None))?;
+            eprintln!(
+                "checked {}: {} records ({} revoked), every leaf and node, in {:.1?}",
+                dir.display(),
+                report.records,
+                report.revoked,
+                start.elapsed()
+            );
+            println!("{}", to_decimal(&report.root));
+            Ok(())
+        }
+        RegistryCommand::Migrate { dir } => {
+            let start = Instant::now();
+            let registry =
+                registry::migrate(dir).map_err(|e| failure(e, Some("nothing was changed")))?;
+            eprintln!(
+                "migrated {} to the database format: {} records, {} revoked, in {:.1?}",
+                dir.display(),
+                registry.len(),
+                registry.revoked_count(),
+                start.elapsed()
+            );
+            println!("{}", to_decimal(&registry.root()));
+            Ok(())
+        }
     }
 }
 
@@ -135,6 +176,8 @@ pub(crate) fn failure(e: RegistryError, unchanged: Option<&str>) -> anyhow::Erro
             | RegistryError::NoSuchRecord { .. }
             | RegistryError::Revoked { .. }
             | RegistryError::BadSubjects { .. }
+            | RegistryError::DuplicateSubjects { .. }
+            | RegistryError::NeedsMigration { .. }
     );
     if !malformed {
         return e.into();
@@ -179,7 +222,7 @@ fn update(args: &UpdateArgs) -> Result<()> {
     let done = if let Some(file) = &args.add {
         let records =
             RecordsFile::read(registry.schema(), file, format, registry.room()).map_err(fail)?;
-        let added = registry.add(records.into_records()).map_err(fail)?;
+        let added = registry.add_rows(records).map_err(fail)?;
         format!(
             "added {} records (indices {}..{})",
             added.end - added.start,

@@ -384,3 +384,39 @@ fn ctrl_c_leaves_whole_lines_and_resume_completes_the_batch() {
         .enumerate()
         .all(|(i, (case, status))| *case == format!("M-{i}") && status == "proven"));
 }
+
+#[test]
+fn a_revoked_record_is_reported_as_revoked_not_as_an_unknown_subject() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, keys) = department(tmp.path());
+    ok(zkgov()
+        .args(["registry", "update"])
+        .arg(&registry)
+        .args(["--revoke", "440305197701015678"])
+        .output()
+        .unwrap());
+    let cases = tmp.path().join("cases.csv");
+    fs::write(
+        &cases,
+        format!(
+            "case_id,subject,case_secret\n\
+             R-1,440305197701015678,{SECRET}\n\
+             R-2,999999999999999999,{SECRET}\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("proofs.jsonl");
+    let output = ok(prove(&registry, &keys, &cases, &out, &[]));
+    assert_eq!(
+        statuses(&out),
+        [
+            ("R-1".to_string(), "revoked".to_string()),
+            ("R-2".to_string(), "subject_not_found".to_string())
+        ]
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("1 subject not found, 1 revoked"),
+        "{stderr}"
+    );
+}

@@ -285,38 +285,66 @@ fn update_adds_modifies_and_revokes_and_prints_the_new_root() {
 }
 
 #[test]
-fn a_damaged_registry_is_refused_with_exit_code_1() {
+fn check_names_the_damage_and_exits_with_code_1() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("registry");
-    root_of(build(RECORDS, "3", &dir));
-    let records = dir.join("state-1/records.jsonl");
-    let text = fs::read_to_string(&records).unwrap();
-    fs::write(
-        &records,
-        text.replacen("\"area_m2\":\"120\"", "\"area_m2\":\"1200\"", 1),
-    )
-    .unwrap();
-    let output = run(&["registry", "root", path(&dir)]);
+    let root = root_of(build(RECORDS, "3", &dir));
+    assert_eq!(root_of(run(&["registry", "check", path(&dir)])), root);
+    rusqlite::Connection::open(dir.join("registry.db"))
+        .unwrap()
+        .execute(
+            "UPDATE records SET raw = replace(raw, '\"120\"', '\"1200\"') WHERE idx = 0",
+            [],
+        )
+        .unwrap();
+    // Opening reads the root only; the check re-derives every leaf.
+    assert_eq!(root_of(run(&["registry", "root", path(&dir)])), root);
+    let output = run(&["registry", "check", path(&dir)]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("metadata.json: the stored root"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("leaf 0: stored leaf"), "{stderr}");
     assert!(
         stderr.contains("the registry is damaged or was edited"),
         "{stderr}"
     );
-    let output = run(&["registry", "update", path(&dir), "--revoke-index", "0"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert_eq!(
-        fs::read_to_string(dir.join("CURRENT")).unwrap(),
-        "state-1\n"
-    );
 
     let stderr = malformed(run(&["registry", "root", path(tmp.path())]));
     assert!(
-        stderr.contains("not a registry: it has no CURRENT file"),
+        stderr.contains("not a registry: it has no registry.db"),
         "{stderr}"
     );
+}
+
+#[test]
+fn migrate_converts_a_directory_registry_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    let shape = zkgov_circuits::tree::TreeShape::new(4, 3).unwrap();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let old = zkgov_prover::registry::legacy::build(
+        &manifest.join(SCHEMA),
+        &manifest.join(RECORDS),
+        None,
+        shape,
+        &dir,
+    )
+    .unwrap();
+    let root = zkgov_circuits::field::to_decimal(&old.root());
+    let stderr = malformed(run(&["registry", "root", path(&dir)]));
+    assert!(stderr.contains("zkgov registry migrate"), "{stderr}");
+    assert_eq!(root_of(run(&["registry", "migrate", path(&dir)])), root);
+    assert_eq!(root_of(run(&["registry", "check", path(&dir)])), root);
+    assert!(!dir.join("CURRENT").exists() && !dir.join("state-1").exists());
+    // The migrated registry takes changes like a built one.
+    let revoked = root_of(run(&[
+        "registry",
+        "update",
+        path(&dir),
+        "--revoke-index",
+        "0",
+    ]));
+    assert_ne!(revoked, root);
+    // Migrating again is refused, and changes nothing.
+    malformed(run(&["registry", "migrate", path(&dir)]));
+    assert_eq!(root_of(run(&["registry", "root", path(&dir)])), revoked);
 }

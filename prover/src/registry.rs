@@ -39,31 +39,29 @@
 //!
 //! # Storage
 //!
-//! A registry is a directory:
+//! A registry is a directory (mode 700) holding one SQLite database,
+//! `registry.db` (mode 600, as are its WAL and shared-memory files: salts
+//! are secrets), in WAL mode with `synchronous = FULL`. Its tables (see the
+//! `db` module) hold the schema file and the tree shape, every record with
+//! its raw values, salt and leaf, every non-empty tree node, and the history
+//! of roots as changes: when, which indices were added, modified or
+//! revoked, and the root after. `PRAGMA user_version` numbers the
+//! database format, and opening a registry applies any newer migrations.
 //!
-//! ```text
-//! DIR/CURRENT              "state-N\n": names the current state
-//! DIR/lock                 held by a writer while it commits
-//! DIR/state-N/schema.toml  the schema file, byte for byte
-//! DIR/state-N/records.jsonl  one line per leaf, in index order:
-//!     {"fields":{"subject":"…",…},"salt":"<decimal>","revoked":false}
-//! DIR/state-N/metadata.json  format, format_version (1), state, schema
-//!     {name, hash}, tree {arity, depth}, records, revoked, root
-//! ```
+//! [`Registry::open`] reads one row. A commit is one transaction that
+//! rewrites the changed records and the O(depth × arity) nodes above them,
+//! so a crash leaves the previous state and disk grows with the changes,
+//! not with the registry. A second writer waits for the first (up to 30 s,
+//! then [`RegistryError::Busy`]); a writer whose registry was opened before
+//! another writer's commit gets [`RegistryError::Conflict`] and does not
+//! overwrite it. [`Registry::check`] re-derives every leaf and node. A
+//! build streams the records file into the database chunk by chunk and
+//! hashes the tree level by level from the stored level below, in a hidden
+//! directory renamed into place at the end, so memory does not grow with
+//! the registry. The schema hash is [`schema_hash`].
 //!
-//! A state directory is never changed once it is written. A commit writes
-//! `.state-M.partial/`, syncs every file and the directory, and renames it
-//! to `state-M`. It then writes `.CURRENT.partial`, syncs it, and renames
-//! it over `CURRENT`. That last rename is the atomic switch. A crash
-//! before it leaves the previous state current, and the debris is removed
-//! by the next commit. The commit also keeps the state it replaced, so a
-//! reader that opened that state just before the switch can still finish
-//! reading it. Writers take `lock` while they commit. A writer whose
-//! registry was opened at an older state than `CURRENT` gets
-//! [`RegistryError::Conflict`] and does not overwrite the newer state. [`Registry::open`] recomputes every leaf and the
-//! tree from `records.jsonl` and refuses the registry if the root, the
-//! counts or the schema hash differ from `metadata.json`. The schema hash
-//! is [`schema_hash`].
+//! Registries written before the database (the [`legacy`] directory format)
+//! are converted by [`migrate`].
 //!
 //! # Example
 //!
@@ -102,36 +100,41 @@
 //! let registry = Registry::open(&out).unwrap();
 //! assert_eq!(registry.root(), built.root());
 //! let bob = registry.records_of(&text_to_field("bob"));
-//! let (index, record) = bob[0];
-//! assert_eq!(index, 1);
+//! let (index, record) = &bob[0];
+//! assert_eq!(*index, 1);
 //! let leaf = registry.schema().leaf(record);
-//! assert_eq!(registry.path(index).root(&shape, leaf), registry.root());
+//! assert_eq!(registry.path(*index).root(&shape, leaf), registry.root());
+//! registry.check().unwrap();
 //! ```
 
+mod db;
 mod input;
+pub mod legacy;
 mod store;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::fs;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use ark_ff::{BigInt, PrimeField, Zero};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
-use zkgov_circuits::field::{parse_field_element, to_decimal};
+use zkgov_circuits::field::to_decimal;
+use zkgov_circuits::poseidon;
 use zkgov_circuits::schema::{Record, Schema, SchemaError};
-use zkgov_circuits::tree::{MerklePath, RegistryTree, TreeError, TreeShape};
+use zkgov_circuits::tree::{MerklePath, TreeError, TreeShape};
 use zkgov_circuits::Fr;
 use zkgov_keys::digest::{canonical_json, Digest32};
 
 pub use input::{RecordFormat, RecordsFile, SourceRow};
 
-use input::{shorten, StoredLine};
-use store::{Metadata, SchemaRef, TreeRef};
+use input::shorten;
 
 /// Why a registry cannot be built, opened, changed or stored.
 ///
@@ -266,14 +269,54 @@ pub enum RegistryError {
         /// Each subject and its problem.
         subjects: Vec<BadSubject>,
     },
+    /// Records whose subject already owns a live record, in a registry whose
+    /// schema declares subjects unique, every one of them.
+    #[error("{}", duplicate_subjects_message(duplicates))]
+    DuplicateSubjects {
+        /// Each duplicate, in the order given.
+        duplicates: Vec<DuplicateSubject>,
+    },
+    /// The database failed.
+    #[error("{}: {source}", path.display())]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// Another writer held the registry longer than the busy timeout.
+    #[error("{}: another process has been writing this registry for {waited:.1?} and still is; wait until it finishes and try again", path.display())]
+    Busy {
+        /// The database file.
+        path: PathBuf,
+        /// How long this writer waited.
+        waited: std::time::Duration,
+    },
+    /// The directory holds a registry of the directory format of earlier
+    /// versions.
+    #[error("{}: a registry in the directory format of earlier versions; convert it with `zkgov registry migrate {}`", dir.display(), dir.display())]
+    NeedsMigration {
+        /// The registry directory.
+        dir: PathBuf,
+    },
+    /// A stored leaf, node or count disagrees with what the records give.
+    #[error("{}: {item}: {problem}; the registry is damaged or was edited", dir.display())]
+    CheckFailed {
+        /// The registry directory.
+        dir: PathBuf,
+        /// What disagrees: `leaf 17`, `node 3 at height 2`, `root`, ….
+        item: String,
+        /// How.
+        problem: String,
+    },
     /// Another writer committed since this registry was opened.
-    #[error("{}: the registry changed since it was opened (state {opened}, now state {found}); open it again and repeat the change", dir.display())]
+    #[error("{}: the registry changed since it was opened (change {opened}, now change {found}); open it again and repeat the change", dir.display())]
     Conflict {
         /// The registry directory.
         dir: PathBuf,
-        /// The state this registry was opened at.
+        /// The change (state, in the directory format) this registry was opened at.
         opened: u64,
-        /// The state now current on disk.
+        /// The change now committed on disk.
         found: u64,
     },
 }
@@ -320,6 +363,62 @@ pub struct BadSubject {
     pub subject: String,
     /// What is wrong.
     pub reason: String,
+}
+
+/// A record given to [`Registry::add`] or [`Registry::create`] whose
+/// subject already owns a live record, when the schema declares subjects
+/// unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateSubject {
+    /// 0-based position of the record in what was given.
+    pub position: usize,
+    /// The subject as given, shortened when long.
+    pub subject: String,
+    /// Who already owns the subject.
+    pub owner: SubjectOwner,
+}
+
+/// Who already owns a duplicated subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectOwner {
+    /// The live record at this index of the registry.
+    Record(u64),
+    /// The record at this 0-based position earlier in what was given.
+    Earlier(usize),
+}
+
+impl SubjectOwner {
+    /// The reason, numbering given records with `name` (`"record #"`, `"row "`).
+    fn reason(&self, number: impl Fn(usize) -> String) -> String {
+        let owner = match self {
+            SubjectOwner::Record(index) => format!("the subject already owns live record {index}"),
+            SubjectOwner::Earlier(position) => {
+                format!("the subject is also that of {}", number(*position))
+            }
+        };
+        format!("{owner}; the schema declares subjects unique (declare `unique_subject = false` to allow several live records per subject)")
+    }
+}
+
+fn duplicate_subjects_message(duplicates: &[DuplicateSubject]) -> String {
+    let mut out = format!(
+        "{} {} a subject that already has a live record:",
+        duplicates.len(),
+        if duplicates.len() == 1 {
+            "record has"
+        } else {
+            "records have"
+        }
+    );
+    for d in duplicates {
+        out.push_str(&format!(
+            "\n  record #{} ({:?}): {}",
+            d.position,
+            d.subject,
+            d.owner.reason(|p| format!("record #{p}"))
+        ));
+    }
+    out
 }
 
 fn columns_message(file: &Path, unknown: &[String], missing: &[String], dup: &[String]) -> String {
@@ -528,45 +627,73 @@ fn os_salt() -> Fr {
     random_salt(&mut rand::rngs::OsRng)
 }
 
-/// One leaf's record as the registry keeps it.
+/// A record as the registry holds it: its raw values, its encoding with its
+/// salt, and whether it is revoked.
 #[derive(Debug, Clone)]
-struct Entry {
-    raw: Box<[Box<str>]>,
+struct Stored {
+    raw: Vec<String>,
     record: Record,
     revoked: bool,
 }
 
-impl Entry {
-    fn new(new: NewRecord) -> Self {
-        Self {
-            raw: new.raw.into_iter().map(String::into_boxed_str).collect(),
-            record: new.record,
-            revoked: false,
-        }
+/// Changes made since the registry was opened or last committed.
+#[derive(Debug, Default)]
+struct Pending {
+    /// New and changed records.
+    records: BTreeMap<u64, Stored>,
+    /// Rewritten leaves (height 0) and nodes.
+    nodes: HashMap<(u32, u64), Fr>,
+    /// The first index added, if records were added.
+    added_from: Option<u64>,
+    /// Indices of modified records, in order.
+    modified: Vec<u64>,
+    /// Indices of revoked records, in order.
+    revoked: Vec<u64>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.records.is_empty()
     }
 }
 
-/// A department's registry, loaded and verified: its schema, its records and
-/// its registry tree.
+/// A department's registry: an SQLite database of its records, salts,
+/// leaves, tree nodes and the history of its roots.
+///
+/// Opening reads one row (the schema, the shape, the counts and the root);
+/// records, leaves and nodes are read as they are needed. An opened
+/// registry reads one snapshot of the database until it commits, so a
+/// commit by another process never mixes two roots' nodes into one path.
 ///
 /// Changes ([`add`](Self::add), [`modify`](Self::modify),
-/// [`revoke`](Self::revoke), …) apply in memory. [`commit`](Self::commit)
-/// stores them atomically. Each change method checks everything before it
-/// changes anything. If `commit` fails, the registry on disk keeps its
-/// previous state, and this value should be dropped and opened again.
+/// [`revoke`](Self::revoke), …) apply in memory, each rewriting the
+/// O(depth × arity) nodes above the leaves it changes. [`commit`](Self::commit)
+/// stores them in one transaction. Each change method checks everything
+/// before it changes anything. If `commit` fails, the registry on disk keeps
+/// its previous state, and this value should be dropped and opened again.
 #[derive(Debug)]
 pub struct Registry {
     dir: PathBuf,
+    db_path: PathBuf,
     schema: Schema,
     schema_toml: String,
-    tree: RegistryTree,
-    entries: Vec<Entry>,
-    /// The live records of each subject, in index order.
-    subjects: HashMap<Fr, Vec<u64>>,
+    shape: TreeShape,
+    zeros: Vec<Fr>,
+    conn: Mutex<Connection>,
+    len: u64,
     revoked: u64,
-    /// The state on disk that this value was loaded from or last committed.
-    state: u64,
+    root: Fr,
+    /// The change this value was opened at or last committed.
+    change: u64,
+    pending: Pending,
+    busy_timeout: std::time::Duration,
 }
+
+/// Index ranges read per query, so that a query's parameter list stays short.
+const READ_CHUNK: usize = 4_096;
+
+/// Records hashed and inserted together while building.
+const BUILD_CHUNK: usize = 16_384;
 
 impl Registry {
     /// Builds a new registry in `out`, which must not exist, from records
@@ -580,7 +707,7 @@ impl Registry {
         shape: TreeShape,
         records: Vec<NewRecord>,
     ) -> Result<Self, RegistryError> {
-        let schema = Schema::from_toml(store::SCHEMA, schema_toml)?;
+        let schema = Schema::from_toml("schema.toml", schema_toml)?;
         Room::new(shape, 0).check(records.len() as u128)?;
         if let Some((position, r)) = records
             .iter()
@@ -593,33 +720,21 @@ impl Registry {
                 found: r.raw.len(),
             });
         }
-        if out.exists() {
-            return Err(RegistryError::AlreadyExists {
-                path: out.to_path_buf(),
-            });
+        if schema.unique_subject {
+            let duplicates = find_duplicates(&schema, |_| None, &records);
+            if !duplicates.is_empty() {
+                return Err(duplicate_error(&schema, &records, duplicates));
+            }
         }
-        let entries = records.into_iter().map(Entry::new).collect();
-        let mut registry = Self::assemble(
-            out.to_path_buf(),
-            schema,
-            schema_toml.to_owned(),
-            shape,
-            entries,
-        )?;
-        store::create_dir_atomically(out, |staging| {
-            let state = store::state_dir(staging, 1);
-            fs::create_dir(&state).map_err(io_at(&state))?;
-            registry.write_state(&state, 1)?;
-            store::set_current(staging, 1)?;
-            store::touch_lock(staging)
-        })?;
-        registry.state = 1;
-        Ok(registry)
+        let mut builder = Builder::begin(out, schema, schema_toml, shape)?;
+        for chunk in records.chunks(BUILD_CHUNK) {
+            builder.push(chunk.iter().map(|r| (r.raw.as_slice(), &r.record, 0)))?;
+        }
+        builder.finish("build", json!({}))
     }
 
-    /// Opens the registry in `dir`: reads its current state, recomputes
-    /// every leaf and the tree, and checks the root, the record counts and
-    /// the schema hash against the stored metadata.
+    /// Opens the registry in `dir`: reads its root, shape, counts and schema,
+    /// and nothing else. [`check`](Self::check) verifies every leaf and node.
     pub fn open(dir: &Path) -> Result<Self, RegistryError> {
         if !dir.is_dir() {
             let reason = if dir.exists() {
@@ -632,129 +747,100 @@ impl Registry {
                 reason: reason.into(),
             });
         }
-        let state = store::read_current(dir)?;
-        let state_dir = store::state_dir(dir, state);
-        if !state_dir.is_dir() {
-            return Err(RegistryError::Damaged {
-                file: dir.join(store::CURRENT),
-                line: None,
-                problem: format!("it names state {state}, whose directory is missing"),
+        let db_path = dir.join(db::FILE);
+        if !db_path.is_file() {
+            if dir.join(store::CURRENT).is_file() {
+                return Err(RegistryError::NeedsMigration {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            return Err(RegistryError::NotARegistry {
+                path: dir.to_path_buf(),
+                reason: format!("it has no {}", db::FILE),
             });
         }
-        let metadata_path = state_dir.join(store::METADATA);
-        let metadata = Metadata::read(&metadata_path, state)?;
+        let conn = db::open(&db_path)?;
+        Self::from_connection(dir.to_path_buf(), db_path, conn)
+    }
 
-        let schema_path = state_dir.join(store::SCHEMA);
-        let schema_toml = fs::read_to_string(&schema_path).map_err(io_at(&schema_path))?;
-        let schema =
-            Schema::from_toml(&schema_path.display().to_string(), &schema_toml).map_err(|e| {
-                RegistryError::Damaged {
-                    file: schema_path.clone(),
-                    line: None,
-                    problem: e.to_string(),
-                }
-            })?;
-        let hash = schema_hash(&schema).to_string();
-        if schema.name != metadata.schema.name || hash != metadata.schema.hash {
-            return Err(RegistryError::Damaged {
-                file: schema_path,
-                line: None,
-                problem: format!(
-                    "schema {:?} with hash {hash} is not the schema {:?} with hash {} recorded in {}",
-                    schema.name,
-                    metadata.schema.name,
-                    metadata.schema.hash,
-                    store::METADATA
-                ),
-            });
-        }
-        let damaged_metadata = |problem: String| RegistryError::Damaged {
-            file: metadata_path.clone(),
+    /// Reads the registry row inside a new read snapshot.
+    fn from_connection(
+        dir: PathBuf,
+        db_path: PathBuf,
+        conn: Connection,
+    ) -> Result<Self, RegistryError> {
+        let err = db::error_at(&db_path);
+        conn.execute_batch("BEGIN DEFERRED").map_err(&err)?;
+        type Row = (String, String, i64, i64, i64, i64, Vec<u8>, i64);
+        let row: Option<Row> = conn
+            .query_row(
+                "SELECT schema_toml, schema_hash, arity, depth, records, revoked, root, change FROM registry",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(&err)?;
+        let damaged = |problem: String| RegistryError::Damaged {
+            file: db_path.clone(),
             line: None,
             problem,
         };
-        let shape = TreeShape::new(metadata.tree.arity, metadata.tree.depth)
-            .map_err(|e| damaged_metadata(e.to_string()))?;
-        let stored_root =
-            parse_field_element(&metadata.root).map_err(|e| damaged_metadata(e.to_string()))?;
-
-        let records_path = state_dir.join(store::RECORDS);
-        let entries = read_stored_records(&schema, &records_path)?;
-        if entries.len() as u64 != metadata.records {
-            return Err(RegistryError::Damaged {
-                file: records_path,
-                line: None,
-                problem: format!(
-                    "{} records, but {} records {}",
-                    entries.len(),
-                    store::METADATA,
-                    metadata.records
-                ),
-            });
+        let Some((schema_toml, hash, arity, depth, records, revoked, root, change)) = row else {
+            return Err(damaged("it holds no registry row".into()));
+        };
+        let schema = Schema::from_toml(&format!("{} (schema)", db_path.display()), &schema_toml)
+            .map_err(|e| damaged(e.to_string()))?;
+        let computed = schema_hash(&schema).to_string();
+        if computed != hash {
+            return Err(damaged(format!(
+                "its schema has hash {computed}, not the hash {hash} recorded with it"
+            )));
         }
-        Room::new(shape, 0)
-            .check(entries.len() as u128)
-            .map_err(|e| damaged_metadata(e.to_string()))?;
-        let registry = Self::assemble(dir.to_path_buf(), schema, schema_toml, shape, entries)?;
-        if registry.revoked != metadata.revoked {
-            return Err(RegistryError::Damaged {
-                file: records_path,
-                line: None,
-                problem: format!(
-                    "{} revoked records, but {} records {}",
-                    registry.revoked,
-                    store::METADATA,
-                    metadata.revoked
-                ),
-            });
-        }
-        if registry.root() != stored_root {
-            return Err(RegistryError::RootMismatch {
-                file: metadata_path,
-                stored: metadata.root,
-                computed: to_decimal(&registry.root()),
-            });
-        }
-        Ok(Self { state, ..registry })
-    }
-
-    /// Hashes every leaf in parallel, builds the tree and the subject index.
-    fn assemble(
-        dir: PathBuf,
-        schema: Schema,
-        schema_toml: String,
-        shape: TreeShape,
-        entries: Vec<Entry>,
-    ) -> Result<Self, RegistryError> {
-        let leaves: Vec<Fr> = entries.par_iter().map(|e| leaf_of(&schema, e)).collect();
-        let tree = RegistryTree::from_leaves(shape, leaves)?;
-        let mut subjects: HashMap<Fr, Vec<u64>> = HashMap::with_capacity(entries.len());
-        let mut revoked = 0;
-        for (index, entry) in entries.iter().enumerate() {
-            if entry.revoked {
-                revoked += 1;
-            } else {
-                subjects
-                    .entry(entry.record.values[schema.subject])
-                    .or_default()
-                    .push(index as u64);
-            }
-        }
+        let shape =
+            TreeShape::new(arity as usize, depth as u32).map_err(|e| damaged(e.to_string()))?;
+        let root = db::from_bytes(&root)
+            .ok_or_else(|| damaged("the root is not a canonical field element".into()))?;
         Ok(Self {
             dir,
+            db_path,
             schema,
             schema_toml,
-            tree,
-            entries,
-            subjects,
-            revoked,
-            state: 0,
+            zeros: shape.zero_chain(),
+            shape,
+            conn: Mutex::new(conn),
+            len: records as u64,
+            revoked: revoked as u64,
+            root,
+            change: change as u64,
+            pending: Pending::default(),
+            busy_timeout: db::BUSY_TIMEOUT,
         })
     }
 
     /// The registry's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// How long [`commit`](Self::commit) waits for another writer before it
+    /// fails with [`RegistryError::Busy`]; 30 s unless set.
+    pub fn set_busy_timeout(&mut self, timeout: std::time::Duration) -> Result<(), RegistryError> {
+        let conn = self.conn.get_mut().unwrap_or_else(|e| e.into_inner());
+        conn.busy_timeout(timeout)
+            .map_err(db::error_at(&self.db_path))?;
+        self.busy_timeout = timeout;
+        Ok(())
     }
 
     /// The registry's schema.
@@ -769,22 +855,22 @@ impl Registry {
 
     /// The registry tree's arity and depth.
     pub fn shape(&self) -> TreeShape {
-        self.tree.shape()
+        self.shape
     }
 
     /// The root of the registry tree: the value the department anchors.
     pub fn root(&self) -> Fr {
-        self.tree.root()
+        self.root
     }
 
     /// The number of records (leaves), revoked ones included.
     pub fn len(&self) -> u64 {
-        self.entries.len() as u64
+        self.len
     }
 
     /// Whether the registry holds no record at all.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     /// The number of revoked records.
@@ -794,41 +880,230 @@ impl Registry {
 
     /// How many more records fit in the tree.
     pub fn room(&self) -> Room {
-        Room::new(self.shape(), self.len())
+        Room::new(self.shape, self.len)
+    }
+
+    /// The changes committed so far, oldest first.
+    pub fn history(&self) -> Result<Vec<Change>, RegistryError> {
+        let err = db::error_at(&self.db_path);
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, time, kind, detail, records, revoked, root FROM changes ORDER BY id",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Vec<u8>>(6)?,
+                ))
+            })
+            .map_err(&err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, time, kind, detail, records, revoked, root) = row.map_err(&err)?;
+            out.push(Change {
+                id: id as u64,
+                time,
+                kind,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                records: records as u64,
+                revoked: revoked as u64,
+                root: db::from_bytes(&root).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The stored record at `index`, decoded, from the database.
+    fn read_record(&self, conn: &Connection, index: u64) -> Result<Option<Stored>, RegistryError> {
+        let err = db::error_at(&self.db_path);
+        let row: Option<(String, Vec<u8>, bool)> = conn
+            .prepare_cached("SELECT raw, salt, revoked FROM records WHERE idx = ?1")
+            .map_err(&err)?
+            .query_row([index as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()
+            .map_err(&err)?;
+        row.map(|(raw, salt, revoked)| self.decode(index, &raw, &salt, revoked))
+            .transpose()
+    }
+
+    /// Decodes a stored row; a row that does not decode is damage.
+    fn decode(
+        &self,
+        index: u64,
+        raw: &str,
+        salt: &[u8],
+        revoked: bool,
+    ) -> Result<Stored, RegistryError> {
+        decode_row(&self.schema, &self.db_path, index, raw, salt, revoked)
+    }
+
+    /// The record at `index` as it stands with the pending changes.
+    fn stored(&self, index: u64) -> Option<Stored> {
+        if let Some(s) = self.pending.records.get(&index) {
+            return Some(s.clone());
+        }
+        if index >= self.len {
+            return None;
+        }
+        let conn = self.conn();
+        self.read_record(&conn, index)
+            .unwrap_or_else(|e| panic!("Registry: {e}"))
+    }
+
+    /// Live (`revoked == false`) or revoked records of `subject`, in index
+    /// order, the pending changes included.
+    fn records_with(
+        &self,
+        subject: &Fr,
+        revoked: bool,
+    ) -> Result<Vec<(u64, Record)>, RegistryError> {
+        let err = db::error_at(&self.db_path);
+        let mut out = Vec::new();
+        {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare_cached("SELECT idx, raw, salt, revoked FROM records WHERE subject_key = ?1 AND revoked = ?2 ORDER BY idx")
+                .map_err(&err)?;
+            let rows = stmt
+                .query_map(rusqlite::params![db::subject_key(subject), revoked], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, bool>(3)?,
+                    ))
+                })
+                .map_err(&err)?;
+            for row in rows {
+                let (index, raw, salt, is_revoked) = row.map_err(&err)?;
+                let index = index as u64;
+                if self.pending.records.contains_key(&index) {
+                    continue;
+                }
+                let stored = self.decode(index, &raw, &salt, is_revoked)?;
+                if stored.record.values[self.schema.subject] == *subject {
+                    out.push((index, stored.record));
+                }
+            }
+        }
+        for (index, stored) in &self.pending.records {
+            if stored.revoked == revoked && stored.record.values[self.schema.subject] == *subject {
+                out.push((*index, stored.record.clone()));
+            }
+        }
+        out.sort_by_key(|(i, _)| *i);
+        Ok(out)
     }
 
     /// Indices and records of the live (not revoked) records whose subject
     /// field encodes to `subject`, in index order. A subject may own several
-    /// records (several parcels, several licences).
-    pub fn records_of(&self, subject: &Fr) -> Vec<(u64, &Record)> {
-        self.subjects.get(subject).map_or_else(Vec::new, |indices| {
-            indices
-                .iter()
-                .map(|&i| (i, &self.entries[i as usize].record))
-                .collect()
-        })
+    /// records when the schema allows it (several parcels).
+    ///
+    /// # Panics
+    ///
+    /// If the database cannot be read or holds a record that does not
+    /// decode (`zkgov registry check` names it).
+    pub fn records_of(&self, subject: &Fr) -> Vec<(u64, Record)> {
+        self.records_with(subject, false)
+            .unwrap_or_else(|e| panic!("Registry::records_of: {e}"))
+    }
+
+    /// Whether some revoked record has the subject that encodes to `subject`.
+    ///
+    /// # Panics
+    ///
+    /// As [`records_of`](Self::records_of).
+    pub fn has_revoked_records(&self, subject: &Fr) -> bool {
+        !self
+            .records_with(subject, true)
+            .unwrap_or_else(|e| panic!("Registry::has_revoked_records: {e}"))
+            .is_empty()
     }
 
     /// The record at `index`, revoked or not.
-    pub fn record(&self, index: u64) -> Option<&Record> {
-        self.entries.get(index as usize).map(|e| &e.record)
+    pub fn record(&self, index: u64) -> Option<Record> {
+        self.stored(index).map(|s| s.record)
     }
 
     /// The raw values of the record at `index`, in schema order.
-    pub fn raw_values(&self, index: u64) -> Option<Vec<&str>> {
-        self.entries
-            .get(index as usize)
-            .map(|e| e.raw.iter().map(|v| &**v).collect())
+    pub fn raw_values(&self, index: u64) -> Option<Vec<String>> {
+        self.stored(index).map(|s| s.raw)
     }
 
     /// Whether the record at `index` is revoked (`false` past the end).
     pub fn is_revoked(&self, index: u64) -> bool {
-        self.entries.get(index as usize).is_some_and(|e| e.revoked)
+        self.stored(index).is_some_and(|s| s.revoked)
     }
 
     /// The leaf at `index`: the record's hash, or 0 once it is revoked.
     pub fn leaf(&self, index: u64) -> Option<Fr> {
-        self.tree.leaves().get(index as usize).copied()
+        (index < self.len).then(|| self.node(0, index))
+    }
+
+    /// The node at `height` and `index`, pending changes first, then the
+    /// database, else the root of an empty subtree.
+    fn node(&self, height: u32, index: u64) -> Fr {
+        if let Some(n) = self.pending.nodes.get(&(height, index)) {
+            return *n;
+        }
+        let conn = self.conn();
+        self.read_nodes(&conn, height, &[index])
+            .unwrap_or_else(|e| panic!("Registry: {e}"))
+            .get(&index)
+            .copied()
+            .unwrap_or(self.zeros[height as usize])
+    }
+
+    /// The stored nodes at `height` among `indices` (leaves at height 0),
+    /// in one query per [`READ_CHUNK`] indices.
+    fn read_nodes(
+        &self,
+        conn: &Connection,
+        height: u32,
+        indices: &[u64],
+    ) -> Result<HashMap<u64, Fr>, RegistryError> {
+        let err = db::error_at(&self.db_path);
+        let mut out = HashMap::with_capacity(indices.len());
+        for chunk in indices.chunks(READ_CHUNK) {
+            let list = chunk
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = if height == 0 {
+                format!("SELECT idx, leaf FROM records WHERE idx IN ({list})")
+            } else {
+                format!("SELECT idx, hash FROM nodes WHERE height = {height} AND idx IN ({list})")
+            };
+            let mut stmt = conn.prepare(&sql).map_err(&err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                .map_err(&err)?;
+            for row in rows {
+                let (index, bytes) = row.map_err(&err)?;
+                let node = db::from_bytes(&bytes).ok_or_else(|| RegistryError::Damaged {
+                    file: self.db_path.clone(),
+                    line: None,
+                    problem: format!(
+                        "node {index} at height {height} is not a canonical field element"
+                    ),
+                })?;
+                out.insert(index as u64, node);
+            }
+        }
+        Ok(out)
     }
 
     /// The membership path of the leaf at `index`.
@@ -838,27 +1113,182 @@ impl Registry {
     /// If `index` is not below [`len`](Self::len). Indices from
     /// [`records_of`](Self::records_of) are always valid.
     pub fn path(&self, index: u64) -> MerklePath {
-        self.tree
-            .path(index)
-            .unwrap_or_else(|e| panic!("Registry::path: {e}"))
+        self.paths(&[index]).remove(0)
+    }
+
+    /// The membership paths of the leaves at `indices`, read with one query
+    /// per level (per [`READ_CHUNK`] siblings) for the whole batch.
+    ///
+    /// # Panics
+    ///
+    /// If an index is not below [`len`](Self::len), or the database cannot
+    /// be read.
+    pub fn paths(&self, indices: &[u64]) -> Vec<MerklePath> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len) {
+            panic!(
+                "Registry::path: {}",
+                TreeError::IndexOutOfRange {
+                    index: bad,
+                    len: self.len
+                }
+            );
+        }
+        let arity = self.shape.arity() as u64;
+        let mut levels: Vec<HashMap<u64, Fr>> = Vec::with_capacity(self.shape.depth() as usize);
+        {
+            let conn = self.conn();
+            let mut nodes: Vec<u64> = indices.to_vec();
+            for height in 0..self.shape.depth() {
+                let mut wanted: Vec<u64> = nodes
+                    .iter()
+                    .flat_map(|&n| {
+                        let first = n - n % arity;
+                        first..first + arity
+                    })
+                    .filter(|i| !self.pending.nodes.contains_key(&(height, *i)))
+                    .collect();
+                wanted.sort_unstable();
+                wanted.dedup();
+                levels.push(
+                    self.read_nodes(&conn, height, &wanted)
+                        .unwrap_or_else(|e| panic!("Registry::paths: {e}")),
+                );
+                nodes.iter_mut().for_each(|n| *n /= arity);
+            }
+        }
+        indices
+            .iter()
+            .map(|&index| {
+                let mut node = index;
+                let siblings = (0..self.shape.depth())
+                    .map(|height| {
+                        let first = node - node % arity;
+                        let level = &levels[height as usize];
+                        let siblings = (first..first + arity)
+                            .filter(|&i| i != node)
+                            .map(|i| {
+                                self.pending
+                                    .nodes
+                                    .get(&(height, i))
+                                    .or_else(|| level.get(&i))
+                                    .copied()
+                                    .unwrap_or(self.zeros[height as usize])
+                            })
+                            .collect();
+                        node /= arity;
+                        siblings
+                    })
+                    .collect();
+                MerklePath { index, siblings }
+            })
+            .collect()
+    }
+
+    /// Recomputes the nodes above the leaves `dirty`, level by level, each
+    /// level's parents hashed in parallel, and the root.
+    fn rehash(&mut self, dirty: impl IntoIterator<Item = u64>) {
+        let arity = self.shape.arity() as u64;
+        let mut dirty: BTreeSet<u64> = dirty.into_iter().collect();
+        for height in 0..self.shape.depth() {
+            let parents: BTreeSet<u64> = dirty.iter().map(|i| i / arity).collect();
+            let wanted: Vec<u64> = parents
+                .iter()
+                .flat_map(|p| p * arity..(p + 1) * arity)
+                .filter(|i| !self.pending.nodes.contains_key(&(height, *i)))
+                .collect();
+            let stored = {
+                let conn = self.conn();
+                self.read_nodes(&conn, height, &wanted)
+                    .unwrap_or_else(|e| panic!("Registry: {e}"))
+            };
+            let zero = self.zeros[height as usize];
+            let children: Vec<(u64, Vec<Fr>)> = parents
+                .iter()
+                .map(|&p| {
+                    let children = (p * arity..(p + 1) * arity)
+                        .map(|i| {
+                            self.pending
+                                .nodes
+                                .get(&(height, i))
+                                .or_else(|| stored.get(&i))
+                                .copied()
+                                .unwrap_or(zero)
+                        })
+                        .collect();
+                    (p, children)
+                })
+                .collect();
+            let hashed: Vec<(u64, Fr)> = children
+                .par_iter()
+                .map(|(p, c)| (*p, poseidon::hash(c).expect("arity ≤ 16")))
+                .collect();
+            for (p, h) in hashed {
+                self.pending.nodes.insert((height + 1, p), h);
+            }
+            dirty = parents;
+        }
+        self.root = if self.len == 0 {
+            self.zeros[self.shape.depth() as usize]
+        } else {
+            self.pending
+                .nodes
+                .get(&(self.shape.depth(), 0))
+                .copied()
+                .unwrap_or(self.root)
+        };
     }
 
     /// Appends records at the next indices and returns those indices.
+    ///
+    /// When the schema declares subjects unique, a record whose subject
+    /// already owns a live record, or that repeats an earlier record's
+    /// subject, fails with [`RegistryError::DuplicateSubjects`].
     pub fn add(&mut self, records: Vec<NewRecord>) -> Result<Range<u64>, RegistryError> {
         self.room().check(records.len() as u128)?;
         self.check_field_counts(&records)?;
-        let start = self.len();
+        if self.schema.unique_subject {
+            let duplicates = find_duplicates(&self.schema, |s| self.live_owner(s), &records);
+            if !duplicates.is_empty() {
+                return Err(duplicate_error(&self.schema, &records, duplicates));
+            }
+        }
+        let start = self.len;
         let leaves: Vec<Fr> = records
             .par_iter()
             .map(|r| self.schema.leaf(&r.record))
             .collect();
-        for (record, leaf) in records.into_iter().zip(leaves) {
-            let index = self.tree.push(leaf)?;
-            let subject = record.record.values[self.schema.subject];
-            self.subjects.entry(subject).or_default().push(index);
-            self.entries.push(Entry::new(record));
+        for (offset, (record, leaf)) in records.into_iter().zip(leaves).enumerate() {
+            let index = start + offset as u64;
+            self.pending.nodes.insert((0, index), leaf);
+            self.pending.records.insert(
+                index,
+                Stored {
+                    raw: record.raw,
+                    record: record.record,
+                    revoked: false,
+                },
+            );
         }
-        Ok(start..self.len())
+        self.len = start + self.pending.records.range(start..).count() as u64;
+        if self.len > start {
+            self.pending.added_from.get_or_insert(start);
+        }
+        self.rehash(start..self.len);
+        Ok(start..self.len)
+    }
+
+    /// Appends the records of `file`, as [`add`](Self::add) does, naming a
+    /// duplicated subject by its row: a [`RegistryError::BadRows`].
+    pub fn add_rows(&mut self, file: RecordsFile) -> Result<Range<u64>, RegistryError> {
+        if self.schema.unique_subject {
+            file.check_unique_subjects(&self.schema, |s| self.live_owner(s))?;
+        }
+        self.add(file.into_records())
+    }
+
+    /// The first live record of `subject`, if any.
+    fn live_owner(&self, subject: &Fr) -> Option<u64> {
+        self.records_of(subject).first().map(|(i, _)| *i)
     }
 
     /// Replaces the live record at `index`. The new record may have another
@@ -867,6 +1297,7 @@ impl Registry {
         self.check_live(index)?;
         self.check_field_counts([&record])?;
         self.replace(index, record);
+        self.rehash([index]);
         Ok(())
     }
 
@@ -883,9 +1314,14 @@ impl Registry {
         let mut bad = Vec::new();
         for row in &file.rows {
             let subject = row.record.record.values[self.schema.subject];
-            let problem = match self.subjects.get(&subject).map(Vec::as_slice) {
-                None | Some([]) => Some("no live record has this subject".to_string()),
-                Some([index]) => match first_row.insert(*index, row.row) {
+            let owned: Vec<u64> = self
+                .records_of(&subject)
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect();
+            let problem = match owned.as_slice() {
+                [] => Some("no live record has this subject".to_string()),
+                [index] => match first_row.insert(*index, row.row) {
                     Some(earlier) => Some(format!(
                         "record {index} is already modified by row {earlier} of this file"
                     )),
@@ -894,7 +1330,7 @@ impl Registry {
                         None
                     }
                 },
-                Some(several) => Some(format!(
+                several => Some(format!(
                     "the subject owns {} live records (indices {}); modify one of them by its index",
                     several.len(),
                     join(several)
@@ -920,18 +1356,24 @@ impl Registry {
         for (index, row) in targets.iter().zip(file.rows) {
             self.replace(*index, row.record);
         }
+        self.rehash(targets.iter().copied());
         Ok(targets)
     }
 
     /// Revokes the live record at `index`: its leaf becomes 0, the empty leaf.
     pub fn revoke(&mut self, index: u64) -> Result<(), RegistryError> {
-        self.check_live(index)?;
-        let entry = &mut self.entries[index as usize];
-        entry.revoked = true;
-        let subject = entry.record.values[self.schema.subject];
-        self.unindex(subject, index);
+        self.revoke_unhashed(index)?;
+        self.rehash([index]);
+        Ok(())
+    }
+
+    fn revoke_unhashed(&mut self, index: u64) -> Result<(), RegistryError> {
+        let mut stored = self.check_live(index)?;
+        stored.revoked = true;
+        self.pending.records.insert(index, stored);
+        self.pending.nodes.insert((0, index), Fr::zero());
+        self.pending.revoked.push(index);
         self.revoked += 1;
-        self.tree.update(index, Fr::zero())?;
         Ok(())
     }
 
@@ -947,18 +1389,25 @@ impl Registry {
             let problem = match field.ty.encode(&field.name, raw) {
                 Err(e) => Some(e.to_string()),
                 Ok(_) if subjects[..i].contains(raw) => Some("given twice".to_string()),
-                Ok(subject) => match self.subjects.get(&subject).map(Vec::as_slice) {
-                    None | Some([]) => Some("no live record has this subject".to_string()),
-                    Some([index]) => {
-                        targets.push(*index);
-                        None
+                Ok(subject) => {
+                    let owned: Vec<u64> = self
+                        .records_of(&subject)
+                        .into_iter()
+                        .map(|(i, _)| i)
+                        .collect();
+                    match owned.as_slice() {
+                        [] => Some("no live record has this subject".to_string()),
+                        [index] => {
+                            targets.push(*index);
+                            None
+                        }
+                        several => Some(format!(
+                            "the subject owns {} live records (indices {}); revoke them by index",
+                            several.len(),
+                            join(several)
+                        )),
                     }
-                    Some(several) => Some(format!(
-                        "the subject owns {} live records (indices {}); revoke them by index",
-                        several.len(),
-                        join(several)
-                    )),
-                },
+                }
             };
             if let Some(reason) = problem {
                 bad.push(BadSubject {
@@ -971,83 +1420,308 @@ impl Registry {
             return Err(RegistryError::BadSubjects { subjects: bad });
         }
         for &index in &targets {
-            self.revoke(index)?;
+            self.revoke_unhashed(index)?;
         }
+        self.rehash(targets.iter().copied());
         Ok(targets)
     }
 
-    /// Stores the registry as its next state, atomically.
+    /// Stores the pending changes in one transaction, with a change in the
+    /// history. Waits up to 30 s for another writer
+    /// ([`RegistryError::Busy`] after that).
     ///
     /// Fails with [`RegistryError::Conflict`] if another writer committed
     /// since this registry was opened; the registry on disk is then left
     /// as that writer made it.
     pub fn commit(&mut self) -> Result<(), RegistryError> {
-        let _lock = store::lock(&self.dir)?;
-        let current = store::read_current(&self.dir)?;
-        if current != self.state {
-            return Err(RegistryError::Conflict {
-                dir: self.dir.clone(),
-                opened: self.state,
-                found: current,
-            });
+        if self.pending.is_empty() {
+            return Ok(());
         }
-        let next = store::next_state(&self.dir, current)?;
-        let staging = store::staging_state_dir(&self.dir, next);
-        store::recreate_dir(&staging)?;
-        self.write_state(&staging, next)?;
-        let target = store::state_dir(&self.dir, next);
-        fs::rename(&staging, &target).map_err(io_at(&target))?;
-        store::sync_dir(&self.dir)?;
-        store::set_current(&self.dir, next)?;
-        self.state = next;
-        store::collect_garbage(&self.dir, &[current, next]);
+        let err = db::error_at(&self.db_path);
+        let pending = std::mem::take(&mut self.pending);
+        let conn = self.conn.get_mut().unwrap_or_else(|e| e.into_inner());
+        // End the read snapshot; the write transaction takes a new one.
+        if !conn.is_autocommit() {
+            conn.execute_batch("COMMIT").map_err(&err)?;
+        }
+        let result = (|| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(&err)?;
+            let found: i64 = tx
+                .query_row("SELECT change FROM registry", [], |r| r.get(0))
+                .map_err(&err)?;
+            if found as u64 != self.change {
+                return Err(RegistryError::Conflict {
+                    dir: self.dir.clone(),
+                    opened: self.change,
+                    found: found as u64,
+                });
+            }
+            {
+                let mut put = tx
+                    .prepare_cached("INSERT OR REPLACE INTO records (idx, subject_key, raw, salt, revoked, leaf) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                    .map_err(&err)?;
+                for (index, stored) in &pending.records {
+                    let leaf = pending.nodes.get(&(0, *index)).copied().unwrap_or_default();
+                    put.execute(rusqlite::params![
+                        *index as i64,
+                        db::subject_key(&stored.record.values[self.schema.subject]),
+                        serde_json::to_string(&stored.raw).expect("strings serialize"),
+                        db::to_bytes(&stored.record.salt).as_slice(),
+                        stored.revoked,
+                        db::to_bytes(&leaf).as_slice(),
+                    ])
+                    .map_err(&err)?;
+                }
+                let mut put = tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO nodes (height, idx, hash) VALUES (?1, ?2, ?3)",
+                    )
+                    .map_err(&err)?;
+                for ((height, index), hash) in &pending.nodes {
+                    if *height > 0 {
+                        put.execute(rusqlite::params![
+                            *height,
+                            *index as i64,
+                            db::to_bytes(hash).as_slice()
+                        ])
+                        .map_err(&err)?;
+                    }
+                }
+            }
+            let mut detail = serde_json::Map::new();
+            if let Some(from) = pending.added_from {
+                detail.insert("added".into(), json!([from, self.len]));
+            }
+            if !pending.modified.is_empty() {
+                detail.insert("modified".into(), json!(pending.modified));
+            }
+            if !pending.revoked.is_empty() {
+                detail.insert("revoked".into(), json!(pending.revoked));
+            }
+            let next = found as u64 + 1;
+            record_change(
+                &tx,
+                &err,
+                next,
+                "update",
+                &serde_json::Value::Object(detail),
+                self.len,
+                self.revoked,
+                &self.root,
+            )?;
+            tx.commit().map_err(&err)?;
+            Ok(next)
+        })();
+        let reopened = conn.execute_batch("BEGIN DEFERRED").map_err(&err);
+        let waited = self.busy_timeout;
+        let next = result.map_err(|e| match e {
+            RegistryError::Busy { path, .. } => RegistryError::Busy { path, waited },
+            other => other,
+        })?;
+        reopened?;
+        self.change = next;
         Ok(())
     }
 
-    /// Writes the state files into the existing directory `dir` and syncs
-    /// them, `metadata.json` last.
-    fn write_state(&self, dir: &Path, state: u64) -> Result<(), RegistryError> {
-        store::write_synced(&dir.join(store::SCHEMA), self.schema_toml.as_bytes())?;
-        let records_path = dir.join(store::RECORDS);
-        let file = fs::File::create(&records_path).map_err(io_at(&records_path))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        for entry in &self.entries {
-            write_stored_record(&mut out, &self.schema, entry).map_err(io_at(&records_path))?;
-        }
-        let file = out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .map_err(io_at(&records_path))?;
-        file.sync_all().map_err(io_at(&records_path))?;
-        let metadata = Metadata {
-            format: store::FORMAT.into(),
-            format_version: store::FORMAT_VERSION,
-            state,
-            schema: SchemaRef {
-                name: self.schema.name.clone(),
-                hash: schema_hash(&self.schema).to_string(),
-            },
-            tree: TreeRef {
-                arity: self.shape().arity(),
-                depth: self.shape().depth(),
-            },
-            records: self.len(),
-            revoked: self.revoked,
-            root: to_decimal(&self.root()),
+    /// Re-derives every leaf from its record and every node from its
+    /// children, and compares each with what is stored, in index order, then
+    /// the root and the counts. Reads the committed state, in chunks.
+    ///
+    /// Fails with [`RegistryError::CheckFailed`] naming the first leaf, node
+    /// or count that disagrees.
+    pub fn check(&self) -> Result<CheckReport, RegistryError> {
+        let err = db::error_at(&self.db_path);
+        let conn = self.conn();
+        let failed = |item: String, problem: String| RegistryError::CheckFailed {
+            dir: self.dir.clone(),
+            item,
+            problem,
         };
-        let json = serde_json::to_vec_pretty(&metadata).expect("metadata serializes");
-        store::write_synced(&dir.join(store::METADATA), &json)?;
-        store::sync_dir(dir)
+        let len: i64 = conn
+            .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+            .map_err(&err)?;
+        let (meta_len, meta_revoked, meta_root): (i64, i64, Vec<u8>) = conn
+            .query_row("SELECT records, revoked, root FROM registry", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(&err)?;
+        if len != meta_len {
+            return Err(failed(
+                "record count".into(),
+                format!("{len} records stored, but the registry row says {meta_len}"),
+            ));
+        }
+        let len = len as u64;
+        let mut revoked = 0u64;
+        let mut start = 0u64;
+        while start < len {
+            let end = (start + BUILD_CHUNK as u64).min(len);
+            let mut stmt = conn
+                .prepare_cached("SELECT idx, subject_key, raw, salt, revoked, leaf FROM records WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")
+                .map_err(&err)?;
+            let rows: Vec<(i64, i64, String, Vec<u8>, bool, Vec<u8>)> = stmt
+                .query_map([start as i64, end as i64], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })
+                .map_err(&err)?
+                .collect::<Result<_, _>>()
+                .map_err(&err)?;
+            let problems: Vec<Option<(u64, String)>> = rows
+                .par_iter()
+                .enumerate()
+                .map(|(offset, (index, key, raw, salt, is_revoked, leaf))| {
+                    let expected = start + offset as u64;
+                    if *index as u64 != expected {
+                        return Some((expected, format!("record {expected} is missing")));
+                    }
+                    let stored = match decode_row(
+                        &self.schema,
+                        &self.db_path,
+                        expected,
+                        raw,
+                        salt,
+                        *is_revoked,
+                    ) {
+                        Ok(s) => s,
+                        Err(e) => return Some((expected, e.to_string())),
+                    };
+                    let subject = stored.record.values[self.schema.subject];
+                    if db::subject_key(&subject) != *key {
+                        return Some((expected, "its subject key is not its subject's".into()));
+                    }
+                    let computed = if *is_revoked {
+                        Fr::zero()
+                    } else {
+                        self.schema.leaf(&stored.record)
+                    };
+                    match db::from_bytes(leaf) {
+                        Some(l) if l == computed => None,
+                        Some(l) => Some((
+                            expected,
+                            format!(
+                                "stored leaf {}, but its record hashes to {}",
+                                to_decimal(&l),
+                                to_decimal(&computed)
+                            ),
+                        )),
+                        None => Some((
+                            expected,
+                            "the stored leaf is not a canonical field element".into(),
+                        )),
+                    }
+                })
+                .collect();
+            if rows.len() as u64 != end - start {
+                let present: HashSet<u64> = rows.iter().map(|r| r.0 as u64).collect();
+                let missing = (start..end).find(|i| !present.contains(i)).expect("a gap");
+                return Err(failed(format!("record {missing}"), "missing".into()));
+            }
+            if let Some((index, problem)) = problems.into_iter().flatten().next() {
+                return Err(failed(format!("leaf {index}"), problem));
+            }
+            revoked += rows.iter().filter(|r| r.4).count() as u64;
+            start = end;
+        }
+        if revoked != meta_revoked as u64 {
+            return Err(failed(
+                "revoked count".into(),
+                format!("{revoked} records are revoked, but the registry row says {meta_revoked}"),
+            ));
+        }
+        let arity = self.shape.arity() as u64;
+        let mut count = len;
+        for height in 0..self.shape.depth() {
+            let parents = count.div_ceil(arity);
+            let stored_count: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM nodes WHERE height = ?1",
+                    [height + 1],
+                    |r| r.get(0),
+                )
+                .map_err(&err)?;
+            if stored_count as u64 != parents {
+                return Err(failed(
+                    format!("height {}", height + 1),
+                    format!("{stored_count} nodes stored, but {len} records make {parents}"),
+                ));
+            }
+            let zero = self.zeros[height as usize];
+            let mut p = 0u64;
+            while p < parents {
+                let end = (p + BUILD_CHUNK as u64).min(parents);
+                let children = read_level(
+                    &conn,
+                    &self.db_path,
+                    height,
+                    p * arity,
+                    (end * arity).min(count),
+                )?;
+                let above = read_level(&conn, &self.db_path, height + 1, p, end)?;
+                let computed: Vec<Fr> = children
+                    .par_chunks(arity as usize)
+                    .map(|c| {
+                        let mut c = c.to_vec();
+                        c.resize(arity as usize, zero);
+                        poseidon::hash(&c).expect("arity ≤ 16")
+                    })
+                    .collect();
+                if let Some((offset, (s, c))) = above
+                    .iter()
+                    .zip(&computed)
+                    .enumerate()
+                    .find(|(_, (s, c))| s != c)
+                {
+                    return Err(failed(
+                        format!("node {} at height {}", p + offset as u64, height + 1),
+                        format!(
+                            "stored {}, but its children hash to {}",
+                            to_decimal(s),
+                            to_decimal(c)
+                        ),
+                    ));
+                }
+                p = end;
+            }
+            count = parents;
+        }
+        let top = if len == 0 {
+            self.zeros[self.shape.depth() as usize]
+        } else {
+            read_level(&conn, &self.db_path, self.shape.depth(), 0, 1)?[0]
+        };
+        if db::from_bytes(&meta_root) != Some(top) {
+            return Err(failed(
+                "root".into(),
+                format!(
+                    "the registry row's root is not the tree's root {}",
+                    to_decimal(&top)
+                ),
+            ));
+        }
+        Ok(CheckReport {
+            records: len,
+            revoked,
+            root: top,
+        })
     }
 
-    fn check_live(&self, index: u64) -> Result<(), RegistryError> {
-        match self.entries.get(index as usize) {
+    fn check_live(&self, index: u64) -> Result<Stored, RegistryError> {
+        match self.stored(index) {
             None => Err(RegistryError::NoSuchRecord {
                 index,
                 len: self.len(),
             }),
-            Some(e) if e.revoked => Err(RegistryError::Revoked { index }),
-            Some(_) => Ok(()),
+            Some(s) if s.revoked => Err(RegistryError::Revoked { index }),
+            Some(s) => Ok(s),
         }
     }
 
@@ -1070,38 +1744,512 @@ impl Registry {
         }
     }
 
-    /// Replaces a live record, checked by the caller.
+    /// Replaces a live record, checked by the caller; the caller rehashes.
     fn replace(&mut self, index: u64, record: NewRecord) {
         let leaf = self.schema.leaf(&record.record);
-        let old = self.entries[index as usize].record.values[self.schema.subject];
-        let new = record.record.values[self.schema.subject];
-        if old != new {
-            self.unindex(old, index);
-            let indices = self.subjects.entry(new).or_default();
-            let at = indices.partition_point(|&i| i < index);
-            indices.insert(at, index);
-        }
-        self.entries[index as usize] = Entry::new(record);
-        self.tree
-            .update(index, leaf)
-            .expect("the caller checked the index");
-    }
-
-    fn unindex(&mut self, subject: Fr, index: u64) {
-        if let Some(indices) = self.subjects.get_mut(&subject) {
-            indices.retain(|&i| i != index);
-            if indices.is_empty() {
-                self.subjects.remove(&subject);
-            }
-        }
+        self.pending.records.insert(
+            index,
+            Stored {
+                raw: record.raw,
+                record: record.record,
+                revoked: false,
+            },
+        );
+        self.pending.nodes.insert((0, index), leaf);
+        self.pending.modified.push(index);
     }
 }
 
-fn leaf_of(schema: &Schema, entry: &Entry) -> Fr {
-    if entry.revoked {
-        Fr::zero()
+/// What [`Registry::check`] verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Records checked, revoked ones included.
+    pub records: u64,
+    /// Revoked records.
+    pub revoked: u64,
+    /// The root, recomputed.
+    pub root: Fr,
+}
+
+/// One committed change of a registry: its root history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// 1 for the build (or the migration), then one more per commit.
+    pub id: u64,
+    /// When it was committed, RFC 3339 UTC.
+    pub time: String,
+    /// `build`, `migrate` or `update`.
+    pub kind: String,
+    /// Which records changed: `added` `[from, to)`, `modified`, `revoked`
+    /// (indices); for a migration, the `state` it came from.
+    pub detail: serde_json::Value,
+    /// Records after the change.
+    pub records: u64,
+    /// Revoked records after the change.
+    pub revoked: u64,
+    /// The root after the change.
+    pub root: Fr,
+}
+
+/// Decodes one stored record row.
+fn decode_row(
+    schema: &Schema,
+    db_path: &Path,
+    index: u64,
+    raw: &str,
+    salt: &[u8],
+    revoked: bool,
+) -> Result<Stored, RegistryError> {
+    let damaged = |problem: String| RegistryError::Damaged {
+        file: db_path.to_path_buf(),
+        line: None,
+        problem: format!("record {index}: {problem}"),
+    };
+    let raw: Vec<String> =
+        serde_json::from_str(raw).map_err(|e| damaged(format!("raw values: {e}")))?;
+    if raw.len() != schema.fields.len() {
+        return Err(damaged(format!(
+            "{} raw values, but the schema has {} fields",
+            raw.len(),
+            schema.fields.len()
+        )));
+    }
+    let values = schema
+        .fields
+        .iter()
+        .zip(&raw)
+        .map(|(f, v)| f.ty.encode(&f.name, v))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| damaged(e.to_string()))?;
+    let salt = db::from_bytes(salt)
+        .ok_or_else(|| damaged("the salt is not a canonical field element".into()))?;
+    Ok(Stored {
+        raw,
+        record: Record { values, salt },
+        revoked,
+    })
+}
+
+/// The stored nodes `[from, to)` at `height` (leaves at height 0), in order.
+fn read_level(
+    conn: &Connection,
+    db_path: &Path,
+    height: u32,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Fr>, RegistryError> {
+    let err = db::error_at(db_path);
+    let mut stmt = if height == 0 {
+        conn.prepare_cached(
+            "SELECT idx, leaf FROM records WHERE idx >= ?2 AND idx < ?3 AND ?1 = 0 ORDER BY idx",
+        )
     } else {
-        schema.leaf(&entry.record)
+        conn.prepare_cached(
+            "SELECT idx, hash FROM nodes WHERE height = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
+        )
+    }
+    .map_err(&err)?;
+    let rows = stmt
+        .query_map(rusqlite::params![height, from as i64, to as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .map_err(&err)?;
+    let mut out = Vec::with_capacity((to - from) as usize);
+    for (expected, row) in (from..to).zip(rows) {
+        let (index, bytes) = row.map_err(&err)?;
+        let damaged = |problem: &str| RegistryError::Damaged {
+            file: db_path.to_path_buf(),
+            line: None,
+            problem: format!("node {expected} at height {height} {problem}"),
+        };
+        if index as u64 != expected {
+            return Err(damaged("is missing"));
+        }
+        out.push(
+            db::from_bytes(&bytes).ok_or_else(|| damaged("is not a canonical field element"))?,
+        );
+    }
+    if (out.len() as u64) < to - from {
+        return Err(RegistryError::Damaged {
+            file: db_path.to_path_buf(),
+            line: None,
+            problem: format!(
+                "node {} at height {height} is missing",
+                from + out.len() as u64
+            ),
+        });
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_change(
+    conn: &Connection,
+    err: &impl Fn(rusqlite::Error) -> RegistryError,
+    id: u64,
+    kind: &str,
+    detail: &serde_json::Value,
+    records: u64,
+    revoked: u64,
+    root: &Fr,
+) -> Result<(), RegistryError> {
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    conn.execute(
+        "INSERT INTO changes (id, time, kind, detail, records, revoked, root) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        rusqlite::params![id as i64, time, kind, detail.to_string(), records as i64, revoked as i64, db::to_bytes(root).as_slice()],
+    )
+    .map_err(err)?;
+    conn.execute(
+        "UPDATE registry SET records = ?1, revoked = ?2, root = ?3, change = ?4",
+        rusqlite::params![
+            records as i64,
+            revoked as i64,
+            db::to_bytes(root).as_slice(),
+            id as i64
+        ],
+    )
+    .map_err(err)?;
+    Ok(())
+}
+
+/// A registry database being built: records are inserted chunk by chunk,
+/// then the tree is hashed level by level from the stored level below, so
+/// memory stays bounded by the chunk, whatever the registry's size.
+///
+/// The database is built in a hidden directory beside `out`, without a
+/// journal (a failed build is thrown away whole), then switched to WAL,
+/// synced and renamed into place.
+struct Builder {
+    out: PathBuf,
+    /// For a migration: the existing directory the database file moves into.
+    into_dir: Option<PathBuf>,
+    staging: PathBuf,
+    db_path: PathBuf,
+    conn: Connection,
+    schema: Schema,
+    schema_toml: String,
+    shape: TreeShape,
+    len: u64,
+    revoked: u64,
+}
+
+impl Builder {
+    fn begin(
+        out: &Path,
+        schema: Schema,
+        schema_toml: &str,
+        shape: TreeShape,
+    ) -> Result<Self, RegistryError> {
+        if out.exists() {
+            return Err(RegistryError::AlreadyExists {
+                path: out.to_path_buf(),
+            });
+        }
+        let name = out
+            .file_name()
+            .ok_or_else(|| RegistryError::Io {
+                path: out.to_path_buf(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a directory name"),
+            })?
+            .to_string_lossy()
+            .into_owned();
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(io_at(&parent))?;
+        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(io_at(&staging))?;
+        }
+        db::create_private_dir(&staging)?;
+        let db_path = staging.join(db::FILE);
+        let conn = db::create(&db_path)?;
+        let err = db::error_at(&db_path);
+        // No journal while building: the staging directory is discarded on
+        // any failure, so there is nothing to roll back to.
+        conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536; BEGIN;")
+            .map_err(&err)?;
+        Ok(Self {
+            out: out.to_path_buf(),
+            into_dir: None,
+            staging,
+            db_path,
+            conn,
+            schema,
+            schema_toml: schema_toml.to_owned(),
+            shape,
+            len: 0,
+            revoked: 0,
+        })
+    }
+
+    /// Inserts records (raw values, encoding, revoked flag) at the next indices.
+    fn push<'a>(
+        &mut self,
+        records: impl Iterator<Item = (&'a [String], &'a Record, u8)>,
+    ) -> Result<(), RegistryError> {
+        let records: Vec<_> = records.collect();
+        Room::new(self.shape, self.len).check(records.len() as u128)?;
+        let schema = &self.schema;
+        let rows: Vec<(i64, String, [u8; 32], bool, [u8; 32])> = records
+            .par_iter()
+            .map(|(raw, record, revoked)| {
+                let leaf = if *revoked != 0 {
+                    Fr::zero()
+                } else {
+                    schema.leaf(record)
+                };
+                (
+                    db::subject_key(&record.values[schema.subject]),
+                    serde_json::to_string(raw).expect("strings serialize"),
+                    db::to_bytes(&record.salt),
+                    *revoked != 0,
+                    db::to_bytes(&leaf),
+                )
+            })
+            .collect();
+        let err = db::error_at(&self.db_path);
+        let mut put = self
+            .conn
+            .prepare_cached("INSERT INTO records (idx, subject_key, raw, salt, revoked, leaf) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .map_err(&err)?;
+        for (key, raw, salt, revoked, leaf) in rows {
+            put.execute(rusqlite::params![
+                self.len as i64,
+                key,
+                raw,
+                salt.as_slice(),
+                revoked,
+                leaf.as_slice()
+            ])
+            .map_err(&err)?;
+            self.len += 1;
+            self.revoked += u64::from(revoked);
+        }
+        Ok(())
+    }
+
+    /// Refuses records whose subject repeats an earlier record's, as bad
+    /// rows numbered by `lines` (each record's row and line).
+    fn check_unique(
+        &self,
+        path: &Path,
+        format: RecordFormat,
+        lines: &[(u64, u64)],
+    ) -> Result<(), RegistryError> {
+        let err = db::error_at(&self.db_path);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT idx, raw, salt FROM records WHERE subject_key IN (SELECT subject_key FROM records GROUP BY subject_key HAVING count(*) > 1) ORDER BY idx")
+            .map_err(&err)?;
+        let rows: Vec<(i64, String, Vec<u8>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(&err)?
+            .collect::<Result<_, _>>()
+            .map_err(&err)?;
+        let mut first: HashMap<Fr, u64> = HashMap::new();
+        let mut bad = Vec::new();
+        let subject_field = &self.schema.fields[self.schema.subject];
+        for (index, raw, salt) in rows {
+            let index = index as u64;
+            let stored = decode_row(&self.schema, &self.db_path, index, &raw, &salt, false)?;
+            let subject = stored.record.values[self.schema.subject];
+            match first.get(&subject) {
+                None => {
+                    first.insert(subject, index);
+                }
+                Some(&earlier) => {
+                    let (row, line) = lines[index as usize];
+                    bad.push(BadRow {
+                        row,
+                        line,
+                        field: Some(subject_field.name.clone()),
+                        value: shorten(&stored.raw[self.schema.subject]),
+                        reason: SubjectOwner::Earlier(earlier as usize).reason(|p| {
+                            let (row, line) = lines[p];
+                            match format {
+                                RecordFormat::Csv => format!("row {row}"),
+                                RecordFormat::JsonLines => format!("line {line}"),
+                            }
+                        }),
+                    });
+                }
+            }
+        }
+        if bad.is_empty() {
+            return Ok(());
+        }
+        bad.sort_by_key(|b| b.row);
+        Err(RegistryError::BadRows {
+            file: path.to_path_buf(),
+            format,
+            rows: bad,
+        })
+    }
+
+    /// Hashes the tree, records the registry row and the first change, and
+    /// moves the database into place.
+    fn finish(self, kind: &str, detail: serde_json::Value) -> Result<Registry, RegistryError> {
+        let staging = self.staging.clone();
+        let result = self.finish_inner(kind, detail);
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        let (out, db_path) = result?;
+        let conn = db::open(&db_path)?;
+        Registry::from_connection(out, db_path, conn)
+    }
+
+    fn finish_inner(
+        self,
+        kind: &str,
+        detail: serde_json::Value,
+    ) -> Result<(PathBuf, PathBuf), RegistryError> {
+        self.hash_tree(kind, detail)?;
+        let Builder {
+            out,
+            into_dir,
+            staging,
+            db_path,
+            conn,
+            ..
+        } = self;
+        // Closed before the rename: SQLite names its WAL after the path.
+        conn.close().map_err(|(_, e)| db::error_at(&db_path)(e))?;
+        db::sync(&db_path)?;
+        db::sync(&staging)?;
+        if let Some(dir) = into_dir {
+            let target = dir.join(db::FILE);
+            if target.exists() {
+                return Err(RegistryError::AlreadyExists { path: target });
+            }
+            fs::rename(&db_path, &target).map_err(io_at(&target))?;
+            db::sync(&dir)?;
+            let _ = fs::remove_dir_all(&staging);
+            return Ok((dir, target));
+        }
+        if out.exists() {
+            return Err(RegistryError::AlreadyExists { path: out });
+        }
+        fs::rename(&staging, &out).map_err(io_at(&out))?;
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            db::sync(parent)?;
+        }
+        let db_path = out.join(db::FILE);
+        Ok((out, db_path))
+    }
+
+    fn hash_tree(&self, kind: &str, detail: serde_json::Value) -> Result<(), RegistryError> {
+        let err = db::error_at(&self.db_path);
+        let arity = self.shape.arity() as u64;
+        let zeros = self.shape.zero_chain();
+        let mut count = self.len;
+        let mut root = zeros[self.shape.depth() as usize];
+        {
+            let mut put = self
+                .conn
+                .prepare_cached("INSERT INTO nodes (height, idx, hash) VALUES (?1, ?2, ?3)")
+                .map_err(&err)?;
+            for height in 0..self.shape.depth() {
+                let parents = count.div_ceil(arity);
+                let mut p = 0u64;
+                while p < parents {
+                    let end = (p + BUILD_CHUNK as u64).min(parents);
+                    let children = read_level(
+                        &self.conn,
+                        &self.db_path,
+                        height,
+                        p * arity,
+                        (end * arity).min(count),
+                    )?;
+                    let zero = zeros[height as usize];
+                    let hashed: Vec<Fr> = children
+                        .par_chunks(arity as usize)
+                        .map(|c| {
+                            if c.len() == arity as usize {
+                                poseidon::hash(c).expect("arity ≤ 16")
+                            } else {
+                                let mut c = c.to_vec();
+                                c.resize(arity as usize, zero);
+                                poseidon::hash(&c).expect("arity ≤ 16")
+                            }
+                        })
+                        .collect();
+                    for (offset, h) in hashed.iter().enumerate() {
+                        put.execute(rusqlite::params![
+                            height + 1,
+                            (p + offset as u64) as i64,
+                            db::to_bytes(h).as_slice()
+                        ])
+                        .map_err(&err)?;
+                    }
+                    if height + 1 == self.shape.depth() {
+                        root = hashed[0];
+                    }
+                    p = end;
+                }
+                count = parents;
+            }
+        }
+        self.conn
+            .execute(
+                "INSERT INTO registry (id, schema_toml, schema_hash, arity, depth, records, revoked, root, change) VALUES (1, ?1, ?2, ?3, ?4, 0, 0, ?5, 0)",
+                rusqlite::params![self.schema_toml, schema_hash(&self.schema).to_string(), arity as i64, self.shape.depth(), db::to_bytes(&root).as_slice()],
+            )
+            .map_err(&err)?;
+        record_change(
+            &self.conn,
+            &err,
+            1,
+            kind,
+            &detail,
+            self.len,
+            self.revoked,
+            &root,
+        )?;
+        self.conn
+            .execute_batch("COMMIT; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .map_err(&err)?;
+        Ok(())
+    }
+}
+
+/// The records whose subject is owned already, by a live record
+/// (`live_owner`) or by an earlier record of `records`, with their owner.
+fn find_duplicates(
+    schema: &Schema,
+    live_owner: impl Fn(&Fr) -> Option<u64>,
+    records: &[NewRecord],
+) -> Vec<(usize, SubjectOwner)> {
+    let mut first: HashMap<Fr, usize> = HashMap::new();
+    let mut duplicates = Vec::new();
+    for (position, record) in records.iter().enumerate() {
+        let subject = record.record.values[schema.subject];
+        if let Some(index) = live_owner(&subject) {
+            duplicates.push((position, SubjectOwner::Record(index)));
+        } else if let Some(earlier) = first.insert(subject, position) {
+            first.insert(subject, earlier);
+            duplicates.push((position, SubjectOwner::Earlier(earlier)));
+        }
+    }
+    duplicates
+}
+
+fn duplicate_error(
+    schema: &Schema,
+    records: &[NewRecord],
+    found: Vec<(usize, SubjectOwner)>,
+) -> RegistryError {
+    RegistryError::DuplicateSubjects {
+        duplicates: found
+            .into_iter()
+            .map(|(position, owner)| DuplicateSubject {
+                position,
+                subject: shorten(&records[position].raw[schema.subject]),
+                owner,
+            })
+            .collect(),
     }
 }
 
@@ -1111,70 +2259,6 @@ fn join(indices: &[u64]) -> String {
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// One line of `records.jsonl`.
-fn write_stored_record<W: Write>(out: &mut W, schema: &Schema, entry: &Entry) -> io::Result<()> {
-    out.write_all(b"{\"fields\":{")?;
-    for (i, (field, value)) in schema.fields.iter().zip(entry.raw.iter()).enumerate() {
-        if i > 0 {
-            out.write_all(b",")?;
-        }
-        serde_json::to_writer(&mut *out, &field.name)?;
-        out.write_all(b":")?;
-        serde_json::to_writer(&mut *out, &**value)?;
-    }
-    writeln!(
-        out,
-        "}},\"salt\":\"{}\",\"revoked\":{}}}",
-        to_decimal(&entry.record.salt),
-        entry.revoked
-    )
-}
-
-/// Reads `records.jsonl`, parsing and encoding lines in parallel chunks.
-fn read_stored_records(schema: &Schema, path: &Path) -> Result<Vec<Entry>, RegistryError> {
-    const CHUNK: usize = 16_384;
-    let file = fs::File::open(path).map_err(io_at(path))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut entries = Vec::new();
-    let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
-    let mut first_line = 1u64;
-    let mut flush = |chunk: &mut Vec<Vec<u8>>, first_line: u64| -> Result<(), RegistryError> {
-        let parsed: Vec<Result<Entry, String>> = chunk
-            .par_iter()
-            .map(|line| StoredLine::parse(schema, line))
-            .collect();
-        for (offset, result) in parsed.into_iter().enumerate() {
-            entries.push(result.map_err(|problem| RegistryError::Damaged {
-                file: path.to_path_buf(),
-                line: Some(first_line + offset as u64),
-                problem,
-            })?);
-        }
-        chunk.clear();
-        Ok(())
-    };
-    loop {
-        let mut line = Vec::new();
-        if reader.read_until(b'\n', &mut line).map_err(io_at(path))? == 0 {
-            break;
-        }
-        if line.pop() != Some(b'\n') {
-            return Err(RegistryError::Damaged {
-                file: path.to_path_buf(),
-                line: Some(first_line + chunk.len() as u64),
-                problem: "the last line is cut short".into(),
-            });
-        }
-        chunk.push(line);
-        if chunk.len() == CHUNK {
-            flush(&mut chunk, first_line)?;
-            first_line += CHUNK as u64;
-        }
-    }
-    flush(&mut chunk, first_line)?;
-    Ok(entries)
 }
 
 impl fmt::Display for RecordFormat {
@@ -1195,7 +2279,9 @@ pub fn read_schema(path: &Path) -> Result<(Schema, String), RegistryError> {
 
 /// Builds a registry in `out` from the schema file and the records file:
 /// what `zkgov registry build` does. `format` is taken from the records
-/// file's extension when `None`.
+/// file's extension when `None`. The records stream into the database as
+/// they are validated; a bad row, a duplicated subject (when the schema
+/// declares subjects unique) or too many records leave nothing behind.
 pub fn build(
     schema_path: &Path,
     records_path: &Path,
@@ -1204,11 +2290,84 @@ pub fn build(
     out: &Path,
 ) -> Result<Registry, RegistryError> {
     let (schema, schema_toml) = read_schema(schema_path)?;
-    if out.exists() {
-        return Err(RegistryError::AlreadyExists {
-            path: out.to_path_buf(),
+    let mut builder = Builder::begin(out, schema.clone(), &schema_toml, shape)?;
+    let staging = builder.staging.clone();
+    let result = (|| {
+        let unique = schema.unique_subject;
+        let mut lines: Vec<(u64, u64)> = Vec::new();
+        let (_, format) = RecordsFile::stream(
+            &schema,
+            records_path,
+            format,
+            Room::new(shape, 0),
+            &mut |rows| {
+                if unique {
+                    lines.extend(rows.iter().map(|r| (r.row, r.line)));
+                }
+                builder.push(
+                    rows.iter()
+                        .map(|r| (r.record.raw.as_slice(), &r.record.record, 0)),
+                )
+            },
+        )?;
+        if unique {
+            builder.check_unique(records_path, format, &lines)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        drop(builder);
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    builder.finish("build", json!({}))
+}
+
+/// Converts the registry in `dir` from the directory format of earlier
+/// versions ([`legacy`]) into a database in the same directory: the old
+/// state is opened and verified (every leaf re-hashed, the root checked),
+/// its records, salts and revocations are written with the same indices,
+/// the new root is checked against the old one, and the old state files,
+/// which hold the salts, are removed. The history starts with a `migrate`
+/// change naming the state it came from.
+pub fn migrate(dir: &Path) -> Result<Registry, RegistryError> {
+    let db_path = dir.join(db::FILE);
+    if db_path.exists() {
+        return Err(RegistryError::AlreadyExists { path: db_path });
+    }
+    let old = legacy::DirectoryRegistry::open(dir)?;
+    let mut builder = Builder::begin(
+        &dir.join(".registry.migrating"),
+        old.schema().clone(),
+        old.schema_toml(),
+        old.shape(),
+    )?;
+    builder.into_dir = Some(dir.to_path_buf());
+    let staging = builder.staging.clone();
+    let pushed = old.entries.chunks(BUILD_CHUNK).try_for_each(|chunk| {
+        let raws: Vec<Vec<String>> = chunk
+            .iter()
+            .map(|e| e.raw.iter().map(|v| v.to_string()).collect())
+            .collect();
+        builder.push(
+            raws.iter()
+                .zip(chunk)
+                .map(|(raw, e)| (raw.as_slice(), &e.record, u8::from(e.revoked))),
+        )
+    });
+    if let Err(e) = pushed {
+        drop(builder);
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    let registry = builder.finish("migrate", json!({ "state": old.state }))?;
+    if registry.root() != old.root() {
+        return Err(RegistryError::RootMismatch {
+            file: registry.db_path.clone(),
+            stored: to_decimal(&registry.root()),
+            computed: to_decimal(&old.root()),
         });
     }
-    let records = RecordsFile::read(&schema, records_path, format, Room::new(shape, 0))?;
-    Registry::create(out, &schema_toml, shape, records.into_records())
+    old.remove_files()?;
+    Ok(registry)
 }

@@ -45,7 +45,7 @@ fn parse(name: &str, text: &str, room: Room) -> Result<RecordsFile, RegistryErro
     RecordsFile::parse(&schema(), Path::new(name), text.as_bytes(), format, room)
 }
 
-fn bad_rows(result: Result<RecordsFile, RegistryError>) -> Vec<BadRow> {
+fn bad_rows<T: std::fmt::Debug>(result: Result<T, RegistryError>) -> Vec<BadRow> {
     match result {
         Err(RegistryError::BadRows { rows, .. }) => rows,
         other => panic!("expected BadRows, got {other:?}"),
@@ -69,7 +69,7 @@ fn expected_root(registry: &Registry) -> Fr {
             if registry.is_revoked(i) {
                 Fr::zero()
             } else {
-                registry.schema().leaf(registry.record(i).unwrap())
+                registry.schema().leaf(&registry.record(i).unwrap())
             }
         })
         .collect();
@@ -588,7 +588,7 @@ fn open_verifies_and_serves_records_and_paths() {
     );
     for (index, record) in parcels {
         assert_eq!(record, registry.record(index).unwrap());
-        let leaf = registry.schema().leaf(record);
+        let leaf = registry.schema().leaf(&record);
         assert_eq!(registry.leaf(index), Some(leaf));
         assert_eq!(
             registry.path(index).root(&registry.shape(), leaf),
@@ -748,8 +748,22 @@ fn updates_are_single_leaf_changes_that_survive_reopening() {
         Err(RegistryError::NoSuchRecord { index: 10, len: 10 })
     ));
 
-    // Only the current state and its predecessor are kept.
-    assert_eq!(entries(&dir), ["CURRENT", "lock", "state-4", "state-5"]);
+    // One database; the history holds each change, not a copy.
+    assert_eq!(
+        entries(&dir),
+        ["registry.db", "registry.db-shm", "registry.db-wal"]
+    );
+    let history = registry.history().unwrap();
+    assert_eq!(
+        history.iter().map(|c| c.kind.as_str()).collect::<Vec<_>>(),
+        ["build", "update", "update", "update", "update"]
+    );
+    assert_eq!(history[1].detail, serde_json::json!({"added": [8, 10]}));
+    assert_eq!(history[2].detail, serde_json::json!({"modified": [9]}));
+    assert_eq!(history[4].detail, serde_json::json!({"revoked": [9, 3]}));
+    assert_eq!(history[4].root, registry.root());
+    assert_eq!((history[4].records, history[4].revoked), (10, 2));
+    assert_eq!(registry.check().unwrap().root, registry.root());
 }
 
 #[test]
@@ -802,46 +816,6 @@ fn ambiguous_and_unknown_subjects_change_nothing() {
 }
 
 #[test]
-fn an_interrupted_commit_leaves_the_previous_state() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("registry");
-    let built = build_reference(tmp.path(), 4, 3);
-    assert_eq!(entries(&dir), ["CURRENT", "lock", "state-1"]);
-
-    // A writer that crashed while writing state 2, one that crashed after
-    // renaming state 3 into place, and one that crashed before renaming
-    // the new CURRENT.
-    fs::create_dir(dir.join(".state-2.partial")).unwrap();
-    fs::write(
-        dir.join(".state-2.partial/records.jsonl"),
-        "{\"fields\":{\"subj",
-    )
-    .unwrap();
-    fs::create_dir(dir.join("state-3")).unwrap();
-    fs::write(dir.join("state-3/records.jsonl"), "").unwrap();
-    fs::write(dir.join(".CURRENT.partial"), "state-").unwrap();
-
-    let mut registry = Registry::open(&dir).unwrap();
-    assert_eq!(registry.root(), built.root());
-    assert_eq!(registry.len(), 8);
-
-    // The next commit goes past the debris and clears it.
-    registry.revoke(0).unwrap();
-    registry.commit().unwrap();
-    assert_eq!(entries(&dir), ["CURRENT", "lock", "state-1", "state-4"]);
-    assert_eq!(
-        fs::read_to_string(dir.join("CURRENT")).unwrap(),
-        "state-4\n"
-    );
-    assert_eq!(Registry::open(&dir).unwrap().root(), registry.root());
-
-    // A build interrupted before its rename leaves no registry at all.
-    fs::create_dir(tmp.path().join(".other.partial-1")).unwrap();
-    let err = Registry::open(&tmp.path().join("other")).unwrap_err();
-    assert!(matches!(err, RegistryError::NotARegistry { .. }), "{err:?}");
-}
-
-#[test]
 fn a_second_writer_gets_a_conflict() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("registry");
@@ -866,138 +840,6 @@ fn a_second_writer_gets_a_conflict() {
     let now = Registry::open(&dir).unwrap();
     assert_eq!(now.root(), a.root());
     assert!(now.is_revoked(0) && !now.is_revoked(1));
-}
-
-/// Edits a file of the current state (state 1) of a fresh reference registry
-/// and returns the error that opening it gives.
-fn open_after(edit: impl FnOnce(&Path)) -> RegistryError {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("registry");
-    build_reference(tmp.path(), 4, 3);
-    edit(&dir);
-    Registry::open(&dir).unwrap_err()
-}
-
-fn replace_in(path: &Path, from: &str, to: &str) {
-    let text = fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{from:?} not in {}", path.display());
-    fs::write(path, text.replacen(from, to, 1)).unwrap();
-}
-
-#[test]
-fn tampering_is_detected() {
-    let records = |dir: &Path| dir.join("state-1/records.jsonl");
-    let metadata = |dir: &Path| dir.join("state-1/metadata.json");
-
-    // A value, a salt, a revoked flag: the recomputed root differs.
-    let err =
-        open_after(|d| replace_in(&records(d), "\"area_m2\":\"450\"", "\"area_m2\":\"4500\""));
-    assert!(matches!(err, RegistryError::RootMismatch { .. }), "{err:?}");
-    assert!(
-        err.to_string()
-            .contains("the registry is damaged or was edited"),
-        "{err}"
-    );
-    let err = open_after(|d| replace_in(&records(d), "\"salt\":\"2\"", "\"salt\":\"3\""));
-    assert!(matches!(err, RegistryError::RootMismatch { .. }), "{err:?}");
-    let err = open_after(|d| {
-        replace_in(&records(d), "\"revoked\":false", "\"revoked\":true");
-        replace_in(&metadata(d), "\"revoked\": 0", "\"revoked\": 1");
-    });
-    assert!(matches!(err, RegistryError::RootMismatch { .. }), "{err:?}");
-    // Records swapped: the same leaves at other indices.
-    let err = open_after(|d| {
-        let text = fs::read_to_string(records(d)).unwrap();
-        let mut lines: Vec<&str> = text.lines().collect();
-        lines.swap(0, 1);
-        fs::write(records(d), lines.join("\n") + "\n").unwrap();
-    });
-    assert!(matches!(err, RegistryError::RootMismatch { .. }), "{err:?}");
-    // The stored root itself.
-    let err = open_after(|d| {
-        let text = fs::read_to_string(metadata(d)).unwrap();
-        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        value["root"] = "1".into();
-        fs::write(metadata(d), value.to_string()).unwrap();
-    });
-    assert!(
-        matches!(&err, RegistryError::RootMismatch { stored, .. } if stored == "1"),
-        "{err:?}"
-    );
-
-    // A record removed, a line cut short, an invalid value, an unknown field.
-    let err = open_after(|d| {
-        let text = fs::read_to_string(records(d)).unwrap();
-        let kept: Vec<&str> = text.lines().skip(1).collect();
-        fs::write(records(d), kept.join("\n") + "\n").unwrap();
-    });
-    assert!(
-        matches!(&err, RegistryError::Damaged { problem, .. } if problem.contains("7 records, but metadata.json records 8")),
-        "{err:?}"
-    );
-    let err = open_after(|d| {
-        let text = fs::read_to_string(records(d)).unwrap();
-        fs::write(records(d), &text[..text.len() - 10]).unwrap();
-    });
-    assert!(
-        matches!(err, RegistryError::Damaged { line: Some(8), .. }),
-        "{err:?}"
-    );
-    let err = open_after(|d| {
-        replace_in(
-            &records(d),
-            "\"usage\":\"medical\"",
-            "\"usage\":\"hospital\"",
-        )
-    });
-    assert!(
-        matches!(err, RegistryError::Damaged { line: Some(2), .. }),
-        "{err:?}"
-    );
-    let err = open_after(|d| {
-        replace_in(
-            &records(d),
-            "\"revoked\":false",
-            "\"revoked\":false,\"note\":1",
-        )
-    });
-    assert!(
-        matches!(err, RegistryError::Damaged { line: Some(1), .. }),
-        "{err:?}"
-    );
-
-    // The schema changed under the records, the pointer or the version broken.
-    let err = open_after(|d| {
-        replace_in(
-            &d.join("state-1/schema.toml"),
-            "\"residential\", \"commercial\"",
-            "\"commercial\", \"residential\"",
-        )
-    });
-    assert!(
-        matches!(&err, RegistryError::Damaged { problem, .. } if problem.contains("hash")),
-        "{err:?}"
-    );
-    let err = open_after(|d| fs::write(d.join("CURRENT"), "state-01\n").unwrap());
-    assert!(matches!(err, RegistryError::Damaged { .. }), "{err:?}");
-    let err = open_after(|d| fs::write(d.join("CURRENT"), "state-2\n").unwrap());
-    assert!(
-        matches!(&err, RegistryError::Damaged { problem, .. } if problem.contains("missing")),
-        "{err:?}"
-    );
-    let err = open_after(|d| fs::remove_file(d.join("CURRENT")).unwrap());
-    assert!(matches!(err, RegistryError::NotARegistry { .. }), "{err:?}");
-    let err = open_after(|d| {
-        replace_in(
-            &metadata(d),
-            "\"format_version\": 1",
-            "\"format_version\": 2",
-        )
-    });
-    assert!(
-        matches!(err, RegistryError::UnsupportedVersion { found: 2, .. }),
-        "{err:?}"
-    );
 }
 
 #[test]
@@ -1200,7 +1042,7 @@ proptest! {
     /// through JSON Lines, gives the same records.
     #[test]
     fn csv_and_json_lines_agree(rows in prop::collection::vec(
-        ("\\PC{0,12}|[\",\n ]{1,4}", any::<u32>(), 0usize..4, any::<bool>(), any::<u32>(), any_salt()),
+        ("\\PC{1,12}|[\",\n ]{1,4}", any::<u32>(), 0usize..4, any::<bool>(), any::<u32>(), any_salt()),
         0..12,
     )) {
         let (csv, jsonl) = as_csv_and_jsonl(&rows);
@@ -1277,4 +1119,471 @@ fn a_full_reference_registry_builds_and_opens() {
     registry.revoke(12345).unwrap();
     registry.commit().unwrap();
     eprintln!("revoke + commit: {:.2?}", start.elapsed());
+}
+
+const LICENCES: &str = r#"
+    name = "licences"
+    subject = "holder"
+    [[field]]
+    name = "holder"
+    type = "id"
+    [[field]]
+    name = "scope"
+    type = "uint16"
+"#;
+
+fn licences(unique: bool) -> (Schema, String) {
+    let text = if unique {
+        LICENCES.to_string()
+    } else {
+        LICENCES.replace(
+            "subject = \"holder\"",
+            "subject = \"holder\"\nunique_subject = false",
+        )
+    };
+    (Schema::from_toml("licences.toml", &text).unwrap(), text)
+}
+
+fn licence_rows(schema: &Schema, csv: &str) -> Result<RecordsFile, RegistryError> {
+    RecordsFile::parse(
+        schema,
+        Path::new("l.csv"),
+        csv.as_bytes(),
+        RecordFormat::Csv,
+        Room::unlimited(),
+    )
+}
+
+#[test]
+fn a_second_live_record_for_a_subject_is_refused_unless_the_schema_allows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "holder,scope\nalice,1\nbob,2\nalice,3\n";
+    let (unique, unique_text) = licences(true);
+    let schema_file = dir.path().join("licences.toml");
+    fs::write(&schema_file, &unique_text).unwrap();
+    let records = dir.path().join("l.csv");
+    fs::write(&records, csv).unwrap();
+    let err = build(
+        &schema_file,
+        &records,
+        None,
+        shape(4, 2),
+        &dir.path().join("u"),
+    )
+    .unwrap_err();
+    let reason = "the subject is also that of row 1; the schema declares subjects unique (declare `unique_subject = false` to allow several live records per subject)";
+    assert_eq!(
+        bad_rows::<()>(Err(err)),
+        [row(3, 4, Some("holder"), "alice", reason)]
+    );
+    assert!(!dir.path().join("u").exists());
+
+    // Through the API, the same refusal names positions.
+    let err = Registry::create(
+        &dir.path().join("u"),
+        &unique_text,
+        shape(4, 2),
+        licence_rows(&unique, csv).unwrap().into_records(),
+    )
+    .unwrap_err();
+    match err {
+        RegistryError::DuplicateSubjects { duplicates } => {
+            assert_eq!(duplicates.len(), 1);
+            assert_eq!(duplicates[0].position, 2);
+            assert_eq!(duplicates[0].subject, "alice");
+            assert_eq!(
+                duplicates[0].owner,
+                zkgov_prover::registry::SubjectOwner::Earlier(0)
+            );
+        }
+        other => panic!("expected DuplicateSubjects, got {other:?}"),
+    }
+
+    // --add of a subject that owns a live record is refused, by row.
+    let mut registry = Registry::create(
+        &dir.path().join("u"),
+        &unique_text,
+        shape(4, 2),
+        licence_rows(&unique, "holder,scope\nalice,1\nbob,2\n")
+            .unwrap()
+            .into_records(),
+    )
+    .unwrap();
+    let again = licence_rows(&unique, "holder,scope\ncarol,1\nbob,5\n").unwrap();
+    let reason = "the subject already owns live record 1; the schema declares subjects unique (declare `unique_subject = false` to allow several live records per subject)";
+    assert_eq!(
+        bad_rows(registry.add_rows(again)),
+        [row(2, 3, Some("holder"), "bob", reason)]
+    );
+    assert_eq!(registry.len(), 2);
+    // Once bob's record is revoked, bob may get a new one.
+    registry.revoke(1).unwrap();
+    let again = licence_rows(&unique, "holder,scope\nbob,5\n").unwrap();
+    assert_eq!(registry.add_rows(again).unwrap(), 2..3);
+
+    // A schema that declares subjects non-unique takes all three rows.
+    let (several, several_text) = licences(false);
+    fs::write(&schema_file, &several_text).unwrap();
+    let built = build(
+        &schema_file,
+        &records,
+        None,
+        shape(4, 2),
+        &dir.path().join("s"),
+    )
+    .unwrap();
+    assert_eq!(built.records_of(&text_to_field("alice")).len(), 2);
+    let mut built = Registry::open(&dir.path().join("s")).unwrap();
+    let more = licence_rows(&several, "holder,scope\nbob,9\n").unwrap();
+    assert_eq!(built.add_rows(more).unwrap(), 3..4);
+}
+
+#[test]
+fn an_empty_subject_is_a_bad_row() {
+    let (schema, _) = licences(false);
+    let rows = bad_rows(licence_rows(&schema, "holder,scope\n,1\nbob,2\n"));
+    assert_eq!(
+        rows,
+        [row(
+            1,
+            2,
+            Some("holder"),
+            "",
+            "empty; every record needs its subject"
+        )]
+    );
+    let jsonl = "{\"holder\":\"\",\"scope\":1}\n";
+    let rows = bad_rows(RecordsFile::parse(
+        &schema,
+        Path::new("l.jsonl"),
+        jsonl.as_bytes(),
+        RecordFormat::JsonLines,
+        Room::unlimited(),
+    ));
+    assert_eq!(
+        rows,
+        [row(
+            1,
+            1,
+            Some("holder"),
+            "",
+            "empty; every record needs its subject"
+        )]
+    );
+    // A non-empty subject of blanks is a subject, taken as written.
+    assert!(licence_rows(&schema, "holder,scope\n ,1\n").is_ok());
+}
+
+#[test]
+fn revoked_subjects_are_known_as_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (schema, text) = licences(true);
+    let rows = licence_rows(&schema, "holder,scope\nalice,1\nbob,2\n").unwrap();
+    let mut registry = Registry::create(
+        &dir.path().join("r"),
+        &text,
+        shape(4, 2),
+        rows.into_records(),
+    )
+    .unwrap();
+    let bob = text_to_field("bob");
+    assert!(!registry.has_revoked_records(&bob));
+    registry.revoke(1).unwrap();
+    registry.commit().unwrap();
+    let registry = Registry::open(&dir.path().join("r")).unwrap();
+    assert!(registry.has_revoked_records(&bob));
+    assert!(registry.records_of(&bob).is_empty());
+    assert!(!registry.has_revoked_records(&text_to_field("alice")));
+    assert!(!registry.has_revoked_records(&text_to_field("carol")));
+}
+
+fn db_of(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join("registry.db")).unwrap()
+}
+
+#[test]
+fn registry_files_are_private_and_an_uncommitted_change_leaves_the_previous_state() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    let built = build_reference(tmp.path(), 4, 3);
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for name in entries(&dir) {
+        assert_eq!(mode(&dir.join(&name)), 0o600, "{name}");
+    }
+    assert!(entries(&dir).contains(&"registry.db-wal".to_string()));
+
+    // A writer that dies before its commit changes nothing.
+    let mut registry = Registry::open(&dir).unwrap();
+    registry.revoke(0).unwrap();
+    assert_ne!(registry.root(), built.root());
+    drop(registry);
+    let registry = Registry::open(&dir).unwrap();
+    assert_eq!(registry.root(), built.root());
+    assert!(!registry.is_revoked(0));
+
+    // A build interrupted before its rename leaves no registry at all.
+    fs::create_dir(tmp.path().join(".other.partial-1")).unwrap();
+    let err = Registry::open(&tmp.path().join("other")).unwrap_err();
+    assert!(matches!(err, RegistryError::NotARegistry { .. }), "{err:?}");
+    // And a bad records file leaves nothing, not even its staging directory.
+    let out = tmp.path().join("bad");
+    let err = build(
+        &schema_path(),
+        &data("real-estate-bad.csv"),
+        None,
+        shape(4, 3),
+        &out,
+    )
+    .unwrap_err();
+    assert!(matches!(err, RegistryError::BadRows { .. }), "{err:?}");
+    assert!(!entries(tmp.path()).iter().any(|n| n.starts_with(".bad")));
+    assert!(!out.exists());
+}
+
+#[test]
+fn check_names_the_first_leaf_or_node_that_disagrees() {
+    let checked = |edit: &dyn Fn(&rusqlite::Connection)| {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("registry");
+        drop(build_reference(tmp.path(), 4, 3));
+        edit(&db_of(&dir));
+        let registry = Registry::open(&dir).unwrap();
+        match registry.check() {
+            Err(RegistryError::CheckFailed { item, problem, .. }) => (item, problem),
+            other => panic!("expected CheckFailed, got {other:?}"),
+        }
+    };
+    // Untouched, it passes and gives the root.
+    let tmp = tempfile::tempdir().unwrap();
+    let built = build_reference(tmp.path(), 4, 3);
+    let report = built.check().unwrap();
+    assert_eq!(
+        (report.records, report.revoked, report.root),
+        (8, 0, built.root())
+    );
+
+    // A value of record 1 edited: its leaf no longer matches.
+    let (item, problem) = checked(&|db| {
+        db.execute(
+            "UPDATE records SET raw = replace(raw, '\"450\"', '\"4500\"') WHERE idx = 1",
+            [],
+        )
+        .unwrap();
+    });
+    assert_eq!(item, "leaf 1");
+    assert!(problem.contains("its record hashes to"), "{problem}");
+    // A salt edited.
+    let (item, _) = checked(&|db| {
+        db.execute(
+            "UPDATE records SET salt = (SELECT salt FROM records WHERE idx = 0) WHERE idx = 5",
+            [],
+        )
+        .unwrap();
+    });
+    assert_eq!(item, "leaf 5");
+    // A node edited: named by height and index.
+    let (item, problem) = checked(&|db| {
+        db.execute(
+            "UPDATE nodes SET hash = (SELECT leaf FROM records WHERE idx = 0) WHERE height = 2 AND idx = 0",
+            [],
+        )
+        .unwrap();
+    });
+    assert_eq!(item, "node 0 at height 2");
+    assert!(problem.contains("its children hash to"), "{problem}");
+    // The stored root.
+    let (item, _) = checked(&|db| {
+        db.execute(
+            "UPDATE registry SET root = (SELECT leaf FROM records WHERE idx = 0)",
+            [],
+        )
+        .unwrap();
+    });
+    assert_eq!(item, "root");
+    // A record removed, a revocation without its count.
+    let (item, problem) = checked(&|db| {
+        db.execute("DELETE FROM records WHERE idx = 7", []).unwrap();
+    });
+    assert_eq!(item, "record count");
+    assert!(problem.contains("7 records stored"), "{problem}");
+    let (item, _) = checked(&|db| {
+        db.execute("UPDATE records SET revoked = 1 WHERE idx = 2", [])
+            .unwrap();
+    });
+    assert_eq!(item, "leaf 2");
+}
+
+#[test]
+fn open_refuses_damage_it_can_see_in_one_row_and_points_old_registries_to_migrate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    drop(build_reference(tmp.path(), 4, 3));
+
+    // The schema changed under the records: its hash differs.
+    db_of(&dir)
+        .execute(
+            "UPDATE registry SET schema_toml = replace(schema_toml, '\"residential\", \"commercial\"', '\"commercial\", \"residential\"')",
+            [],
+        )
+        .unwrap();
+    let err = Registry::open(&dir).unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::Damaged { problem, .. } if problem.contains("hash")),
+        "{err:?}"
+    );
+
+    // A database written by a newer version.
+    let other = tmp.path().join("newer");
+    let registry = build(
+        &schema_path(),
+        &data("real-estate.csv"),
+        None,
+        shape(4, 3),
+        &other,
+    )
+    .unwrap();
+    drop(registry);
+    db_of(&other)
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let err = Registry::open(&other).unwrap_err();
+    assert!(
+        matches!(err, RegistryError::UnsupportedVersion { found: 99, .. }),
+        "{err:?}"
+    );
+
+    // A registry of the directory format.
+    let old = tmp.path().join("old");
+    zkgov_prover::registry::legacy::build(
+        &schema_path(),
+        &data("real-estate.csv"),
+        None,
+        shape(4, 3),
+        &old,
+    )
+    .unwrap();
+    let err = Registry::open(&old).unwrap_err();
+    assert!(
+        matches!(err, RegistryError::NeedsMigration { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("zkgov registry migrate"), "{err}");
+}
+
+#[test]
+fn migrate_converts_the_directory_format_with_the_same_root_and_records() {
+    use zkgov_prover::registry::{legacy, migrate};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    let mut old = legacy::build(
+        &schema_path(),
+        &data("real-estate.csv"),
+        None,
+        shape(4, 3),
+        &dir,
+    )
+    .unwrap();
+    old.revoke(3).unwrap();
+    old.commit().unwrap();
+
+    let registry = migrate(&dir).unwrap();
+    assert_eq!(registry.root(), old.root());
+    assert_eq!((registry.len(), registry.revoked_count()), (8, 1));
+    for i in 0..8 {
+        assert_eq!(registry.record(i).unwrap(), *old.record(i).unwrap());
+        assert_eq!(registry.is_revoked(i), old.is_revoked(i));
+        assert_eq!(
+            registry.raw_values(i).unwrap(),
+            old.raw_values(i)
+                .unwrap()
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+        );
+    }
+    registry.check().unwrap();
+    // The old state files, which hold the salts, are gone.
+    assert_eq!(
+        entries(&dir),
+        ["registry.db", "registry.db-shm", "registry.db-wal"]
+    );
+    let history = registry.history().unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].kind, "migrate");
+    assert_eq!(history[0].detail, serde_json::json!({"state": 2}));
+    drop(registry);
+    assert_eq!(Registry::open(&dir).unwrap().root(), old.root());
+    // Twice is refused.
+    assert!(matches!(
+        migrate(&dir),
+        Err(RegistryError::AlreadyExists { .. })
+    ));
+
+    // A damaged old registry is refused, and left as it was.
+    let bad = tmp.path().join("bad");
+    legacy::build(
+        &schema_path(),
+        &data("real-estate.csv"),
+        None,
+        shape(4, 3),
+        &bad,
+    )
+    .unwrap();
+    let records = bad.join("state-1/records.jsonl");
+    let text = fs::read_to_string(&records).unwrap();
+    fs::write(
+        &records,
+        text.replacen("\"area_m2\":\"450\"", "\"area_m2\":\"4500\"", 1),
+    )
+    .unwrap();
+    let err = migrate(&bad).unwrap_err();
+    assert!(matches!(err, RegistryError::RootMismatch { .. }), "{err:?}");
+    assert_eq!(entries(&bad), ["CURRENT", "lock", "state-1"]);
+}
+
+#[test]
+fn a_second_writer_waits_then_gives_up_with_busy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    drop(build_reference(tmp.path(), 4, 3));
+    let holder = db_of(&dir);
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut registry = Registry::open(&dir).unwrap();
+    registry
+        .set_busy_timeout(std::time::Duration::from_millis(300))
+        .unwrap();
+    registry.revoke(0).unwrap();
+    let started = std::time::Instant::now();
+    let err = registry.commit().unwrap_err();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    assert!(
+        matches!(err, RegistryError::Busy { waited, .. } if waited == std::time::Duration::from_millis(300)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("wait until it finishes"), "{err}");
+    // Once the other writer is done, the next writer commits.
+    holder.execute_batch("ROLLBACK").unwrap();
+    let mut registry = Registry::open(&dir).unwrap();
+    registry.revoke(0).unwrap();
+    registry.commit().unwrap();
+    assert!(Registry::open(&dir).unwrap().is_revoked(0));
+}
+
+#[test]
+fn a_batch_of_paths_equals_the_paths_one_by_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut registry = build_reference(tmp.path(), 2, 4);
+    registry.revoke(6).unwrap();
+    let indices = [7, 0, 6, 3, 0];
+    let batch = registry.paths(&indices);
+    for (index, path) in indices.iter().zip(&batch) {
+        assert_eq!(path, &registry.path(*index));
+        let leaf = registry.leaf(*index).unwrap();
+        assert_eq!(path.root(&registry.shape(), leaf), registry.root());
+    }
+    registry.commit().unwrap();
+    let reopened = Registry::open(registry.dir()).unwrap();
+    assert_eq!(reopened.paths(&indices), batch);
 }

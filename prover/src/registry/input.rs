@@ -16,7 +16,8 @@ use zkgov_circuits::field::parse_field_element;
 use zkgov_circuits::schema::{Record, Schema, SALT};
 use zkgov_circuits::Fr;
 
-use super::{io_at, os_salt, BadRow, Entry, NewRecord, RegistryError, Room};
+use super::legacy::Entry;
+use super::{io_at, os_salt, BadRow, NewRecord, RegistryError, Room, SubjectOwner};
 
 /// Rows validated together; large enough to keep every core busy, small
 /// enough that raw rows waiting for validation take little memory.
@@ -95,18 +96,59 @@ impl RecordsFile {
         format: RecordFormat,
         room: Room,
     ) -> Result<Self, RegistryError> {
-        let (seen, good, bad) = match format {
+        let (good, _) = Self::read_rows(schema, path, reader, format, room, None)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            format,
+            rows: good,
+        })
+    }
+
+    /// Validates the records of the file at `path` as [`read`](Self::read)
+    /// does, but hands the good rows to `sink` in chunks as they are
+    /// validated instead of keeping them, as long as no row has been bad.
+    /// Returns the number of rows and the format.
+    pub fn stream(
+        schema: &Schema,
+        path: &Path,
+        format: Option<RecordFormat>,
+        room: Room,
+        sink: &mut dyn FnMut(Vec<SourceRow>) -> Result<(), RegistryError>,
+    ) -> Result<(u64, RecordFormat), RegistryError> {
+        let format = match format {
+            Some(format) => format,
+            None => RecordFormat::from_path(path).ok_or_else(|| RegistryError::UnknownFormat {
+                path: path.to_path_buf(),
+            })?,
+        };
+        let file = File::open(path).map_err(io_at(path))?;
+        let (_, seen) = Self::read_rows(schema, path, file, format, room, Some(sink))?;
+        Ok((seen as u64, format))
+    }
+
+    fn read_rows<R: Read>(
+        schema: &Schema,
+        path: &Path,
+        reader: R,
+        format: RecordFormat,
+        room: Room,
+        sink: Option<&mut dyn FnMut(Vec<SourceRow>) -> Result<(), RegistryError>>,
+    ) -> Result<(Vec<SourceRow>, u128), RegistryError> {
+        let (seen, good, bad, failed) = match format {
             RecordFormat::Csv => {
-                let mut rows = Rows::new(path, room);
+                let mut rows = Rows::new(path, room, sink);
                 read_csv(schema, path, reader, &mut rows)?;
-                (rows.seen, rows.good, rows.bad)
+                (rows.seen, rows.good, rows.bad, rows.failed)
             }
             RecordFormat::JsonLines => {
-                let mut rows = Rows::new(path, room);
+                let mut rows = Rows::new(path, room, sink);
                 read_json_lines(schema, path, reader, &mut rows)?;
-                (rows.seen, rows.good, rows.bad)
+                (rows.seen, rows.good, rows.bad, rows.failed)
             }
         };
+        if let Some(e) = failed {
+            return Err(e);
+        }
         room.check(seen)?;
         if !bad.is_empty() {
             return Err(RegistryError::BadRows {
@@ -115,11 +157,7 @@ impl RecordsFile {
                 rows: bad,
             });
         }
-        Ok(Self {
-            path: path.to_path_buf(),
-            format,
-            rows: good,
-        })
+        Ok((good, seen))
     }
 
     /// The number of records.
@@ -132,15 +170,72 @@ impl RecordsFile {
         self.rows.is_empty()
     }
 
+    /// Refuses rows whose subject already owns a live record
+    /// (`live_owner`) or repeats an earlier row's subject, as
+    /// [`RegistryError::BadRows`] that name each row.
+    pub fn check_unique_subjects(
+        &self,
+        schema: &Schema,
+        live_owner: impl Fn(&Fr) -> Option<u64>,
+    ) -> Result<(), RegistryError> {
+        let mut first: std::collections::HashMap<Fr, usize> = std::collections::HashMap::new();
+        let mut bad = Vec::new();
+        let subject_field = &schema.fields[schema.subject];
+        for (position, row) in self.rows.iter().enumerate() {
+            let subject = row.record.record().values[schema.subject];
+            let owner = match live_owner(&subject) {
+                Some(index) => Some(SubjectOwner::Record(index)),
+                None => match first.get(&subject) {
+                    Some(&earlier) => Some(SubjectOwner::Earlier(earlier)),
+                    None => {
+                        first.insert(subject, position);
+                        None
+                    }
+                },
+            };
+            if let Some(owner) = owner {
+                bad.push(BadRow {
+                    row: row.row,
+                    line: row.line,
+                    field: Some(subject_field.name.clone()),
+                    value: shorten(&row.record.raw()[schema.subject]),
+                    reason: owner.reason(|p| {
+                        let earlier = &self.rows[p];
+                        match self.format {
+                            RecordFormat::Csv => format!("row {}", earlier.row),
+                            RecordFormat::JsonLines => format!("line {}", earlier.line),
+                        }
+                    }),
+                });
+            }
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(RegistryError::BadRows {
+                file: self.path.clone(),
+                format: self.format,
+                rows: bad,
+            })
+        }
+    }
+
     /// The records in file order.
     pub fn into_records(self) -> Vec<NewRecord> {
         self.rows.into_iter().map(|r| r.record).collect()
     }
 }
 
+/// Where good rows go when they stream: see [`RecordsFile::stream`].
+type Sink<'s> = &'s mut dyn FnMut(Vec<SourceRow>) -> Result<(), RegistryError>;
+
 /// Rows read so far: the good, the bad, and raw rows awaiting validation.
-struct Rows<'a, T> {
+struct Rows<'a, 's, T> {
     path: &'a Path,
+    /// Takes the good rows of each chunk while no row has been bad.
+    sink: Option<Sink<'s>>,
+    /// The sink's error, which stops the read.
+    failed: Option<RegistryError>,
     /// Data rows seen, including those past the room, which are only counted.
     seen: u128,
     left: u128,
@@ -149,10 +244,12 @@ struct Rows<'a, T> {
     bad: Vec<BadRow>,
 }
 
-impl<'a, T: Sync> Rows<'a, T> {
-    fn new(path: &'a Path, room: Room) -> Self {
+impl<'a, 's, T: Sync> Rows<'a, 's, T> {
+    fn new(path: &'a Path, room: Room, sink: Option<Sink<'s>>) -> Self {
         Self {
             path,
+            sink,
+            failed: None,
             seen: 0,
             left: room.left(),
             pending: Vec::with_capacity(CHUNK),
@@ -167,7 +264,7 @@ impl<'a, T: Sync> Rows<'a, T> {
         F: Fn(u64, u64, &T) -> Result<NewRecord, Vec<BadRow>> + Sync,
     {
         self.seen += 1;
-        if self.seen > self.left {
+        if self.seen > self.left || self.failed.is_some() {
             return;
         }
         self.pending.push((self.seen as u64, line, raw));
@@ -189,6 +286,15 @@ impl<'a, T: Sync> Rows<'a, T> {
             match result {
                 Ok(record) => self.good.push(SourceRow { row, line, record }),
                 Err(problems) => self.bad.extend(problems),
+            }
+        }
+        if let Some(sink) = self.sink.as_mut() {
+            let good = std::mem::take(&mut self.good);
+            // Once a row is bad nothing will be built: good rows are dropped.
+            if self.bad.is_empty() && self.failed.is_none() {
+                if let Err(e) = sink(good) {
+                    self.failed = Some(e);
+                }
             }
         }
     }
@@ -272,7 +378,7 @@ fn read_csv<R: Read>(
     schema: &Schema,
     path: &Path,
     reader: R,
-    rows: &mut Rows<'_, csv::ByteRecord>,
+    rows: &mut Rows<'_, '_, csv::ByteRecord>,
 ) -> Result<(), RegistryError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -320,8 +426,16 @@ fn encode_row(
     bad_row: &impl Fn(Option<&str>, String, String) -> BadRow,
 ) -> Option<NewRecord> {
     let mut values = Vec::with_capacity(raw.len());
-    for (field, value) in schema.fields.iter().zip(&raw) {
+    for (i, (field, value)) in schema.fields.iter().zip(&raw).enumerate() {
         let Some(value) = value else { continue };
+        if i == schema.subject && value.is_empty() {
+            bad.push(bad_row(
+                Some(&field.name),
+                String::new(),
+                "empty; every record needs its subject".into(),
+            ));
+            continue;
+        }
         match field.ty.encode(&field.name, value) {
             Ok(v) => values.push(v),
             Err(e) => bad.push(bad_row(
@@ -404,7 +518,7 @@ fn read_json_lines<R: Read>(
     schema: &Schema,
     path: &Path,
     reader: R,
-    rows: &mut Rows<'_, Vec<u8>>,
+    rows: &mut Rows<'_, '_, Vec<u8>>,
 ) -> Result<(), RegistryError> {
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let validate = |row, line, bytes: &Vec<u8>| json_row(schema, row, line, bytes);
