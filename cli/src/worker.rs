@@ -301,6 +301,7 @@ fn unmet_answer(id: Value, outcome: Outcome) -> Value {
             "conditions": reason.split("; ").collect::<Vec<_>>(),
         }),
         Outcome::SubjectNotFound { .. } => json!({ "id": id, "outcome": "subject_not_found" }),
+        Outcome::Revoked { .. } => json!({ "id": id, "outcome": "revoked" }),
         Outcome::InvalidInput { .. } | Outcome::Proven { .. } => {
             json!({ "id": id, "outcome": "invalid_input" })
         }
@@ -354,7 +355,7 @@ fn issue_licences(
                 registry.records_of(&s).iter().any(|(index, _)| {
                     registry
                         .raw_values(*index)
-                        .is_some_and(|values| values.iter().zip(&raw).all(|(a, b)| *a == b))
+                        .is_some_and(|values| values.iter().zip(&raw).all(|(a, b)| a == b))
                 })
             });
         if !already {
