@@ -1069,3 +1069,206 @@ fn log_restore_brings_back_a_database_restored_from_an_old_backup() {
     ok(server.verify(&state, &["--log-key", &server.log_key, "--full"]));
     server.stop();
 }
+
+/// The shipped procedure's shape over the test registry: one item, decided
+/// automatically, issuing a licence into `licences`.
+const CLINIC: &str = r#"
+name = "clinic"
+decides = "health"
+rule = "automatic"
+case_prefix = "DJY"
+
+[[applicant]]
+name = "credit_code"
+label = "Registration number"
+
+[[evidence]]
+name = "premises"
+policy = "medical-premises"
+registry = "real-estate"
+subject = "credit_code"
+params = { min_area = 400, usage = "medical", today = { computed = "today" } }
+
+[licence]
+registry = "licences"
+number_prefix = "YL"
+valid_days = 365
+fields = { licence = "$number", kind = "clinic", issued = "$issued", expires = "$expires" }
+"#;
+
+/// The last line a worker prints: its counts.
+fn worker_counts(output: &Output) -> (u64, u64, u64, u64) {
+    let text = stderr(output);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains(" proven, "))
+        .unwrap_or_else(|| panic!("no summary line:\n{text}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(4)
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (numbers[0], numbers[1], numbers[2], numbers[3])
+}
+
+#[test]
+fn two_workers_share_a_queue_take_over_a_dead_lease_and_licences_are_issued() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+    ok(server.publish_registry());
+    let procedure = site.path("clinic.toml");
+    fs::write(&procedure, CLINIC).unwrap();
+    ok(zkgov()
+        .args(["procedure", "register"])
+        .arg(&procedure)
+        .args(["--server", &server.url, "--token", HEALTH])
+        .output()
+        .unwrap());
+    // Three applicants whose premises qualify, one whose do not, one
+    // unknown to the registry.
+    let subjects = [
+        "110101199003071234",
+        "510104198511120021",
+        "440305197701015678",
+        "999999999999999999",
+        "330106196212240012",
+    ];
+    let mut cases = Vec::new();
+    for subject in subjects {
+        let applied = ok(zkgov()
+            .args(["apply", "--server", &server.url, "--procedure", "clinic"])
+            .args(["--input", &format!("credit_code={subject}")])
+            .output()
+            .unwrap());
+        let body: Value = serde_json::from_str(stdout(&applied).trim()).unwrap();
+        assert!(body["access_code"].as_str().is_some_and(|c| c.len() == 24));
+        cases.push(body["case_id"].as_str().unwrap().to_string());
+    }
+    // A worker that leases two requests and dies: they come back when the
+    // lease expires, and a live worker takes them.
+    let dead = zkgov_verifier::client::Client::new(&server.url, Some(LAND.to_string()));
+    assert_eq!(dead.lease_work(2, 2).unwrap().len(), 2);
+
+    let registry = workload.registry.display().to_string();
+    let keys = workload.keys.display().to_string();
+    let worker = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("zkgov"))
+            .args(["worker", "--server", &server.url, "--token", LAND])
+            .args(["--registry", &registry, "--keys", &keys])
+            .args(["--batch", "1", "--threads", "1", "--once"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (worker(), worker());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}{}",
+        stderr(&a),
+        stderr(&b)
+    );
+    let (pa, ua, _, ra) = worker_counts(&a);
+    let (pb, ub, _, rb) = worker_counts(&b);
+    assert_eq!((pa + pb, ua + ub), (3, 2), "each request answered once");
+    assert_eq!(
+        (ra, rb),
+        (0, 0),
+        "no answer rejected:\n{}{}",
+        stderr(&a),
+        stderr(&b)
+    );
+
+    // The health department issues the three licences into its registry.
+    let licences = site.path("licences");
+    let seed = site.path("licences.csv");
+    fs::write(
+        &seed,
+        "subject,licence,kind,issued,expires\nOTHER-1,YL-2025-000001,clinic,2025-01-01,2030-01-01\n",
+    )
+    .unwrap();
+    ok(zkgov()
+        .args([
+            "registry",
+            "build",
+            "--schema",
+            "../schemas/medical-licence.toml",
+        ])
+        .arg("--records")
+        .arg(&seed)
+        .args(["--depth", "3", "--out"])
+        .arg(&licences)
+        .output()
+        .unwrap());
+    let issued = ok(zkgov()
+        .args([
+            "worker",
+            "--server",
+            &server.url,
+            "--token",
+            HEALTH,
+            "--once",
+        ])
+        .arg("--licences")
+        .arg(&licences)
+        .output()
+        .unwrap());
+    assert_eq!(worker_counts(&issued).2, 3, "{}", stderr(&issued));
+    let root = stdout(&ok(zkgov()
+        .args(["registry", "root"])
+        .arg(&licences)
+        .output()
+        .unwrap()));
+    assert!(!root.trim().is_empty());
+
+    let listed = ok(zkgov()
+        .args([
+            "case",
+            "list",
+            "--json",
+            "--server",
+            &server.url,
+            "--token",
+            HEALTH,
+        ])
+        .output()
+        .unwrap());
+    let listed: Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    let statuses: Vec<&str> = listed["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "approved").count(), 3);
+    assert_eq!(statuses.iter().filter(|s| **s == "refused").count(), 2);
+    let show = |case: &str| {
+        let output = zkgov()
+            .args(["case", "show", case, "--server", &server.url])
+            .args(["--token", HEALTH])
+            .output()
+            .unwrap();
+        stdout(&ok(output))
+    };
+    let shown = show(&cases[2]);
+    assert!(
+        shown.contains("not satisfied") && shown.contains("area_m2"),
+        "{shown}"
+    );
+    assert!(shown.contains("decision: refused"), "{shown}");
+    let shown = show(&cases[0]);
+    assert!(
+        shown.contains("licence: YL-") && shown.contains(", issued"),
+        "{shown}"
+    );
+    let queue = stdout(&ok(zkgov()
+        .args(["work", "list", "--server", &server.url, "--token", LAND])
+        .output()
+        .unwrap()));
+    assert!(queue.contains("0 pending, 0 leased, 5 done"), "{queue}");
+    server.stop();
+}
