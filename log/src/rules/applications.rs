@@ -33,7 +33,10 @@ use serde::{Deserialize, Serialize};
 use zkgov_circuits::field::to_decimal;
 use zkgov_circuits::statement::FIXED_INPUTS;
 
-use super::{check_case_id, malformed, Governance, LogState, LoggedKey, Refusal, MAX_NOTE_BYTES};
+use super::{
+    check_case_id, malformed, Governance, LogState, LoggedDecision, LoggedKey, Refusal,
+    MAX_NOTE_BYTES,
+};
 use crate::entry::{format_time, Entry, Licence};
 use crate::procedure::{DecisionRule, Procedure};
 
@@ -159,11 +162,48 @@ impl LogState {
     /// Where an application's case stands: `open` until decided, then its
     /// latest decision (`approved`, `refused` or `revoked`).
     pub fn case_status(&self, application: &Application) -> &str {
+        self.latest_decision(application)
+            .map_or("open", |d| d.decision.as_str())
+    }
+
+    /// An application's latest decision.
+    pub fn latest_decision(&self, application: &Application) -> Option<&LoggedDecision> {
         application
             .decisions
             .last()
             .and_then(|i| self.decisions.get(i))
-            .map_or("open", |d| d.decision.as_str())
+    }
+
+    /// The newest key of `policy` over `registry`.
+    pub fn latest_key(&self, policy: &str, registry: &str) -> Option<&Arc<LoggedKey>> {
+        self.keys
+            .values()
+            .filter(|k| k.policy_name == policy && k.registry == registry)
+            .max_by_key(|k| k.index)
+    }
+
+    /// The newest key that proves item `evidence` of this procedure version:
+    /// its policy over its registry, with the policy hash the procedure
+    /// recorded, so that the rules accept its results.
+    pub fn evidence_key(
+        &self,
+        procedure: &LoggedProcedure,
+        evidence: &str,
+    ) -> Option<&Arc<LoggedKey>> {
+        let position = procedure
+            .procedure
+            .evidence
+            .iter()
+            .position(|item| item.name == evidence)?;
+        let item = &procedure.procedure.evidence[position];
+        self.keys
+            .values()
+            .filter(|k| {
+                k.policy_name == item.policy
+                    && k.registry == item.registry
+                    && k.policy_hash == procedure.policy_hashes[position]
+            })
+            .max_by_key(|k| k.index)
     }
 
     /// The unmet entry at a log index, as its answer.
@@ -338,10 +378,7 @@ impl LogState {
                 return Err(Refusal::UnknownRegistry(item.registry.clone()));
             }
             let key = self
-                .keys
-                .values()
-                .filter(|k| k.policy_name == item.policy && k.registry == item.registry)
-                .max_by_key(|k| k.index)
+                .latest_key(&item.policy, &item.registry)
                 .ok_or_else(|| {
                     at(format!(
                         "no key of policy `{}` over `{}` is registered; register it first",

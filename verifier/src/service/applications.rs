@@ -27,7 +27,7 @@ use zkgov_circuits::field::to_decimal;
 use zkgov_circuits::schema::Schema;
 use zkgov_log::entry::{format_time, Entry};
 use zkgov_log::procedure::Procedure;
-use zkgov_log::rules::{Answer, Application, LogState};
+use zkgov_log::rules::{Answer, Application, LogState, LoggedProcedure};
 
 use super::api::{
     append, append_one, blocking, receipt_response, settle, ApiJson, ApiQuery, Item, Submission,
@@ -170,9 +170,10 @@ pub(super) struct ApplicationForm {
 /// and encodable as the subject of every registry that reads it.
 fn check_inputs(
     log: &LogState,
-    procedure: &Procedure,
+    logged: &LoggedProcedure,
     inputs: &BTreeMap<String, String>,
 ) -> Result<(), ApiError> {
+    let procedure = &logged.procedure;
     let bad = |name: &str, problem: String| {
         ApiError::MalformedRequest(format!("inputs.{name}: {problem}"))
     };
@@ -209,9 +210,7 @@ fn check_inputs(
             .filter(|i| i.subject == input.name)
         {
             let key = log
-                .keys()
-                .filter(|k| k.policy_name == item.policy && k.registry == item.registry)
-                .max_by_key(|k| k.index)
+                .evidence_key(logged, &item.name)
                 .ok_or_else(|| ApiError::Internal(format!("no key for {}", item.name)))?;
             let schema = Schema::from_toml("schema", &key.schema_toml)
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -256,7 +255,7 @@ pub(super) async fn post_application(
             .procedure(&form.procedure)
             .ok_or_else(|| ApiError::NotFound(format!("no procedure `{}`", form.procedure)))?
             .clone();
-        check_inputs(&log, &logged.procedure, &form.inputs)?;
+        check_inputs(&log, &logged, &form.inputs)?;
         logged
     };
     let year = chrono::Utc::now().year();
@@ -432,7 +431,7 @@ pub(super) fn case_status(
             })
         })
         .collect();
-    let decision = application.decisions.last().and_then(|i| log.decision(*i));
+    let decision = log.latest_decision(application);
     let licence_work = work.iter().find(|w| w.kind == WorkKind::Licence);
     json!({
         "case_id": application.case_id,
@@ -592,11 +591,7 @@ fn leased_json(log: &LogState, leased: &Leased) -> Value {
     match work.kind {
         WorkKind::Evidence => {
             let item = procedure.item(&work.evidence);
-            let key = item.and_then(|item| {
-                log.keys()
-                    .filter(|k| k.policy_name == item.policy && k.registry == item.registry)
-                    .max_by_key(|k| k.index)
-            });
+            let key = log.evidence_key(logged, &work.evidence);
             json!({
                 "id": work.id,
                 "kind": "evidence",
@@ -614,8 +609,7 @@ fn leased_json(log: &LogState, leased: &Leased) -> Value {
         WorkKind::Licence => {
             let decision = log
                 .application(&work.case_id)
-                .and_then(|a| a.decisions.last())
-                .and_then(|i| log.decision(*i));
+                .and_then(|a| log.latest_decision(a));
             let holder = procedure
                 .evidence
                 .first()
@@ -941,7 +935,7 @@ pub(super) fn licence_work(log: &LogState, cases: &[String]) -> Vec<NewWork> {
         let Some(application) = log.application(case_id) else {
             continue;
         };
-        let Some(decision) = application.decisions.last().and_then(|i| log.decision(*i)) else {
+        let Some(decision) = log.latest_decision(application) else {
             continue;
         };
         if decision.decision == "approved"
@@ -973,8 +967,7 @@ fn check_issued(
     let log = state.log();
     let decision = log
         .application(&work.case_id)
-        .and_then(|a| a.decisions.last())
-        .and_then(|i| log.decision(*i))
+        .and_then(|a| log.latest_decision(a))
         .ok_or_else(|| ApiError::Conflict(format!("case {} is not decided", work.case_id)))?;
     let licence = decision.licence.as_ref().ok_or_else(|| {
         ApiError::Conflict(format!(
