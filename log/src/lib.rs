@@ -12,6 +12,7 @@
 //! - [`entry`]: the typed entries;
 //! - [`procedure`]: procedures, what an application requires and how it is decided;
 //! - [`receipt`]: receipts and their client-side verification;
+//! - [`licence`]: licence documents, as holders keep them, verified offline;
 //! - [`verify`]: Groth16 verification, single and in random-linear-combination batches;
 //! - [`rules`]: the acceptance rules, a pure state machine over entries;
 //! - [`replay`]: replaying a log through the rules, with proofs checked in batches;
@@ -51,6 +52,7 @@ use base64::Engine as _;
 
 pub mod checkpoint;
 pub mod entry;
+pub mod licence;
 pub mod procedure;
 pub mod receipt;
 pub mod replay;

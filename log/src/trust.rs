@@ -160,7 +160,8 @@ pub fn store_replay(path: &Path, state: &LogState) -> Result<(), TrustError> {
 }
 
 /// Writes `bytes` to `path`: a temporary file in the same directory,
-/// fsynced, renamed over `path`, and the directory fsynced.
+/// readable by its owner only, fsynced, renamed over `path`, and the
+/// directory fsynced.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrustError> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -173,7 +174,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrustError> {
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut file = File::create(&tmp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;
