@@ -9,6 +9,8 @@ use fixture::{reason, Client, Fixture, HEALTH, LAND, MARKET};
 use serde_json::{json, Value};
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_keys::snarkjs;
+use zkgov_log::checkpoint::LogVerifier;
+use zkgov_log::licence::LicenceDocument;
 use zkgov_verifier::service::RunningService;
 
 const PROCEDURE: &str = r#"
@@ -212,6 +214,9 @@ fn an_application_is_proved_decided_and_licensed_without_its_secret_in_the_log()
     assert_eq!(licence["subject"], "ID-1");
     assert_eq!(licence["licence"]["number"], number);
     let id = licence["id"].as_i64().unwrap();
+    // The licence document waits for the licence to be in the registry.
+    let (status, body) = client.get_as(&format!("/v1/applications/{case_id}/licence"), &token);
+    assert_eq!((status, reason(&body)), (409, "conflict"), "{body}");
     // A root that is not the licence registry's is refused.
     let (status, _) = client.post(
         &format!("/v1/work/{id}"),
@@ -234,6 +239,25 @@ fn an_application_is_proved_decided_and_licensed_without_its_secret_in_the_log()
     let (_, view) = client.get_as(&format!("/v1/applications/{case_id}"), &token);
     assert_eq!(view["licence"]["issued"], true);
 
+    // The applicant's licence document verifies offline with the log's key.
+    let (status, body) = client.get_as(&format!("/v1/applications/{case_id}/licence"), &token);
+    assert_eq!(status, 200, "{body}");
+    let document: LicenceDocument = serde_json::from_value(body).unwrap();
+    let log_key = LogVerifier::from_verifier_key(&service.verifier_key).unwrap();
+    let verified = document.verify(&log_key).unwrap();
+    assert_eq!(document.number, number);
+    assert_eq!(document.holder.subject, "ID-1");
+    assert_eq!(document.holder.case_secret, secret);
+    assert_eq!(verified.index, view["decision"]["index"].as_u64().unwrap());
+    assert!(verified.automatic);
+    // Only its own applicant's session reads it.
+    let (other_case, other_code) = apply(&client, "ID-2");
+    let other = session(&client, &other_case, &other_code);
+    let (status, _) = client.get_as(&format!("/v1/applications/{case_id}/licence"), &other);
+    assert_eq!(status, 403);
+    let (status, _) = client.get(&format!("/v1/applications/{case_id}/licence"));
+    assert_eq!(status, 401);
+
     // A person may not decide again, except by an amendment with a reason.
     let decision = view["decision"]["index"].as_u64().unwrap();
     let (status, body) = client.post(
@@ -248,6 +272,9 @@ fn an_application_is_proved_decided_and_licensed_without_its_secret_in_the_log()
         &json!({ "decision": "revoked", "note": "premises sold", "amends": decision }),
     );
     assert_eq!(status, 201, "{body}");
+    // A revoked licence is no longer handed out.
+    let (status, body) = client.get_as(&format!("/v1/applications/{case_id}/licence"), &token);
+    assert_eq!((status, reason(&body)), (409, "conflict"), "{body}");
 
     // The log holds the case but neither its secret nor the subject id.
     let (_, entries) = client.get_text("/v1/log/entries?start=0");
@@ -318,5 +345,66 @@ fn an_unmet_item_refuses_the_case_with_its_condition_and_intake_is_rate_limited(
         &json!({ "procedure": "clinic", "inputs": { "credit_code": "ID-2" } }),
     );
     assert_eq!((status, reason(&body)), (429, "too_many_requests"));
+    service.shutdown().unwrap();
+}
+
+#[test]
+fn a_decided_case_closes_the_requests_it_no_longer_needs() {
+    let fixture = Fixture::new();
+    let (_data, service, client) = start(&fixture, "");
+    // Two items over the same registry: large premises, and larger ones.
+    let two = PROCEDURE
+        .replace("name = \"clinic\"", "name = \"hospital\"")
+        .replace("case_prefix = \"DJY\"", "case_prefix = \"YY\"")
+        + r#"
+[[evidence]]
+name = "wards"
+policy = "medical-premises"
+registry = "real-estate"
+subject = "credit_code"
+params = { min_area = 800, usage = "medical", today = { computed = "today" } }
+"#;
+    let (status, body) = client.post("/v1/procedures", Some(HEALTH), &json!({ "procedure": two }));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = client.post(
+        "/v1/applications",
+        None,
+        &json!({ "procedure": "hospital", "inputs": { "credit_code": "ID-4" } }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let case_id = body["case_id"].as_str().unwrap().to_string();
+    let token = session(&client, &case_id, body["access_code"].as_str().unwrap());
+    let (_, queue) = client.get_as("/v1/work/queue", LAND);
+    assert_eq!(queue["pending"], 2, "{queue}");
+
+    // One item unmet refuses the case, and the other request is closed.
+    let (_, leased) = client.get_as("/v1/work?limit=1", LAND);
+    let id = leased["work"][0]["id"].as_i64().unwrap();
+    let (status, body) = client.post(
+        &format!("/v1/work/{id}"),
+        Some(LAND),
+        &json!({ "outcome": "subject_not_found" }),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, view) = client.get_as(&format!("/v1/applications/{case_id}"), &token);
+    assert_eq!(view["status"], "refused", "{view}");
+    let statuses: Vec<&str> = view["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        statuses.contains(&"subject_not_found") && statuses.contains(&"not_needed"),
+        "{view}"
+    );
+    let (_, queue) = client.get_as("/v1/work/queue", LAND);
+    assert_eq!(
+        (queue["pending"].as_u64(), queue["leased"].as_u64()),
+        (Some(0), Some(0)),
+        "{queue}"
+    );
+    let (_, leased) = client.get_as("/v1/work", LAND);
+    assert_eq!(leased["work"].as_array().unwrap().len(), 0, "{leased}");
     service.shutdown().unwrap();
 }

@@ -400,6 +400,7 @@ pub(super) fn case_status(
         return json!({ "case_id": application.case_id });
     };
     let procedure = &logged.procedure;
+    let decision = log.latest_decision(application);
     let evidence: Vec<Value> = procedure
         .evidence
         .iter()
@@ -417,6 +418,8 @@ pub(super) fn case_status(
                     reason,
                     conditions,
                 }) => (reason.as_str(), conditions.clone(), Some(*index)),
+                // Decided without it: nobody is asked for it any more.
+                None if decision.is_some() => ("not_needed", vec![], None),
                 None if leased => ("in_progress", vec![], None),
                 None => ("pending", vec![], None),
             };
@@ -431,7 +434,6 @@ pub(super) fn case_status(
             })
         })
         .collect();
-    let decision = log.latest_decision(application);
     let licence_work = work.iter().find(|w| w.kind == WorkKind::Licence);
     json!({
         "case_id": application.case_id,
@@ -795,6 +797,7 @@ async fn complete(
     let mut proofs: Vec<(usize, Work, Result<Submission, ApiError>)> = Vec::new();
     let mut drafts: Vec<(usize, Work, Draft)> = Vec::new();
     let mut done: Vec<(i64, u64, usize)> = Vec::new();
+    let mut touched: Vec<String> = Vec::new();
     for (i, (completion, work)) in completions.into_iter().zip(works).enumerate() {
         let work = match (completion.id, work) {
             (None, _) => {
@@ -822,6 +825,7 @@ async fn complete(
             results[i] = Some(json!({ "status": "existing", "id": work.id, "index": index }));
             continue;
         }
+        touched.push(work.case_id.clone());
         match (work.kind, completion.outcome.as_str()) {
             (WorkKind::Evidence, "proof") => {
                 let submission = match (
@@ -914,11 +918,25 @@ async fn complete(
         }
     }
     let finished: Vec<(i64, u64)> = done.iter().map(|(id, index, _)| (*id, *index)).collect();
-    let licences = licence_work(&state.log(), &cases);
+    let (licences, decided) = {
+        let log = state.log();
+        (licence_work(&log, &cases), decided_cases(&log, touched))
+    };
     let storage = state.storage.clone();
     blocking(move || {
         storage.finish_work(&finished)?;
         storage.add_work(&licences)?;
+        // A decided case asks for no more evidence: its open requests are
+        // done, by the decision.
+        for (case_id, index) in decided {
+            let moot: Vec<(i64, u64)> = storage
+                .case_work(&case_id)?
+                .iter()
+                .filter(|w| w.kind == WorkKind::Evidence && w.done.is_none())
+                .map(|w| (w.id, index))
+                .collect();
+            storage.finish_work(&moot)?;
+        }
         Ok(())
     })
     .await?;
@@ -929,6 +947,22 @@ async fn complete(
 }
 
 /// The licence requests that approvals of `cases` call for.
+/// The decided cases among `cases`, each once, with its decision's index.
+fn decided_cases(log: &LogState, mut cases: Vec<String>) -> Vec<(String, u64)> {
+    cases.sort();
+    cases.dedup();
+    cases
+        .into_iter()
+        .filter_map(|case_id| {
+            let index = log
+                .application(&case_id)
+                .and_then(|a| log.latest_decision(a))?
+                .index;
+            Some((case_id, index))
+        })
+        .collect()
+}
+
 pub(super) fn licence_work(log: &LogState, cases: &[String]) -> Vec<NewWork> {
     let mut work: Vec<NewWork> = Vec::new();
     for case_id in cases {

@@ -39,6 +39,7 @@ mod batcher;
 pub mod config;
 mod connections;
 pub mod error;
+mod licence;
 pub mod metrics;
 pub mod signed;
 pub mod startup;
@@ -76,6 +77,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/applications"),
     ("POST", "/v1/applications/{case_id}/session"),
     ("GET", "/v1/applications/{case_id}"),
+    ("GET", "/v1/applications/{case_id}/licence"),
     ("GET", "/v1/work"),
     ("POST", "/v1/work"),
     ("GET", "/v1/work/queue"),
@@ -396,6 +398,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/applications/{case_id}",
             get(applications::get_application),
+        )
+        .route(
+            "/v1/applications/{case_id}/licence",
+            get(licence::get_licence),
         )
         .route(
             "/v1/work",

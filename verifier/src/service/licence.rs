@@ -1,0 +1,89 @@
+//! `GET /v1/applications/{case}/licence`: the applicant's licence document
+//! ([`zkgov_log::licence`]), once the licence is issued.
+//!
+//! It is served under the applicant's session only: it carries the
+//! holder's opening of the licence's subject tag, which is the subject's
+//! id and the case secret.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use zkgov_log::licence::{Holder, LicenceDocument};
+
+use super::api::{blocking, existing_receipt};
+use super::auth::ApplicantAuth;
+use super::error::ApiError;
+use super::AppState;
+use crate::storage::casework::WorkKind;
+
+pub(super) async fn get_licence(
+    State(state): State<Arc<AppState>>,
+    ApplicantAuth(session_case): ApplicantAuth,
+    Path(case_id): Path<String>,
+) -> Result<Response, ApiError> {
+    if session_case != case_id {
+        return Err(ApiError::Forbidden(
+            "this session is for another case".into(),
+        ));
+    }
+    let storage = state.storage.clone();
+    let case = case_id.clone();
+    let (stored, work) =
+        blocking(move || Ok((storage.application(&case)?, storage.case_work(&case)?))).await?;
+    let stored = stored.ok_or_else(|| ApiError::NotFound(format!("no application `{case_id}`")))?;
+    let (index, licence, holder) = {
+        let log = state.log();
+        let application = log
+            .application(&case_id)
+            .ok_or_else(|| ApiError::NotFound(format!("no application `{case_id}`")))?;
+        let decision = log
+            .latest_decision(application)
+            .ok_or_else(|| ApiError::Conflict(format!("case {case_id} is not decided yet")))?;
+        let licence = match (&decision.licence, decision.decision.as_str()) {
+            (Some(licence), "approved") => licence.clone(),
+            _ => {
+                return Err(ApiError::Conflict(format!(
+                    "case {case_id} is {}; it issues no licence",
+                    decision.decision
+                )))
+            }
+        };
+        let holder = log
+            .procedure_at(application.procedure)
+            .and_then(|p| p.procedure.evidence.first())
+            .and_then(|item| stored.inputs.get(&item.subject))
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::Internal(format!("case {case_id}: the holder's input is missing"))
+            })?;
+        (decision.index, licence, holder)
+    };
+    let issued = work
+        .iter()
+        .any(|w| w.kind == WorkKind::Licence && w.done.is_some());
+    if !issued {
+        return Err(ApiError::Conflict(format!(
+            "the licence {} is approved but not yet in the {} registry; retry shortly",
+            licence.number, licence.registry
+        )));
+    }
+    let receipt = existing_receipt(&state, index).await?;
+    let document = LicenceDocument::new(
+        &state.config.origin,
+        &case_id,
+        &licence,
+        Holder {
+            subject: holder,
+            case_secret: stored.case_secret,
+        },
+        receipt,
+    );
+    let mut response = Json(document).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
