@@ -17,6 +17,7 @@ mod casework;
 mod client;
 mod demo;
 mod keys;
+mod licence;
 mod prove;
 mod registry;
 mod serve;
@@ -70,6 +71,9 @@ enum Command {
     Work(casework::WorkCommand),
     /// Serve a department's work queue: lease requests, prove them on all cores, issue licences, submit, loop.
     Worker(worker::WorkerArgs),
+    /// Licence documents: fetch one as its applicant, verify one offline or online.
+    #[command(subcommand)]
+    Licence(licence::LicenceCommand),
     /// Registry roots in the verifier service's log.
     #[command(subcommand)]
     Root(client::RootCommand),
@@ -166,6 +170,7 @@ fn main() -> ExitCode {
         Command::Submit(args) => return exit_code(client::submit(&args)),
         Command::Root(command) => return exit_code(client::root(&command)),
         Command::Case(command) => return exit_code(client::case(&command)),
+        Command::Licence(command) => return exit_code(licence::run(&command)),
         Command::Log(command) => return exit_code(client::log(&command)),
     };
     exit_code(result.map(|()| ExitCode::SUCCESS))

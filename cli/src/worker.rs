@@ -11,7 +11,7 @@
 //! submits it and exits.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,64 +71,211 @@ struct Prover {
     policy: Policy,
 }
 
-#[derive(Default)]
-struct Tally {
-    proven: u64,
-    unmet: u64,
-    licences: u64,
-    rejected: u64,
+/// What a worker has done.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) proven: u64,
+    pub(crate) unmet: u64,
+    pub(crate) licences: u64,
+    pub(crate) rejected: u64,
+    /// Wall-clock seconds spent proving.
+    pub(crate) proving_seconds: f64,
+}
+
+/// A department's worker: its registry and keys, the licence registry it
+/// issues into, and the service it works for.
+pub(crate) struct Worker {
+    client: Client,
+    registry: Option<Registry>,
+    provers: BTreeMap<String, Prover>,
+    licences: Option<Registry>,
+    /// Whether licences go into `registry` itself, so that a licence
+    /// issued can back the next proof at once.
+    licences_in_registry: bool,
+    threads: usize,
+    batch: usize,
+    lease_seconds: u64,
+}
+
+impl Worker {
+    /// Opens the registries and keys; `licences` may be `registry` itself.
+    pub(crate) fn open(
+        client: Client,
+        registry: Option<&Path>,
+        keys: &[PathBuf],
+        licences: Option<&Path>,
+        threads: usize,
+    ) -> Result<Worker> {
+        if keys.is_empty() && licences.is_none() {
+            return Err(Malformed(
+                "nothing to do: give --registry and --keys to prove, or --licences to issue".into(),
+            )
+            .into());
+        }
+        let registry = match registry {
+            Some(dir) => Some(Registry::open(dir)?),
+            None if !keys.is_empty() => {
+                return Err(Malformed("--keys needs the --registry they prove from".into()).into())
+            }
+            None => None,
+        };
+        let mut provers: BTreeMap<String, Prover> = BTreeMap::new();
+        for dir in keys {
+            let keys = KeyDir::open(dir)?;
+            let schema = Schema::from_toml(
+                &dir.join("schema.toml").display().to_string(),
+                &keys.schema_text,
+            )?;
+            let policy = Policy::from_toml(
+                &dir.join("policy.toml").display().to_string(),
+                &keys.policy_text,
+                &schema,
+            )?;
+            if let Some(registry) = &registry {
+                if registry.schema() != &schema || registry.shape() != keys.shape()? {
+                    bail!(
+                        "the key {} is not for the registry {} (another schema or tree shape)",
+                        dir.display(),
+                        registry.dir().display()
+                    );
+                }
+            }
+            let engine = Engine::new(&keys, schema.clone(), policy.clone())?;
+            provers.insert(
+                engine.key_id().to_string(),
+                Prover {
+                    engine,
+                    schema,
+                    policy,
+                },
+            );
+        }
+        let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+        let licences_in_registry = match (&registry, licences) {
+            (Some(registry), Some(licences)) => same(registry.dir(), licences),
+            _ => false,
+        };
+        let licences = match licences {
+            Some(dir) if !licences_in_registry => Some(Registry::open(dir)?),
+            _ => None,
+        };
+        Ok(Worker {
+            client,
+            registry,
+            provers,
+            licences,
+            licences_in_registry,
+            threads,
+            batch: 256,
+            lease_seconds: 300,
+        })
+    }
+
+    /// Requests leased at a time, and how long a lease lasts.
+    pub(crate) fn leasing(mut self, batch: usize, lease_seconds: u64) -> Worker {
+        self.batch = batch;
+        self.lease_seconds = lease_seconds;
+        self
+    }
+
+    /// Leases, answers and submits until `stop` is set, or, with `once`,
+    /// until the department's queue holds no pending or leased request.
+    /// Work already leased when `stop` is set is finished and submitted.
+    pub(crate) fn serve(
+        &mut self,
+        stop: &AtomicBool,
+        once: bool,
+        progress: &ProgressBar,
+    ) -> Result<Tally> {
+        let mut tally = Tally::default();
+        let show = |tally: &Tally, state: &str| {
+            progress.set_message(format!(
+                "{} proven, {} unmet, {} licences issued, {} rejected — {state}",
+                tally.proven, tally.unmet, tally.licences, tally.rejected
+            ));
+        };
+        let mut idle = Duration::from_millis(100);
+        while !stop.load(Ordering::SeqCst) {
+            let work = self.client.lease_work(self.batch, self.lease_seconds)?;
+            if work.is_empty() {
+                if once {
+                    // Done once nothing is pending or leased: requests
+                    // leased by a worker that died come back when their
+                    // leases expire, and this one takes them then.
+                    let queue = self.client.get("/v1/work/queue")?;
+                    if queue["pending"] == 0 && queue["leased"] == 0 {
+                        break;
+                    }
+                }
+                show(&tally, "waiting for work");
+                std::thread::sleep(idle);
+                idle = (idle * 2).min(Duration::from_secs(2));
+                continue;
+            }
+            idle = Duration::from_millis(100);
+            show(&tally, &format!("working on {} requests", work.len()));
+            let (evidence, licence): (Vec<Value>, Vec<Value>) =
+                work.into_iter().partition(|w| w["kind"] == "evidence");
+            let mut answers = Vec::new();
+            if !evidence.is_empty() {
+                let Some(registry) = &self.registry else {
+                    bail!(
+                        "the service leased evidence requests, but this worker has no --registry"
+                    );
+                };
+                answers.extend(answer_evidence(
+                    &evidence,
+                    registry,
+                    &self.provers,
+                    self.threads,
+                    &mut tally,
+                )?);
+            }
+            if !licence.is_empty() {
+                let target = if self.licences_in_registry {
+                    self.registry.as_mut()
+                } else {
+                    self.licences.as_mut()
+                };
+                let Some(registry) = target else {
+                    bail!("the service leased licence requests, but this worker has no --licences");
+                };
+                answers.extend(issue_licences(
+                    &licence,
+                    registry,
+                    &self.client,
+                    &mut tally,
+                )?);
+            }
+            for chunk in answers.chunks(1024) {
+                for result in self.client.complete_work(chunk)? {
+                    if result["status"] == "rejected" {
+                        tally.rejected += 1;
+                        progress.println(format!(
+                            "request {} rejected: {}",
+                            result["id"], result["error"]["message"]
+                        ));
+                    }
+                }
+            }
+            show(&tally, "submitted");
+        }
+        Ok(tally)
+    }
 }
 
 pub(crate) fn run(args: &WorkerArgs) -> Result<()> {
-    if args.keys.is_empty() && args.licences.is_none() {
-        return Err(Malformed(
-            "nothing to do: give --registry and --keys to prove, or --licences to issue".into(),
-        )
-        .into());
-    }
-    let registry = match &args.registry {
-        Some(dir) => Some(Registry::open(dir)?),
-        None if !args.keys.is_empty() => {
-            return Err(Malformed("--keys needs the --registry they prove from".into()).into())
-        }
-        None => None,
-    };
-    let mut provers: BTreeMap<String, Prover> = BTreeMap::new();
-    for dir in &args.keys {
-        let keys = KeyDir::open(dir)?;
-        let schema = Schema::from_toml(
-            &dir.join("schema.toml").display().to_string(),
-            &keys.schema_text,
-        )?;
-        let policy = Policy::from_toml(
-            &dir.join("policy.toml").display().to_string(),
-            &keys.policy_text,
-            &schema,
-        )?;
-        if let Some(registry) = &registry {
-            if registry.schema() != &schema || registry.shape() != keys.shape()? {
-                bail!(
-                    "the key {} is not for the registry {} (another schema or tree shape)",
-                    dir.display(),
-                    registry.dir().display()
-                );
-            }
-        }
-        let engine = Engine::new(&keys, schema.clone(), policy.clone())?;
-        provers.insert(
-            engine.key_id().to_string(),
-            Prover {
-                engine,
-                schema,
-                policy,
-            },
-        );
-    }
-    let mut licences = args.licences.as_deref().map(Registry::open).transpose()?;
-    let client = args.server.client()?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut worker = Worker::open(
+        args.server.client()?,
+        args.registry.as_deref(),
+        &args.keys,
+        args.licences.as_deref(),
+        threads,
+    )?
+    .leasing(args.batch as usize, args.lease_seconds);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -139,64 +286,8 @@ pub(crate) fn run(args: &WorkerArgs) -> Result<()> {
         ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("a valid template"),
     );
     progress.enable_steady_tick(Duration::from_millis(200));
-    let mut tally = Tally::default();
     let started = Instant::now();
-    let show = |tally: &Tally, state: &str| {
-        progress.set_message(format!(
-            "{} proven, {} unmet, {} licences issued, {} rejected — {state}",
-            tally.proven, tally.unmet, tally.licences, tally.rejected
-        ));
-    };
-    let mut idle = Duration::from_millis(100);
-    while !stop.load(Ordering::SeqCst) {
-        let work = client.lease_work(args.batch as usize, args.lease_seconds)?;
-        if work.is_empty() {
-            if args.once {
-                // Done once nothing is pending or leased: requests leased
-                // by a worker that died come back when their leases
-                // expire, and this one takes them then.
-                let queue = client.get("/v1/work/queue")?;
-                if queue["pending"] == 0 && queue["leased"] == 0 {
-                    break;
-                }
-            }
-            show(&tally, "waiting for work");
-            std::thread::sleep(idle);
-            idle = (idle * 2).min(Duration::from_secs(2));
-            continue;
-        }
-        idle = Duration::from_millis(100);
-        show(&tally, &format!("working on {} requests", work.len()));
-        let (evidence, licence): (Vec<Value>, Vec<Value>) =
-            work.into_iter().partition(|w| w["kind"] == "evidence");
-        let mut answers = Vec::new();
-        if !evidence.is_empty() {
-            let Some(registry) = &registry else {
-                bail!("the service leased evidence requests, but this worker has no --registry");
-            };
-            answers.extend(answer_evidence(
-                &evidence, registry, &provers, threads, &mut tally,
-            )?);
-        }
-        if !licence.is_empty() {
-            let Some(registry) = licences.as_mut() else {
-                bail!("the service leased licence requests, but this worker has no --licences");
-            };
-            answers.extend(issue_licences(&licence, registry, &client, &mut tally)?);
-        }
-        for chunk in answers.chunks(1024) {
-            for result in client.complete_work(chunk)? {
-                if result["status"] == "rejected" {
-                    tally.rejected += 1;
-                    progress.println(format!(
-                        "request {} rejected: {}",
-                        result["id"], result["error"]["message"]
-                    ));
-                }
-            }
-        }
-        show(&tally, "submitted");
-    }
+    let tally = worker.serve(&stop, args.once, &progress)?;
     progress.finish_and_clear();
     eprintln!(
         "{} proven, {} unmet, {} licences issued, {} rejected in {:.1} s{}",
@@ -266,6 +357,7 @@ fn answer_evidence(
         }
     }
     let never = AtomicBool::new(false);
+    let started = Instant::now();
     for (key_id, jobs) in by_key {
         let prover = &provers[key_id];
         let jobs = jobs.into_iter().map(|(id, job)| (id, job.0, job.1));
@@ -289,6 +381,7 @@ fn answer_evidence(
             return Err(e.into());
         }
     }
+    tally.proving_seconds += started.elapsed().as_secs_f64();
     Ok(answers)
 }
 

@@ -1,7 +1,9 @@
-//! The medical-licence scenario end to end, at a small scale: `zkgov demo`
-//! proves at two departments, submits to a real verifier on loopback,
-//! compares, decides, issues licences and audits the log; a second run
-//! reuses the cached keys and decides the same way. Then the demo's log is
+//! The medical-licence scenario end to end, at a small scale: in `zkgov
+//! demo` clinics apply through the API, three departments' workers prove
+//! and issue licences, the procedure decides automatically, applicants
+//! verify their licences and hear why they were refused, the licences back
+//! a second procedure, and the log is replayed; a second run reuses the
+//! cached keys and decides the same way. Then the demo's log is
 //! served again by `zkgov serve`, checked with the client commands, and
 //! tampered with behind the service's back.
 
@@ -21,8 +23,10 @@ fn demo(data_dir: &std::path::Path) -> String {
             "demo",
             "--records",
             "400",
-            "--cases",
+            "--applications",
             "20",
+            "--designations",
+            "4",
             "--data-dir",
             "demo-data",
         ])
@@ -37,19 +41,41 @@ fn demo(data_dir: &std::path::Path) -> String {
     stdout
 }
 
+/// The number after `label` on the line that starts with it.
 fn count(out: &str, label: &str) -> u64 {
     out.lines()
-        .find(|l| l.trim_start().starts_with(label))
-        .and_then(|l| l.split_whitespace().last())
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no `{label}` line in\n{out}"))
 }
 
+/// The example case the summary names for `label`.
+fn example(out: &str, label: &str) -> String {
+    out.lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .and_then(|l| l.split("(such as ").nth(1))
+        .map(|rest| rest.trim_end_matches(')').to_string())
+        .unwrap_or_else(|| panic!("no example case for `{label}` in\n{out}"))
+}
+
+/// How many refused applicants were told a reason containing `reason`.
+fn told(out: &str, reason: &str) -> u64 {
+    out.lines()
+        .skip_while(|l| !l.contains("what refused applicants were told"))
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .filter(|l| l.contains(reason))
+        .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
 #[test]
-fn the_medical_licence_case_runs_end_to_end() {
+fn clinics_apply_and_the_procedure_decides_and_licences_back_a_second_procedure() {
     let dir = tempfile::tempdir().unwrap();
     let first = demo(dir.path());
-    // Cases cycle through the kinds: of 20, 12 approved and 2 of each refusal.
+    // Applications cycle through the kinds: of 20, 12 approved and 2 of
+    // each refusal.
     assert_eq!(count(&first, "approved"), 12, "{first}");
     for refusal in [
         "refused: premises too small",
@@ -59,48 +85,56 @@ fn the_medical_licence_case_runs_end_to_end() {
     ] {
         assert_eq!(count(&first, refusal), 2, "{refusal} in\n{first}");
     }
-    // Each refusal is traced to the right condition at the right department.
+    // Each refused applicant is told the one condition that failed, at
+    // the department that owns it.
     assert_eq!(
-        count(&first, "land-registry: not satisfied: area_m2 >= $min_area"),
+        told(&first, "premises: not_satisfied: area_m2 >= $min_area"),
         2
     );
-    assert_eq!(
-        count(&first, "land-registry: not satisfied: usage == $usage"),
-        2
-    );
-    assert_eq!(
-        count(&first, "market-bureau: not satisfied: expires > $today"),
-        2
-    );
-    assert_eq!(count(&first, "land-registry: subject not found"), 2);
-    assert!(first.contains("12 licences issued"), "{first}");
+    assert_eq!(told(&first, "premises: not_satisfied: usage == $usage"), 2);
+    assert_eq!(told(&first, "business: not_satisfied: expires > $today"), 2);
+    // An unknown applicant hears it from whichever department answers
+    // first.
+    assert_eq!(told(&first, "subject_not_found"), 2, "{first}");
     assert!(
-        first.contains("signature valid; consistent with the first checkpoint"),
+        first.contains("12 licences fetched and verified offline"),
         "{first}"
     );
     assert!(
-        first.contains("set up keys for medical-premises"),
+        first.contains("4 licence holders designated; 1 without a licence refused"),
         "{first}"
+    );
+    assert!(
+        first.contains("checkpoint signature valid, consistent with the first checkpoint"),
+        "{first}"
+    );
+    assert!(
+        first.contains("set up keys for valid-medical-licence"),
+        "{first}"
+    );
+    // The health department issued the 12 licences and proved the 4
+    // holders' licences for the insurance bureau.
+    let health = first
+        .lines()
+        .find(|l| l.trim_start().starts_with("health-department "))
+        .unwrap();
+    assert!(
+        health.contains("4 proofs") && health.contains("12 licences issued"),
+        "{health}"
     );
 
     // Keys are cached; the verifier starts afresh; the outcome is the same.
     let second = demo(dir.path());
     assert!(!second.contains("set up keys"), "{second}");
     assert_eq!(count(&second, "approved"), 12);
-    let log_line = |out: &str| {
-        out.lines()
-            .find(|l| l.trim_start().starts_with("log:"))
-            .map(str::to_string)
-    };
-    assert!(log_line(&first).is_some_and(|l| l.ends_with("entries, audited")));
-    assert_eq!(log_line(&first), log_line(&second));
-    for rate in ["proving:", "verification:"] {
-        let line = second
+    for rate in ["applications:", "total:"] {
+        let value = second
             .lines()
-            .find(|l| l.trim_start().starts_with(rate))
-            .unwrap_or_else(|| panic!("no `{rate}` line in\n{second}"));
-        let value: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        assert!(value > 0.0, "{line}");
+            .find_map(|l| l.trim_start().strip_prefix(rate))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.trim_end_matches(',').parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no `{rate}` figure in\n{second}"));
+        assert!(value > 0.0, "{rate} {value}");
     }
 
     audit_the_demo_log(&dir.path().join("demo-data"), &second);
@@ -151,10 +185,11 @@ fn audit_the_demo_log(data: &Path, out: &str) {
     };
 
     let server = Server::start(&config, &log);
-    // Case 0 was approved; case 3's premises were too small.
-    let approved = compare(&server, "DJY-2026-000000");
-    assert_eq!(approved.status.code(), Some(0), "{approved:?}");
-    let refused = compare(&server, "DJY-2026-000003");
+    let approved = example(out, "approved");
+    let too_small = example(out, "refused: premises too small");
+    let compared = compare(&server, &approved);
+    assert_eq!(compared.status.code(), Some(0), "{compared:?}");
+    let refused = compare(&server, &too_small);
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
     let audited = zkgov(&[
         "log",
@@ -182,12 +217,69 @@ fn audit_the_demo_log(data: &Path, out: &str) {
             .contains("every entry replayed through the rules"),
         "{replayed:?}"
     );
+
+    // An approved applicant's licence verifies offline and online; an
+    // edited one does not.
+    let document = data.join(format!("licences/{approved}.json"));
+    let document = document.to_str().unwrap();
+    let offline = zkgov(&["licence", "verify", document, "--log-key", &server.log_key]);
+    assert_eq!(offline.status.code(), Some(0), "{offline:?}");
+    let printed = String::from_utf8_lossy(&offline.stdout);
+    assert!(printed.starts_with("VALID: licence YL-"), "{printed}");
+    let online = zkgov(&[
+        "licence",
+        "verify",
+        document,
+        "--log-key",
+        &server.log_key,
+        "--online",
+        "--server",
+        &server.url,
+    ]);
+    assert_eq!(online.status.code(), Some(0), "{online:?}");
+    assert!(
+        String::from_utf8_lossy(&online.stdout).contains("in force: no later decision"),
+        "{online:?}"
+    );
+    let text = std::fs::read_to_string(document).unwrap();
+    let edited = data.join("edited.json");
+    let expires = text
+        .lines()
+        .find(|l| l.contains("\"expires\""))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &edited,
+        text.replace(&expires, "      \"expires\": \"2099-01-01\","),
+    )
+    .unwrap();
+    let forged = zkgov(&[
+        "licence",
+        "verify",
+        edited.to_str().unwrap(),
+        "--log-key",
+        &server.log_key,
+    ]);
+    assert_eq!(forged.status.code(), Some(1), "{forged:?}");
+    assert!(
+        String::from_utf8_lossy(&forged.stdout).contains("INVALID: the document's fields"),
+        "{forged:?}"
+    );
+    std::fs::write(&edited, "{}").unwrap();
+    let malformed = zkgov(&[
+        "licence",
+        "verify",
+        edited.to_str().unwrap(),
+        "--log-key",
+        &server.log_key,
+    ]);
+    assert_eq!(malformed.status.code(), Some(2), "{malformed:?}");
     server.stop();
 
-    // Turn case 3's refusal into an approval behind the service's back.
+    // Turn a refusal into an approval behind the service's back.
     support::tamper::edit_entry(
         &data.join("verifier/verifier.db"),
-        &["\"DJY-2026-000003\"", "\"refused\""],
+        &[&format!("\"{too_small}\""), "\"refused\""],
         "\"refused\"",
         "\"approved\"",
     );
