@@ -1,6 +1,7 @@
 //! `zkgov prove`: batch proving of a department's cases.
 //!
-//! Each case row names a case, a subject and the case secret. For each case
+//! Each case row names a case, a subject and the case secret: a canonical
+//! decimal field element of at least 2^128 (see [`parse_case_secret`]). For each case
 //! the prover finds the subject's live records, evaluates the policy
 //! natively, and either proves the first record that satisfies it or writes
 //! why not. Output is JSON Lines in input order, one line per case:
@@ -47,7 +48,7 @@ pub(crate) struct ProveArgs {
     /// The key directory of the policy to prove.
     #[arg(long)]
     keys: PathBuf,
-    /// The cases: CSV with columns case_id, subject, case_secret, or JSON Lines with those keys.
+    /// The cases: CSV with columns case_id, subject, case_secret (a decimal field element, at least 2^128), or JSON Lines with those keys.
     #[arg(long)]
     cases: PathBuf,
     /// A public param of the policy, NAME=VALUE; repeat for each.
@@ -205,6 +206,26 @@ fn completed_cases(out: &Path) -> Result<HashSet<String>> {
     Ok(done)
 }
 
+/// The least case secret accepted, as a power of two.
+pub(crate) const MIN_CASE_SECRET_BITS: u32 = 128;
+
+/// Parses a case secret: a canonical decimal field element (below r,
+/// never reduced) of at least 2^128. A subject id is guessable, so a small
+/// secret would let anyone who sees a subject tag find its subject by
+/// trying secrets. The message never repeats the secret.
+pub(crate) fn parse_case_secret(text: &str) -> Result<Fr, String> {
+    use ark_ff::{BigInteger, PrimeField};
+    let secret = parse_field_element(text).map_err(|e| format!("case_secret: {e}"))?;
+    if secret.into_bigint().num_bits() <= MIN_CASE_SECRET_BITS {
+        return Err(format!(
+            "case_secret: below 2^{MIN_CASE_SECRET_BITS}, so the subject tag could be \
+             brute-forced; draw each case's secret from a CSPRNG as a field element of about \
+             254 bits (below r), as the service does for applications"
+        ));
+    }
+    Ok(secret)
+}
+
 /// What a case needs: a proof, or nothing more.
 pub(crate) enum Decision {
     Prove(Box<(Statement, StatementWitness)>),
@@ -245,9 +266,9 @@ pub(crate) fn decide(
         Ok(s) => s,
         Err(e) => return (case_id.clone(), invalid(format!("subject: {e}"))),
     };
-    let case_secret = match parse_field_element(&row.case_secret) {
+    let case_secret = match parse_case_secret(&row.case_secret) {
         Ok(s) => s,
-        Err(e) => return (case_id.clone(), invalid(format!("case_secret: {e}"))),
+        Err(reason) => return (case_id.clone(), invalid(reason)),
     };
     let candidates = registry.records_of(&subject);
     if candidates.is_empty() && registry.has_revoked_records(&subject) {

@@ -118,11 +118,11 @@ fn workload() -> &'static Workload {
         fs::write(
             &cases,
             "case_id,subject,case_secret\n\
-             C-1,110101199003071234,1001\n\
-             C-2,510104198511120021,1002\n\
-             C-3,440305197701015678,1003\n\
-             C-4,999999999999999999,1004\n\
-             C-5,330106196212240012,1005\n",
+             C-1,110101199003071234,17364605483691509955259406812973901988435554935154002607551147150191611203790\n\
+             C-2,510104198511120021,19883554582286717875957031475140737443318057294099978209505151346674562353866\n\
+             C-3,440305197701015678,16029307868107801808320238569847946817026616091075295710478512259877529834887\n\
+             C-4,999999999999999999,15030128266371978255760571620486674338866390125681459108743713860464074707534\n\
+             C-5,330106196212240012,21025934349040435887469184812029797392036543717134527266299410743150144678186\n",
         )
         .unwrap();
         let proofs = dir.path().join("proofs.jsonl");
@@ -181,19 +181,26 @@ fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// A service's directory: its config, data directory (signing key and
-/// SQLite database) and its log on standard error.
+/// A service's directory: its config, data directory (signing key and,
+/// by default, SQLite database) and its log on standard error.
 struct Site {
     dir: tempfile::TempDir,
 }
 
 impl Site {
     fn new(workload: &Workload) -> Site {
+        Site::on_database(workload, None)
+    }
+
+    /// A site whose service keeps its log and operational store in
+    /// `database` (a URL), or in SQLite in its data directory.
+    fn on_database(workload: &Workload, database: Option<&str>) -> Site {
         let dir = tempfile::tempdir().unwrap();
+        let database = database.map_or(String::new(), |url| format!("database = \"{url}\"\n"));
         let config = format!(
             r#"listen = "127.0.0.1:0"
 data_dir = "data"
-origin = "{ORIGIN}"
+{database}origin = "{ORIGIN}"
 admin_token_sha256 = "{admin}"
 
 [[department]]
@@ -1116,7 +1123,65 @@ fn worker_counts(output: &Output) -> (u64, u64, u64, u64) {
 #[test]
 fn two_workers_share_a_queue_take_over_a_dead_lease_and_licences_are_issued() {
     let workload = workload();
-    let site = Site::new(workload);
+    two_workers_share_a_queue(&Site::new(workload), workload);
+}
+
+#[test]
+fn two_workers_share_a_queue_on_postgresql_with_skip_locked_leases() {
+    let workload = workload();
+    let url = support::postgres::fresh_database();
+    let name = url.rsplit('/').next().unwrap().to_string();
+    // Every statement the service runs on this database goes to the
+    // server's log, so the test can see which lease query ran.
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} SET log_statement = 'all'"))
+        .unwrap();
+    two_workers_share_a_queue(&Site::on_database(workload, Some(&url)), workload);
+
+    // The store is PostgreSQL's: five evidence requests and three licences
+    // done, and the two the dead worker held were leased again.
+    let rows = admin
+        .query(
+            "SELECT kind, leases, done_idx IS NOT NULL FROM work ORDER BY id",
+            &[],
+        )
+        .unwrap();
+    let work: Vec<(String, i64, bool)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let evidence: Vec<i64> = work
+        .iter()
+        .filter(|(kind, _, _)| kind == "evidence")
+        .map(|(_, leases, _)| *leases)
+        .collect();
+    assert_eq!(evidence.len(), 5, "{work:?}");
+    assert_eq!(
+        evidence.iter().filter(|l| **l == 2).count(),
+        2,
+        "the dead worker's two requests were taken over: {work:?}"
+    );
+    assert!(evidence.iter().all(|l| (1..=2).contains(l)), "{work:?}");
+    assert_eq!(work.iter().filter(|(k, _, _)| k == "licence").count(), 3);
+    assert!(work.iter().all(|(_, _, done)| *done), "{work:?}");
+    // Each lease was claimed by the one-statement `SKIP LOCKED` query.
+    let log = fs::read_to_string(support::postgres::server().dir().join("server.log")).unwrap();
+    let leases = log
+        .lines()
+        .filter(|l| {
+            l.contains("UPDATE work SET leased_until") && l.contains("FOR UPDATE SKIP LOCKED")
+        })
+        .count();
+    // One for the dead worker's two, at least one per request after it
+    // (the workers lease one at a time), and the licences'.
+    assert!(leases >= 7, "{leases} lease statements in the server's log");
+}
+
+/// Five applications answered by two workers of one department sharing
+/// its queue, two of them after a dead worker's lease ran out; the
+/// approvals' licences issued by the deciding department's worker.
+fn two_workers_share_a_queue(site: &Site, workload: &Workload) {
     let server = site.start();
     ok(server.publish_registry());
     let procedure = site.path("clinic.toml");

@@ -57,7 +57,9 @@ fn department(dir: &Path) -> (PathBuf, PathBuf) {
     (registry, keys)
 }
 
-const SECRET: &str = "123456789";
+/// A case secret as the service draws them: 254 bits, below r.
+const SECRET: &str =
+    "15598781100539677495126583688636388527443987417419434871712227182114589863243";
 
 fn cases(dir: &Path) -> PathBuf {
     let path = dir.join("cases.csv");
@@ -310,7 +312,8 @@ fn ctrl_c_leaves_whole_lines_and_resume_completes_the_batch() {
     let path = tmp.path().join("many.csv");
     let mut text = String::from("case_id,subject,case_secret\n");
     for i in 0..120 {
-        text += &format!("M-{i},510104198511120021,{}\n", 1000 + i);
+        // 73 digits: above 2^128, below r, one secret per case.
+        text += &format!("M-{i},510104198511120021,{}{i:03}\n", &SECRET[..70]);
     }
     fs::write(&path, text).unwrap();
     let out = tmp.path().join("many.jsonl");
@@ -419,4 +422,49 @@ fn a_revoked_record_is_reported_as_revoked_not_as_an_unknown_subject() {
         stderr.contains("1 subject not found, 1 revoked"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_case_secret_below_2_128_is_a_bad_row_and_the_other_rows_are_proven() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, keys) = department(tmp.path());
+    let cases = tmp.path().join("cases.csv");
+    // 2^128 - 1, then 2^128.
+    let below = "340282366920938463463374607431768211455";
+    let least = "340282366920938463463374607431768211456";
+    fs::write(
+        &cases,
+        format!(
+            "case_id,subject,case_secret\n\
+             W-1,110101199003071234,12345\n\
+             W-2,110101199003071234,{SECRET}\n\
+             W-3,510104198511120021,{below}\n\
+             W-4,510104198511120021,{least}\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("proofs.jsonl");
+    let output = ok(prove(&registry, &keys, &cases, &out, &[]));
+    assert_eq!(
+        statuses(&out),
+        [
+            ("W-1", "invalid_input"),
+            ("W-2", "proven"),
+            ("W-3", "invalid_input"),
+            ("W-4", "proven"),
+        ]
+        .map(|(c, s)| (c.to_string(), s.to_string()))
+    );
+    let all = lines(&out);
+    for (line, secret) in [(&all[0], "12345"), (&all[2], below)] {
+        let reason = line["reason"].as_str().unwrap();
+        assert!(reason.starts_with("case_secret: below 2^128"), "{reason}");
+        assert!(
+            !reason.contains(secret),
+            "the reason repeats the secret: {reason}"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("2 proven, "), "{stderr}");
+    assert!(stderr.contains("2 invalid input"), "{stderr}");
 }

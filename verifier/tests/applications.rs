@@ -408,3 +408,197 @@ params = { min_area = 800, usage = "medical", today = { computed = "today" } }
     assert_eq!(leased["work"].as_array().unwrap().len(), 0, "{leased}");
     service.shutdown().unwrap();
 }
+
+/// One server-sent event: its name, id and data.
+#[derive(Debug)]
+struct ServerEvent {
+    event: String,
+    id: Option<String>,
+    data: String,
+}
+
+/// An open event stream, read line by line over its HTTP connection.
+struct EventReader {
+    lines: std::io::BufReader<reqwest::blocking::Response>,
+    /// Keep-alive comments seen.
+    comments: usize,
+}
+
+impl EventReader {
+    /// Opens `path` with the session in the `zkgov_session` cookie, as a
+    /// browser's `EventSource` does; it cannot set an `Authorization`
+    /// header.
+    fn open(client: &Client, path: &str, session: &str) -> EventReader {
+        let response = client
+            .http
+            .get(format!("{}{path}", client.base))
+            .header("cookie", format!("zkgov_session={session}"))
+            .header("accept", "text/event-stream")
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let header = |name: &str| response.headers()[name].to_str().unwrap().to_string();
+        assert_eq!(header("content-type"), "text/event-stream");
+        assert_eq!(header("cache-control"), "no-store");
+        EventReader {
+            lines: std::io::BufReader::new(response),
+            comments: 0,
+        }
+    }
+
+    /// The next event, or `None` once the stream has ended.
+    fn next(&mut self) -> Option<ServerEvent> {
+        use std::io::BufRead;
+        let (mut event, mut id, mut data) = (String::from("message"), None, Vec::new());
+        let mut any = false;
+        loop {
+            let mut line = String::new();
+            if self.lines.read_line(&mut line).unwrap() == 0 {
+                assert!(!any, "the stream ended inside an event");
+                return None;
+            }
+            let line = line.trim_end_matches('\n');
+            if line.is_empty() {
+                if any {
+                    return Some(ServerEvent {
+                        event,
+                        id,
+                        data: data.join("\n"),
+                    });
+                }
+                continue;
+            }
+            if line.starts_with(':') {
+                self.comments += 1;
+                continue;
+            }
+            any = true;
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value).to_string();
+            match field {
+                "event" => event = value,
+                "id" => id = Some(value),
+                "data" => data.push(value),
+                "retry" => {}
+                other => panic!("an unknown field `{other}` in {line:?}"),
+            }
+        }
+    }
+
+    /// The next event, which must be a status; its id and JSON.
+    fn status(&mut self) -> (u64, Value) {
+        let event = self.next().expect("a status event");
+        assert_eq!(event.event, "status", "{event:?}");
+        let id = event.id.as_deref().expect("an id").parse().unwrap();
+        (id, serde_json::from_str(&event.data).unwrap())
+    }
+}
+
+/// The log's size, from its signed checkpoint.
+fn log_size(client: &Client) -> u64 {
+    let (_, note) = client.get_text("/v1/log/checkpoint");
+    note.lines().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_status_streams_as_events_under_the_session_cookie_until_the_licence_is_issued() {
+    let fixture = Fixture::new();
+    let (_data, service, client) = start(&fixture, "[limits]\nmax_event_streams = 2\n");
+    let (case_id, code) = apply(&client, "ID-1");
+    let token = session(&client, &case_id, &code);
+    let (other_case, other_code) = apply(&client, "ID-2");
+    let other = session(&client, &other_case, &other_code);
+    let path = format!("/v1/applications/{case_id}/events");
+
+    // A session is needed, and only the case's own.
+    let (status, body) = client.get(&path);
+    assert_eq!((status, reason(&body)), (401, "missing_token"), "{body}");
+    let (status, body) = client.get_as(&path, "not-a-session");
+    assert_eq!((status, reason(&body)), (401, "invalid_token"), "{body}");
+    let (status, body) = client.get_as(&path, &other);
+    assert_eq!((status, reason(&body)), (403, "forbidden"), "{body}");
+    let cookie = client
+        .http
+        .get(format!("{}{path}", client.base))
+        .header("cookie", format!("zkgov_session={other}"))
+        .send()
+        .unwrap();
+    assert_eq!(cookie.status(), 403);
+
+    // The current status at once, the JSON of the status route, with the
+    // log's size as its id.
+    let mut events = EventReader::open(&client, &path, &token);
+    let (first_id, first) = events.status();
+    let (_, view) = client.get_as(&format!("/v1/applications/{case_id}"), &token);
+    assert_eq!(first, view);
+    assert_eq!(first["evidence"][0]["status"], "pending");
+    assert_eq!(first_id, log_size(&client));
+
+    // Streams are capped: the second is let in, the third is not.
+    let mut others = EventReader::open(
+        &client,
+        &format!("/v1/applications/{other_case}/events"),
+        &other,
+    );
+    assert_eq!(others.status().1["case_id"], other_case.as_str());
+    let (status, body) = client.get_as(&path, &token);
+    assert_eq!((status, reason(&body)), (503, "overloaded"), "{body}");
+
+    // A lease changes the queue, not the log: in progress, the same id.
+    let (_, leased) = client.get_as("/v1/work?limit=1&lease_seconds=60", LAND);
+    let work = leased["work"][0].clone();
+    assert_eq!(work["case_id"], case_id.as_str(), "{leased}");
+    let (id, status) = events.status();
+    assert_eq!(status["evidence"][0]["status"], "in_progress", "{status}");
+    assert_eq!(id, first_id);
+
+    // The proof: verified, and the automatic approval in the same commit.
+    let work_id = work["id"].as_i64().unwrap();
+    let (code, body) = client.post(
+        &format!("/v1/work/{work_id}"),
+        Some(LAND),
+        &prove(&fixture, &work, 0),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (id, status) = events.status();
+    assert_eq!(status["evidence"][0]["status"], "verified", "{status}");
+    assert_eq!(status["status"], "approved");
+    assert_eq!(status["licence"]["issued"], false);
+    assert_eq!(id, log_size(&client));
+    assert!(id > first_id);
+
+    // The licence issued, the stream says so and ends.
+    let (_, leased) = client.get_as("/v1/work", HEALTH);
+    let licence = leased["work"][0]["id"].as_i64().unwrap();
+    let (code, root) = client.post(
+        "/v1/registries/licences/roots",
+        Some(HEALTH),
+        &json!({ "root": "12345" }),
+    );
+    assert_eq!(code, 201, "{root}");
+    let (code, body) = client.post(
+        &format!("/v1/work/{licence}"),
+        Some(HEALTH),
+        &json!({ "outcome": "issued", "root_index": root["index"] }),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (_, status) = events.status();
+    assert_eq!(status["licence"]["issued"], true, "{status}");
+    let end = events.next().expect("an end event");
+    assert_eq!(end.event, "end", "{end:?}");
+    assert!(events.next().is_none(), "the stream ends after `end`");
+
+    // Its place is free again; a settled case's stream says all at once.
+    let mut settled = EventReader::open(&client, &path, &token);
+    assert_eq!(settled.status().1["licence"]["issued"], true);
+    assert_eq!(settled.next().map(|e| e.event).as_deref(), Some("end"));
+    assert!(settled.next().is_none());
+
+    // An open stream does not hold the shutdown up: it ends, without
+    // `end`, so that a browser reconnects to the next service.
+    let (done, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(service.shutdown().is_ok()));
+    let stopped = stopped.recv_timeout(std::time::Duration::from_secs(10));
+    assert_eq!(stopped, Ok(true), "the service stops with a stream open");
+    assert!(others.next().is_none(), "no `end` at shutdown");
+}

@@ -16,6 +16,9 @@
 //! holds the group's entries, is rebuilt from the store before the next
 //! group.
 //!
+//! After each commit it publishes the log's new size on a watch channel,
+//! which applicants' event streams wait on instead of polling the log.
+//!
 //! On shutdown the queue is drained: every request already handed over is
 //! committed and answered before the thread exits.
 
@@ -23,7 +26,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use zkgov_log::entry::Entry;
 use zkgov_log::rules::{LogState, Refusal, VerifiedProof};
 
@@ -94,6 +97,8 @@ pub(super) struct Ledger {
     pub state: Arc<RwLock<LogState>>,
     /// The signer and the last checkpoint signed.
     pub signed: Arc<SignedLog>,
+    /// The log's size after every commit, for those who wait on it.
+    pub size: watch::Sender<u64>,
 }
 
 impl Appender {
@@ -197,6 +202,7 @@ fn commit(ledger: &Ledger, group: Vec<Pending>) {
     let failure = match written {
         Ok((checkpoint, size)) => {
             drop(state);
+            ledger.size.send_replace(size);
             for (pending, outcomes) in group.into_iter().zip(outcomes) {
                 let _ = pending.reply.send(Ok(Committed {
                     outcomes,

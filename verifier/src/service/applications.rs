@@ -651,6 +651,9 @@ pub(super) async fn get_work(
     let name = department.name.clone();
     let at = now();
     let leased = blocking(move || Ok(storage.lease_work(&name, limit, at, at + lease)?)).await?;
+    if !leased.is_empty() {
+        state.casework_changed();
+    }
     let log = state.log();
     let items: Vec<Value> = leased.iter().map(|l| leased_json(&log, l)).collect();
     let mut response = Json(json!({ "work": items })).into_response();
@@ -940,6 +943,7 @@ async fn complete(
         Ok(())
     })
     .await?;
+    state.casework_changed();
     Ok(results
         .into_iter()
         .map(|r| r.unwrap_or_else(|| rejected(&ApiError::Internal("no outcome".into()))))

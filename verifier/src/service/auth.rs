@@ -23,6 +23,16 @@ pub struct AdminAuth;
 /// or, for API clients, an `Authorization: Bearer` token.
 pub struct ApplicantAuth(pub String);
 
+/// An applicant's session: the case it reads and the SHA-256 of its
+/// token, so that a long-lived response (the event stream) can check that
+/// the session still holds.
+pub struct ApplicantSession {
+    /// The case the session reads.
+    pub case_id: String,
+    /// SHA-256 of the session token, hex, as the store keeps it.
+    pub token_sha256: String,
+}
+
 /// The applicant session cookie's name.
 pub const SESSION_COOKIE: &str = "zkgov_session";
 
@@ -49,7 +59,7 @@ fn session_token(parts: &Parts) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
-impl FromRequestParts<Arc<AppState>> for ApplicantAuth {
+impl FromRequestParts<Arc<AppState>> for ApplicantSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -59,10 +69,27 @@ impl FromRequestParts<Arc<AppState>> for ApplicantAuth {
         let token = session_token(parts).ok_or(ApiError::MissingToken)?;
         let digest = secret_digest(&token);
         let storage = state.storage.clone();
-        let case = tokio::task::spawn_blocking(move || storage.session_case(&digest, super::now()))
+        let lookup = digest.clone();
+        let case = tokio::task::spawn_blocking(move || storage.session_case(&lookup, super::now()))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))??;
-        case.map(ApplicantAuth).ok_or(ApiError::InvalidToken)
+        let case_id = case.ok_or(ApiError::InvalidToken)?;
+        Ok(ApplicantSession {
+            case_id,
+            token_sha256: digest,
+        })
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for ApplicantAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let session = ApplicantSession::from_request_parts(parts, state).await?;
+        Ok(ApplicantAuth(session.case_id))
     }
 }
 

@@ -31,6 +31,7 @@
 //! max_in_flight = 256
 //! header_read_timeout_seconds = 30
 //! max_connections = 512
+//! max_event_streams = 64
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -156,7 +157,14 @@ pub struct Limits {
     /// Applications (and access-code exchanges) one client address may
     /// make per minute.
     pub applications_per_minute: usize,
+    /// Applicants' event streams open at once; more are refused with 503.
+    /// Each holds a connection, so this stays below `max_connections`.
+    pub max_event_streams: usize,
 }
+
+/// The default of `limits.max_event_streams`, unless half of
+/// `limits.max_connections` is less.
+pub const DEFAULT_MAX_EVENT_STREAMS: usize = 64;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -170,6 +178,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(30),
             max_connections: 512,
             applications_per_minute: 30,
+            max_event_streams: DEFAULT_MAX_EVENT_STREAMS,
         }
     }
 }
@@ -276,6 +285,7 @@ struct FileLimits {
     header_read_timeout_seconds: Option<u64>,
     max_connections: Option<usize>,
     applications_per_minute: Option<usize>,
+    max_event_streams: Option<usize>,
 }
 
 /// The default listen address.
@@ -531,6 +541,11 @@ impl Config {
             applications_per_minute: l
                 .applications_per_minute
                 .unwrap_or(defaults.applications_per_minute),
+            // Streams never take every connection: by default at most half.
+            max_event_streams: l.max_event_streams.unwrap_or(
+                DEFAULT_MAX_EVENT_STREAMS
+                    .min(l.max_connections.unwrap_or(defaults.max_connections) / 2),
+            ),
         };
         for (setting, value) in [
             (
@@ -558,6 +573,18 @@ impl Config {
             if value == 0 {
                 return Err(invalid(setting, "must be at least 1"));
             }
+        }
+        if l.max_event_streams == Some(0) {
+            return Err(invalid("limits.max_event_streams", "must be at least 1"));
+        }
+        if limits.max_event_streams >= limits.max_connections {
+            return Err(invalid(
+                "limits.max_event_streams",
+                format!(
+                    "must be below limits.max_connections ({}): each stream holds a connection",
+                    limits.max_connections
+                ),
+            ));
         }
         // A deadline past the clock's range would panic the connection.
         if limits.header_read_timeout > MAX_HEADER_READ_TIMEOUT {
@@ -736,6 +763,11 @@ mod tests {
                 "limits.header_read_timeout_seconds",
             ),
             ("[limits]\nmax_connections = 0", "limits.max_connections"),
+            ("[limits]\nmax_event_streams = 0", "limits.max_event_streams"),
+            (
+                "[limits]\nmax_connections = 8\nmax_event_streams = 8",
+                "limits.max_event_streams",
+            ),
         ];
         for (text, setting) in cases {
             let text = text.replace("{A}", HASH_A).replace("{B}", HASH_B);

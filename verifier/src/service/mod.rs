@@ -22,7 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{BoxError, Router};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use zkgov_keys::store::KeyDir;
@@ -39,6 +39,7 @@ mod batcher;
 pub mod config;
 mod connections;
 pub mod error;
+mod events;
 mod licence;
 pub mod metrics;
 pub mod signed;
@@ -78,6 +79,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/applications/{case_id}/session"),
     ("GET", "/v1/applications/{case_id}"),
     ("GET", "/v1/applications/{case_id}/licence"),
+    ("GET", "/v1/applications/{case_id}/events"),
     ("GET", "/v1/work"),
     ("POST", "/v1/work"),
     ("GET", "/v1/work/queue"),
@@ -143,6 +145,15 @@ pub struct AppState {
     metrics: Metrics,
     verifiers: Arc<Semaphore>,
     intake_limit: applications::RateLimit,
+    /// The log's size after each commit, from the appender.
+    log_size: watch::Receiver<u64>,
+    /// Counts changes to the work queue (leases, completions), which the
+    /// log does not show.
+    casework: watch::Sender<u64>,
+    /// Set once the service shuts down, which ends the event streams.
+    stopping: watch::Sender<bool>,
+    /// Places for applicants' event streams (`limits.max_event_streams`).
+    event_streams: Arc<Semaphore>,
 }
 
 /// The service, opened and ready to serve.
@@ -186,11 +197,13 @@ impl Service {
             })?;
         let metrics = Metrics::default();
         metrics.log_size(log.size());
+        let (size, log_size) = watch::channel(log.size());
         let log = Arc::new(RwLock::new(log));
         let (appender, thread) = Appender::start(Ledger {
             storage: storage.clone(),
             state: log.clone(),
             signed: signed.clone(),
+            size,
         });
         // Exits by itself once the state, which holds its handle, is gone.
         let batcher = Batcher::start();
@@ -202,6 +215,7 @@ impl Service {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let limits_per_minute =
             u32::try_from(config.limits.applications_per_minute).unwrap_or(u32::MAX);
+        let config_streams = config.limits.max_event_streams;
         let state = Arc::new(AppState {
             config,
             storage,
@@ -212,6 +226,10 @@ impl Service {
             metrics,
             verifiers: Arc::new(Semaphore::new(threads)),
             intake_limit: applications::RateLimit::new(limits_per_minute),
+            log_size,
+            casework: watch::Sender::new(0),
+            stopping: watch::Sender::new(false),
+            event_streams: Arc::new(Semaphore::new(config_streams)),
         });
         let service = Service {
             state,
@@ -260,10 +278,10 @@ impl Service {
     }
 
     /// Serves on `listener` until `shutdown` completes, then stops taking
-    /// connections, lets in-flight requests finish, commits every queued
-    /// append and returns. Open connections are capped
-    /// (`limits.max_connections`), and each must send its request heads
-    /// within `limits.header_read_timeout_seconds`.
+    /// connections, ends the event streams, lets in-flight requests
+    /// finish, commits every queued append and returns. Open connections
+    /// are capped (`limits.max_connections`), and each must send its
+    /// request heads within `limits.header_read_timeout_seconds`.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -271,6 +289,13 @@ impl Service {
     ) -> std::io::Result<()> {
         let Service { state, appender } = self;
         let app = router(state.clone());
+        // An event stream is a response that does not end by itself, so
+        // the connection serving it would not close.
+        let stopping = state.stopping.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopping.send_replace(true);
+        };
         let served = connections::serve(listener, app, &state.config.limits, shutdown).await;
         drop(state);
         // The appender exits once the last handle (held by the state) is
@@ -404,6 +429,10 @@ fn router(state: Arc<AppState>) -> Router {
             get(licence::get_licence),
         )
         .route(
+            "/v1/applications/{case_id}/events",
+            get(events::get_application_events),
+        )
+        .route(
             "/v1/work",
             get(applications::get_work)
                 .post(applications::post_work_batch)
@@ -482,6 +511,11 @@ impl AppState {
     /// The rules' state, for reading.
     fn log(&self) -> std::sync::RwLockReadGuard<'_, LogState> {
         self.log.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes the event streams after a change to the work queue.
+    fn casework_changed(&self) {
+        self.casework.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
