@@ -1202,6 +1202,7 @@ fn two_workers_share_a_queue(site: &Site, workload: &Workload) {
         "330106196212240012",
     ];
     let mut cases = Vec::new();
+    let mut codes = Vec::new();
     for subject in subjects {
         let applied = ok(zkgov()
             .args(["apply", "--server", &server.url, "--procedure", "clinic"])
@@ -1211,6 +1212,7 @@ fn two_workers_share_a_queue(site: &Site, workload: &Workload) {
         let body: Value = serde_json::from_str(stdout(&applied).trim()).unwrap();
         assert!(body["access_code"].as_str().is_some_and(|c| c.len() == 24));
         cases.push(body["case_id"].as_str().unwrap().to_string());
+        codes.push(body["access_code"].as_str().unwrap().to_string());
     }
     // A worker that leases two requests and dies: they come back when the
     // lease expires, and a live worker takes them.
@@ -1335,5 +1337,84 @@ fn two_workers_share_a_queue(site: &Site, workload: &Workload) {
         .output()
         .unwrap()));
     assert!(queue.contains("0 pending, 0 leased, 5 done"), "{queue}");
+
+    // The applicant fetches its licence with its access code, given on
+    // standard input, and it verifies offline, readable by its owner only.
+    let document = site.path("licence.json");
+    let fetched = zkgov()
+        .args([
+            "licence",
+            "fetch",
+            &cases[0],
+            "--server",
+            &server.url,
+            "--out",
+        ])
+        .arg(&document)
+        .write_stdin(format!("{}\n", codes[0]))
+        .output()
+        .unwrap();
+    ok(fetched);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&document).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let text = fs::read_to_string(&document).unwrap();
+    assert!(text.contains(subjects[0]), "{text}");
+    let verified = ok(zkgov()
+        .args(["licence", "verify"])
+        .arg(&document)
+        .args([
+            "--log-key",
+            &server.log_key,
+            "--online",
+            "--server",
+            &server.url,
+        ])
+        .output()
+        .unwrap());
+    assert!(
+        stdout(&verified).contains("in force"),
+        "{}",
+        stdout(&verified)
+    );
+    // A wrong access code fetches nothing and writes nothing.
+    let other = site.path("other.json");
+    let refused = zkgov()
+        .args([
+            "licence",
+            "fetch",
+            &cases[1],
+            "--server",
+            &server.url,
+            "--out",
+        ])
+        .arg(&other)
+        .env("ZKGOV_ACCESS_CODE", &codes[0])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(!other.exists());
+    // A refused case has no licence to fetch.
+    let none = zkgov()
+        .args([
+            "licence",
+            "fetch",
+            &cases[2],
+            "--server",
+            &server.url,
+            "--out",
+        ])
+        .arg(&other)
+        .env("ZKGOV_ACCESS_CODE", &codes[2])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(1), "{none:?}");
+    assert!(
+        stderr(&none).contains("issues no licence"),
+        "{}",
+        stderr(&none)
+    );
     server.stop();
 }
