@@ -86,26 +86,29 @@ fn access_code() -> Result<String> {
     Ok(code)
 }
 
-/// The applicant's licence document of `case`, fetched under a session
-/// opened with its access code.
-pub(crate) fn fetch_document(server: &str, case: &str, code: &str) -> Result<LicenceDocument> {
-    let anonymous = Client::new(server, None);
-    let session = anonymous.post(
+/// A client acting as the applicant of `case`, under a session opened
+/// with its access code.
+pub(crate) fn applicant_session(server: &str, case: &str, code: &str) -> Result<Client> {
+    let session = Client::new(server, None).post(
         &format!("/v1/applications/{case}/session"),
         &serde_json::json!({ "access_code": code }),
     )?;
     let token = session["token"]
         .as_str()
-        .context("the service returned no session token")?
-        .to_string();
-    let applicant = Client::new(server, Some(token));
+        .context("the service returned no session token")?;
+    Ok(Client::new(server, Some(token.to_string())))
+}
+
+/// The licence document of `case`, fetched under its applicant's session.
+pub(crate) fn fetch_document(applicant: &Client, case: &str) -> Result<LicenceDocument> {
     let body = applicant.get(&format!("/v1/applications/{case}/licence"))?;
     serde_json::from_value(body).context("the service's licence document is malformed")
 }
 
 fn fetch(args: &FetchArgs) -> Result<ExitCode> {
     let server = base_url(&args.server)?;
-    let document = fetch_document(&server, &args.case, &access_code()?)?;
+    let applicant = applicant_session(&server, &args.case, &access_code()?)?;
+    let document = fetch_document(&applicant, &args.case)?;
     let mut text = serde_json::to_string_pretty(&document)?;
     text.push('\n');
     // The document holds the case secret: readable by its owner only.
