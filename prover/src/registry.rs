@@ -33,6 +33,13 @@
 //!   Lines). In CSV, when a `salt` column exists every row must fill it.
 //!   In JSON Lines, a line without `salt` gets a random one.
 //!
+//! - **A query** ([`RecordsTable`], [`RecordsSource::Table`]): the rows of
+//!   a query on a department's database, read one at a time. Its columns
+//!   map to fields by name exactly as a CSV header does (every field once,
+//!   an optional `salt`, no other column), and each cell is the text a CSV
+//!   cell would hold, or why the value cannot be one (`NULL`, a float).
+//!   Rows are numbered from 1 in the order of the result.
+//!
 //! Every row is checked before anything is written. A file with bad rows
 //! yields one [`RegistryError::BadRows`] that lists each bad row with its
 //! field, value and reason.
@@ -59,6 +66,10 @@
 //! hashes the tree level by level from the stored level below, in a hidden
 //! directory renamed into place at the end, so memory does not grow with
 //! the registry. The schema hash is [`schema_hash`].
+//!
+//! [`Registry::sync`] makes the live records those of a source, by
+//! subject, in one change (added, modified, revoked), when subjects are
+//! unique.
 //!
 //! Registries written before the database (the [`legacy`] directory format)
 //! are converted by [`migrate`].
