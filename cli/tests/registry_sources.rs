@@ -576,3 +576,59 @@ fn sync_refuses_a_schema_with_several_records_per_subject() {
     assert!(message.contains("the registry is unchanged"), "{message}");
     assert_eq!(changes(&dir), 1);
 }
+
+#[test]
+fn a_query_reads_over_tls_with_the_urls_sslmode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schema = write_schema(tmp.path());
+    let user = support::postgres::USER;
+    let url = support::postgres::tls_server().fresh_database().replacen(
+        &format!("://{user}@"),
+        &format!("://{user}:{PASSWORD}@"),
+        1,
+    );
+    // No table: the rows are the query's own.
+    let query = "SELECT * FROM (VALUES
+        ('91000001', 'Shop A', 'active', 1, 12.50::numeric(14,2), true, DATE '2040-01-01', '11'),
+        ('91000002', 'Shop B', 'suspended', 65535, 0.05::numeric(14,2), false, DATE '1999-12-31', '12')
+    ) AS t(subject, name, status, scope, capital, open, expires, salt)";
+    let out = tmp.path().join("registry");
+    let from_tls = root_of(build(
+        &schema,
+        &format!("{url}?sslmode=require"),
+        Some(query),
+        &out,
+    ));
+    let csv_file = tmp.path().join("shops.csv");
+    fs::write(
+        &csv_file,
+        "subject,name,status,scope,capital,open,expires,salt\n\
+         91000001,Shop A,active,1,12.50,true,2040-01-01,11\n\
+         91000002,Shop B,suspended,65535,0.05,false,1999-12-31,12\n",
+    )
+    .unwrap();
+    let from_csv = root_of(build(
+        &schema,
+        p(&csv_file),
+        None,
+        &tmp.path().join("from-csv"),
+    ));
+    assert_eq!(from_tls, from_csv);
+
+    // The TLS-only server refuses a connection without TLS; the password stays hidden.
+    let output = build(
+        &schema,
+        &format!("{url}?sslmode=disable"),
+        Some(query),
+        &tmp.path().join("plain"),
+    );
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains("sslmode disable"), "{message}");
+    assert!(
+        message.contains("no pg_hba.conf entry") || message.contains("FATAL"),
+        "{message}"
+    );
+    assert!(!message.contains(PASSWORD), "{message}");
+    assert!(!tmp.path().join("plain").exists());
+}

@@ -314,7 +314,13 @@ pub fn connect_client(url: &str) -> Result<(Client, String), String> {
     let config: Config = parsed
         .parse()
         .map_err(|e| scrubbed(format!("invalid database URL: {}", describe(&e))))?;
-    let target = describe_target(&config);
+    let ssl_mode = match (verify_full, config.get_ssl_mode()) {
+        (true, _) => "verify-full",
+        (false, postgres::config::SslMode::Disable) => "disable",
+        (false, postgres::config::SslMode::Require) => "require",
+        (false, _) => "prefer",
+    };
+    let target = format!("{}, sslmode {ssl_mode}", describe_target(&config));
     let tls = tls_connector(verify_full)?;
     let password = config.get_password().map(<[u8]>::to_vec);
     let client = config.connect(tls).map_err(|e| {
