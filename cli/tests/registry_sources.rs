@@ -378,6 +378,7 @@ fn build_and_update_from_sqlite_give_the_csv_root() {
     ] {
         assert!(message.contains(expected), "{expected:?} not in\n{message}");
     }
+    assert!(!message.contains("x9"), "a salt is never shown: {message}");
     assert!(!out.exists());
 
     // A missing database file is an error, and is not created.

@@ -389,6 +389,13 @@ fn salts_must_be_canonical_field_elements() {
         [1, 2, 3, 4, 5, 6, 7, 8]
     );
     assert!(rows.iter().all(|r| r.field.as_deref() == Some("salt")));
+    // A salt is a secret: even a malformed one is not quoted.
+    assert!(rows.iter().all(|r| r.value.is_empty()), "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| !r.reason.contains("0x10") && !r.reason.contains(&r_plus_1[..20])),
+        "{rows:?}"
+    );
     assert!(
         rows[6]
             .reason

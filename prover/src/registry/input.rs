@@ -603,7 +603,7 @@ fn csv_row(
         Some(Some(s)) => match parse_field_element(&s) {
             Ok(salt) => Some(salt),
             Err(e) => {
-                bad.push(bad_row(Some(SALT), shorten(&s), salt_reason(&e)));
+                bad.push(bad_row(Some(SALT), String::new(), salt_reason(&e)));
                 None
             }
         },
@@ -696,8 +696,19 @@ fn table_row(
     encode_row(schema, raw, salt, &mut bad, &bad_row).ok_or(bad)
 }
 
+/// Why a salt is refused, without the salt: a salt is a secret, and a
+/// malformed one may be a real salt mistyped.
 fn salt_reason(e: &zkgov_circuits::field::FieldError) -> String {
-    format!("{e}; a salt is a canonical decimal field element")
+    use zkgov_circuits::field::FieldError;
+    let why = match e {
+        FieldError::Empty => "empty",
+        FieldError::Signed { .. } => "it has a sign",
+        FieldError::NotDecimal { .. } => "not a decimal integer",
+        FieldError::LeadingZero { .. } => "it has a leading zero",
+        FieldError::OutOfRange { .. } => "not below the BN254 scalar modulus",
+        _ => "not a canonical field element",
+    };
+    format!("{why}; a salt is a canonical decimal field element (its value is not shown)")
 }
 
 fn read_json_lines<R: Read>(
@@ -758,12 +769,12 @@ fn json_row(schema: &Schema, row: u64, line: u64, bytes: &[u8]) -> Result<NewRec
             match &value {
                 Value::String(s) => match parse_field_element(s) {
                     Ok(s) => salt = Some(s),
-                    Err(e) => bad.push(bad_row(Some(SALT), shorten(s), salt_reason(&e))),
+                    Err(e) => bad.push(bad_row(Some(SALT), String::new(), salt_reason(&e))),
                 },
-                other => bad.push(bad_row(
+                _ => bad.push(bad_row(
                     Some(SALT),
-                    shorten(&other.to_string()),
-                    "a salt is a JSON string holding a canonical decimal field element".into(),
+                    String::new(),
+                    "a salt is a JSON string holding a canonical decimal field element (its value is not shown)".into(),
                 )),
             }
             continue;
