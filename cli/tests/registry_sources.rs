@@ -423,6 +423,33 @@ fn build_and_update_from_sqlite_give_the_csv_root() {
     ));
     assert_eq!(from_sqlite, from_csv);
 
+    // update --modify from a query: the row replaces its subject's record.
+    db.execute(
+        "UPDATE shops SET scope = 77 WHERE subject = ?1",
+        [&good[3].0],
+    )
+    .unwrap();
+    let changed = format!(
+        "SELECT {COLUMNS} FROM shops WHERE subject = '{}'",
+        good[3].0
+    );
+    let output = run(&[
+        "registry",
+        "update",
+        p(&out),
+        "--modify",
+        &url,
+        "--query",
+        &changed,
+    ]);
+    assert!(
+        stderr(&output).contains("modified records 3"),
+        "{}",
+        stderr(&output)
+    );
+    assert_ne!(root_of(output), from_csv);
+    assert_eq!(live_records(&out).0[&good[3].0][3], "77");
+
     // A query without a database, and a database without a query, are refused.
     let message = malformed(build(&schema, p(&csv_file), Some("SELECT 1"), &out));
     assert!(
