@@ -19,6 +19,7 @@ mod demo;
 mod keys;
 mod licence;
 mod prove;
+mod records;
 mod registry;
 mod serve;
 mod worker;

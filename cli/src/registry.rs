@@ -1,6 +1,7 @@
-//! `zkgov registry …`: build a department's registry from a records file,
-//! change it record by record, print its root, check it, and convert a
-//! registry of the earlier directory format.
+//! `zkgov registry …`: build a department's registry from a records file
+//! or a query on the department's database, change it record by record,
+//! bring it in line with its source (`sync`), print its root, check it,
+//! and convert a registry of the earlier directory format.
 //!
 //! Every command prints only the root (canonical decimal) on standard
 //! output. What was done goes to standard error. Bad input (bad rows,
@@ -16,14 +17,19 @@ use zkgov_circuits::field::to_decimal;
 use zkgov_circuits::tree::TreeShape;
 use zkgov_prover::registry::{self, RecordFormat, RecordsFile, Registry, RegistryError, Room};
 
+use crate::records::Records;
 use crate::Malformed;
 
 #[derive(Subcommand)]
 pub(crate) enum RegistryCommand {
-    /// Build a registry from a records file (CSV or JSON Lines) and print its root.
+    /// Build a registry from a records file (CSV or JSON Lines) or a database query, and
+    /// print its root.
     Build(BuildArgs),
     /// Add, modify or revoke records, store the new state atomically, and print the new root.
     Update(UpdateArgs),
+    /// Apply the differences between a source (file or query) and the registry in one change,
+    /// by subject: new subjects are added, changed records modified, absent subjects revoked.
+    Sync(SyncArgs),
     /// Print a registry's current root (one read; `check` verifies it).
     Root {
         /// The registry directory.
@@ -66,12 +72,17 @@ pub(crate) struct BuildArgs {
     /// The schema file (TOML).
     #[arg(long)]
     schema: PathBuf,
-    /// The records file. CSV: a header naming every schema field once, in any order, plus an
-    /// optional `salt` column. JSON Lines: one object per line with the same keys; values are
-    /// strings in the field's format, or JSON integers (uint, decimal, bool) and true/false (bool).
-    /// Records without a salt get a random one.
-    #[arg(long, value_name = "FILE")]
-    records: PathBuf,
+    /// The records: a file, or a database (sqlite://PATH, postgres://…) with --query. CSV: a
+    /// header naming every schema field once, in any order, plus an optional `salt` column.
+    /// JSON Lines: one object per line with the same keys; values are strings in the field's
+    /// format, or JSON integers (uint, decimal, bool) and true/false (bool). A query: one column
+    /// per field, named as the field, an optional `salt` column, and no other. Records without
+    /// a salt get a random one.
+    #[arg(long, value_name = "FILE|URL")]
+    records: String,
+    /// The query whose rows are the records, with --records sqlite://… or postgres://….
+    #[arg(long, value_name = "SQL")]
+    query: Option<String>,
     /// The records file's format; by default taken from its extension (.csv, .jsonl).
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
@@ -95,14 +106,15 @@ pub(crate) struct BuildArgs {
 pub(crate) struct UpdateArgs {
     /// The registry directory.
     dir: PathBuf,
-    /// Append the records of FILE at the next indices (same file rules as `build`).
-    #[arg(long, value_name = "FILE")]
-    add: Option<PathBuf>,
-    /// Replace records with those of FILE, each with a fresh salt unless the file gives one.
-    /// Each row replaces the one live record that has the row's subject; a subject with
-    /// several live records must be modified with --index.
-    #[arg(long, value_name = "FILE")]
-    modify: Option<PathBuf>,
+    /// Append the records of FILE, or of a database with --query, at the next indices (same
+    /// rules as `build --records`).
+    #[arg(long, value_name = "FILE|URL")]
+    add: Option<String>,
+    /// Replace records with those of FILE (or a database with --query), each with a fresh salt
+    /// unless the source gives one. Each row replaces the one live record that has the row's
+    /// subject; a subject with several live records must be modified with --index.
+    #[arg(long, value_name = "FILE|URL")]
+    modify: Option<String>,
     /// With --modify: FILE holds exactly one record, which replaces the live record at INDEX
     /// (0-based leaf index). Its subject may differ (a parcel that changed hands).
     #[arg(long, value_name = "INDEX", requires = "modify")]
@@ -114,8 +126,28 @@ pub(crate) struct UpdateArgs {
     /// Revoke the live records at these 0-based leaf indices.
     #[arg(long, value_name = "INDEX", num_args = 1..)]
     revoke_index: Vec<u64>,
+    /// The query whose rows are the records, when --add or --modify names a database.
+    #[arg(long, value_name = "SQL", conflicts_with_all = ["revoke", "revoke_index"])]
+    query: Option<String>,
     /// The format of FILE; by default taken from its extension (.csv, .jsonl).
     #[arg(long, value_enum, conflicts_with_all = ["revoke", "revoke_index"])]
+    format: Option<FormatArg>,
+}
+
+#[derive(Args)]
+pub(crate) struct SyncArgs {
+    /// The registry directory. Its schema must declare subjects unique.
+    dir: PathBuf,
+    /// The source holding every record the registry should hold live: a file, or a database
+    /// (sqlite://PATH, postgres://…) with --query (same rules as `build --records`). Raw values
+    /// are compared, not salts.
+    #[arg(long, value_name = "FILE|URL")]
+    records: String,
+    /// The query whose rows are the records, with a database.
+    #[arg(long, value_name = "SQL")]
+    query: Option<String>,
+    /// The records file's format; by default taken from its extension (.csv, .jsonl).
+    #[arg(long, value_enum)]
     format: Option<FormatArg>,
 }
 
@@ -123,6 +155,7 @@ pub(crate) fn run(command: &RegistryCommand) -> Result<()> {
     match command {
         RegistryCommand::Build(args) => build(args),
         RegistryCommand::Update(args) => update(args),
+        RegistryCommand::Sync(args) => sync(args),
         RegistryCommand::Root { dir } => {
             let registry = Registry::open(dir).map_err(|e| failure(e, None))?;
             println!("{}", to_decimal(&registry.root()));
@@ -178,6 +211,7 @@ pub(crate) fn failure(e: RegistryError, unchanged: Option<&str>) -> anyhow::Erro
             | RegistryError::BadSubjects { .. }
             | RegistryError::DuplicateSubjects { .. }
             | RegistryError::NeedsMigration { .. }
+            | RegistryError::SyncNeedsUniqueSubjects { .. }
     );
     if !malformed {
         return e.into();
@@ -191,15 +225,15 @@ pub(crate) fn failure(e: RegistryError, unchanged: Option<&str>) -> anyhow::Erro
 fn build(args: &BuildArgs) -> Result<()> {
     const UNCHANGED: Option<&str> = Some("nothing was written");
     let shape = TreeShape::new(args.arity, args.depth).map_err(|e| Malformed(e.to_string()))?;
+    let format = args.format.map(Into::into);
+    let records = Records::parse(&args.records);
+    records.check_args(args.query.as_deref(), format)?;
     let start = Instant::now();
-    let registry = registry::build(
-        &args.schema,
-        &args.records,
-        args.format.map(Into::into),
-        shape,
-        &args.out,
-    )
-    .map_err(|e| failure(e, UNCHANGED))?;
+    let registry = records
+        .read(args.query.as_deref(), format, |source| {
+            registry::build_from(&args.schema, source, shape, &args.out)
+        })
+        .map_err(|e| failure(e, UNCHANGED))?;
     eprintln!(
         "built {}: {} records of schema {:?}, arity {}, depth {} (capacity {}), in {:.1?}",
         args.out.display(),
@@ -219,9 +253,26 @@ fn update(args: &UpdateArgs) -> Result<()> {
     let fail = |e| failure(e, UNCHANGED);
     let mut registry = Registry::open(&args.dir).map_err(|e| failure(e, None))?;
     let format = args.format.map(Into::into);
-    let done = if let Some(file) = &args.add {
-        let records =
-            RecordsFile::read(registry.schema(), file, format, registry.room()).map_err(fail)?;
+    let query = args.query.as_deref();
+    let source = args
+        .add
+        .as_ref()
+        .or(args.modify.as_ref())
+        .map(|s| Records::parse(s));
+    match &source {
+        Some(source) => source.check_args(query, format)?,
+        None if query.is_some() => {
+            return Err(Malformed("--query goes with --add or --modify".into()).into())
+        }
+        None => {}
+    }
+    let done = if let (Some(source), Some(_)) = (&source, &args.add) {
+        let room = registry.room();
+        let records = source
+            .read(query, format, |s| {
+                RecordsFile::from_source(registry.schema(), s, room)
+            })
+            .map_err(fail)?;
         let added = registry.add_rows(records).map_err(fail)?;
         format!(
             "added {} records (indices {}..{})",
@@ -229,15 +280,18 @@ fn update(args: &UpdateArgs) -> Result<()> {
             added.start,
             added.end
         )
-    } else if let Some(file) = &args.modify {
-        let records =
-            RecordsFile::read(registry.schema(), file, format, Room::unlimited()).map_err(fail)?;
+    } else if let Some(source) = &source {
+        let records = source
+            .read(query, format, |s| {
+                RecordsFile::from_source(registry.schema(), s, Room::unlimited())
+            })
+            .map_err(fail)?;
         match args.index {
             Some(index) => {
                 if records.len() != 1 {
                     return Err(Malformed(format!(
-                        "{}: --index replaces one record, but the file holds {}\n{}",
-                        file.display(),
+                        "{}: --index replaces one record, but the source holds {}\n{}",
+                        source.display(),
                         records.len(),
                         UNCHANGED.unwrap_or_default()
                     ))
@@ -270,6 +324,45 @@ fn update(args: &UpdateArgs) -> Result<()> {
         registry.len(),
         registry.revoked_count()
     );
+    println!("{}", to_decimal(&registry.root()));
+    Ok(())
+}
+
+fn sync(args: &SyncArgs) -> Result<()> {
+    const UNCHANGED: Option<&str> = Some("nothing was written; the registry is unchanged");
+    let fail = |e| failure(e, UNCHANGED);
+    let format = args.format.map(Into::into);
+    let records = Records::parse(&args.records);
+    records.check_args(args.query.as_deref(), format)?;
+    let start = Instant::now();
+    let mut registry = Registry::open(&args.dir).map_err(|e| failure(e, None))?;
+    let file = records
+        .read(args.query.as_deref(), format, |s| {
+            RecordsFile::from_source(registry.schema(), s, Room::unlimited())
+        })
+        .map_err(fail)?;
+    let rows = file.len();
+    let report = registry.sync(file).map_err(fail)?;
+    if report.is_empty() {
+        eprintln!(
+            "no difference between {} ({rows} records) and {}; the registry is unchanged",
+            records.display(),
+            args.dir.display()
+        );
+    } else {
+        registry.commit().map_err(|e| failure(e, None))?;
+        eprintln!(
+            "synced {} with {} in one change: added {}, modified {}, revoked {}; it now holds {} records, {} revoked; in {:.1?}",
+            args.dir.display(),
+            records.display(),
+            report.added.end - report.added.start,
+            report.modified.len(),
+            report.revoked.len(),
+            registry.len(),
+            registry.revoked_count(),
+            start.elapsed()
+        );
+    }
     println!("{}", to_decimal(&registry.root()));
     Ok(())
 }

@@ -33,6 +33,13 @@
 //!   Lines). In CSV, when a `salt` column exists every row must fill it.
 //!   In JSON Lines, a line without `salt` gets a random one.
 //!
+//! - **A query** ([`RecordsTable`], [`RecordsSource::Table`]): the rows of
+//!   a query on a department's database, read one at a time. Its columns
+//!   map to fields by name exactly as a CSV header does (every field once,
+//!   an optional `salt`, no other column), and each cell is the text a CSV
+//!   cell would hold, or why the value cannot be one (`NULL`, a float).
+//!   Rows are numbered from 1 in the order of the result.
+//!
 //! Every row is checked before anything is written. A file with bad rows
 //! yields one [`RegistryError::BadRows`] that lists each bad row with its
 //! field, value and reason.
@@ -59,6 +66,10 @@
 //! hashes the tree level by level from the stored level below, in a hidden
 //! directory renamed into place at the end, so memory does not grow with
 //! the registry. The schema hash is [`schema_hash`].
+//!
+//! [`Registry::sync`] makes the live records those of a source, by
+//! subject, in one change (added, modified, revoked), when subjects are
+//! unique.
 //!
 //! Registries written before the database (the [`legacy`] directory format)
 //! are converted by [`migrate`].
@@ -132,7 +143,7 @@ use zkgov_circuits::tree::{MerklePath, TreeError, TreeShape};
 use zkgov_circuits::Fr;
 use zkgov_keys::digest::{canonical_json, Digest32};
 
-pub use input::{RecordFormat, RecordsFile, SourceRow};
+pub use input::{Cell, RecordFormat, RecordsFile, RecordsSource, RecordsTable, SourceRow};
 
 use input::shorten;
 
@@ -309,6 +320,21 @@ pub enum RegistryError {
         /// How.
         problem: String,
     },
+    /// A database the records are read from failed: connecting, running
+    /// the query, or reading a row.
+    #[error("{name}: {message}")]
+    Source {
+        /// The source, without any password.
+        name: String,
+        /// What failed.
+        message: String,
+    },
+    /// `sync` needs one live record per subject to tell what changed.
+    #[error("schema {schema:?} allows several live records per subject (unique_subject = false), so a source row cannot be matched to one record; sync needs unique subjects: use `zkgov registry update` with --add, --modify --index and --revoke-index")]
+    SyncNeedsUniqueSubjects {
+        /// The schema's name.
+        schema: String,
+    },
     /// Another writer committed since this registry was opened.
     #[error("{}: the registry changed since it was opened (change {opened}, now change {found}); open it again and repeat the change", dir.display())]
     Conflict {
@@ -343,6 +369,7 @@ impl BadRow {
         let place = match format {
             RecordFormat::Csv => format!("row {} (line {})", self.row, self.line),
             RecordFormat::JsonLines => format!("line {}", self.line),
+            RecordFormat::Table => format!("row {}", self.row),
         };
         match &self.field {
             Some(field) => format!(
@@ -453,6 +480,7 @@ fn bad_rows_message(file: &Path, format: RecordFormat, rows: &[BadRow]) -> Strin
     let numbering = match format {
         RecordFormat::Csv => "rows counted from 1 after the header",
         RecordFormat::JsonLines => "by line",
+        RecordFormat::Table => "rows of the result counted from 1",
     };
     let mut out = format!(
         "{}: {} bad {} ({numbering}):",
@@ -1360,6 +1388,114 @@ impl Registry {
         Ok(targets)
     }
 
+    /// Makes the live records those of `file`, by subject, as one change:
+    /// a row whose subject owns no live record is added; a row whose
+    /// subject's live record has other raw values replaces it (with the
+    /// row's salt, or a fresh one); a live record whose subject no row has
+    /// is revoked. Raw values are compared, not salts, so a source without
+    /// a `salt` column does not modify every record. Returns what changed;
+    /// nothing changes when nothing differs, or on any error.
+    ///
+    /// Needs a schema with unique subjects
+    /// ([`RegistryError::SyncNeedsUniqueSubjects`]). A subject given by two
+    /// rows is a [`RegistryError::BadRows`].
+    pub fn sync(&mut self, file: RecordsFile) -> Result<SyncReport, RegistryError> {
+        if !self.schema.unique_subject {
+            return Err(RegistryError::SyncNeedsUniqueSubjects {
+                schema: self.schema.name.clone(),
+            });
+        }
+        self.check_field_counts(file.rows.iter().map(|r| &r.record))?;
+        file.check_unique_subjects(&self.schema, |_| None)?;
+        let live = self.live_digests()?;
+        let subject = self.schema.subject;
+        let mut matched = HashSet::new();
+        let (mut added, mut modified) = (Vec::new(), Vec::new());
+        for row in file.rows {
+            match live.get(&row.record.record.values[subject]) {
+                None => added.push(row.record),
+                Some((index, digest)) => {
+                    matched.insert(*index);
+                    if raw_digest(&row.record.raw) != *digest {
+                        modified.push((*index, row.record));
+                    }
+                }
+            }
+        }
+        let mut revoked: Vec<u64> = live
+            .values()
+            .map(|(index, _)| *index)
+            .filter(|index| !matched.contains(index))
+            .collect();
+        revoked.sort_unstable();
+        modified.sort_by_key(|(index, _)| *index);
+        self.room().check(added.len() as u128)?;
+        let modified: Vec<u64> = modified
+            .into_iter()
+            .map(|(index, record)| {
+                self.replace(index, record);
+                index
+            })
+            .collect();
+        for &index in &revoked {
+            self.revoke_unhashed(index)?;
+        }
+        self.rehash(modified.iter().chain(&revoked).copied());
+        let added = if added.is_empty() {
+            self.len..self.len
+        } else {
+            self.add(added)?
+        };
+        Ok(SyncReport {
+            added,
+            modified,
+            revoked,
+        })
+    }
+
+    /// Every live record's subject, with its index and the digest of its
+    /// raw values, the pending changes included.
+    fn live_digests(&self) -> Result<HashMap<Fr, (u64, Digest32)>, RegistryError> {
+        let err = db::error_at(&self.db_path);
+        let mut out = HashMap::new();
+        {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare("SELECT idx, raw, salt FROM records WHERE revoked = 0")
+                .map_err(&err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                })
+                .map_err(&err)?;
+            for row in rows {
+                let (index, raw, salt) = row.map_err(&err)?;
+                let index = index as u64;
+                if self.pending.records.contains_key(&index) {
+                    continue;
+                }
+                let stored = self.decode(index, &raw, &salt, false)?;
+                out.insert(
+                    stored.record.values[self.schema.subject],
+                    (index, raw_digest(&stored.raw)),
+                );
+            }
+        }
+        for (index, stored) in &self.pending.records {
+            if !stored.revoked {
+                out.insert(
+                    stored.record.values[self.schema.subject],
+                    (*index, raw_digest(&stored.raw)),
+                );
+            }
+        }
+        Ok(out)
+    }
+
     /// Revokes the live record at `index`: its leaf becomes 0, the empty leaf.
     pub fn revoke(&mut self, index: u64) -> Result<(), RegistryError> {
         self.revoke_unhashed(index)?;
@@ -1760,6 +1896,33 @@ impl Registry {
     }
 }
 
+/// What [`Registry::sync`] changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// The indices of the records added.
+    pub added: Range<u64>,
+    /// The indices of the records modified, in order.
+    pub modified: Vec<u64>,
+    /// The indices of the records revoked, in order.
+    pub revoked: Vec<u64>,
+}
+
+impl SyncReport {
+    /// Whether the source and the registry did not differ.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.modified.is_empty() && self.revoked.is_empty()
+    }
+}
+
+/// The digest of a record's raw values, to tell whether they changed.
+fn raw_digest(raw: &[String]) -> Digest32 {
+    Digest32::of(
+        serde_json::to_string(raw)
+            .expect("strings serialize")
+            .as_bytes(),
+    )
+}
+
 /// What [`Registry::check`] verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckReport {
@@ -2069,7 +2232,7 @@ impl Builder {
                         reason: SubjectOwner::Earlier(earlier as usize).reason(|p| {
                             let (row, line) = lines[p];
                             match format {
-                                RecordFormat::Csv => format!("row {row}"),
+                                RecordFormat::Csv | RecordFormat::Table => format!("row {row}"),
                                 RecordFormat::JsonLines => format!("line {line}"),
                             }
                         }),
@@ -2266,6 +2429,7 @@ impl fmt::Display for RecordFormat {
         f.write_str(match self {
             RecordFormat::Csv => "CSV",
             RecordFormat::JsonLines => "JSON Lines",
+            RecordFormat::Table => "query",
         })
     }
 }
@@ -2289,18 +2453,31 @@ pub fn build(
     shape: TreeShape,
     out: &Path,
 ) -> Result<Registry, RegistryError> {
+    let source = RecordsSource::File {
+        path: records_path,
+        format,
+    };
+    build_from(schema_path, source, shape, out)
+}
+
+/// Builds a registry in `out` as [`build`] does, from a records file or
+/// the rows of a database query.
+pub fn build_from(
+    schema_path: &Path,
+    source: RecordsSource<'_>,
+    shape: TreeShape,
+    out: &Path,
+) -> Result<Registry, RegistryError> {
+    let records_path = source.name();
+    let records_path = records_path.as_path();
     let (schema, schema_toml) = read_schema(schema_path)?;
     let mut builder = Builder::begin(out, schema.clone(), &schema_toml, shape)?;
     let staging = builder.staging.clone();
     let result = (|| {
         let unique = schema.unique_subject;
         let mut lines: Vec<(u64, u64)> = Vec::new();
-        let (_, format) = RecordsFile::stream(
-            &schema,
-            records_path,
-            format,
-            Room::new(shape, 0),
-            &mut |rows| {
+        let (_, format) =
+            RecordsFile::stream_source(&schema, source, Room::new(shape, 0), &mut |rows| {
                 if unique {
                     lines.extend(rows.iter().map(|r| (r.row, r.line)));
                 }
@@ -2308,8 +2485,7 @@ pub fn build(
                     rows.iter()
                         .map(|r| (r.record.raw.as_slice(), &r.record.record, 0)),
                 )
-            },
-        )?;
+            })?;
         if unique {
             builder.check_unique(records_path, format, &lines)?;
         }

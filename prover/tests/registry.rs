@@ -389,6 +389,13 @@ fn salts_must_be_canonical_field_elements() {
         [1, 2, 3, 4, 5, 6, 7, 8]
     );
     assert!(rows.iter().all(|r| r.field.as_deref() == Some("salt")));
+    // A salt is a secret: even a malformed one is not quoted.
+    assert!(rows.iter().all(|r| r.value.is_empty()), "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| !r.reason.contains("0x10") && !r.reason.contains(&r_plus_1[..20])),
+        "{rows:?}"
+    );
     assert!(
         rows[6]
             .reason
@@ -1586,4 +1593,151 @@ fn a_batch_of_paths_equals_the_paths_one_by_one() {
     registry.commit().unwrap();
     let reopened = Registry::open(registry.dir()).unwrap();
     assert_eq!(reopened.paths(&indices), batch);
+}
+
+/// Rows of a query, given inline.
+struct Table {
+    columns: Vec<String>,
+    rows: std::vec::IntoIter<Vec<zkgov_prover::registry::Cell>>,
+}
+
+impl zkgov_prover::registry::RecordsTable for Table {
+    fn name(&self) -> &str {
+        "query"
+    }
+    fn columns(&self) -> &[String] {
+        &self.columns
+    }
+    fn next_row(&mut self) -> Option<Result<Vec<zkgov_prover::registry::Cell>, RegistryError>> {
+        self.rows.next().map(Ok)
+    }
+}
+
+fn table(columns: &[&str], rows: Vec<Vec<Result<&str, &str>>>) -> Table {
+    Table {
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        rows: rows
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|c| c.map(str::to_string).map_err(str::to_string))
+                    .collect()
+            })
+            .collect::<Vec<_>>()
+            .into_iter(),
+    }
+}
+
+#[test]
+fn a_query_maps_columns_by_name_and_lists_every_bad_row() {
+    use zkgov_prover::registry::RecordsSource;
+    let (schema, _) = licences(true);
+    let mut rows = table(
+        &["scope", "holder", "salt"],
+        vec![
+            vec![Ok("1"), Ok("alice"), Ok("7")],
+            vec![Err("NULL; every field needs a value"), Ok("bob"), Ok("8")],
+            vec![Ok("70000"), Ok("carol"), Ok("not a salt")],
+        ],
+    );
+    let err = RecordsFile::from_source(&schema, RecordsSource::Table(&mut rows), Room::unlimited())
+        .unwrap_err();
+    let bad = bad_rows::<()>(Err(err));
+    assert_eq!(bad.len(), 3, "{bad:?}");
+    assert_eq!(
+        bad[0],
+        row(2, 2, Some("scope"), "", "NULL; every field needs a value")
+    );
+    // A salt is not quoted, even a malformed one.
+    assert_eq!((bad[1].row, bad[1].field.as_deref()), (3, Some("salt")));
+    assert_eq!(bad[1].value, "");
+    assert_eq!((bad[2].row, bad[2].field.as_deref()), (3, Some("scope")));
+    assert_eq!(bad[2].value, "70000");
+
+    let mut extra = table(&["holder", "scope", "note"], vec![]);
+    match RecordsFile::from_source(&schema, RecordsSource::Table(&mut extra), Room::unlimited()) {
+        Err(RegistryError::Columns {
+            unknown, missing, ..
+        }) => {
+            assert_eq!(unknown, ["note"]);
+            assert!(missing.is_empty());
+        }
+        other => panic!("expected Columns, got {other:?}"),
+    }
+
+    // The good rows give the same records as the same CSV.
+    let mut good = table(
+        &["scope", "holder", "salt"],
+        vec![
+            vec![Ok("1"), Ok("alice"), Ok("7")],
+            vec![Ok("2"), Ok("bob"), Ok("8")],
+        ],
+    );
+    let from_query =
+        RecordsFile::from_source(&schema, RecordsSource::Table(&mut good), Room::unlimited())
+            .unwrap();
+    let from_csv = licence_rows(&schema, "holder,scope,salt\nalice,1,7\nbob,2,8\n").unwrap();
+    assert_eq!(from_query.format, RecordFormat::Table);
+    assert_eq!(from_query.into_records(), from_csv.into_records());
+}
+
+#[test]
+fn sync_adds_modifies_and_revokes_by_subject_in_one_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    let (schema, text) = licences(true);
+    let start = licence_rows(&schema, "holder,scope\nalice,1\nbob,2\ncarol,3\n").unwrap();
+    Registry::create(&out, &text, shape(4, 2), start.into_records()).unwrap();
+    let mut registry = Registry::open(&out).unwrap();
+    let before = registry.root();
+
+    // The same raw values: no difference, whatever the salts.
+    let same = licence_rows(&schema, "holder,scope\ncarol,3\nalice,1\nbob,2\n").unwrap();
+    let report = registry.sync(same).unwrap();
+    assert!(report.is_empty(), "{report:?}");
+    assert_eq!(registry.root(), before);
+
+    // bob changes, carol goes, dave comes.
+    let next = licence_rows(&schema, "holder,scope\nalice,1\nbob,5\ndave,4\n").unwrap();
+    let report = registry.sync(next).unwrap();
+    assert_eq!(report.added, 3..4);
+    assert_eq!(report.modified, [1]);
+    assert_eq!(report.revoked, [2]);
+    registry.commit().unwrap();
+    let history = registry.history().unwrap();
+    assert_eq!(history.len(), 2, "one change");
+    assert_eq!(history[1].detail["modified"], serde_json::json!([1]));
+    assert_eq!(history[1].detail["revoked"], serde_json::json!([2]));
+    assert_eq!(history[1].detail["added"], serde_json::json!([3, 4]));
+    let registry = Registry::open(&out).unwrap();
+    assert_eq!(registry.check().unwrap().root, registry.root());
+    assert_eq!(registry.raw_values(1).unwrap(), ["bob", "5"]);
+    assert!(registry.is_revoked(2));
+    assert_eq!(registry.raw_values(3).unwrap(), ["dave", "4"]);
+    assert_eq!(registry.root(), expected_root(&registry));
+
+    // A subject given twice is a bad row, and nothing changes.
+    let mut registry = Registry::open(&out).unwrap();
+    let root = registry.root();
+    let twice = licence_rows(&schema, "holder,scope\nalice,1\nalice,2\n").unwrap();
+    let bad = bad_rows(registry.sync(twice));
+    assert_eq!((bad.len(), bad[0].row), (1, 2));
+    assert_eq!(registry.root(), root);
+
+    // Several live records per subject: refused.
+    let (several, several_text) = licences(false);
+    let out2 = dir.path().join("s");
+    let rows = licence_rows(&several, "holder,scope\nalice,1\n").unwrap();
+    Registry::create(
+        &out2,
+        &several_text,
+        shape(4, 2),
+        rows.clone().into_records(),
+    )
+    .unwrap();
+    let mut registry = Registry::open(&out2).unwrap();
+    assert!(matches!(
+        registry.sync(rows),
+        Err(RegistryError::SyncNeedsUniqueSubjects { .. })
+    ));
 }

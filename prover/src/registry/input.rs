@@ -1,4 +1,5 @@
-//! Records files (CSV and JSON Lines) and the registry's own `records.jsonl`.
+//! Records files (CSV and JSON Lines), the rows of a database query
+//! ([`RecordsTable`]), and the registry's own `records.jsonl`.
 //!
 //! Rows are read in order and validated in parallel chunks. Every problem of
 //! every row is collected, so that one run tells the user everything to fix.
@@ -33,6 +34,8 @@ pub enum RecordFormat {
     Csv,
     /// One JSON object per line.
     JsonLines,
+    /// The rows of a database query ([`RecordsTable`]), numbered from 1.
+    Table,
 }
 
 impl RecordFormat {
@@ -46,10 +49,52 @@ impl RecordFormat {
     }
 }
 
+/// One cell of a database row: the text a records file would hold for it,
+/// or why the value cannot be a field's (`NULL`, a floating-point number,
+/// a type with no text form).
+pub type Cell = Result<String, String>;
+
+/// The rows of a database query, read one at a time so that a large
+/// result set is not held in memory: the column names, then rows of cells
+/// in column order. Columns map to schema fields by name, as a CSV header
+/// does: every field once, an optional `salt`, and nothing else.
+pub trait RecordsTable {
+    /// The source as errors name it; never a password.
+    fn name(&self) -> &str;
+    /// The result's column names, in order.
+    fn columns(&self) -> &[String];
+    /// The next row, `None` after the last, or the error that ended the read.
+    fn next_row(&mut self) -> Option<Result<Vec<Cell>, RegistryError>>;
+}
+
+/// Where records come from: a records file, or a database query.
+pub enum RecordsSource<'a> {
+    /// A CSV or JSON Lines file; the format is taken from the extension when `None`.
+    File {
+        /// The file.
+        path: &'a Path,
+        /// Its format.
+        format: Option<RecordFormat>,
+    },
+    /// The rows of a query.
+    Table(&'a mut dyn RecordsTable),
+}
+
+impl RecordsSource<'_> {
+    /// The name errors give the source.
+    pub fn name(&self) -> PathBuf {
+        match self {
+            RecordsSource::File { path, .. } => path.to_path_buf(),
+            RecordsSource::Table(table) => PathBuf::from(table.name()),
+        }
+    }
+}
+
 /// One validated record of a records file, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRow {
-    /// The 1-based data row (CSV: after the header; JSON Lines: the line).
+    /// The 1-based data row (CSV: after the header; JSON Lines: the line;
+    /// a query: the row of its result).
     pub row: u64,
     /// The 1-based line on which the row starts.
     pub line: u64,
@@ -104,6 +149,42 @@ impl RecordsFile {
         })
     }
 
+    /// Reads and validates the records of `source`, file or query.
+    pub fn from_source(
+        schema: &Schema,
+        source: RecordsSource<'_>,
+        room: Room,
+    ) -> Result<Self, RegistryError> {
+        match source {
+            RecordsSource::File { path, format } => Self::read(schema, path, format, room),
+            RecordsSource::Table(table) => {
+                let path = PathBuf::from(table.name());
+                let (good, _) = read_table(schema, table, room, None)?;
+                Ok(Self {
+                    path,
+                    format: RecordFormat::Table,
+                    rows: good,
+                })
+            }
+        }
+    }
+
+    /// As [`stream`](Self::stream), for a file or a query.
+    pub fn stream_source(
+        schema: &Schema,
+        source: RecordsSource<'_>,
+        room: Room,
+        sink: &mut dyn FnMut(Vec<SourceRow>) -> Result<(), RegistryError>,
+    ) -> Result<(u64, RecordFormat), RegistryError> {
+        match source {
+            RecordsSource::File { path, format } => Self::stream(schema, path, format, room, sink),
+            RecordsSource::Table(table) => {
+                let (_, seen) = read_table(schema, table, room, Some(sink))?;
+                Ok((seen as u64, RecordFormat::Table))
+            }
+        }
+    }
+
     /// Validates the records of the file at `path` as [`read`](Self::read)
     /// does, but hands the good rows to `sink` in chunks as they are
     /// validated instead of keeping them, as long as no row has been bad.
@@ -144,6 +225,11 @@ impl RecordsFile {
                 let mut rows = Rows::new(path, room, sink);
                 read_json_lines(schema, path, reader, &mut rows)?;
                 (rows.seen, rows.good, rows.bad, rows.failed)
+            }
+            RecordFormat::Table => {
+                return Err(RegistryError::UnknownFormat {
+                    path: path.to_path_buf(),
+                })
             }
         };
         if let Some(e) = failed {
@@ -202,7 +288,9 @@ impl RecordsFile {
                     reason: owner.reason(|p| {
                         let earlier = &self.rows[p];
                         match self.format {
-                            RecordFormat::Csv => format!("row {}", earlier.row),
+                            RecordFormat::Csv | RecordFormat::Table => {
+                                format!("row {}", earlier.row)
+                            }
                             RecordFormat::JsonLines => format!("line {}", earlier.line),
                         }
                     }),
@@ -314,16 +402,30 @@ impl Layout {
         path: &Path,
         header: &csv::ByteRecord,
     ) -> Result<Self, RegistryError> {
+        let names = header.iter().enumerate().map(|(column, cell)| {
+            let name = String::from_utf8_lossy(cell);
+            // A byte-order mark some spreadsheet programs write.
+            match name.strip_prefix('\u{feff}') {
+                Some(rest) if column == 0 => rest.to_string(),
+                _ => name.into_owned(),
+            }
+        });
+        Self::of_names(schema, path, names)
+    }
+
+    /// The layout of columns named `names`, in order: every schema field
+    /// once, an optional `salt`, nothing else.
+    fn of_names(
+        schema: &Schema,
+        path: &Path,
+        names: impl Iterator<Item = String>,
+    ) -> Result<Self, RegistryError> {
         let mut fields = vec![None; schema.fields.len()];
         let mut salt = None;
         let (mut unknown, mut duplicate) = (Vec::new(), Vec::new());
-        for (column, cell) in header.iter().enumerate() {
-            let name = String::from_utf8_lossy(cell);
-            // A byte-order mark some spreadsheet programs write.
-            let name = match name.strip_prefix('\u{feff}') {
-                Some(rest) if column == 0 => rest.to_string(),
-                _ => name.into_owned(),
-            };
+        let mut width = 0;
+        for (column, name) in names.enumerate() {
+            width += 1;
             let slot = if name == SALT {
                 &mut salt
             } else if let Some(i) = schema.field_index(&name) {
@@ -356,7 +458,7 @@ impl Layout {
         Ok(Self {
             fields: fields.into_iter().map(|c| c.expect("checked")).collect(),
             salt,
-            width: header.len(),
+            width,
         })
     }
 }
@@ -501,7 +603,7 @@ fn csv_row(
         Some(Some(s)) => match parse_field_element(&s) {
             Ok(salt) => Some(salt),
             Err(e) => {
-                bad.push(bad_row(Some(SALT), shorten(&s), salt_reason(&e)));
+                bad.push(bad_row(Some(SALT), String::new(), salt_reason(&e)));
                 None
             }
         },
@@ -510,8 +612,103 @@ fn csv_row(
     encode_row(schema, raw, salt, &mut bad, &bad_row).ok_or(bad)
 }
 
+/// Reads and validates the rows of `table` as `read_rows` does a file's.
+fn read_table(
+    schema: &Schema,
+    table: &mut dyn RecordsTable,
+    room: Room,
+    sink: Option<Sink<'_>>,
+) -> Result<(Vec<SourceRow>, u128), RegistryError> {
+    let path = PathBuf::from(table.name());
+    let layout = Layout::of_names(schema, &path, table.columns().iter().cloned())?;
+    let mut rows = Rows::new(&path, room, sink);
+    let validate = |row, _, cells: &Vec<Cell>| table_row(schema, &layout, row, cells);
+    while let Some(cells) = table.next_row() {
+        let cells = cells?;
+        let next = (rows.seen + 1) as u64;
+        rows.push(next, cells, &validate);
+    }
+    rows.flush(&validate);
+    if let Some(e) = rows.failed {
+        return Err(e);
+    }
+    room.check(rows.seen)?;
+    if !rows.bad.is_empty() {
+        return Err(RegistryError::BadRows {
+            file: path.clone(),
+            format: RecordFormat::Table,
+            rows: rows.bad,
+        });
+    }
+    Ok((rows.good, rows.seen))
+}
+
+fn table_row(
+    schema: &Schema,
+    layout: &Layout,
+    row: u64,
+    cells: &[Cell],
+) -> Result<NewRecord, Vec<BadRow>> {
+    let bad_row = |field: Option<&str>, value: String, reason: String| BadRow {
+        row,
+        line: row,
+        field: field.map(str::to_string),
+        value,
+        reason,
+    };
+    if cells.len() != layout.width {
+        return Err(vec![bad_row(
+            None,
+            String::new(),
+            format!(
+                "{} cells, but the query has {} columns",
+                cells.len(),
+                layout.width
+            ),
+        )]);
+    }
+    let mut bad = Vec::new();
+    let mut text = |name: &str, column: usize| match &cells[column] {
+        Ok(s) => Some(s.clone()),
+        Err(reason) => {
+            bad.push(bad_row(Some(name), String::new(), reason.clone()));
+            None
+        }
+    };
+    let raw: Vec<Option<String>> = schema
+        .fields
+        .iter()
+        .zip(&layout.fields)
+        .map(|(f, &column)| text(&f.name, column))
+        .collect();
+    let salt_text = layout.salt.map(|column| text(SALT, column));
+    let salt = match salt_text {
+        // A salt is a secret: even a malformed one is not quoted.
+        Some(Some(s)) => match parse_field_element(&s) {
+            Ok(salt) => Some(salt),
+            Err(e) => {
+                bad.push(bad_row(Some(SALT), String::new(), salt_reason(&e)));
+                None
+            }
+        },
+        _ => None,
+    };
+    encode_row(schema, raw, salt, &mut bad, &bad_row).ok_or(bad)
+}
+
+/// Why a salt is refused, without the salt: a salt is a secret, and a
+/// malformed one may be a real salt mistyped.
 fn salt_reason(e: &zkgov_circuits::field::FieldError) -> String {
-    format!("{e}; a salt is a canonical decimal field element")
+    use zkgov_circuits::field::FieldError;
+    let why = match e {
+        FieldError::Empty => "empty",
+        FieldError::Signed { .. } => "it has a sign",
+        FieldError::NotDecimal { .. } => "not a decimal integer",
+        FieldError::LeadingZero { .. } => "it has a leading zero",
+        FieldError::OutOfRange { .. } => "not below the BN254 scalar modulus",
+        _ => "not a canonical field element",
+    };
+    format!("{why}; a salt is a canonical decimal field element (its value is not shown)")
 }
 
 fn read_json_lines<R: Read>(
@@ -572,12 +769,12 @@ fn json_row(schema: &Schema, row: u64, line: u64, bytes: &[u8]) -> Result<NewRec
             match &value {
                 Value::String(s) => match parse_field_element(s) {
                     Ok(s) => salt = Some(s),
-                    Err(e) => bad.push(bad_row(Some(SALT), shorten(s), salt_reason(&e))),
+                    Err(e) => bad.push(bad_row(Some(SALT), String::new(), salt_reason(&e))),
                 },
-                other => bad.push(bad_row(
+                _ => bad.push(bad_row(
                     Some(SALT),
-                    shorten(&other.to_string()),
-                    "a salt is a JSON string holding a canonical decimal field element".into(),
+                    String::new(),
+                    "a salt is a JSON string holding a canonical decimal field element (its value is not shown)".into(),
                 )),
             }
             continue;

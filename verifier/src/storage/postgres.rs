@@ -301,6 +301,43 @@ impl PostgresStorage {
     }
 }
 
+/// One client connection to the database at `url`, as
+/// [`PostgresStorage::connect`] makes them (the same `sslmode` handling
+/// over rustls), without creating any table: for reading a department's own
+/// data. Also returns where it points (host, port, database, user), for
+/// messages. Neither the errors nor the description include the password.
+pub fn connect_client(url: &str) -> Result<(Client, String), String> {
+    let secret = url_password(url).map(str::to_string);
+    let scrubbed = |message: String| scrub(message, secret.as_deref().map(str::as_bytes));
+    let (parsed, verify_full) =
+        take_verify_full(url).map_err(|m| scrubbed(format!("invalid database URL: {m}")))?;
+    let config: Config = parsed
+        .parse()
+        .map_err(|e| scrubbed(format!("invalid database URL: {}", describe(&e))))?;
+    let ssl_mode = match (verify_full, config.get_ssl_mode()) {
+        (true, _) => "verify-full",
+        (false, postgres::config::SslMode::Disable) => "disable",
+        (false, postgres::config::SslMode::Require) => "require",
+        (false, _) => "prefer",
+    };
+    let target = format!("{}, sslmode {ssl_mode}", describe_target(&config));
+    let tls = tls_connector(verify_full)?;
+    let password = config.get_password().map(<[u8]>::to_vec);
+    let client = config.connect(tls).map_err(|e| {
+        scrub(
+            scrubbed(format!("connecting ({target}): {}", describe(&e))),
+            password.as_deref(),
+        )
+    })?;
+    Ok((client, target))
+}
+
+/// What a `postgres` error says, for callers of [`connect_client`]: the
+/// server's message and the causes `Display` leaves out.
+pub fn describe_error(error: &postgres::Error) -> String {
+    describe(error)
+}
+
 /// `url` with `sslmode=verify-full` replaced by `sslmode=require`, which is
 /// what the `postgres` client understands (it checks no certificate
 /// itself), and whether it was there: then the TLS connector checks the
