@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use zkgov_circuits::circuit::StatementWitness;
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_circuits::policy::Policy;
-use zkgov_circuits::schema::Schema;
+use zkgov_circuits::schema::{Record, Schema};
 use zkgov_circuits::statement::{Statement, SubjectTag};
 use zkgov_circuits::Fr;
 use zkgov_keys::snarkjs;
@@ -226,12 +226,17 @@ pub(crate) fn parse_case_secret(text: &str) -> Result<Fr, String> {
     Ok(secret)
 }
 
+/// Cases decided together, their paths read from the registry as one
+/// batch.
+const PATH_BATCH: usize = 256;
+
 /// What a case needs: a proof, or nothing more.
 pub(crate) enum Decision {
     Prove(Box<(Statement, StatementWitness)>),
     Done(Outcome),
 }
 
+/// A case's decision: what [`decide_batch`] decides for one row.
 pub(crate) fn decide(
     row: Result<CaseRow, String>,
     registry: &Registry,
@@ -239,12 +244,77 @@ pub(crate) fn decide(
     policy: &Policy,
     params: &[Fr],
 ) -> (String, Decision) {
+    decide_batch(vec![row], registry, schema, policy, params)
+        .pop()
+        .expect("one decision per row")
+}
+
+/// The cases' decisions, in order, with the membership paths of every
+/// case to prove read from the registry as one batch.
+pub(crate) fn decide_batch(
+    rows: Vec<Result<CaseRow, String>>,
+    registry: &Registry,
+    schema: &Schema,
+    policy: &Policy,
+    params: &[Fr],
+) -> Vec<(String, Decision)> {
+    let judged: Vec<(String, Judged)> = rows
+        .into_iter()
+        .map(|row| judge(row, registry, schema, policy, params))
+        .collect();
+    let indices: Vec<u64> = judged
+        .iter()
+        .filter_map(|(_, j)| match j {
+            Judged::Prove { index, .. } => Some(*index),
+            Judged::Done(_) => None,
+        })
+        .collect();
+    let mut paths = registry.paths(&indices).into_iter();
+    judged
+        .into_iter()
+        .map(|(case_id, judged)| match judged {
+            Judged::Prove {
+                statement,
+                record,
+                case_secret,
+                ..
+            } => {
+                let witness = StatementWitness {
+                    record,
+                    path: paths.next().expect("one path per index"),
+                    case_secret,
+                };
+                (case_id, Decision::Prove(Box::new((statement, witness))))
+            }
+            Judged::Done(outcome) => (case_id, Decision::Done(outcome)),
+        })
+        .collect()
+}
+
+/// A case's decision before its path is read.
+enum Judged {
+    Prove {
+        statement: Statement,
+        record: Record,
+        index: u64,
+        case_secret: Fr,
+    },
+    Done(Outcome),
+}
+
+fn judge(
+    row: Result<CaseRow, String>,
+    registry: &Registry,
+    schema: &Schema,
+    policy: &Policy,
+    params: &[Fr],
+) -> (String, Judged) {
     let row = match row {
         Ok(row) => row,
         Err(reason) => {
             return (
                 String::new(),
-                Decision::Done(Outcome::InvalidInput {
+                Judged::Done(Outcome::InvalidInput {
                     case_id: String::new(),
                     reason,
                 }),
@@ -253,7 +323,7 @@ pub(crate) fn decide(
     };
     let case_id = row.case_id.clone();
     let invalid = |reason: String| {
-        Decision::Done(Outcome::InvalidInput {
+        Judged::Done(Outcome::InvalidInput {
             case_id: case_id.clone(),
             reason,
         })
@@ -274,7 +344,7 @@ pub(crate) fn decide(
     if candidates.is_empty() && registry.has_revoked_records(&subject) {
         return (
             case_id.clone(),
-            Decision::Done(Outcome::Revoked {
+            Judged::Done(Outcome::Revoked {
                 case_id: case_id.clone(),
             }),
         );
@@ -282,7 +352,7 @@ pub(crate) fn decide(
     if candidates.is_empty() {
         return (
             case_id.clone(),
-            Decision::Done(Outcome::SubjectNotFound {
+            Judged::Done(Outcome::SubjectNotFound {
                 case_id: case_id.clone(),
             }),
         );
@@ -295,7 +365,7 @@ pub(crate) fn decide(
         let reason = policy.failures(schema, &first.values, params).join("; ");
         return (
             case_id.clone(),
-            Decision::Done(Outcome::NotSatisfied {
+            Judged::Done(Outcome::NotSatisfied {
                 case_id: case_id.clone(),
                 reason,
             }),
@@ -307,12 +377,15 @@ pub(crate) fn decide(
         subject_tag: SubjectTag::new(subject, case_secret),
         params: params.to_vec(),
     };
-    let witness = StatementWitness {
-        record: (*record).clone(),
-        path: registry.path(*index),
-        case_secret,
-    };
-    (case_id, Decision::Prove(Box::new((statement, witness))))
+    (
+        case_id,
+        Judged::Prove {
+            statement,
+            record: record.clone(),
+            index: *index,
+            case_secret,
+        },
+    )
 }
 
 #[derive(Default)]
@@ -429,26 +502,37 @@ pub(crate) fn run(args: &ProveArgs) -> Result<()> {
         let stop = stop.clone();
         let (registry, schema, policy, params) = (&registry, &schema, &policy, &params);
         let done = &done;
-        read_cases(&args.cases)?
+        let mut rows = read_cases(&args.cases)?
             .filter(move |(row, _)| in_shard(*row))
             .enumerate()
-            .take_while(move |_| !stop.load(Ordering::SeqCst))
-            .filter_map(move |(seq, (_, row))| {
-                let (case_id, decision) = decide(row, registry, schema, policy, params);
-                if done.contains(&case_id) && !case_id.is_empty() {
-                    return None;
+            .take_while(move |_| !stop.load(Ordering::SeqCst));
+        // Cases are decided a batch at a time, so that their paths are
+        // read from the registry in one go.
+        std::iter::from_fn(move || {
+            let batch: Vec<_> = rows.by_ref().take(PATH_BATCH).collect();
+            (!batch.is_empty()).then_some(batch)
+        })
+        .flat_map(move |batch| {
+            let (seqs, rows): (Vec<usize>, Vec<_>) =
+                batch.into_iter().map(|(seq, (_, row))| (seq, row)).unzip();
+            seqs.into_iter()
+                .zip(decide_batch(rows, registry, schema, policy, params))
+        })
+        .filter_map(move |(seq, (case_id, decision))| {
+            if done.contains(&case_id) && !case_id.is_empty() {
+                return None;
+            }
+            match decision {
+                Decision::Prove(job) => Some(((seq as u64, case_id), job.0, job.1)),
+                Decision::Done(outcome) => {
+                    decided
+                        .lock()
+                        .expect("no panics while held")
+                        .push_back((seq as u64, outcome));
+                    None
                 }
-                match decision {
-                    Decision::Prove(job) => Some(((seq as u64, case_id), job.0, job.1)),
-                    Decision::Done(outcome) => {
-                        decided
-                            .lock()
-                            .expect("no panics while held")
-                            .push_back((seq as u64, outcome));
-                        None
-                    }
-                }
-            })
+            }
+        })
     };
 
     let mut write = |outcome: &Outcome, out: &mut File| -> Result<()> {

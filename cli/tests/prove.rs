@@ -468,3 +468,52 @@ fn a_case_secret_below_2_128_is_a_bad_row_and_the_other_rows_are_proven() {
     assert!(stderr.contains("2 proven, "), "{stderr}");
     assert!(stderr.contains("2 invalid input"), "{stderr}");
 }
+
+#[test]
+fn cases_across_several_path_batches_keep_their_order_and_their_paths() {
+    // 600 cases: the path reads go in batches of 256, and the few cases
+    // to prove sit on both sides of each boundary.
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, keys) = department(tmp.path());
+    let provable = [0usize, 255, 256, 257, 511, 512, 599];
+    let mut text = String::from("case_id,subject,case_secret\n");
+    for i in 0..600 {
+        // Two records, alternating, so that a path given to the wrong
+        // case fails its proof.
+        let subject = if let Some(k) = provable.iter().position(|&p| p == i) {
+            ["110101199003071234", "510104198511120021"][k % 2].to_string()
+        } else {
+            format!("UNKNOWN-{i:04}")
+        };
+        text.push_str(&format!("B-{i:04},{subject},{SECRET}\n"));
+    }
+    let cases = tmp.path().join("many.csv");
+    fs::write(&cases, text).unwrap();
+    let out = tmp.path().join("many.jsonl");
+    ok(prove(&registry, &keys, &cases, &out, &[]));
+    let statuses = statuses(&out);
+    assert_eq!(statuses.len(), 600);
+    for (i, (case_id, status)) in statuses.iter().enumerate() {
+        assert_eq!(case_id, &format!("B-{i:04}"), "input order");
+        let expected = if provable.contains(&i) {
+            "proven"
+        } else {
+            "subject_not_found"
+        };
+        assert_eq!(status, expected, "{case_id}");
+    }
+    // Each proof passed the prover's self-check, so its witness held the
+    // record's own path to this root.
+    let root = String::from_utf8(
+        ok(zkgov()
+            .args(["registry", "root"])
+            .arg(&registry)
+            .output()
+            .unwrap())
+        .stdout,
+    )
+    .unwrap();
+    for line in lines(&out).iter().filter(|l| l["status"] == "proven") {
+        assert_eq!(line["registry_root"], root.trim(), "{line}");
+    }
+}
