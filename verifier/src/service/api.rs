@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
@@ -185,6 +185,15 @@ pub(super) async fn append_one(
         .await?
         .remove(0);
     Ok((outcome, receipt))
+}
+
+/// `response`, marked never to be stored: it is for one applicant or
+/// department only.
+pub(super) fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The receipt of an entry already logged, against the latest checkpoint.

@@ -30,10 +30,13 @@ use zkgov_log::procedure::Procedure;
 use zkgov_log::rules::{Answer, Application, LogState, LoggedProcedure};
 
 use super::api::{
-    append, append_one, blocking, receipt_response, settle, ApiJson, ApiQuery, Item, Submission,
+    append, append_one, blocking, no_store, receipt_response, settle, ApiJson, ApiQuery, Item,
+    Submission,
 };
 use super::appender::{Draft, Outcome};
-use super::auth::{secret_digest, ApplicantAuth, DepartmentAuth, SESSION_COOKIE};
+use super::auth::{
+    check_session_case, secret_digest, ApplicantAuth, DepartmentAuth, SESSION_COOKIE,
+};
 use super::error::ApiError;
 use super::{now, AppState};
 use crate::storage::casework::{Leased, NewApplication, NewWork, Work, WorkKind};
@@ -380,10 +383,7 @@ pub(super) async fn post_session(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.to_string()))?,
     );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(no_store(response))
 }
 
 // ---------------------------------------------------------------- status
@@ -475,17 +475,9 @@ pub(super) async fn get_application(
     ApplicantAuth(session_case): ApplicantAuth,
     Path(case_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if session_case != case_id {
-        return Err(ApiError::Forbidden(
-            "this session is for another case".into(),
-        ));
-    }
+    check_session_case(&session_case, &case_id)?;
     let status = status_of(&state, &case_id).await?;
-    let mut response = Json(status).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(no_store(Json(status).into_response()))
 }
 
 #[derive(Deserialize)]
@@ -656,11 +648,7 @@ pub(super) async fn get_work(
     }
     let log = state.log();
     let items: Vec<Value> = leased.iter().map(|l| leased_json(&log, l)).collect();
-    let mut response = Json(json!({ "work": items })).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(no_store(Json(json!({ "work": items })).into_response()))
 }
 
 /// `GET /v1/work/queue`: the department's queue, counted, with its open

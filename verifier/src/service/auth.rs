@@ -33,6 +33,17 @@ pub struct ApplicantSession {
     pub token_sha256: String,
 }
 
+/// Refuses a session for another case than `case_id`.
+pub(super) fn check_session_case(session_case: &str, case_id: &str) -> Result<(), ApiError> {
+    if session_case == case_id {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "this session is for another case".into(),
+        ))
+    }
+}
+
 /// The applicant session cookie's name.
 pub const SESSION_COOKIE: &str = "zkgov_session";
 

@@ -33,7 +33,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -41,9 +40,9 @@ use serde_json::{json, Value};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use zkgov_log::rules::Application;
 
-use super::api::blocking;
+use super::api::{blocking, no_store};
 use super::applications::case_status;
-use super::auth::ApplicantSession;
+use super::auth::{check_session_case, ApplicantSession};
 use super::error::ApiError;
 use super::{now, AppState};
 
@@ -231,11 +230,7 @@ pub(super) async fn get_application_events(
     session: ApplicantSession,
     Path(case_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if session.case_id != case_id {
-        return Err(ApiError::Forbidden(
-            "this session is for another case".into(),
-        ));
-    }
+    check_session_case(&session.case_id, &case_id)?;
     let permit = state
         .event_streams
         .clone()
@@ -281,11 +276,8 @@ pub(super) async fn get_application_events(
             },
         ))
         .map(Ok::<Event, Infallible>);
-    let mut response = Sse::new(events)
+    let response = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(no_store(response))
 }

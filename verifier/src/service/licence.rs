@@ -8,13 +8,12 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use zkgov_log::licence::{Holder, LicenceDocument};
 
-use super::api::{blocking, existing_receipt};
-use super::auth::ApplicantAuth;
+use super::api::{blocking, existing_receipt, no_store};
+use super::auth::{check_session_case, ApplicantAuth};
 use super::error::ApiError;
 use super::AppState;
 use crate::storage::casework::WorkKind;
@@ -24,11 +23,7 @@ pub(super) async fn get_licence(
     ApplicantAuth(session_case): ApplicantAuth,
     Path(case_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if session_case != case_id {
-        return Err(ApiError::Forbidden(
-            "this session is for another case".into(),
-        ));
-    }
+    check_session_case(&session_case, &case_id)?;
     let storage = state.storage.clone();
     let case = case_id.clone();
     let (stored, work) =
@@ -81,9 +76,5 @@ pub(super) async fn get_licence(
         },
         receipt,
     );
-    let mut response = Json(document).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(no_store(Json(document).into_response()))
 }
