@@ -562,6 +562,31 @@ fn csv_row(
     line: u64,
     cells: &csv::ByteRecord,
 ) -> Result<NewRecord, Vec<BadRow>> {
+    let cell = |column: usize| {
+        std::str::from_utf8(&cells[column])
+            .map(str::to_string)
+            .map_err(|_| {
+                (
+                    shorten(&String::from_utf8_lossy(&cells[column])),
+                    "not valid UTF-8".to_string(),
+                )
+            })
+    };
+    layout_row(schema, layout, row, line, cells.len(), "the header", cell)
+}
+
+/// One row's cells mapped to the schema's fields (and salt) by `layout`,
+/// and encoded; `cell` gives a column's text, or the value to show and why
+/// it cannot be used, and `declared` names what declared the columns.
+fn layout_row(
+    schema: &Schema,
+    layout: &Layout,
+    row: u64,
+    line: u64,
+    width: usize,
+    declared: &str,
+    cell: impl Fn(usize) -> Result<String, (String, String)>,
+) -> Result<NewRecord, Vec<BadRow>> {
     let bad_row = |field: Option<&str>, value: String, reason: String| BadRow {
         row,
         line,
@@ -569,26 +594,18 @@ fn csv_row(
         value,
         reason,
     };
-    if cells.len() != layout.width {
+    if width != layout.width {
         return Err(vec![bad_row(
             None,
             String::new(),
-            format!(
-                "{} cells, but the header has {} columns",
-                cells.len(),
-                layout.width
-            ),
+            format!("{width} cells, but {declared} has {} columns", layout.width),
         )]);
     }
     let mut bad = Vec::new();
-    let mut text = |name: &str, column: usize| match std::str::from_utf8(&cells[column]) {
-        Ok(s) => Some(s.to_string()),
-        Err(_) => {
-            bad.push(bad_row(
-                Some(name),
-                shorten(&String::from_utf8_lossy(&cells[column])),
-                "not valid UTF-8".into(),
-            ));
+    let mut text = |name: &str, column: usize| match cell(column) {
+        Ok(s) => Some(s),
+        Err((value, reason)) => {
+            bad.push(bad_row(Some(name), value, reason));
             None
         }
     };
@@ -600,6 +617,7 @@ fn csv_row(
         .collect();
     let salt_text = layout.salt.map(|column| text(SALT, column));
     let salt = match salt_text {
+        // A salt is a secret: even a malformed one is not quoted.
         Some(Some(s)) => match parse_field_element(&s) {
             Ok(salt) => Some(salt),
             Err(e) => {
@@ -649,51 +667,12 @@ fn table_row(
     row: u64,
     cells: &[Cell],
 ) -> Result<NewRecord, Vec<BadRow>> {
-    let bad_row = |field: Option<&str>, value: String, reason: String| BadRow {
-        row,
-        line: row,
-        field: field.map(str::to_string),
-        value,
-        reason,
+    let cell = |column: usize| {
+        cells[column]
+            .clone()
+            .map_err(|reason| (String::new(), reason))
     };
-    if cells.len() != layout.width {
-        return Err(vec![bad_row(
-            None,
-            String::new(),
-            format!(
-                "{} cells, but the query has {} columns",
-                cells.len(),
-                layout.width
-            ),
-        )]);
-    }
-    let mut bad = Vec::new();
-    let mut text = |name: &str, column: usize| match &cells[column] {
-        Ok(s) => Some(s.clone()),
-        Err(reason) => {
-            bad.push(bad_row(Some(name), String::new(), reason.clone()));
-            None
-        }
-    };
-    let raw: Vec<Option<String>> = schema
-        .fields
-        .iter()
-        .zip(&layout.fields)
-        .map(|(f, &column)| text(&f.name, column))
-        .collect();
-    let salt_text = layout.salt.map(|column| text(SALT, column));
-    let salt = match salt_text {
-        // A salt is a secret: even a malformed one is not quoted.
-        Some(Some(s)) => match parse_field_element(&s) {
-            Ok(salt) => Some(salt),
-            Err(e) => {
-                bad.push(bad_row(Some(SALT), String::new(), salt_reason(&e)));
-                None
-            }
-        },
-        _ => None,
-    };
-    encode_row(schema, raw, salt, &mut bad, &bad_row).ok_or(bad)
+    layout_row(schema, layout, row, row, cells.len(), "the query", cell)
 }
 
 /// Why a salt is refused, without the salt: a salt is a secret, and a
