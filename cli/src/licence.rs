@@ -143,13 +143,10 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     };
     print_licence(&document, &verified);
     let mut in_force = true;
-    if let Some(expires) = document.fields.get("expires") {
-        let today = chrono::Utc::now().date_naive().to_string();
-        // Dates are ISO 8601, so they compare as text.
-        if expires.as_str() <= today.as_str() {
-            println!("  EXPIRED on {expires}");
-            in_force = false;
-        }
+    let today = chrono::Utc::now().date_naive().to_string();
+    if let Some(expires) = verified.expired(&today) {
+        println!("  EXPIRED on {expires}");
+        in_force = false;
     }
     if args.online {
         let server = base_url(args.server.as_deref().unwrap_or_default())?;

@@ -86,6 +86,17 @@ pub struct VerifiedLicence {
     pub licence: Licence,
 }
 
+impl VerifiedLicence {
+    /// The licence's expiry date if it has one (an `expires` field) and it
+    /// is not after `today` (both `YYYY-MM-DD`): a licence is in force
+    /// while `expires > today`, as the policies write it.
+    pub fn expired(&self, today: &str) -> Option<&str> {
+        let expires = self.licence.fields.get("expires")?;
+        // ISO 8601 dates compare as text.
+        (expires.as_str() <= today).then_some(expires.as_str())
+    }
+}
+
 /// Why a licence document does not check out.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]

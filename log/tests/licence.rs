@@ -119,6 +119,10 @@ fn a_genuine_document_verifies_offline_and_survives_a_json_round_trip() {
     assert_eq!(verified.licence, licence());
     assert_eq!(verified.department, "health-department");
     assert!(verified.automatic);
+    // In force while `expires > today`.
+    assert_eq!(verified.expired("2031-11-21"), None);
+    assert_eq!(verified.expired("2031-11-22"), Some("2031-11-22"));
+    assert_eq!(verified.expired("2032-01-01"), Some("2031-11-22"));
 }
 
 #[test]
