@@ -335,6 +335,17 @@ impl LogSigner {
         &self.name
     }
 
+    /// The key id, as 8 lowercase hex digits.
+    pub fn key_id(&self) -> String {
+        format!("{:08x}", self.key_id)
+    }
+
+    /// The Ed25519 signature of `message`, for formats other than notes
+    /// that this key also signs (a department's entries).
+    pub(crate) fn sign_message(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
     /// The signed note of `checkpoint`: its body, a blank line and this
     /// key's signature line.
     ///
@@ -444,6 +455,23 @@ impl LogVerifier {
     /// The key name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The key id, as 8 lowercase hex digits.
+    pub fn key_id(&self) -> String {
+        format!("{:08x}", self.key_id)
+    }
+
+    /// The verifier key string, as [`LogSigner::verifier_key`] writes it.
+    pub fn verifier_key(&self) -> String {
+        format_key(&self.name, self.key_id, self.key.as_bytes())
+    }
+
+    /// Whether `signature` is this key's strict Ed25519 signature of
+    /// `message`, for formats other than notes (a department's entries).
+    pub(crate) fn verifies_message(&self, message: &[u8], signature: &[u8]) -> bool {
+        Signature::from_slice(signature)
+            .is_ok_and(|signature| self.key.verify_strict(message, &signature).is_ok())
     }
 
     /// Parses a signed note, requires a valid signature by this key (other

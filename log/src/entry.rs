@@ -15,6 +15,7 @@
 //!     registry: "real-estate".into(),
 //!     root: "42".into(),
 //!     time: "2026-11-24T10:00:00Z".into(),
+//!     signature: None,
 //! };
 //! let bytes = entry.to_bytes();
 //! assert_eq!(
@@ -28,6 +29,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zkgov_keys::digest::canonical_json;
+
+use crate::signature::{Endorsement, EntrySignature};
 
 /// One entry of the anchor log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +48,15 @@ pub enum Entry {
         /// How long a registry root may still back proofs after its
         /// registry anchored a newer one, in seconds.
         grace_seconds: u64,
+        /// The log's origin, which department signatures name. Logs begun
+        /// before departments had keys have none until governance sets it;
+        /// once set it never changes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<String>,
+        /// The departments' signatures that authorise this change (see
+        /// [`crate::rules`] for who must sign what).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        endorsements: Vec<Endorsement>,
         /// When it took effect, RFC 3339 UTC.
         time: String,
     },
@@ -77,6 +89,10 @@ pub enum Entry {
         root: String,
         /// When it was anchored, RFC 3339 UTC.
         time: String,
+        /// The department's signature, required once governance lists a
+        /// key for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<EntrySignature>,
     },
     /// A verified proof: its statement, and the proof itself so that anyone
     /// can check it again.
@@ -124,6 +140,10 @@ pub enum Entry {
         licence: Option<Licence>,
         /// When it was recorded, RFC 3339 UTC.
         time: String,
+        /// The deciding department's signature, required once governance
+        /// lists a key for it; automatic decisions have none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<EntrySignature>,
     },
     /// A procedure registered, or replaced, by its deciding department.
     Procedure {
@@ -162,6 +182,10 @@ pub enum Entry {
         conditions: Vec<String>,
         /// When it was recorded, RFC 3339 UTC.
         time: String,
+        /// The department's signature, required once governance lists a
+        /// key for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<EntrySignature>,
     },
 }
 
@@ -191,6 +215,11 @@ pub struct GovernedDepartment {
     pub registries: Vec<String>,
     /// Whether it may record decisions on cases.
     pub decides: bool,
+    /// Its public key, a verifier key named after it: once it has one, its
+    /// roots, decisions and refusals must carry its signature, and changes
+    /// to its listing its endorsement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Why bytes are not an entry.
@@ -254,6 +283,28 @@ impl Entry {
         }
     }
 
+    /// The department's signature the entry carries, for the kinds that
+    /// carry one (roots, decisions and unmet evidence).
+    pub fn signature(&self) -> Option<&EntrySignature> {
+        match self {
+            Entry::Root { signature, .. }
+            | Entry::Decision { signature, .. }
+            | Entry::Unmet { signature, .. } => signature.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Sets the department's signature of a root, a decision or unmet
+    /// evidence; other kinds carry none and are left as they are.
+    pub fn set_signature(&mut self, value: Option<EntrySignature>) {
+        if let Entry::Root { signature, .. }
+        | Entry::Decision { signature, .. }
+        | Entry::Unmet { signature, .. } = self
+        {
+            *signature = value;
+        }
+    }
+
     /// Sets the entry's time to `unix_seconds`.
     pub fn set_time(&mut self, unix_seconds: i64) {
         let formatted = format_time(unix_seconds);
@@ -310,6 +361,7 @@ mod tests {
             amends: None,
             licence: None,
             time: format_time(0),
+            signature: None,
         };
         let bytes = entry.to_bytes();
         assert_eq!(Entry::from_bytes(&bytes), Ok(entry));

@@ -16,6 +16,7 @@
 //! - [`verify`]: Groth16 verification, single and in random-linear-combination batches;
 //! - [`rules`]: the acceptance rules, a pure state machine over entries;
 //! - [`replay`]: replaying a log through the rules, with proofs checked in batches;
+//! - [`signature`]: department signatures on entries;
 //! - [`trust`]: what an auditor keeps between runs (trusted key, checkpoint, replay state).
 //!
 //! Hashes travel as standard base64, as in checkpoints. Canonical JSON
@@ -57,6 +58,7 @@ pub mod procedure;
 pub mod receipt;
 pub mod replay;
 pub mod rules;
+pub mod signature;
 pub mod tree;
 pub mod trust;
 pub mod verify;

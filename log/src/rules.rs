@@ -54,6 +54,10 @@ use zkgov_keys::digest::{key_id, policy_hash};
 use zkgov_keys::snarkjs;
 
 use crate::entry::{parse_time, Entry, GovernedDepartment, Licence};
+use crate::signature::{
+    DepartmentKey, Endorsement, EntrySignature, MAX_SIGNATURE_AGE_SECONDS,
+    MAX_SIGNATURE_SKEW_SECONDS,
+};
 use crate::tree::{leaf_hash, Frontier, Hash};
 use crate::verify::{verify_batch, Item, PreparedKey};
 
@@ -284,6 +288,26 @@ pub enum Refusal {
         /// Its latest decision.
         index: u64,
     },
+    /// A root, decision or refusal without the signature its department's
+    /// key requires.
+    #[error("department `{department}` has a key in governance, so its `{kind}` entries must carry its signature (sign with --key or ZKGOV_DEPARTMENT_KEY)")]
+    Unsigned {
+        /// The department.
+        department: String,
+        /// The entry's type.
+        kind: &'static str,
+    },
+    /// A department's signature or endorsement that does not check out.
+    #[error("the signature of department `{department}`: {problem}")]
+    BadSignature {
+        /// The department.
+        department: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A governance change without the endorsements it needs.
+    #[error("governance change not endorsed: {0}")]
+    Unendorsed(String),
     /// A decision that the case's procedure does not allow.
     #[error("case `{case_id}`: {problem}")]
     DecisionRule {
@@ -332,6 +356,9 @@ impl Refusal {
             SubjectMismatch { .. } => "subject_mismatch",
             AlreadyDecided { .. } => "already_decided",
             DecisionRule { .. } => "decision_rule",
+            Unsigned { .. } => "unsigned",
+            BadSignature { .. } => "bad_signature",
+            Unendorsed(_) => "unendorsed",
         }
     }
 }
@@ -352,6 +379,9 @@ pub struct Department {
     pub registries: BTreeSet<String>,
     /// Whether it may decide cases.
     pub decides: bool,
+    /// Its verifier key, once it has one.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// The governance in force: who takes part, and the rules' windows.
@@ -365,6 +395,9 @@ pub struct Governance {
     pub freshness_seconds: u64,
     /// The grace period of a superseded root, in seconds.
     pub grace_seconds: u64,
+    /// The log's origin, once governance names it.
+    #[serde(default)]
+    pub origin: Option<String>,
 }
 
 impl Governance {
@@ -383,6 +416,7 @@ impl Governance {
                 name: d.name.clone(),
                 registries: d.registries.iter().cloned().collect(),
                 decides: d.decides,
+                key: d.key.clone(),
             })
             .collect()
     }
@@ -980,9 +1014,23 @@ impl LogState {
                 departments,
                 freshness_seconds,
                 grace_seconds,
+                origin,
+                endorsements,
                 ..
-            } => judge_governance(index, departments, *freshness_seconds, *grace_seconds)
-                .map(Change::Governance),
+            } => judge_governance(
+                index,
+                time,
+                entry,
+                GovernanceDraft {
+                    departments,
+                    freshness_seconds: *freshness_seconds,
+                    grace_seconds: *grace_seconds,
+                    origin,
+                    endorsements,
+                },
+                self.governance.as_ref(),
+            )
+            .map(Change::Governance),
             Entry::Key {
                 key_id, registry, ..
             } => {
@@ -1021,6 +1069,7 @@ impl LogState {
                 let governance = governance.expect("checked above");
                 check_owner(governance, registry, department)?;
                 let parsed = canonical("root", root)?;
+                check_department_signature(governance, department, entry, time)?;
                 debug_assert_eq!(to_decimal(&parsed), *root);
                 Ok(Change::Root(AnchoredRoot {
                     index,
@@ -1116,6 +1165,17 @@ impl LogState {
                         case_id: case_id.clone(),
                     });
                 }
+                if *automatic {
+                    if entry.signature().is_some() {
+                        return Err(Refusal::BadSignature {
+                            department: department.clone(),
+                            problem: "an automatic decision is the rules' and carries no signature"
+                                .into(),
+                        });
+                    }
+                } else {
+                    check_department_signature(governance, department, entry, time)?;
+                }
                 self.judge_decision_rule(entry, time)?;
                 Ok(Change::Decision(LoggedDecision {
                     index,
@@ -1140,10 +1200,11 @@ impl LogState {
             } => self
                 .judge_case(index, time, case_id, procedure)
                 .map(Change::Case),
-            Entry::Unmet { .. } => {
+            Entry::Unmet { department, .. } => {
                 let governance = governance.expect("checked above");
-                self.judge_unmet(index, governance, entry)
-                    .map(Change::Unmet)
+                let unmet = self.judge_unmet(index, governance, entry)?;
+                check_department_signature(governance, department, entry, time)?;
+                Ok(Change::Unmet(unmet))
             }
         }
     }
@@ -1380,16 +1441,26 @@ fn check_owner(governance: &Governance, registry: &str, department: &str) -> Res
     }
 }
 
-fn judge_governance(
-    index: u64,
-    departments: &[GovernedDepartment],
+/// The fields of a governance entry, borrowed.
+struct GovernanceDraft<'a> {
+    departments: &'a [GovernedDepartment],
     freshness_seconds: u64,
     grace_seconds: u64,
+    origin: &'a Option<String>,
+    endorsements: &'a [Endorsement],
+}
+
+fn judge_governance(
+    index: u64,
+    time: i64,
+    entry: &Entry,
+    draft: GovernanceDraft,
+    previous: Option<&Governance>,
 ) -> Result<Governance, Refusal> {
     let invalid = |problem: String| Refusal::InvalidGovernance(problem);
     for (name, value) in [
-        ("freshness_seconds", freshness_seconds),
-        ("grace_seconds", grace_seconds),
+        ("freshness_seconds", draft.freshness_seconds),
+        ("grace_seconds", draft.grace_seconds),
     ] {
         if value > i64::MAX as u64 {
             return Err(invalid(format!("{name} {value} exceeds i64::MAX seconds")));
@@ -1397,7 +1468,7 @@ fn judge_governance(
     }
     let mut by_name = BTreeMap::new();
     let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
-    for d in departments {
+    for d in draft.departments {
         if d.name.is_empty() {
             return Err(invalid("a department has an empty name".into()));
         }
@@ -1416,21 +1487,214 @@ fn judge_governance(
                 )));
             }
         }
+        if let Some(key) = &d.key {
+            let parsed = DepartmentKey::from_verifier_key(key)
+                .map_err(|e| invalid(format!("department `{}`: key: {e}", d.name)))?;
+            if parsed.department() != d.name {
+                return Err(invalid(format!(
+                    "department `{}`: its key is named `{}`; a department's key bears its name",
+                    d.name,
+                    parsed.department()
+                )));
+            }
+        }
         let department = Department {
             name: d.name.clone(),
             registries,
             decides: d.decides,
+            key: d.key.clone(),
         };
         if by_name.insert(d.name.clone(), department).is_some() {
             return Err(invalid(format!("department `{}` is listed twice", d.name)));
         }
     }
-    Ok(Governance {
+    let previous_origin = previous.and_then(|g| g.origin.as_ref());
+    if previous_origin.is_some() && draft.origin.as_ref() != previous_origin {
+        return Err(invalid(format!(
+            "the log's origin is `{}` and never changes",
+            previous_origin.expect("checked")
+        )));
+    }
+    if draft.origin.is_none() && by_name.values().any(|d| d.key.is_some()) {
+        return Err(invalid(
+            "departments have keys, so governance must name the log's origin, which their signatures name"
+                .into(),
+        ));
+    }
+    let governance = Governance {
         index,
         departments: by_name,
-        freshness_seconds,
-        grace_seconds,
-    })
+        freshness_seconds: draft.freshness_seconds,
+        grace_seconds: draft.grace_seconds,
+        origin: draft.origin.clone(),
+    };
+    let signed = check_endorsements(time, entry, &draft, previous)?;
+    if let Some(previous) = previous {
+        authorise_governance(previous, &governance, &signed)?;
+    }
+    Ok(governance)
+}
+
+/// The departments whose key under `previous` validly endorses `entry`.
+/// Every endorsement must verify: a log holds no signature that does not.
+fn check_endorsements(
+    time: i64,
+    entry: &Entry,
+    draft: &GovernanceDraft,
+    previous: Option<&Governance>,
+) -> Result<BTreeSet<String>, Refusal> {
+    let mut signed = BTreeSet::new();
+    for endorsement in draft.endorsements {
+        let name = &endorsement.department;
+        let key = previous
+            .and_then(|g| g.departments.get(name))
+            .and_then(|d| d.key.as_deref())
+            .ok_or_else(|| Refusal::BadSignature {
+                department: name.clone(),
+                problem: "it has no key in the governance in force, so it cannot endorse".into(),
+            })?;
+        let origin = draft.origin.as_deref().unwrap_or_default();
+        check_signed(
+            key,
+            name,
+            entry,
+            origin,
+            previous.map(|g| g.index),
+            &endorsement.signature,
+            time,
+            None,
+        )?;
+        if !signed.insert(name.clone()) {
+            return Err(Refusal::BadSignature {
+                department: name.clone(),
+                problem: "it endorses the entry twice".into(),
+            });
+        }
+    }
+    Ok(signed)
+}
+
+/// Whether the departments in `signed` may change `previous` into `next`.
+///
+/// A department with a key is changed (its registries, its right to decide,
+/// its key, or its removal) only with its own endorsement, or, if it has
+/// lost its key, with a recovery quorum: a strict majority of the other
+/// departments with keys. Once any department has a key, the rules'
+/// windows change only with a strict majority of the departments with keys.
+fn authorise_governance(
+    previous: &Governance,
+    next: &Governance,
+    signed: &BTreeSet<String>,
+) -> Result<(), Refusal> {
+    let keyed: BTreeSet<&String> = previous
+        .departments
+        .values()
+        .filter(|d| d.key.is_some())
+        .map(|d| &d.name)
+        .collect();
+    let majority = |of: &BTreeSet<&String>| {
+        let count = of.iter().filter(|name| signed.contains(**name)).count();
+        count > of.len() / 2 && count > 0
+    };
+    for (name, before) in &previous.departments {
+        if before.key.is_none() || next.departments.get(name) == Some(before) {
+            continue;
+        }
+        let mut others = keyed.clone();
+        others.remove(name);
+        if !signed.contains(name) && !majority(&others) {
+            let others: Vec<&str> = others.iter().map(|s| s.as_str()).collect();
+            return Err(Refusal::Unendorsed(format!(
+                "changing department `{name}` needs its endorsement, or a recovery quorum of more than half of the other departments with keys ({})",
+                if others.is_empty() { "there are none".to_string() } else { others.join(", ") }
+            )));
+        }
+    }
+    let windows_changed = previous.freshness_seconds != next.freshness_seconds
+        || previous.grace_seconds != next.grace_seconds;
+    if windows_changed && !keyed.is_empty() && !majority(&keyed) {
+        let keyed: Vec<&str> = keyed.iter().map(|s| s.as_str()).collect();
+        return Err(Refusal::Unendorsed(format!(
+            "changing freshness_seconds or grace_seconds needs the endorsement of more than half of the departments with keys ({})",
+            keyed.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a department's signature over `entry` by the verifier key `key`,
+/// signed no later than [`MAX_SIGNATURE_SKEW_SECONDS`] after `time` and,
+/// if `max_age` is given, no earlier than `max_age` seconds before it.
+#[allow(clippy::too_many_arguments)]
+fn check_signed(
+    key: &str,
+    department: &str,
+    entry: &Entry,
+    origin: &str,
+    replaces: Option<u64>,
+    signature: &EntrySignature,
+    time: i64,
+    max_age: Option<i64>,
+) -> Result<(), Refusal> {
+    let bad = |problem: String| Refusal::BadSignature {
+        department: department.to_string(),
+        problem,
+    };
+    let key = DepartmentKey::from_verifier_key(key).map_err(|e| bad(e.to_string()))?;
+    key.verify(entry, origin, replaces, signature)
+        .map_err(|e| bad(e.to_string()))?;
+    let signed_at = parse_time(&signature.signed_at).expect("verify checks signed_at");
+    if signed_at > time + MAX_SIGNATURE_SKEW_SECONDS {
+        return Err(bad(format!(
+            "signed at {}, more than {MAX_SIGNATURE_SKEW_SECONDS} s after the entry's time",
+            signature.signed_at
+        )));
+    }
+    if let Some(max_age) = max_age {
+        if time - signed_at > max_age {
+            return Err(bad(format!(
+                "signed at {}, more than {max_age} s before the entry's time; sign it again",
+                signature.signed_at
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the signature `entry` carries for `department` under
+/// `governance`: required, and valid within the signature window, once the
+/// department has a key; absent while it has none.
+pub fn check_department_signature(
+    governance: &Governance,
+    department: &str,
+    entry: &Entry,
+    time: i64,
+) -> Result<(), Refusal> {
+    let key = governance
+        .departments
+        .get(department)
+        .and_then(|d| d.key.as_deref());
+    match (key, entry.signature()) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(Refusal::BadSignature {
+            department: department.to_string(),
+            problem: "it has no key in governance, so its entries carry no signature".into(),
+        }),
+        (Some(_), None) => Err(Refusal::Unsigned {
+            department: department.to_string(),
+            kind: entry.kind(),
+        }),
+        (Some(key), Some(signature)) => check_signed(
+            key,
+            department,
+            entry,
+            governance.origin.as_deref().unwrap_or_default(),
+            None,
+            signature,
+            time,
+            Some(MAX_SIGNATURE_AGE_SECONDS),
+        ),
+    }
 }
 
 impl LogState {

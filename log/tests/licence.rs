@@ -47,6 +47,7 @@ fn decision(decision: &str, licence: Option<Licence>, amends: Option<u64>) -> En
         amends,
         licence,
         time: "2026-11-23T10:00:00Z".into(),
+        signature: None,
     }
 }
 
@@ -87,6 +88,7 @@ fn root() -> Entry {
         registry: "real-estate".into(),
         root: "42".into(),
         time: "2026-11-23T09:00:00Z".into(),
+        signature: None,
     }
 }
 

@@ -62,16 +62,20 @@ fn governance(time: i64, grace: u64) -> Entry {
                 name: "health".into(),
                 registries: vec!["medical-licences".into()],
                 decides: true,
+                key: None,
             },
             GovernedDepartment {
                 name: "land-registry".into(),
                 registries: vec!["real-estate".into()],
                 decides: false,
+                key: None,
             },
         ],
         freshness_seconds: 3600,
         grace_seconds: grace,
         time: format_time(time),
+        endorsements: vec![],
+        origin: None,
     }
 }
 
@@ -104,6 +108,7 @@ fn root(department: &str, root: u64, time: i64) -> Entry {
         registry: "real-estate".into(),
         root: root.to_string(),
         time: format_time(time),
+        signature: None,
     }
 }
 
@@ -323,6 +328,7 @@ fn decisions_come_from_deciders_and_cite_their_own_case() {
         amends: None,
         licence: None,
         time: format_time(T0),
+        signature: None,
     };
     assert_eq!(
         state.apply(&decision("land-registry", vec![3])),
@@ -459,6 +465,7 @@ fn unmet(case_id: &str, reason: &str, conditions: &[&str], time: i64) -> Entry {
         reason: reason.into(),
         conditions: conditions.iter().map(|c| c.to_string()).collect(),
         time: format_time(time),
+        signature: None,
     }
 }
 
@@ -473,6 +480,7 @@ fn person_decision(case_id: &str, decision: &str, results: Vec<u64>, note: &str)
         amends: None,
         licence: None,
         time: format_time(T0),
+        signature: None,
     }
 }
 

@@ -285,6 +285,7 @@ impl LogState {
             amends: None,
             licence,
             time: format_time(time),
+            signature: None,
         })
     }
 
