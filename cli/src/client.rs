@@ -13,6 +13,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
@@ -50,6 +51,10 @@ pub(crate) struct Server {
     /// list).
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
+    /// The department's signing key (`zkgov department keygen`), which signs its roots, decisions
+    /// and refusals once the log's governance lists it.
+    #[arg(long, value_name = "FILE", env = "ZKGOV_DEPARTMENT_KEY")]
+    key: Option<PathBuf>,
 }
 
 impl Server {
@@ -64,7 +69,11 @@ impl Server {
                 ))
             })?,
         };
-        Ok(Client::new(&base_url(&self.server)?, Some(token)))
+        let client = Client::new(&base_url(&self.server)?, Some(token));
+        Ok(match &self.key {
+            Some(path) => client.with_signer(Arc::new(crate::department::load_key(path)?)),
+            None => client,
+        })
     }
 }
 

@@ -39,6 +39,7 @@ use zkgov_circuits::Fr;
 use zkgov_keys::store::{setup, KeyDir};
 use zkgov_log::checkpoint::LogVerifier;
 use zkgov_log::rules::LogState;
+use zkgov_log::signature::DepartmentSigner;
 use zkgov_log::trust::write_atomically;
 use zkgov_prover::engine::Engine;
 use zkgov_prover::registry::{NewRecord, Registry};
@@ -230,6 +231,9 @@ struct Department {
     registry: Option<&'static str>,
     decides: bool,
     token: String,
+    /// Its signing key: the log's governance lists it, so the service
+    /// takes its roots, decisions and refusals only with its signature.
+    signer: Arc<DepartmentSigner>,
 }
 
 impl Department {
@@ -241,6 +245,7 @@ impl Department {
             registry,
             decides,
             token: hex::encode(secret),
+            signer: Arc::new(DepartmentSigner::generate(name)),
         }
     }
 }
@@ -311,11 +316,12 @@ fn write_config(
     );
     for d in departments {
         text.push_str(&format!(
-            "\n[[department]]\nname = \"{}\"\ntoken_sha256 = \"{}\"\nregistries = [{}]\ndecides = {}\n",
+            "\n[[department]]\nname = \"{}\"\ntoken_sha256 = \"{}\"\nregistries = [{}]\ndecides = {}\nkey = \"{}\"\n",
             d.name,
             TokenHash::of(&d.token).to_hex(),
             d.registry.map(|r| format!("\"{r}\"")).unwrap_or_default(),
-            d.decides
+            d.decides,
+            d.signer.verifier_key()
         ));
     }
     for (key_dir, registry) in keys {
@@ -764,7 +770,8 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         "  listening on {server}; log {} signed by {}",
         service.origin, service.verifier_key
     );
-    let client_of = |d: &Department| Client::new(&server, Some(d.token.clone()));
+    let client_of =
+        |d: &Department| Client::new(&server, Some(d.token.clone())).with_signer(d.signer.clone());
     for (department, dir) in [
         (&land, "real-estate"),
         (&market, "business-licences"),
@@ -778,6 +785,9 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     }
     let first_checkpoint =
         log_key.verify(&Client::new(&server, None).checkpoint()?, &service.origin)?;
+    println!(
+        "  each department signs its own roots, decisions and refusals; governance lists their keys"
+    );
     println!(
         "  three registry roots anchored, two procedures registered; log size {}",
         first_checkpoint.size

@@ -16,6 +16,7 @@ use zkgov_circuits::tree::TreeShape;
 mod casework;
 mod client;
 mod demo;
+mod department;
 mod keys;
 mod licence;
 mod prove;
@@ -84,6 +85,12 @@ enum Command {
     /// The verifier service's anchor log: audit it.
     #[command(subcommand)]
     Log(client::LogCommand),
+    /// A department's signing key.
+    #[command(subcommand)]
+    Department(department::DepartmentCommand),
+    /// Who takes part in the log: show it, endorse a change as a department.
+    #[command(subcommand)]
+    Governance(department::GovernanceCommand),
 }
 
 #[derive(Subcommand)]
@@ -173,6 +180,8 @@ fn main() -> ExitCode {
         Command::Case(command) => return exit_code(client::case(&command)),
         Command::Licence(command) => return exit_code(licence::run(&command)),
         Command::Log(command) => return exit_code(client::log(&command)),
+        Command::Department(command) => department::department(&command),
+        Command::Governance(command) => department::governance(&command),
     };
     exit_code(result.map(|()| ExitCode::SUCCESS))
 }

@@ -25,6 +25,7 @@ use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
 use zkgov_keys::snarkjs;
 use zkgov_keys::store::KeyDir;
+use zkgov_log::entry::Entry;
 use zkgov_prover::engine::Engine;
 use zkgov_prover::registry::{NewRecord, Registry};
 use zkgov_verifier::client::Client;
@@ -224,6 +225,7 @@ impl Worker {
                     );
                 };
                 answers.extend(answer_evidence(
+                    &self.client,
                     &evidence,
                     registry,
                     &self.provers,
@@ -307,6 +309,7 @@ pub(crate) fn run(args: &WorkerArgs) -> Result<()> {
 
 /// Proves or answers each leased evidence request.
 fn answer_evidence(
+    client: &Client,
     work: &[Value],
     registry: &Registry,
     provers: &BTreeMap<String, Prover>,
@@ -352,7 +355,7 @@ fn answer_evidence(
             Decision::Prove(job) => by_key.entry(key_id).or_default().push((id, job)),
             Decision::Done(outcome) => {
                 tally.unmet += 1;
-                answers.push(unmet_answer(id, outcome));
+                answers.push(unmet_answer(client, item, outcome)?);
             }
         }
     }
@@ -385,20 +388,37 @@ fn answer_evidence(
     Ok(answers)
 }
 
-/// The answer to an evidence request that needs no proof.
-fn unmet_answer(id: Value, outcome: Outcome) -> Value {
-    match outcome {
-        Outcome::NotSatisfied { reason, .. } => json!({
-            "id": id,
-            "outcome": "not_satisfied",
-            "conditions": reason.split("; ").collect::<Vec<_>>(),
-        }),
-        Outcome::SubjectNotFound { .. } => json!({ "id": id, "outcome": "subject_not_found" }),
-        Outcome::Revoked { .. } => json!({ "id": id, "outcome": "revoked" }),
-        Outcome::InvalidInput { .. } | Outcome::Proven { .. } => {
-            json!({ "id": id, "outcome": "invalid_input" })
-        }
-    }
+/// The answer to the evidence request `item` that needs no proof, signed
+/// with the worker's key if it has one.
+fn unmet_answer(client: &Client, item: &Value, outcome: Outcome) -> Result<Value> {
+    let (reason, conditions) = match outcome {
+        Outcome::NotSatisfied { reason, .. } => (
+            "not_satisfied",
+            reason.split("; ").map(String::from).collect(),
+        ),
+        Outcome::SubjectNotFound { .. } => ("subject_not_found", vec![]),
+        Outcome::Revoked { .. } => ("revoked", vec![]),
+        Outcome::InvalidInput { .. } | Outcome::Proven { .. } => ("invalid_input", vec![]),
+    };
+    let entry = Entry::Unmet {
+        case_id: item["case_id"].as_str().unwrap_or_default().to_string(),
+        evidence: item["evidence"].as_str().unwrap_or_default().to_string(),
+        department: client.department().unwrap_or_default().to_string(),
+        reason: reason.to_string(),
+        conditions,
+        time: String::new(),
+        signature: None,
+    };
+    let signature = client.sign(&entry, None)?;
+    let Entry::Unmet { conditions, .. } = entry else {
+        unreachable!("built above")
+    };
+    Ok(json!({
+        "id": item["id"],
+        "outcome": reason,
+        "conditions": conditions,
+        "signature": signature,
+    }))
 }
 
 /// Adds every leased licence to the licence registry in one change, anchors

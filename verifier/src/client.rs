@@ -5,6 +5,7 @@
 //! that the entries the service serves rebuild exactly the signed root, and
 //! that every receipt given is still in the log, unchanged.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -16,6 +17,7 @@ use zkgov_log::replay::{replay, Violation};
 use zkgov_log::rules::{
     check_statement, compare, verify_proofs, CaseResult, LogState, LoggedKey, ProofClaim, Refusal,
 };
+use zkgov_log::signature::{DepartmentSigner, EntrySignature};
 use zkgov_log::tree::{
     leaf_hash, verify_consistency, verify_inclusion, Hash, MemoryTree, ProofError,
 };
@@ -60,6 +62,10 @@ pub struct Client {
     base: String,
     token: Option<String>,
     http: reqwest::blocking::Client,
+    /// The department's key, which signs its roots, decisions and refusals.
+    signer: Option<Arc<DepartmentSigner>>,
+    /// The log's origin, which signatures name, once read.
+    origin: OnceLock<String>,
 }
 
 /// The outcome of one submitted proof.
@@ -91,7 +97,52 @@ impl Client {
                 .timeout(Duration::from_secs(300))
                 .build()
                 .expect("an HTTP client"),
+            signer: None,
+            origin: OnceLock::new(),
         }
+    }
+
+    /// The same client, signing as the department whose key `signer` is.
+    pub fn with_signer(mut self, signer: Arc<DepartmentSigner>) -> Client {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// The department whose key the client signs with, if it has one.
+    pub fn department(&self) -> Option<&str> {
+        self.signer.as_deref().map(DepartmentSigner::department)
+    }
+
+    /// The log's origin, as its checkpoint names it. It is not verified:
+    /// a signature for another origin is refused by the log's rules.
+    fn origin(&self) -> Result<&str, ClientError> {
+        if let Some(origin) = self.origin.get() {
+            return Ok(origin);
+        }
+        let note = self.checkpoint()?;
+        let origin = note.split('\n').next().unwrap_or_default().to_string();
+        Ok(self.origin.get_or_init(|| origin))
+    }
+
+    /// The client's signature of `entry` (its time and signature aside), or
+    /// none without a key. `replaces` is for governance entries.
+    pub fn sign(
+        &self,
+        entry: &Entry,
+        replaces: Option<u64>,
+    ) -> Result<Option<EntrySignature>, ClientError> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let now = chrono::Utc::now().timestamp();
+        Ok(Some(signer.sign(entry, self.origin()?, replaces, now)))
+    }
+
+    /// The department the client acts as in an entry it signs: its key's
+    /// name. Without a key the service goes by the token, and the name is
+    /// not signed.
+    fn acting_as(&self) -> String {
+        self.department().unwrap_or_default().to_string()
     }
 
     fn url(&self, path: &str) -> String {
@@ -175,7 +226,15 @@ impl Client {
     /// Anchors a registry root.
     pub fn publish_root(&self, registry: &str, root: &str) -> Result<Receipt, ClientError> {
         let path = format!("/v1/registries/{registry}/roots");
-        let (_, body) = self.post_json(&path, &json!({ "root": root }))?;
+        let entry = Entry::Root {
+            department: self.acting_as(),
+            registry: registry.to_string(),
+            root: root.to_string(),
+            time: String::new(),
+            signature: None,
+        };
+        let signature = self.sign(&entry, None)?;
+        let (_, body) = self.post_json(&path, &json!({ "root": root, "signature": signature }))?;
         self.receipt(&path, body)
     }
 
@@ -306,11 +365,49 @@ impl Client {
         note: &str,
     ) -> Result<Receipt, ClientError> {
         let path = format!("/v1/cases/{}/decisions", encode_path(case_id));
+        let entry = Entry::Decision {
+            case_id: case_id.to_string(),
+            department: self.acting_as(),
+            decision: decision.to_string(),
+            results: results.to_vec(),
+            note: note.to_string(),
+            automatic: false,
+            amends: None,
+            licence: None,
+            time: String::new(),
+            signature: None,
+        };
+        let signature = self.sign(&entry, None)?;
         let (_, body) = self.post_json(
             &path,
-            &json!({"decision": decision, "results": results, "note": note}),
+            &json!({"decision": decision, "results": results, "note": note, "signature": signature}),
         )?;
         self.receipt(&path, body)
+    }
+
+    /// The governance in force and the change waiting for endorsements
+    /// (`GET /v1/governance`).
+    pub fn governance(&self) -> Result<Value, ClientError> {
+        self.get_json("/v1/governance")
+    }
+
+    /// Endorses `proposal`, the governance entry that would replace the one
+    /// at `replaces`, with the client's key. The answer is the receipt once
+    /// the endorsements suffice, or what the change still needs.
+    pub fn endorse_governance(
+        &self,
+        proposal: &Entry,
+        replaces: Option<u64>,
+    ) -> Result<Value, ClientError> {
+        let path = "/v1/governance/endorsements";
+        let signature = self
+            .sign(proposal, replaces)?
+            .ok_or_else(|| ClientError::Unexpected {
+                url: self.url(path),
+                message: "an endorsement is signed: give the department's key".into(),
+            })?;
+        let (_, body) = self.post_json(path, &json!({ "signature": signature }))?;
+        Ok(body)
     }
 
     /// The current signed checkpoint.

@@ -141,10 +141,13 @@ fn workload() -> Workload {
                 name: "land-registry".into(),
                 registries: vec!["real-estate".into()],
                 decides: false,
+                key: None,
             }],
             freshness_seconds: 604_800,
             grace_seconds: 900,
             time: time.clone(),
+            endorsements: vec![],
+            origin: None,
         },
         Entry::Key {
             key_id: key.clone(),
@@ -161,6 +164,7 @@ fn workload() -> Workload {
             registry: "real-estate".into(),
             root: "12345".into(),
             time: time.clone(),
+            signature: None,
         },
     ]
     .iter()

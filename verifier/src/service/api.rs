@@ -19,6 +19,7 @@ use zkgov_keys::snarkjs;
 use zkgov_log::entry::{format_time, Entry};
 use zkgov_log::receipt::Receipt;
 use zkgov_log::rules::{check_case_id, LoggedKey, Refusal};
+use zkgov_log::signature::EntrySignature;
 use zkgov_log::{encode_hash, tree};
 
 use super::appender::{AppendError, Committed, Draft, Outcome};
@@ -341,6 +342,9 @@ pub(super) async fn get_key(
 #[serde(deny_unknown_fields)]
 pub(super) struct RootPublication {
     root: String,
+    /// The department's signature, once governance lists its key.
+    #[serde(default)]
+    signature: Option<EntrySignature>,
 }
 
 pub(super) async fn post_root(
@@ -356,6 +360,7 @@ pub(super) async fn post_root(
         registry,
         root: to_decimal(&root),
         time: format_time(now()),
+        signature: body.signature,
     };
     let (outcome, receipt) = append_one(
         &state,
@@ -748,6 +753,9 @@ pub(super) struct DecisionRequest {
     /// The case's latest decision, which this one amends.
     #[serde(default)]
     amends: Option<u64>,
+    /// The deciding department's signature, once governance lists its key.
+    #[serde(default)]
+    signature: Option<EntrySignature>,
 }
 
 pub(super) async fn post_decision(
@@ -768,6 +776,7 @@ pub(super) async fn post_decision(
         // rules for it once it has stamped the entry.
         licence: None,
         time: format_time(now()),
+        signature: request.signature,
     };
     let (outcome, receipt) = append_one(
         &state,

@@ -28,6 +28,7 @@ use zkgov_circuits::schema::Schema;
 use zkgov_log::entry::{format_time, Entry};
 use zkgov_log::procedure::Procedure;
 use zkgov_log::rules::{Answer, Application, LogState, LoggedProcedure};
+use zkgov_log::signature::EntrySignature;
 
 use super::api::{
     append, append_one, blocking, no_store, receipt_response, settle, ApiJson, ApiQuery, Item,
@@ -706,6 +707,10 @@ pub(super) struct Completion {
     conditions: Vec<String>,
     #[serde(default)]
     root_index: Option<u64>,
+    /// The department's signature of an unmet answer, once governance
+    /// lists its key.
+    #[serde(default)]
+    signature: Option<EntrySignature>,
 }
 
 #[derive(Deserialize)]
@@ -844,6 +849,7 @@ async fn complete(
                     reason: reason.to_string(),
                     conditions: completion.conditions,
                     time: format_time(now()),
+                    signature: completion.signature,
                 };
                 drafts.push((
                     i,

@@ -16,6 +16,7 @@
 //! name = "land-registry"
 //! token_sha256 = "…64 hex digits…"
 //! registries = ["real-estate"]
+//! key = "land-registry+…+…"                        # its verifier key: it signs its roots
 //!
 //! [[department]]
 //! name = "health"
@@ -120,6 +121,10 @@ pub struct Department {
     pub decides: bool,
     /// The hash of its bearer token.
     pub token: TokenHash,
+    /// Its verifier key (`zkgov department keygen` prints one): once the
+    /// log's governance lists it, the department signs its roots,
+    /// decisions and refusals, and endorses changes to its listing.
+    pub key: Option<String>,
 }
 
 /// A key directory to register at start-up.
@@ -264,6 +269,7 @@ struct FileDepartment {
     registries: Vec<String>,
     #[serde(default)]
     decides: bool,
+    key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -495,11 +501,27 @@ impl Config {
                 }
                 registries.insert(r);
             }
+            if let Some(key) = &d.key {
+                let parsed = zkgov_log::signature::DepartmentKey::from_verifier_key(key)
+                    .map_err(|e| invalid(&format!("{setting}.key"), e.to_string()))?;
+                if parsed.department() != d.name {
+                    return Err(invalid(
+                        &format!("{setting}.key"),
+                        format!(
+                            "the key is named `{}`, not `{}`: a department's key bears its name (`zkgov department keygen --department {}`)",
+                            parsed.department(),
+                            d.name,
+                            d.name
+                        ),
+                    ));
+                }
+            }
             departments.push(Department {
                 name: d.name,
                 registries,
                 decides: d.decides,
                 token,
+                key: d.key,
             });
         }
 
@@ -622,6 +644,7 @@ impl Config {
                 name: d.name.clone(),
                 registries: d.registries.iter().cloned().collect(),
                 decides: d.decides,
+                key: d.key.clone(),
             })
             .collect();
         departments.sort_by(|a, b| a.name.cmp(&b.name));
@@ -629,6 +652,8 @@ impl Config {
             departments,
             freshness_seconds: self.freshness.as_secs(),
             grace_seconds: self.grace.as_secs(),
+            origin: Some(self.origin.clone()),
+            endorsements: vec![],
             time: String::new(),
         };
         entry.set_time(time);

@@ -128,7 +128,12 @@ impl ApiError {
 fn refusal_status(refusal: &Refusal) -> StatusCode {
     use Refusal::*;
     match refusal {
-        NotOwner { .. } | NotDecider(_) | UnknownDepartment(_) => StatusCode::FORBIDDEN,
+        NotOwner { .. }
+        | NotDecider(_)
+        | UnknownDepartment(_)
+        | Unsigned { .. }
+        | BadSignature { .. }
+        | Unendorsed(_) => StatusCode::FORBIDDEN,
         UnknownKey(_) => StatusCode::NOT_FOUND,
         UnknownProcedure(_) => StatusCode::NOT_FOUND,
         ConflictingStatement { .. }

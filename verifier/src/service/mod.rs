@@ -13,7 +13,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use axum::error_handling::HandleErrorLayer;
@@ -40,6 +40,7 @@ pub mod config;
 mod connections;
 pub mod error;
 mod events;
+mod governance;
 mod licence;
 pub mod metrics;
 pub mod signed;
@@ -84,6 +85,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/work"),
     ("GET", "/v1/work/queue"),
     ("POST", "/v1/work/{id}"),
+    ("GET", "/v1/governance"),
+    ("POST", "/v1/governance/endorsements"),
     ("GET", "/v1/log/checkpoint"),
     ("GET", "/v1/log/entries"),
     ("GET", "/v1/log/inclusion"),
@@ -154,6 +157,8 @@ pub struct AppState {
     stopping: watch::Sender<bool>,
     /// Places for applicants' event streams (`limits.max_event_streams`).
     event_streams: Arc<Semaphore>,
+    /// The configured governance, while it waits for endorsements.
+    proposal: Mutex<Option<zkgov_log::entry::Entry>>,
 }
 
 /// The service, opened and ready to serve.
@@ -180,12 +185,25 @@ impl Service {
         let storage = storage::open(&config.database).map_err(storage_error)?;
         let signed = Arc::new(SignedLog::open(&config.data_dir, &config.origin)?);
         let mut log = startup::load_state(&*storage, &signed)?;
+        let mut proposal = None;
         if let Some(governance) = startup::governance_change(&config, &log) {
-            tracing::info!(
-                first = log.size() == 0,
-                "recording the configured governance in the log"
-            );
-            startup::append_direct(&*storage, &mut log, &governance)?;
+            match governance::judge(&log, &governance) {
+                Ok(governance::Verdict::Needs(needed)) => {
+                    tracing::warn!(
+                        %needed,
+                        "the configured governance waits for the departments' endorsements \
+                         (GET /v1/governance; `zkgov governance endorse`); the log's stays in force"
+                    );
+                    proposal = Some(governance);
+                }
+                _ => {
+                    tracing::info!(
+                        first = log.size() == 0,
+                        "recording the configured governance in the log"
+                    );
+                    startup::append_direct(&*storage, &mut log, &governance)?;
+                }
+            }
         }
         startup::check_index(&*storage, &log, config.index_check)?;
         signed
@@ -230,6 +248,7 @@ impl Service {
             casework: watch::Sender::new(0),
             stopping: watch::Sender::new(false),
             event_streams: Arc::new(Semaphore::new(config_streams)),
+            proposal: Mutex::new(proposal),
         });
         let service = Service {
             state,
@@ -440,6 +459,11 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/work/queue", get(applications::get_queue))
         .route("/v1/work/{id}", post(applications::post_work).layer(large))
+        .route("/v1/governance", get(governance::get_governance))
+        .route(
+            "/v1/governance/endorsements",
+            post(governance::post_endorsement).layer(small),
+        )
         .route("/v1/log/checkpoint", get(api::get_checkpoint))
         .route("/v1/log/entries", get(api::get_entries))
         .route("/v1/log/inclusion", get(api::get_inclusion))
@@ -511,6 +535,11 @@ impl AppState {
     /// The rules' state, for reading.
     fn log(&self) -> std::sync::RwLockReadGuard<'_, LogState> {
         self.log.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The governance change that waits for endorsements, if any.
+    fn proposal(&self) -> std::sync::MutexGuard<'_, Option<zkgov_log::entry::Entry>> {
+        self.proposal.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Wakes the event streams after a change to the work queue.

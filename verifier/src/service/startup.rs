@@ -125,6 +125,7 @@ pub fn governance_change(config: &Config, state: &LogState) -> Option<Entry> {
         departments,
         freshness_seconds,
         grace_seconds,
+        origin,
         ..
     } = &entry
     else {
@@ -134,6 +135,7 @@ pub fn governance_change(config: &Config, state: &LogState) -> Option<Entry> {
         g.entry_departments() == *departments
             && g.freshness_seconds == *freshness_seconds
             && g.grace_seconds == *grace_seconds
+            && g.origin == *origin
     });
     (!same).then_some(entry)
 }
