@@ -16,6 +16,7 @@
 //! - [`verify`]: Groth16 verification, single and in random-linear-combination batches;
 //! - [`rules`]: the acceptance rules, a pure state machine over entries;
 //! - [`replay`]: replaying a log through the rules, with proofs checked in batches;
+//! - [`tiles`]: C2SP `tlog-tiles`: tile paths, entry bundles, and checking fetched tiles against a signed root;
 //! - [`trust`]: what an auditor keeps between runs (trusted key, checkpoint, replay state).
 //!
 //! Hashes travel as standard base64, as in checkpoints. Canonical JSON
@@ -57,6 +58,7 @@ pub mod procedure;
 pub mod receipt;
 pub mod replay;
 pub mod rules;
+pub mod tiles;
 pub mod tree;
 pub mod trust;
 pub mod verify;
