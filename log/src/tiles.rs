@@ -556,15 +556,18 @@ impl VerifiedTiles {
         Ok(())
     }
 
-    /// The entries `from..size` out of their bundles, fetched from
-    /// `source`, each checked against its leaf hash.
+    /// The entries `wanted` (up to the tiles' size) out of their bundles,
+    /// fetched from `source` at their widths in the tiles' log, each
+    /// checked against its leaf hash.
     pub fn fetch_entries<S: TileSource>(
         &self,
         source: &S,
-        from: u64,
+        wanted: Range<u64>,
     ) -> Result<Vec<Vec<u8>>, TileError<S::Error>> {
+        let wanted = wanted.start..wanted.end.min(self.size);
         let mut entries = Vec::new();
-        for bundle in bundles_for(from, self.size) {
+        for bundle in bundles_for(wanted.start, wanted.end) {
+            let bundle = bundle.with_width(bundle.width_in(self.size));
             let path = bundle.path();
             let bytes = source.fetch(&bundle).map_err(|source| TileError::Fetch {
                 path: path.clone(),
@@ -580,7 +583,7 @@ impl VerifiedTiles {
                 if self.leaf(index) != Some(crate::tree::leaf_hash(entry)) {
                     return Err(TileError::EntryMismatch { index, path });
                 }
-                if index >= from {
+                if wanted.contains(&index) {
                     entries.push(entry.to_vec());
                 }
             }
@@ -893,7 +896,7 @@ mod tests {
                 crate::tree::inclusion_proof(index, size, &tiles).unwrap(),
                 crate::tree::inclusion_proof(index, size, &log.tree).unwrap()
             );
-            let entries = tiles.fetch_entries(&log, 0).unwrap();
+            let entries = tiles.fetch_entries(&log, 0..size).unwrap();
             assert_eq!(entries, log.entries);
         }
     }
@@ -915,7 +918,7 @@ mod tests {
             ]
         );
         log.fetched.borrow_mut().clear();
-        let entries = tiles.fetch_entries(&log, 1000).unwrap();
+        let entries = tiles.fetch_entries(&log, 1000..u64::MAX).unwrap();
         assert_eq!(entries, log.entries[1000..]);
         let fetched: Vec<String> = log.fetched.borrow().iter().map(Tile::path).collect();
         assert_eq!(
@@ -926,6 +929,9 @@ mod tests {
                 "tile/entries/005.p/20"
             ]
         );
+        // A part of the log, in bundles of their full width.
+        let part = tiles.fetch_entries(&log, 1100..1110).unwrap();
+        assert_eq!(part, log.entries[1100..1110]);
 
         // Another log of 1000 entries is no prefix of this one.
         let mut other = MemoryLog::new(999);
@@ -1009,7 +1015,7 @@ mod tests {
             }
         });
         assert_eq!(
-            tiles.fetch_entries(&log, 0).unwrap_err(),
+            tiles.fetch_entries(&log, 0..70_000).unwrap_err(),
             TileError::EntryMismatch {
                 index: 511,
                 path: "tile/entries/001".into()
@@ -1021,7 +1027,7 @@ mod tests {
             }
         });
         assert!(matches!(
-            tiles.fetch_entries(&log, 0).unwrap_err(),
+            tiles.fetch_entries(&log, 0..70_000).unwrap_err(),
             TileError::Bundle { .. }
         ));
         // A root signed for other entries.
