@@ -779,6 +779,28 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_path_is_parsed_or_refused_and_never_panics(path in "tile/[0-9a-z./]{0,40}") {
+            if let Ok(tile) = Tile::parse(&path) {
+                proptest::prop_assert_eq!(tile.path(), path);
+            }
+        }
+
+        #[test]
+        fn every_tile_of_a_log_round_trips(
+            level in 0u8..7,
+            index in proptest::prelude::any::<u64>(),
+            width in 1u16..=256,
+            entries in proptest::prelude::any::<bool>(),
+        ) {
+            let kind = if entries { TileKind::Entries } else { TileKind::Hashes { level } };
+            let index = index % (count_at(u64::MAX, level + 1)).max(1);
+            let tile = Tile { kind, index, width };
+            proptest::prop_assert_eq!(Tile::parse(&tile.path()), Ok(tile));
+        }
+    }
+
     #[test]
     fn a_tree_has_full_tiles_and_one_partial_tile_per_level() {
         let paths =
