@@ -29,9 +29,12 @@ use zkgov_log::rules::LogState;
 use zkgov_log::trust::{self, state_file, Trusted, TrustedLog};
 use zkgov_prover::registry::Registry;
 use zkgov_verifier::client::{
-    audit, compare_verified, current_checkpoint, monitor, AuditError, Client, ClientError,
-    CompareError, MonitorError, Submitted,
+    compare_verified, current_checkpoint, AuditError, Client, ClientError, CompareError,
+    MonitorError, Submitted,
 };
+// `log verify` and its monitor download tiles: only what grew since the
+// trusted checkpoint.
+use zkgov_verifier::tiled::{audit, monitor};
 
 use crate::Malformed;
 

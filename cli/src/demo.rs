@@ -43,9 +43,10 @@ use zkgov_log::signature::DepartmentSigner;
 use zkgov_log::trust::write_atomically;
 use zkgov_prover::engine::Engine;
 use zkgov_prover::registry::{NewRecord, Registry};
-use zkgov_verifier::client::{monitor, Client};
+use zkgov_verifier::client::Client;
 use zkgov_verifier::service::config::{Config, Overrides, TokenHash};
 use zkgov_verifier::service::RunningService;
+use zkgov_verifier::tiled::monitor;
 
 use crate::licence::{applicant_session, fetch_document};
 use crate::prove::{decide, CaseRow, Decision};

@@ -17,6 +17,7 @@
 //! - [`rules`]: the acceptance rules, a pure state machine over entries;
 //! - [`replay`]: replaying a log through the rules, with proofs checked in batches;
 //! - [`signature`]: department signatures on entries;
+//! - [`tiles`]: C2SP `tlog-tiles`: tile paths, entry bundles, and checking fetched tiles against a signed root;
 //! - [`trust`]: what an auditor keeps between runs (trusted key, checkpoint, replay state).
 //!
 //! Hashes travel as standard base64, as in checkpoints. Canonical JSON
@@ -59,6 +60,7 @@ pub mod receipt;
 pub mod replay;
 pub mod rules;
 pub mod signature;
+pub mod tiles;
 pub mod tree;
 pub mod trust;
 pub mod verify;

@@ -66,6 +66,7 @@ pub struct Client {
     signer: Option<Arc<DepartmentSigner>>,
     /// The log's origin, which signatures name, once read.
     origin: OnceLock<String>,
+    received: std::sync::atomic::AtomicU64,
 }
 
 /// The outcome of one submitted proof.
@@ -99,6 +100,7 @@ impl Client {
                 .expect("an HTTP client"),
             signer: None,
             origin: OnceLock::new(),
+            received: Default::default(),
         }
     }
 
@@ -145,6 +147,30 @@ impl Client {
         self.department().unwrap_or_default().to_string()
     }
 
+    /// The bytes of response bodies received so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.received.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The body of `GET path`, as bytes; any status but 200 is refused.
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(path);
+        let unreachable = |e: reqwest::Error| ClientError::Unreachable {
+            url: url.clone(),
+            message: e.to_string(),
+        };
+        let response = self.http.get(&url).send().map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().map_err(unreachable)?;
+        self.received
+            .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        if status != 200 {
+            let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Err(refused(&url, status, &value));
+        }
+        Ok(bytes.to_vec())
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -167,6 +193,8 @@ impl Client {
             url: url.to_string(),
             message: e.to_string(),
         })?;
+        self.received
+            .fetch_add(text.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok((status, text))
     }
 

@@ -10,10 +10,13 @@
 //!   default) and PostgreSQL;
 //! - [`service`]: the axum HTTP service behind `zkgov serve`;
 //! - [`client`]: a blocking client of the service and the log audit behind
-//!   `zkgov log verify`.
+//!   `zkgov log verify`;
+//! - [`tiled`]: the same audit and monitor over C2SP tiles, downloading
+//!   only what is new since the trusted checkpoint.
 //!
 #![deny(missing_docs, unsafe_code)]
 
 pub mod client;
 pub mod service;
 pub mod storage;
+pub mod tiled;

@@ -19,6 +19,7 @@ pub struct Metrics {
     verify_count: AtomicU64,
     verify_micros: AtomicU64,
     shed: AtomicU64,
+    tiles: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl Metrics {
@@ -71,6 +72,21 @@ impl Metrics {
         self.shed.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a tile served, by kind and whether it is full.
+    pub fn tile(&self, kind: zkgov_log::tiles::TileKind, full: bool) {
+        let kind = match kind {
+            zkgov_log::tiles::TileKind::Hashes { .. } => "hashes",
+            zkgov_log::tiles::TileKind::Entries => "entries",
+        };
+        let width = if full { "full" } else { "partial" };
+        *self
+            .tiles
+            .lock()
+            .expect("metrics lock")
+            .entry((kind, width))
+            .or_default() += 1;
+    }
+
     /// The exposition text.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -121,6 +137,14 @@ impl Metrics {
             "zkgov_load_shed_total {}",
             self.shed.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP zkgov_tiles_served_total Log tiles served, by kind and width.\n");
+        out.push_str("# TYPE zkgov_tiles_served_total counter\n");
+        for ((kind, width), n) in self.tiles.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "zkgov_tiles_served_total{{kind=\"{kind}\",width=\"{width}\"}} {n}"
+            );
+        }
         out
     }
 }

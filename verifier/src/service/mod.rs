@@ -45,6 +45,7 @@ mod licence;
 pub mod metrics;
 pub mod signed;
 pub mod startup;
+pub mod tiles;
 
 use appender::{Appender, Ledger};
 use batcher::Batcher;
@@ -91,6 +92,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/log/entries"),
     ("GET", "/v1/log/inclusion"),
     ("GET", "/v1/log/consistency"),
+    // A wildcard in the router (a tile path has slashes); OpenAPI says `{path}`.
+    ("GET", "/v1/log/tile/{path}"),
 ];
 
 /// Why the service could not start.
@@ -468,6 +471,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/log/entries", get(api::get_entries))
         .route("/v1/log/inclusion", get(api::get_inclusion))
         .route("/v1/log/consistency", get(api::get_consistency))
+        .route("/v1/log/tile/{*path}", get(tiles::get_tile))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe));
     let open = Router::new()
         .route("/healthz", get(api::healthz))
