@@ -9,6 +9,7 @@
 //!
 //! - [`tree`]: the Merkle mathematics, with no I/O;
 //! - [`checkpoint`]: signing and verifying checkpoints;
+//! - [`cosignature`]: witness cosignatures of checkpoints (C2SP `tlog-cosignature`);
 //! - [`entry`]: the typed entries;
 //! - [`procedure`]: procedures, what an application requires and how it is decided;
 //! - [`receipt`]: receipts and their client-side verification;
@@ -51,6 +52,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 pub mod checkpoint;
+pub mod cosignature;
 pub mod entry;
 pub mod licence;
 pub mod procedure;
