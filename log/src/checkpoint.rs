@@ -214,10 +214,12 @@ fn body_line<'a>(lines: &[&'a str], number: usize) -> Result<&'a str, Checkpoint
     Ok(line)
 }
 
-/// Parses a tree size: ASCII decimal without sign or leading zeros.
-fn parse_size(text: &str) -> Result<u64, &'static str> {
-    let canonical =
-        text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'));
+/// Parses a tree size: ASCII decimal without sign or leading zeros, as
+/// checkpoints and the witness protocol write it.
+pub fn parse_size(text: &str) -> Result<u64, &'static str> {
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
     if !canonical {
         return Err("the tree size is not a decimal number without leading zeros");
     }

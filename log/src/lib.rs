@@ -17,6 +17,7 @@
 //! - [`verify`]: Groth16 verification, single and in random-linear-combination batches;
 //! - [`rules`]: the acceptance rules, a pure state machine over entries;
 //! - [`replay`]: replaying a log through the rules, with proofs checked in batches;
+//! - [`witness`]: the witness's `add-checkpoint` request and its decision (C2SP `tlog-witness`);
 //! - [`trust`]: what an auditor keeps between runs (trusted key, checkpoint, replay state).
 //!
 //! Hashes travel as standard base64, as in checkpoints. Canonical JSON
@@ -62,6 +63,7 @@ pub mod rules;
 pub mod tree;
 pub mod trust;
 pub mod verify;
+pub mod witness;
 
 pub use zkgov_keys::digest::canonical_json;
 
