@@ -22,6 +22,7 @@ mod prove;
 mod records;
 mod registry;
 mod serve;
+mod witness;
 mod worker;
 
 #[derive(Parser)]
@@ -84,6 +85,9 @@ enum Command {
     /// The verifier service's anchor log: audit it.
     #[command(subcommand)]
     Log(client::LogCommand),
+    /// A C2SP witness that cosigns logs' checkpoints, and its keys.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
 }
 
 #[derive(Subcommand)]
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
         Command::Case(command) => return exit_code(client::case(&command)),
         Command::Licence(command) => return exit_code(licence::run(&command)),
         Command::Log(command) => return exit_code(client::log(&command)),
+        Command::Witness(command) => witness::run(&command),
     };
     exit_code(result.map(|()| ExitCode::SUCCESS))
 }

@@ -333,7 +333,9 @@ mod tests {
         let request = AddCheckpoint::parse(body).unwrap();
         assert_eq!(request.old_size, 20852014);
         assert_eq!(request.proof.len(), 4);
-        assert!(request.note.starts_with("example.com/behind-the-sofa\n20852163\n"));
+        assert!(request
+            .note
+            .starts_with("example.com/behind-the-sofa\n20852163\n"));
         assert_eq!(request.body(), body);
         let checkpoint = unverified_checkpoint(&request.note).unwrap();
         assert_eq!(checkpoint.size, 20852163);
@@ -352,7 +354,12 @@ mod tests {
             format!("old 1\n{}\n\n{note}", "AAAA"),
             format!("old 1{note}"),
             format!("old 1\n{}\n{note}", "=".repeat(3)),
-            format!("old 1\n{}\n{note}", (0..64).map(|_| encode_hash(&[0; 32]) + "\n").collect::<String>()),
+            format!(
+                "old 1\n{}\n{note}",
+                (0..64)
+                    .map(|_| encode_hash(&[0; 32]) + "\n")
+                    .collect::<String>()
+            ),
         ] {
             let refused = AddCheckpoint::parse(&body)
                 .and_then(|request| decide(&log.logs(), |_| None, &request));

@@ -10,10 +10,12 @@
 //!   default) and PostgreSQL;
 //! - [`service`]: the axum HTTP service behind `zkgov serve`;
 //! - [`client`]: a blocking client of the service and the log audit behind
-//!   `zkgov log verify`.
+//!   `zkgov log verify`;
+//! - [`witness`]: the C2SP witness server behind `zkgov witness serve`.
 //!
 #![deny(missing_docs, unsafe_code)]
 
 pub mod client;
 pub mod service;
 pub mod storage;
+pub mod witness;

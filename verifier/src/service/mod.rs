@@ -37,7 +37,7 @@ mod applications;
 pub mod auth;
 mod batcher;
 pub mod config;
-mod connections;
+pub(crate) mod connections;
 pub mod error;
 mod events;
 mod licence;
@@ -530,21 +530,8 @@ pub(crate) fn load_or_create_signer(
         message,
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(&path)
-                    .map_err(|e| fail(e.to_string()))?
-                    .permissions()
-                    .mode();
-                if mode & 0o077 != 0 {
-                    return Err(fail(format!(
-                        "the key is open to others (mode {:o}); allow its owner only: chmod 600",
-                        mode & 0o777
-                    )));
-                }
-            }
+        Ok(_) => {
+            let text = read_private_file(&path).map_err(fail)?;
             let signer = LogSigner::from_private_key(&text)
                 .map_err(|e: CheckpointError| fail(e.to_string()))?;
             if signer.name() != origin {
@@ -564,6 +551,26 @@ pub(crate) fn load_or_create_signer(
         }
         Err(e) => Err(fail(e.to_string())),
     }
+}
+
+/// Reads a secret file, which its owner alone may read.
+pub(crate) fn read_private_file(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| e.to_string())?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "the key is open to others (mode {:o}); allow its owner only: chmod 600",
+                mode & 0o777
+            ));
+        }
+    }
+    Ok(text)
 }
 
 /// Writes a secret file atomically, readable by its owner only.
