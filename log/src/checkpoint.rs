@@ -62,7 +62,7 @@ pub(crate) const ALG_ED25519: u8 = 0x01;
 const MAX_SIGNATURES: usize = 100;
 
 /// What starts a signature line: an em dash and a space.
-pub(crate) const SIGNATURE_PREFIX: &str = "\u{2014} ";
+pub const SIGNATURE_PREFIX: &str = "\u{2014} ";
 
 /// What starts a private key string.
 const PRIVATE_KEY_PREFIX: &str = "PRIVATE+KEY+";

@@ -131,6 +131,22 @@ pub struct KeySource {
     pub registry: String,
 }
 
+/// A witness the service asks to cosign each checkpoint.
+#[derive(Clone, Debug)]
+pub struct WitnessPeer {
+    /// Its name, as in its key and in metrics.
+    pub name: String,
+    /// Its submission prefix: `add-checkpoint` is posted to `URL/add-checkpoint`.
+    pub url: String,
+    /// Its verifier key, which checks its cosignatures.
+    pub key: zkgov_log::cosignature::CosignatureVerifier,
+    /// How long to wait for its answer.
+    pub timeout: Duration,
+}
+
+/// How long the service waits for a witness's answer by default.
+pub const DEFAULT_WITNESS_TIMEOUT_SECONDS: u64 = 5;
+
 /// Limits that protect the service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -208,6 +224,8 @@ pub struct Config {
     pub grace: Duration,
     /// How the index tables are checked against the log at start-up.
     pub index_check: IndexCheck,
+    /// The witnesses asked to cosign each checkpoint.
+    pub witnesses: Vec<WitnessPeer>,
 }
 
 /// How the index tables are checked against the log at start-up.
@@ -253,6 +271,17 @@ struct File {
     keys: Vec<FileKey>,
     #[serde(default)]
     limits: FileLimits,
+    #[serde(default, rename = "witness")]
+    witnesses: Vec<FileWitness>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWitness {
+    name: String,
+    url: String,
+    key: String,
+    timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,6 +334,49 @@ fn invalid(setting: &str, problem: impl Into<String>) -> ConfigError {
         setting: setting.to_string(),
         problem: problem.into(),
     }
+}
+
+fn validate_witnesses(raw: Vec<FileWitness>) -> Result<Vec<WitnessPeer>, ConfigError> {
+    let mut witnesses: Vec<WitnessPeer> = Vec::new();
+    for (i, w) in raw.into_iter().enumerate() {
+        let setting = |field: &str| format!("witness[{i}].{field}");
+        let key = zkgov_log::cosignature::CosignatureVerifier::from_verifier_key(&w.key)
+            .map_err(|e| {
+                invalid(
+                    &setting("key"),
+                    format!("{e}; give the verifier key `zkgov witness keygen` printed"),
+                )
+            })?;
+        if key.name() != w.name {
+            return Err(invalid(
+                &setting("name"),
+                format!("`{}` is not the name in the key, `{}`", w.name, key.name()),
+            ));
+        }
+        if witnesses.iter().any(|x| x.name == w.name) {
+            return Err(invalid(
+                &setting("name"),
+                format!("witness `{}` is listed twice", w.name),
+            ));
+        }
+        if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+            return Err(invalid(
+                &setting("url"),
+                format!("`{}` is not an http:// or https:// URL", w.url),
+            ));
+        }
+        let timeout = w.timeout_seconds.unwrap_or(DEFAULT_WITNESS_TIMEOUT_SECONDS);
+        if timeout == 0 || timeout > 600 {
+            return Err(invalid(&setting("timeout_seconds"), "must be 1 to 600"));
+        }
+        witnesses.push(WitnessPeer {
+            name: w.name,
+            url: w.url.trim_end_matches('/').to_string(),
+            key,
+            timeout: Duration::from_secs(timeout),
+        });
+    }
+    Ok(witnesses)
 }
 
 impl Config {
@@ -597,6 +669,8 @@ impl Config {
             ));
         }
 
+        let witnesses = validate_witnesses(raw.witnesses)?;
+
         Ok(Config {
             listen,
             database,
@@ -609,6 +683,7 @@ impl Config {
             limits,
             grace: Duration::from_secs(grace_seconds),
             index_check: IndexCheck::Last(DEFAULT_INDEX_CHECK),
+            witnesses,
         })
     }
 

@@ -19,6 +19,7 @@ pub struct Metrics {
     verify_count: AtomicU64,
     verify_micros: AtomicU64,
     shed: AtomicU64,
+    witness_requests: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl Metrics {
@@ -71,6 +72,17 @@ impl Metrics {
         self.shed.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a request to a witness by its outcome: `cosigned`,
+    /// `conflict`, `refused`, `bad_cosignature` or `unreachable`.
+    pub fn witness(&self, witness: &str, outcome: &str) {
+        *self
+            .witness_requests
+            .lock()
+            .expect("metrics lock")
+            .entry((witness.to_string(), outcome.to_string()))
+            .or_default() += 1;
+    }
+
     /// The exposition text.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -121,6 +133,17 @@ impl Metrics {
             "zkgov_load_shed_total {}",
             self.shed.load(Ordering::Relaxed)
         );
+        out.push_str(
+            "# HELP zkgov_witness_requests_total Requests to witnesses to cosign a checkpoint, by witness and outcome.\n",
+        );
+        out.push_str("# TYPE zkgov_witness_requests_total counter\n");
+        for ((witness, outcome), n) in self.witness_requests.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "zkgov_witness_requests_total{{witness=\"{}\",outcome=\"{outcome}\"}} {n}",
+                escape(witness)
+            );
+        }
         out
     }
 }

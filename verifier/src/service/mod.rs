@@ -44,6 +44,7 @@ mod licence;
 pub mod metrics;
 pub mod signed;
 pub mod startup;
+mod witnesses;
 
 use appender::{Appender, Ledger};
 use batcher::Batcher;
@@ -154,6 +155,8 @@ pub struct AppState {
     stopping: watch::Sender<bool>,
     /// Places for applicants' event streams (`limits.max_event_streams`).
     event_streams: Arc<Semaphore>,
+    /// The latest checkpoint with its witnesses' cosignatures.
+    cosigned: witnesses::Cosigned,
 }
 
 /// The service, opened and ready to serve.
@@ -230,6 +233,7 @@ impl Service {
             casework: watch::Sender::new(0),
             stopping: watch::Sender::new(false),
             event_streams: Arc::new(Semaphore::new(config_streams)),
+            cosigned: witnesses::Cosigned::default(),
         });
         let service = Service {
             state,
@@ -296,7 +300,10 @@ impl Service {
             shutdown.await;
             stopping.send_replace(true);
         };
+        let witnessing = tokio::spawn(witnesses::run(state.clone()));
         let served = connections::serve(listener, app, &state.config.limits, shutdown).await;
+        // It ends once `stopping` is set, and holds the state until then.
+        let _ = witnessing.await;
         drop(state);
         // The appender exits once the last handle (held by the state) is
         // gone, after committing everything queued.
