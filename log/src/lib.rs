@@ -12,6 +12,7 @@
 //! - [`cosignature`]: witness cosignatures of checkpoints (C2SP `tlog-cosignature`);
 //! - [`entry`]: the typed entries;
 //! - [`procedure`]: procedures, what an application requires and how it is decided;
+//! - [`policy`]: a client's trust policy: log keys, witnesses and the quorum of cosignatures;
 //! - [`receipt`]: receipts and their client-side verification;
 //! - [`licence`]: licence documents, as holders keep them, verified offline;
 //! - [`verify`]: Groth16 verification, single and in random-linear-combination batches;
@@ -56,6 +57,7 @@ pub mod checkpoint;
 pub mod cosignature;
 pub mod entry;
 pub mod licence;
+pub mod policy;
 pub mod procedure;
 pub mod receipt;
 pub mod replay;

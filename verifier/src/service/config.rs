@@ -340,13 +340,14 @@ fn validate_witnesses(raw: Vec<FileWitness>) -> Result<Vec<WitnessPeer>, ConfigE
     let mut witnesses: Vec<WitnessPeer> = Vec::new();
     for (i, w) in raw.into_iter().enumerate() {
         let setting = |field: &str| format!("witness[{i}].{field}");
-        let key = zkgov_log::cosignature::CosignatureVerifier::from_verifier_key(&w.key)
-            .map_err(|e| {
+        let key = zkgov_log::cosignature::CosignatureVerifier::from_verifier_key(&w.key).map_err(
+            |e| {
                 invalid(
                     &setting("key"),
                     format!("{e}; give the verifier key `zkgov witness keygen` printed"),
                 )
-            })?;
+            },
+        )?;
         if key.name() != w.name {
             return Err(invalid(
                 &setting("name"),
