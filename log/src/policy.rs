@@ -56,6 +56,8 @@ const NONE: &str = "none";
 pub struct PolicyLog {
     /// Its key, named after its origin.
     pub key: LogVerifier,
+    /// The key as written, `<origin>+<key id>+<base64>`.
+    pub verifier_key: String,
     /// Where it is served, if given.
     pub url: Option<String>,
 }
@@ -160,9 +162,14 @@ impl Policy {
                         [key, url] => (key, Some(url.to_string())),
                         _ => return Err(fail("expected `log <key> [url]`".into())),
                     };
+                    let verifier_key = key.to_string();
                     let key = LogVerifier::from_verifier_key(key)
                         .map_err(|e| fail(format!("log key: {e}")))?;
-                    policy.logs.push(PolicyLog { key, url });
+                    policy.logs.push(PolicyLog {
+                        key,
+                        verifier_key,
+                        url,
+                    });
                 }
                 "witness" => {
                     let (name, key, url) = match args {
@@ -208,10 +215,12 @@ impl Policy {
                             {
                                 k
                             }
-                            _ => return Err(fail(format!(
+                            _ => {
+                                return Err(fail(format!(
                                 "the threshold `{k}` is not `all`, `any` or a number from 1 to {}",
                                 members.len()
-                            ))),
+                            )))
+                            }
                         },
                     };
                     policy.groups.insert(
