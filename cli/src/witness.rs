@@ -81,8 +81,9 @@ fn serve(args: &ServeArgs) -> Result<()> {
             "zkgov witness listening on http://{}",
             listener.local_addr()?
         );
-        println!("witness key: {}", witness.verifier_key());
         println!("witnessing: {}", origins.join(", "));
+        // Last, as `zkgov serve` prints its key: scripts may stop reading here.
+        println!("witness key: {}", witness.verifier_key());
         witness.serve(listener, shutdown).await?;
         eprintln!("zkgov witness stopped");
         Ok(())
