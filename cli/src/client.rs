@@ -477,12 +477,7 @@ fn verified_comparison(
     expect: &[(String, String)],
 ) -> Result<Result<zkgov_verifier::client::Comparison, ExitCode>> {
     let policy = args.policy.as_deref().map(read_policy).transpose()?;
-    let log_key = args.log_key.as_deref().or_else(|| {
-        policy
-            .as_ref()
-            .and_then(|p| p.logs.first())
-            .map(|log| log.verifier_key.as_str())
-    });
+    let log_key = log_key_or_policys(args.log_key.as_deref(), policy.as_ref());
     let context = match trust_context(args.state.as_deref(), log_key, client)? {
         Ok(context) => context,
         Err(code) => return Ok(Err(code)),
@@ -610,6 +605,15 @@ fn read_policy(path: &Path) -> Result<Policy> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the policy {}", path.display()))?;
     Policy::parse(&text).map_err(|e| Malformed(format!("{}: {e}", path.display())).into())
+}
+
+/// The log key given, else the first log key of the policy.
+fn log_key_or_policys<'a>(given: Option<&'a str>, policy: Option<&'a Policy>) -> Option<&'a str> {
+    given.or_else(|| {
+        policy
+            .and_then(|p| p.logs.first())
+            .map(|log| log.verifier_key.as_str())
+    })
 }
 
 /// Checks the quorum of `policy` (if any) on `note`; prints the refusal
@@ -904,12 +908,7 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
     }
     let client = Client::new(&server, None);
     let policy = args.policy.as_deref().map(read_policy).transpose()?;
-    let log_key = args.log_key.as_deref().or_else(|| {
-        policy
-            .as_ref()
-            .and_then(|p| p.logs.first())
-            .map(|log| log.verifier_key.as_str())
-    });
+    let log_key = log_key_or_policys(args.log_key.as_deref(), policy.as_ref());
     let TrustContext {
         origin,
         path,
