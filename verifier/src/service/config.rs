@@ -776,6 +776,51 @@ mod tests {
     }
 
     #[test]
+    fn witnesses_are_checked_at_start_up() {
+        let cosigner = zkgov_log::cosignature::Cosigner::generate("w1.example");
+        let key = cosigner.verifier_key();
+        let witness = |name: &str, url: &str, key: &str| {
+            format!("[[witness]]\nname = \"{name}\"\nurl = \"{url}\"\nkey = \"{key}\"\n")
+        };
+        let config = load(
+            &witness("w1.example", "http://127.0.0.1:7380/", &key),
+            &[],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.witnesses.len(), 1);
+        assert_eq!(config.witnesses[0].url, "http://127.0.0.1:7380");
+        assert_eq!(
+            config.witnesses[0].timeout,
+            Duration::from_secs(DEFAULT_WITNESS_TIMEOUT_SECONDS)
+        );
+        let log_key = zkgov_log::checkpoint::LogSigner::generate("w1.example").verifier_key();
+        for (text, setting) in [
+            (
+                witness("w1.example", "http://x", "nonsense"),
+                "witness[0].key",
+            ),
+            (
+                witness("w1.example", "http://x", &log_key),
+                "witness[0].key",
+            ),
+            (witness("w2.example", "http://x", &key), "witness[0].name"),
+            (witness("w1.example", "ftp://x", &key), "witness[0].url"),
+            (
+                witness("w1.example", "http://x", &key) + &witness("w1.example", "http://y", &key),
+                "witness[1].name",
+            ),
+            (
+                witness("w1.example", "http://x", &key) + "timeout_seconds = 0\n",
+                "witness[0].timeout_seconds",
+            ),
+        ] {
+            let error = load(&text, &[], Overrides::default()).unwrap_err();
+            assert_eq!(setting_of(error), setting, "{text}");
+        }
+    }
+
+    #[test]
     fn layers_apply_in_order() {
         let text = "listen = \"127.0.0.1:9000\"\nfreshness_seconds = 60\n";
         let config = load(text, &[], Overrides::default()).unwrap();

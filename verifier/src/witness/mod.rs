@@ -344,3 +344,118 @@ fn refusal_response(refusal: &WitnessRefusal) -> Response {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkgov_log::checkpoint::{Checkpoint, LogSigner};
+    use zkgov_log::tree::{leaf_hash, MemoryTree};
+
+    const ORIGIN: &str = "zkgov.example/log";
+
+    fn site(log: &LogSigner) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Cosigner::generate("w.example").private_key();
+        zkgov_log::trust::write_atomically(&dir.path().join("w.key"), key.as_bytes()).unwrap();
+        let config = dir.path().join("witness.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "key_file = \"w.key\"\ndatabase = \"w.db\"\n[[log]]\norigin = \"{ORIGIN}\"\nkey = \"{}\"\n",
+                log.verifier_key()
+            ),
+        )
+        .unwrap();
+        (dir, config)
+    }
+
+    fn request(log: &LogSigner, tree: &MemoryTree, old: u64, size: u64) -> String {
+        AddCheckpoint {
+            old_size: old,
+            proof: if old == 0 {
+                vec![]
+            } else {
+                zkgov_log::tree::consistency_proof(old, size, tree).unwrap()
+            },
+            note: log.sign(&Checkpoint {
+                origin: ORIGIN.into(),
+                size,
+                root: tree.root_at(size),
+                extensions: vec![],
+            }),
+        }
+        .body()
+    }
+
+    #[test]
+    fn of_concurrent_requests_from_one_size_exactly_one_moves_the_state() {
+        let log = LogSigner::generate(ORIGIN);
+        let (_dir, config) = site(&log);
+        let witness = Arc::new(Witness::open(WitnessConfig::load(&config).unwrap()).unwrap());
+        let mut tree = MemoryTree::new();
+        let leaves: Vec<_> = (0..8u8).map(|i| leaf_hash(&[i])).collect();
+        tree.append(&leaves);
+        let threads: Vec<_> = (1..=8)
+            .map(|size| {
+                let (witness, body) = (witness.clone(), request(&log, &tree, 0, size));
+                std::thread::spawn(move || witness.add_checkpoint(&body).is_ok())
+            })
+            .collect();
+        let accepted = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|ok| *ok)
+            .count();
+        assert_eq!(accepted, 1);
+        // And the state it stored survives the witness.
+        drop(witness);
+        let witness = Witness::open(WitnessConfig::load(&config).unwrap()).unwrap();
+        let conn = witness.state.lock().unwrap();
+        let held = load(&conn, ORIGIN).unwrap().unwrap();
+        assert_eq!(held.root, tree.root_at(held.size));
+    }
+
+    #[test]
+    fn a_bad_config_or_key_stops_the_witness_with_the_reason() {
+        let log = LogSigner::generate(ORIGIN);
+        let (dir, config) = site(&log);
+        let text = std::fs::read_to_string(&config).unwrap();
+        let problem = |text: String| {
+            std::fs::write(&config, text).unwrap();
+            WitnessConfig::load(&config).unwrap_err().to_string()
+        };
+        assert!(problem(text.replace("[[log]]", "[[logs]]")).contains("unknown field"));
+        assert!(problem(text.replace(
+            &format!("origin = \"{ORIGIN}\""),
+            "origin = \"other.example/log\""
+        ))
+        .contains("named after"));
+        assert!(
+            problem(text.clone() + &text[text.find("[[log]]").unwrap()..])
+                .contains("configured twice")
+        );
+        assert!(
+            problem(text.replace("w.key\"\n", "w.key\"\nlisten = \"nowhere\"\n"))
+                .contains("listen")
+        );
+        std::fs::write(&config, &text).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let key = dir.path().join("w.key");
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let error = Witness::open(WitnessConfig::load(&config).unwrap())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(error.contains("chmod 600"), "{error}");
+            // A log key is not a witness key.
+            zkgov_log::trust::write_atomically(&key, log.private_key().as_bytes()).unwrap();
+            let error = Witness::open(WitnessConfig::load(&config).unwrap())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(error.contains("witness keygen"), "{error}");
+        }
+    }
+}
