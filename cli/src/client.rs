@@ -493,7 +493,7 @@ fn verified_comparison(
         context.trusted.as_ref().map(|t| &t.checkpoint),
     ) {
         Ok((note, checkpoint)) => {
-            if !has_quorum(policy.as_ref(), &note, args.policy.as_deref()) {
+            if !has_quorum(policy.as_ref().zip(args.policy.as_deref()), &note) {
                 return Ok(Err(ExitCode::FAILURE));
             }
             checkpoint
@@ -596,7 +596,7 @@ pub(crate) struct LogVerifyArgs {
     full: bool,
     /// A trust policy (log, witness, group, quorum lines): the checkpoint must carry its quorum
     /// of witness cosignatures, and without --log-key its log key is the policy's.
-    #[arg(long, value_name = "FILE", conflicts_with = "full")]
+    #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
 }
 
@@ -618,8 +618,8 @@ fn log_key_or_policys<'a>(given: Option<&'a str>, policy: Option<&'a Policy>) ->
 
 /// Checks the quorum of `policy` (if any) on `note`; prints the refusal
 /// and returns false if it fails.
-fn has_quorum(policy: Option<&Policy>, note: &str, path: Option<&Path>) -> bool {
-    let (Some(policy), Some(path)) = (policy, path) else {
+fn has_quorum(policy: Option<(&Policy, &Path)>, note: &str) -> bool {
+    let Some((policy, path)) = policy else {
         return true;
     };
     match policy.verify(note) {
@@ -712,6 +712,7 @@ fn monitor_log(
     key: String,
     server: &str,
     receipts: &[Receipt],
+    policy: Option<(&Policy, &Path)>,
 ) -> Result<ExitCode> {
     let state = match trusted {
         Some(t) => trust::load_replay(path, &t.checkpoint)?.unwrap_or_default(),
@@ -760,6 +761,10 @@ fn monitor_log(
         }
         Err(e) => return fail(&e),
     };
+    if !has_quorum(policy, &monitored.note) {
+        eprintln!("  The trusted state {} is unchanged.", path.display());
+        return Ok(ExitCode::FAILURE);
+    }
     if !receipts.is_empty() {
         if let Err(e) = audit(
             client,
@@ -930,6 +935,7 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
             key,
             &server,
             &receipts,
+            policy.as_ref().zip(args.policy.as_deref()),
         );
     }
     let audited = match audit(
@@ -957,7 +963,7 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
         }
     };
 
-    if !has_quorum(policy.as_ref(), &audited.note, args.policy.as_deref()) {
+    if !has_quorum(policy.as_ref().zip(args.policy.as_deref()), &audited.note) {
         eprintln!("  The trusted state {} is unchanged.", path.display());
         return Ok(ExitCode::FAILURE);
     }

@@ -314,6 +314,23 @@ fn the_service_gathers_cosignatures_and_clients_require_their_quorum() {
     assert!(text(&refused.stderr).contains("from W2"));
     let verified = log_verify(&service, &state, &any);
     assert!(verified.status.success(), "{}", text(&verified.stderr));
+    // The monitor's replay holds the policy too.
+    let full = zkgov()
+        .args([
+            "log",
+            "verify",
+            "--full",
+            "--server",
+            &service.url,
+            "--state",
+        ])
+        .arg(&state)
+        .arg("--policy")
+        .arg(&both)
+        .output()
+        .unwrap();
+    assert_eq!(full.status.code(), Some(1), "{}", text(&full.stderr));
+    assert!(text(&full.stderr).contains("from W2"));
 
     // A restarted witness keeps its state: a replay of an old checkpoint
     // is answered with the size it holds.
