@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_log::checkpoint::LogVerifier;
 use zkgov_log::entry::format_time;
+use zkgov_log::policy::Policy;
 use zkgov_log::receipt::Receipt;
 use zkgov_log::rules::LogState;
 use zkgov_log::trust::{self, state_file, Trusted, TrustedLog};
@@ -374,6 +375,10 @@ pub(crate) struct CompareArgs {
     /// With --verify: the directory of trusted state, as for `zkgov log verify`.
     #[arg(long, value_name = "DIR", requires = "verify")]
     state: Option<PathBuf>,
+    /// With --verify: a trust policy (log, witness, group, quorum lines); the checkpoint must
+    /// carry its quorum of witness cosignatures.
+    #[arg(long, value_name = "FILE", requires = "verify")]
+    policy: Option<PathBuf>,
     /// The verifier service, such as http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     server: String,
@@ -483,7 +488,9 @@ fn verified_comparison(
     client: &Client,
     expect: &[(String, String)],
 ) -> Result<Result<zkgov_verifier::client::Comparison, ExitCode>> {
-    let context = match trust_context(args.state.as_deref(), args.log_key.as_deref(), client)? {
+    let policy = args.policy.as_deref().map(read_policy).transpose()?;
+    let log_key = log_key_or_policys(args.log_key.as_deref(), policy.as_ref());
+    let context = match trust_context(args.state.as_deref(), log_key, client)? {
         Ok(context) => context,
         Err(code) => return Ok(Err(code)),
     };
@@ -497,7 +504,12 @@ fn verified_comparison(
         &context.origin,
         context.trusted.as_ref().map(|t| &t.checkpoint),
     ) {
-        Ok((_, checkpoint)) => checkpoint,
+        Ok((note, checkpoint)) => {
+            if !has_quorum(policy.as_ref().zip(args.policy.as_deref()), &note) {
+                return Ok(Err(ExitCode::FAILURE));
+            }
+            checkpoint
+        }
         Err(e) if is_unavailable(&e) => {
             return Err(
                 anyhow!(e).context("cannot fetch the log's checkpoint; nothing was compared")
@@ -594,6 +606,44 @@ pub(crate) struct LogVerifyArgs {
     /// state is kept beside the trusted checkpoint, so a later run checks only the new entries.
     #[arg(long)]
     full: bool,
+    /// A trust policy (log, witness, group, quorum lines): the checkpoint must carry its quorum
+    /// of witness cosignatures, and without --log-key its log key is the policy's.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+}
+
+/// Reads a trust policy file.
+fn read_policy(path: &Path) -> Result<Policy> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the policy {}", path.display()))?;
+    Policy::parse(&text).map_err(|e| Malformed(format!("{}: {e}", path.display())).into())
+}
+
+/// The log key given, else the first log key of the policy.
+fn log_key_or_policys<'a>(given: Option<&'a str>, policy: Option<&'a Policy>) -> Option<&'a str> {
+    given.or_else(|| {
+        policy
+            .and_then(|p| p.logs.first())
+            .map(|log| log.verifier_key.as_str())
+    })
+}
+
+/// Checks the quorum of `policy` (if any) on `note`; prints the refusal
+/// and returns false if it fails.
+fn has_quorum(policy: Option<(&Policy, &Path)>, note: &str) -> bool {
+    let Some((policy, path)) = policy else {
+        return true;
+    };
+    match policy.verify(note) {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("REFUSED by the policy {}: {e}", path.display());
+            eprintln!(
+                "  A checkpoint without its witnesses' cosignatures may be a view shown to you                  alone. Try again once the witnesses have cosigned; if they never do, keep this                  checkpoint as evidence."
+            );
+            false
+        }
+    }
 }
 
 /// The state directory: `--state`, else `$ZKGOV_STATE_DIR`, else
@@ -674,6 +724,7 @@ fn monitor_log(
     key: String,
     server: &str,
     receipts: &[Receipt],
+    policy: Option<(&Policy, &Path)>,
 ) -> Result<ExitCode> {
     let state = match trusted {
         Some(t) => trust::load_replay(path, &t.checkpoint)?.unwrap_or_default(),
@@ -722,6 +773,10 @@ fn monitor_log(
         }
         Err(e) => return fail(&e),
     };
+    if !has_quorum(policy, &monitored.note) {
+        eprintln!("  The trusted state {} is unchanged.", path.display());
+        return Ok(ExitCode::FAILURE);
+    }
     if !receipts.is_empty() {
         if let Err(e) = audit(
             client,
@@ -869,13 +924,15 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
         receipts.extend(read_receipts(path)?);
     }
     let client = Client::new(&server, None);
+    let policy = args.policy.as_deref().map(read_policy).transpose()?;
+    let log_key = log_key_or_policys(args.log_key.as_deref(), policy.as_ref());
     let TrustContext {
         origin,
         path,
         trusted,
         key,
         verifier,
-    } = match trust_context(args.state.as_deref(), args.log_key.as_deref(), &client)? {
+    } = match trust_context(args.state.as_deref(), log_key, &client)? {
         Ok(context) => context,
         Err(code) => return Ok(code),
     };
@@ -890,6 +947,7 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
             key,
             &server,
             &receipts,
+            policy.as_ref().zip(args.policy.as_deref()),
         );
     }
     let audited = match audit(
@@ -917,6 +975,10 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
         }
     };
 
+    if !has_quorum(policy.as_ref().zip(args.policy.as_deref()), &audited.note) {
+        eprintln!("  The trusted state {} is unchanged.", path.display());
+        return Ok(ExitCode::FAILURE);
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);

@@ -23,6 +23,7 @@ mod prove;
 mod records;
 mod registry;
 mod serve;
+mod witness;
 mod worker;
 
 #[derive(Parser)]
@@ -91,6 +92,9 @@ enum Command {
     /// Who takes part in the log: show it, endorse a change as a department.
     #[command(subcommand)]
     Governance(department::GovernanceCommand),
+    /// A C2SP witness that cosigns logs' checkpoints, and its keys.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
 }
 
 #[derive(Subcommand)]
@@ -182,6 +186,7 @@ fn main() -> ExitCode {
         Command::Log(command) => return exit_code(client::log(&command)),
         Command::Department(command) => department::department(&command),
         Command::Governance(command) => department::governance(&command),
+        Command::Witness(command) => witness::run(&command),
     };
     exit_code(result.map(|()| ExitCode::SUCCESS))
 }

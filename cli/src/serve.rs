@@ -124,7 +124,8 @@ pub(crate) fn restore(args: &RestoreArgs) -> Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-pub(crate) fn serve(args: ServeArgs) -> Result<()> {
+/// Logs to stderr at the level `ZKGOV_LOG` sets (default `info`).
+pub(crate) fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ZKGOV_LOG")
@@ -132,6 +133,10 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+pub(crate) fn serve(args: ServeArgs) -> Result<()> {
+    init_tracing();
     let overrides = Overrides {
         listen: args.listen,
         database: args.database,
@@ -176,7 +181,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
 
 /// A future that completes on SIGINT or SIGTERM; the handlers are
 /// installed when this returns, not when the future is first polled.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     let (mut interrupt, mut terminate) = {
         use tokio::signal::unix::{signal, SignalKind};

@@ -56,13 +56,13 @@ use crate::tree::Hash;
 use crate::{decode_hash, encode_hash};
 
 /// The signature type byte of Ed25519 in signed notes and key strings.
-const ALG_ED25519: u8 = 0x01;
+pub(crate) const ALG_ED25519: u8 = 0x01;
 
 /// The most signature lines a note may carry, as in Go's `note.Open`.
 const MAX_SIGNATURES: usize = 100;
 
 /// What starts a signature line: an em dash and a space.
-const SIGNATURE_PREFIX: &str = "\u{2014} ";
+pub const SIGNATURE_PREFIX: &str = "\u{2014} ";
 
 /// What starts a private key string.
 const PRIVATE_KEY_PREFIX: &str = "PRIVATE+KEY+";
@@ -122,12 +122,13 @@ fn is_forbidden_control(c: char) -> bool {
     c < ' ' && c != '\n'
 }
 
-/// The key id of an Ed25519 key: SHA-256(name ‖ `\n` ‖ 0x01 ‖ key)[..4].
-fn key_id(name: &str, key: &VerifyingKey) -> u32 {
+/// The key id of an Ed25519 key of signature type `alg`:
+/// SHA-256(name ‖ `\n` ‖ alg ‖ key)[..4].
+pub(crate) fn key_id(alg: u8, name: &str, key: &VerifyingKey) -> u32 {
     let digest = Sha256::new()
         .chain_update(name)
         .chain_update(b"\n")
-        .chain_update([ALG_ED25519])
+        .chain_update([alg])
         .chain_update(key.as_bytes())
         .finalize();
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
@@ -213,10 +214,12 @@ fn body_line<'a>(lines: &[&'a str], number: usize) -> Result<&'a str, Checkpoint
     Ok(line)
 }
 
-/// Parses a tree size: ASCII decimal without sign or leading zeros.
-fn parse_size(text: &str) -> Result<u64, &'static str> {
-    let canonical =
-        text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'));
+/// Parses a tree size: ASCII decimal without sign or leading zeros, as
+/// checkpoints and the witness protocol write it.
+pub fn parse_size(text: &str) -> Result<u64, &'static str> {
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
     if !canonical {
         return Err("the tree size is not a decimal number without leading zeros");
     }
@@ -225,8 +228,9 @@ fn parse_size(text: &str) -> Result<u64, &'static str> {
 }
 
 /// Splits `<name>+<8 hex key id>+<base64 key>`, checks the name and the
-/// id's form, and returns the key of type Ed25519 without its type byte.
-fn parse_key(text: &str) -> Result<(&str, u32, [u8; 32]), CheckpointError> {
+/// id's form, and returns the 32-byte key of signature type `alg` without
+/// its type byte.
+fn parse_key(alg: u8, text: &str) -> Result<(&str, u32, [u8; 32]), CheckpointError> {
     let malformed = |reason| CheckpointError::MalformedKey { reason };
     let mut parts = text.splitn(3, '+');
     let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
@@ -246,19 +250,69 @@ fn parse_key(text: &str) -> Result<(&str, u32, [u8; 32]), CheckpointError> {
         .decode(key)
         .map_err(|_| malformed("the key is not standard base64"))?;
     match key.split_first() {
-        Some((&ALG_ED25519, key)) => key
+        Some((&found, key)) if found == alg => key
             .try_into()
             .map(|key| (name, id, key))
             .map_err(|_| malformed("an Ed25519 key is not 32 bytes")),
-        _ => Err(malformed("not an Ed25519 key")),
+        _ => Err(malformed(if alg == ALG_ED25519 {
+            "not an Ed25519 key (signature type 0x01)"
+        } else {
+            "not an Ed25519 cosignature key (signature type 0x04)"
+        })),
     }
 }
 
-/// `<name>+<key id>+<base64(0x01 ‖ key)>`.
-fn format_key(name: &str, id: u32, key: &[u8; 32]) -> String {
-    let mut typed = vec![ALG_ED25519];
+/// `<name>+<key id>+<base64(alg ‖ key)>`.
+pub(crate) fn format_key(alg: u8, name: &str, id: u32, key: &[u8; 32]) -> String {
+    let mut typed = vec![alg];
     typed.extend_from_slice(key);
     format!("{name}+{id:08x}+{}", STANDARD.encode(typed))
+}
+
+/// Reads `PRIVATE+KEY+<name>+<key id>+<base64(alg ‖ seed)>`, ignoring a
+/// final newline, and checks the key id against the key.
+pub(crate) fn parse_private_key(
+    alg: u8,
+    text: &str,
+) -> Result<(&str, SigningKey), CheckpointError> {
+    let malformed = |reason| CheckpointError::MalformedKey { reason };
+    let rest = text
+        .trim_end_matches(['\n', '\r'])
+        .strip_prefix(PRIVATE_KEY_PREFIX)
+        .ok_or(malformed("a private key starts with PRIVATE+KEY+"))?;
+    let (name, id, seed) = parse_key(alg, rest)?;
+    let key = SigningKey::from_bytes(&seed);
+    if key_id(alg, name, &key.verifying_key()) != id {
+        return Err(malformed("the key id does not match the key"));
+    }
+    Ok((name, key))
+}
+
+/// `PRIVATE+KEY+<name>+<key id>+<base64(alg ‖ seed)>`.
+pub(crate) fn format_private_key(alg: u8, name: &str, id: u32, key: &SigningKey) -> String {
+    format!(
+        "{PRIVATE_KEY_PREFIX}{}",
+        format_key(alg, name, id, &key.to_bytes())
+    )
+}
+
+/// Reads `<name>+<key id>+<base64(alg ‖ public key)>`, ignoring a final
+/// newline; the key must be a valid, non-weak Ed25519 point whose key id
+/// matches.
+pub(crate) fn parse_verifier_key(
+    alg: u8,
+    text: &str,
+) -> Result<(&str, u32, VerifyingKey), CheckpointError> {
+    let malformed = |reason| CheckpointError::MalformedKey { reason };
+    let (name, id, key) = parse_key(alg, text.trim_end_matches(['\n', '\r']))?;
+    let key = VerifyingKey::from_bytes(&key).map_err(|_| malformed("not an Ed25519 public key"))?;
+    if key.is_weak() {
+        return Err(malformed("a weak Ed25519 public key"));
+    }
+    if key_id(alg, name, &key) != id {
+        return Err(malformed("the key id does not match the key"));
+    }
+    Ok((name, id, key))
 }
 
 /// The log's signing key. Its `Debug` shows the name and key id only.
@@ -282,7 +336,7 @@ impl LogSigner {
     fn new(name: &str, key: SigningKey) -> LogSigner {
         LogSigner {
             name: name.to_string(),
-            key_id: key_id(name, &key.verifying_key()),
+            key_id: key_id(ALG_ED25519, name, &key.verifying_key()),
             key,
         }
     }
@@ -301,33 +355,23 @@ impl LogSigner {
     /// Reads a `PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ seed)>` string,
     /// such as [`Self::private_key`] writes, ignoring a final newline.
     pub fn from_private_key(text: &str) -> Result<LogSigner, CheckpointError> {
-        let text = text.trim_end_matches(['\n', '\r']);
-        let rest = text
-            .strip_prefix(PRIVATE_KEY_PREFIX)
-            .ok_or(CheckpointError::MalformedKey {
-                reason: "a private key starts with PRIVATE+KEY+",
-            })?;
-        let (name, id, seed) = parse_key(rest)?;
-        let signer = LogSigner::new(name, SigningKey::from_bytes(&seed));
-        if signer.key_id != id {
-            return Err(CheckpointError::MalformedKey {
-                reason: "the key id does not match the key",
-            });
-        }
-        Ok(signer)
+        let (name, key) = parse_private_key(ALG_ED25519, text)?;
+        Ok(LogSigner::new(name, key))
     }
 
     /// The private key string; keep it secret.
     pub fn private_key(&self) -> String {
-        format!(
-            "{PRIVATE_KEY_PREFIX}{}",
-            format_key(&self.name, self.key_id, &self.key.to_bytes())
-        )
+        format_private_key(ALG_ED25519, &self.name, self.key_id, &self.key)
     }
 
     /// The verifier key string `<name>+<key id>+<base64(0x01 ‖ public key)>`.
     pub fn verifier_key(&self) -> String {
-        format_key(&self.name, self.key_id, self.key.verifying_key().as_bytes())
+        format_key(
+            ALG_ED25519,
+            &self.name,
+            self.key_id,
+            self.key.verifying_key().as_bytes(),
+        )
     }
 
     /// The key name.
@@ -379,18 +423,18 @@ pub struct LogVerifier {
 }
 
 /// A signature line of a note.
-struct SignatureLine<'a> {
+pub(crate) struct SignatureLine<'a> {
     /// The key name.
-    name: &'a str,
+    pub name: &'a str,
     /// The key id.
-    key_id: u32,
+    pub key_id: u32,
     /// The signature, of at least one byte.
-    signature: Vec<u8>,
+    pub signature: Vec<u8>,
 }
 
 /// Splits a signed note into its text and signature lines, checking the
 /// form C2SP signed-note requires.
-fn parse_note(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), CheckpointError> {
+pub(crate) fn parse_note(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), CheckpointError> {
     let malformed = |reason| CheckpointError::MalformedNote { reason };
     if note.chars().any(is_forbidden_control) {
         return Err(malformed("control character"));
@@ -435,16 +479,7 @@ impl LogVerifier {
     /// Reads a `<name>+<key id>+<base64(0x01 ‖ public key)>` string, such as
     /// [`LogSigner::verifier_key`] writes, ignoring a final newline.
     pub fn from_verifier_key(text: &str) -> Result<LogVerifier, CheckpointError> {
-        let malformed = |reason| CheckpointError::MalformedKey { reason };
-        let (name, id, key) = parse_key(text.trim_end_matches(['\n', '\r']))?;
-        let key =
-            VerifyingKey::from_bytes(&key).map_err(|_| malformed("not an Ed25519 public key"))?;
-        if key.is_weak() {
-            return Err(malformed("a weak Ed25519 public key"));
-        }
-        if key_id(name, &key) != id {
-            return Err(malformed("the key id does not match the key"));
-        }
+        let (name, id, key) = parse_verifier_key(ALG_ED25519, text)?;
         Ok(LogVerifier {
             name: name.to_string(),
             key_id: id,
@@ -464,7 +499,7 @@ impl LogVerifier {
 
     /// The verifier key string, as [`LogSigner::verifier_key`] writes it.
     pub fn verifier_key(&self) -> String {
-        format_key(&self.name, self.key_id, self.key.as_bytes())
+        format_key(ALG_ED25519, &self.name, self.key_id, self.key.as_bytes())
     }
 
     /// Whether `signature` is this key's strict Ed25519 signature of

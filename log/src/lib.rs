@@ -9,8 +9,10 @@
 //!
 //! - [`tree`]: the Merkle mathematics, with no I/O;
 //! - [`checkpoint`]: signing and verifying checkpoints;
+//! - [`cosignature`]: witness cosignatures of checkpoints (C2SP `tlog-cosignature`);
 //! - [`entry`]: the typed entries;
 //! - [`procedure`]: procedures, what an application requires and how it is decided;
+//! - [`policy`]: a client's trust policy: log keys, witnesses and the quorum of cosignatures;
 //! - [`receipt`]: receipts and their client-side verification;
 //! - [`licence`]: licence documents, as holders keep them, verified offline;
 //! - [`verify`]: Groth16 verification, single and in random-linear-combination batches;
@@ -18,6 +20,7 @@
 //! - [`replay`]: replaying a log through the rules, with proofs checked in batches;
 //! - [`signature`]: department signatures on entries;
 //! - [`tiles`]: C2SP `tlog-tiles`: tile paths, entry bundles, and checking fetched tiles against a signed root;
+//! - [`witness`]: the witness's `add-checkpoint` request and its decision (C2SP `tlog-witness`);
 //! - [`trust`]: what an auditor keeps between runs (trusted key, checkpoint, replay state).
 //!
 //! Hashes travel as standard base64, as in checkpoints. Canonical JSON
@@ -53,8 +56,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 pub mod checkpoint;
+pub mod cosignature;
 pub mod entry;
 pub mod licence;
+pub mod policy;
 pub mod procedure;
 pub mod receipt;
 pub mod replay;
@@ -64,6 +69,7 @@ pub mod tiles;
 pub mod tree;
 pub mod trust;
 pub mod verify;
+pub mod witness;
 
 pub use zkgov_keys::digest::canonical_json;
 

@@ -13,6 +13,7 @@
 //!   `zkgov log verify`;
 //! - [`tiled`]: the same audit and monitor over C2SP tiles, downloading
 //!   only what is new since the trusted checkpoint.
+//! - [`witness`]: the C2SP witness server behind `zkgov witness serve`.
 //!
 #![deny(missing_docs, unsafe_code)]
 
@@ -20,3 +21,4 @@ pub mod client;
 pub mod service;
 pub mod storage;
 pub mod tiled;
+pub mod witness;

@@ -18,13 +18,25 @@ impl Server {
     /// Starts `zkgov serve --config CONFIG`, its standard error appended to
     /// `log`, and waits until it prints its address and log key.
     pub fn start(config: &Path, log: &Path) -> Server {
+        Server::start_command(&["serve"], "log public key: ", config, log)
+    }
+
+    /// Starts `zkgov witness serve --config CONFIG`; its `log_key` is the
+    /// witness's key.
+    pub fn start_witness(config: &Path, log: &Path) -> Server {
+        Server::start_command(&["witness", "serve"], "witness key: ", config, log)
+    }
+
+    /// Starts `zkgov COMMAND --config CONFIG` and waits until it prints its
+    /// address and the line of its key, which starts with `key_line`.
+    fn start_command(command: &[&str], key_line: &str, config: &Path, log: &Path) -> Server {
         let stderr = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("zkgov"))
-            .arg("serve")
+            .args(command)
             .arg("--config")
             .arg(config)
             .stdout(Stdio::piped())
@@ -42,13 +54,14 @@ impl Server {
         while server.url.is_empty() || server.log_key.is_empty() {
             let Some(Ok(line)) = lines.next() else {
                 panic!(
-                    "zkgov serve stopped before it was ready:\n{}",
+                    "zkgov {} stopped before it was ready:\n{}",
+                    command.join(" "),
                     fs::read_to_string(log).unwrap_or_default()
                 );
             };
             if let Some((_, url)) = line.split_once("listening on ") {
                 server.url = url.trim().to_string();
-            } else if let Some(key) = line.strip_prefix("log public key: ") {
+            } else if let Some(key) = line.strip_prefix(key_line) {
                 server.log_key = key.trim().to_string();
             }
         }

@@ -208,13 +208,15 @@ pub(super) async fn existing_receipt(
         .remove(0))
 }
 
+/// The latest signed checkpoint, with its witnesses' cosignatures once
+/// they have been gathered.
 fn latest_checkpoint(state: &AppState) -> Result<(String, u64), ApiError> {
     let note = state
         .signed
         .note()
         .ok_or_else(|| ApiError::Internal("no checkpoint signed yet".into()))?;
     let size = state.signed.last().map_or(0, |c| c.size);
-    Ok((note, size))
+    Ok((state.cosigned.note_at(size).unwrap_or(note), size))
 }
 
 // ---------------------------------------------------------------- health

@@ -136,6 +136,22 @@ pub struct KeySource {
     pub registry: String,
 }
 
+/// A witness the service asks to cosign each checkpoint.
+#[derive(Clone, Debug)]
+pub struct WitnessPeer {
+    /// Its name, as in its key and in metrics.
+    pub name: String,
+    /// Its submission prefix: `add-checkpoint` is posted to `URL/add-checkpoint`.
+    pub url: String,
+    /// Its verifier key, which checks its cosignatures.
+    pub key: zkgov_log::cosignature::CosignatureVerifier,
+    /// How long to wait for its answer.
+    pub timeout: Duration,
+}
+
+/// How long the service waits for a witness's answer by default.
+pub const DEFAULT_WITNESS_TIMEOUT_SECONDS: u64 = 5;
+
 /// Limits that protect the service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -213,6 +229,8 @@ pub struct Config {
     pub grace: Duration,
     /// How the index tables are checked against the log at start-up.
     pub index_check: IndexCheck,
+    /// The witnesses asked to cosign each checkpoint.
+    pub witnesses: Vec<WitnessPeer>,
 }
 
 /// How the index tables are checked against the log at start-up.
@@ -258,6 +276,17 @@ struct File {
     keys: Vec<FileKey>,
     #[serde(default)]
     limits: FileLimits,
+    #[serde(default, rename = "witness")]
+    witnesses: Vec<FileWitness>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWitness {
+    name: String,
+    url: String,
+    key: String,
+    timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,6 +340,50 @@ fn invalid(setting: &str, problem: impl Into<String>) -> ConfigError {
         setting: setting.to_string(),
         problem: problem.into(),
     }
+}
+
+fn validate_witnesses(raw: Vec<FileWitness>) -> Result<Vec<WitnessPeer>, ConfigError> {
+    let mut witnesses: Vec<WitnessPeer> = Vec::new();
+    for (i, w) in raw.into_iter().enumerate() {
+        let setting = |field: &str| format!("witness[{i}].{field}");
+        let key = zkgov_log::cosignature::CosignatureVerifier::from_verifier_key(&w.key).map_err(
+            |e| {
+                invalid(
+                    &setting("key"),
+                    format!("{e}; give the verifier key `zkgov witness keygen` printed"),
+                )
+            },
+        )?;
+        if key.name() != w.name {
+            return Err(invalid(
+                &setting("name"),
+                format!("`{}` is not the name in the key, `{}`", w.name, key.name()),
+            ));
+        }
+        if witnesses.iter().any(|x| x.name == w.name) {
+            return Err(invalid(
+                &setting("name"),
+                format!("witness `{}` is listed twice", w.name),
+            ));
+        }
+        if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+            return Err(invalid(
+                &setting("url"),
+                format!("`{}` is not an http:// or https:// URL", w.url),
+            ));
+        }
+        let timeout = w.timeout_seconds.unwrap_or(DEFAULT_WITNESS_TIMEOUT_SECONDS);
+        if timeout == 0 || timeout > 600 {
+            return Err(invalid(&setting("timeout_seconds"), "must be 1 to 600"));
+        }
+        witnesses.push(WitnessPeer {
+            name: w.name,
+            url: w.url.trim_end_matches('/').to_string(),
+            key,
+            timeout: Duration::from_secs(timeout),
+        });
+    }
+    Ok(witnesses)
 }
 
 impl Config {
@@ -619,6 +692,8 @@ impl Config {
             ));
         }
 
+        let witnesses = validate_witnesses(raw.witnesses)?;
+
         Ok(Config {
             listen,
             database,
@@ -631,6 +706,7 @@ impl Config {
             limits,
             grace: Duration::from_secs(grace_seconds),
             index_check: IndexCheck::Last(DEFAULT_INDEX_CHECK),
+            witnesses,
         })
     }
 
@@ -721,6 +797,51 @@ mod tests {
         match error {
             ConfigError::Invalid { setting, .. } => setting,
             other => panic!("expected an invalid setting, got {other}"),
+        }
+    }
+
+    #[test]
+    fn witnesses_are_checked_at_start_up() {
+        let cosigner = zkgov_log::cosignature::Cosigner::generate("w1.example");
+        let key = cosigner.verifier_key();
+        let witness = |name: &str, url: &str, key: &str| {
+            format!("[[witness]]\nname = \"{name}\"\nurl = \"{url}\"\nkey = \"{key}\"\n")
+        };
+        let config = load(
+            &witness("w1.example", "http://127.0.0.1:7380/", &key),
+            &[],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.witnesses.len(), 1);
+        assert_eq!(config.witnesses[0].url, "http://127.0.0.1:7380");
+        assert_eq!(
+            config.witnesses[0].timeout,
+            Duration::from_secs(DEFAULT_WITNESS_TIMEOUT_SECONDS)
+        );
+        let log_key = zkgov_log::checkpoint::LogSigner::generate("w1.example").verifier_key();
+        for (text, setting) in [
+            (
+                witness("w1.example", "http://x", "nonsense"),
+                "witness[0].key",
+            ),
+            (
+                witness("w1.example", "http://x", &log_key),
+                "witness[0].key",
+            ),
+            (witness("w2.example", "http://x", &key), "witness[0].name"),
+            (witness("w1.example", "ftp://x", &key), "witness[0].url"),
+            (
+                witness("w1.example", "http://x", &key) + &witness("w1.example", "http://y", &key),
+                "witness[1].name",
+            ),
+            (
+                witness("w1.example", "http://x", &key) + "timeout_seconds = 0\n",
+                "witness[0].timeout_seconds",
+            ),
+        ] {
+            let error = load(&text, &[], Overrides::default()).unwrap_err();
+            assert_eq!(setting_of(error), setting, "{text}");
         }
     }
 

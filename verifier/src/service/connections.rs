@@ -40,7 +40,7 @@ const ACCEPT_RETRY: Duration = Duration::from_secs(1);
 /// Serves `app` on `listener` until `shutdown` completes, then lets the
 /// open connections finish their requests and returns once they are
 /// closed.
-pub(super) async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: &Limits,

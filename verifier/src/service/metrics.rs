@@ -20,6 +20,7 @@ pub struct Metrics {
     verify_micros: AtomicU64,
     shed: AtomicU64,
     tiles: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    witness_requests: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl Metrics {
@@ -87,6 +88,17 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Counts a request to a witness by its outcome: `cosigned`,
+    /// `conflict`, `refused`, `bad_cosignature` or `unreachable`.
+    pub fn witness(&self, witness: &str, outcome: &str) {
+        *self
+            .witness_requests
+            .lock()
+            .expect("metrics lock")
+            .entry((witness.to_string(), outcome.to_string()))
+            .or_default() += 1;
+    }
+
     /// The exposition text.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -143,6 +155,17 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "zkgov_tiles_served_total{{kind=\"{kind}\",width=\"{width}\"}} {n}"
+            );
+        }
+        out.push_str(
+            "# HELP zkgov_witness_requests_total Requests to witnesses to cosign a checkpoint, by witness and outcome.\n",
+        );
+        out.push_str("# TYPE zkgov_witness_requests_total counter\n");
+        for ((witness, outcome), n) in self.witness_requests.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "zkgov_witness_requests_total{{witness=\"{}\",outcome=\"{outcome}\"}} {n}",
+                escape(witness)
             );
         }
         out

@@ -37,7 +37,7 @@ mod applications;
 pub mod auth;
 mod batcher;
 pub mod config;
-mod connections;
+pub(crate) mod connections;
 pub mod error;
 mod events;
 mod governance;
@@ -46,6 +46,7 @@ pub mod metrics;
 pub mod signed;
 pub mod startup;
 pub mod tiles;
+mod witnesses;
 
 use appender::{Appender, Ledger};
 use batcher::Batcher;
@@ -162,6 +163,8 @@ pub struct AppState {
     event_streams: Arc<Semaphore>,
     /// The configured governance, while it waits for endorsements.
     proposal: Mutex<Option<zkgov_log::entry::Entry>>,
+    /// The latest checkpoint with its witnesses' cosignatures.
+    cosigned: witnesses::Cosigned,
 }
 
 /// The service, opened and ready to serve.
@@ -252,6 +255,7 @@ impl Service {
             stopping: watch::Sender::new(false),
             event_streams: Arc::new(Semaphore::new(config_streams)),
             proposal: Mutex::new(proposal),
+            cosigned: witnesses::Cosigned::default(),
         });
         let service = Service {
             state,
@@ -318,7 +322,10 @@ impl Service {
             shutdown.await;
             stopping.send_replace(true);
         };
+        let witnessing = tokio::spawn(witnesses::run(state.clone()));
         let served = connections::serve(listener, app, &state.config.limits, shutdown).await;
+        // It ends once `stopping` is set, and holds the state until then.
+        let _ = witnessing.await;
         drop(state);
         // The appender exits once the last handle (held by the state) is
         // gone, after committing everything queued.
@@ -563,21 +570,8 @@ pub(crate) fn load_or_create_signer(
         message,
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(&path)
-                    .map_err(|e| fail(e.to_string()))?
-                    .permissions()
-                    .mode();
-                if mode & 0o077 != 0 {
-                    return Err(fail(format!(
-                        "the key is open to others (mode {:o}); allow its owner only: chmod 600",
-                        mode & 0o777
-                    )));
-                }
-            }
+        Ok(_) => {
+            let text = read_private_file(&path).map_err(fail)?;
             let signer = LogSigner::from_private_key(&text)
                 .map_err(|e: CheckpointError| fail(e.to_string()))?;
             if signer.name() != origin {
@@ -597,6 +591,26 @@ pub(crate) fn load_or_create_signer(
         }
         Err(e) => Err(fail(e.to_string())),
     }
+}
+
+/// Reads a secret file, which its owner alone may read.
+pub(crate) fn read_private_file(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| e.to_string())?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "the key is open to others (mode {:o}); allow its owner only: chmod 600",
+                mode & 0o777
+            ));
+        }
+    }
+    Ok(text)
 }
 
 /// Writes a secret file atomically, readable by its owner only.
