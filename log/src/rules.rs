@@ -1508,12 +1508,12 @@ fn judge_governance(
             return Err(invalid(format!("department `{}` is listed twice", d.name)));
         }
     }
-    let previous_origin = previous.and_then(|g| g.origin.as_ref());
-    if previous_origin.is_some() && draft.origin.as_ref() != previous_origin {
-        return Err(invalid(format!(
-            "the log's origin is `{}` and never changes",
-            previous_origin.expect("checked")
-        )));
+    if let Some(previous) = previous.and_then(|g| g.origin.as_ref()) {
+        if draft.origin.as_ref() != Some(previous) {
+            return Err(invalid(format!(
+                "the log's origin is `{previous}` and never changes"
+            )));
+        }
     }
     if draft.origin.is_none() && by_name.values().any(|d| d.key.is_some()) {
         return Err(invalid(

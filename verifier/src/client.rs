@@ -798,16 +798,37 @@ pub fn monitor(
     origin: &str,
     trusted: Option<&Checkpoint>,
     mut state: LogState,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(u64, u64),
 ) -> Result<Monitored, MonitorError> {
     let (note, checkpoint) = current_checkpoint(client, verifier, origin, trusted)?;
-    let from = state.size();
-    let total = checkpoint.size.saturating_sub(from);
-    let mut at = from;
+    let replayed = replay_to(
+        &mut state,
+        &checkpoint,
+        |start, end| client.entries(start, end).map_err(AuditError::from),
+        progress,
+    )?;
+    Ok(Monitored {
+        checkpoint,
+        note,
+        state,
+        replayed,
+    })
+}
+
+/// Replays the entries from `state`'s size to `checkpoint`'s, fetched in
+/// chunks of 4,096 by `fetch(start, end)`, and checks that they rebuild
+/// the signed root; the number of entries replayed.
+pub(crate) fn replay_to<B: AsRef<[u8]> + Sync>(
+    state: &mut LogState,
+    checkpoint: &Checkpoint,
+    mut fetch: impl FnMut(u64, u64) -> Result<Vec<B>, AuditError>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<u64, MonitorError> {
+    let total = checkpoint.size.saturating_sub(state.size());
+    let mut at = state.size();
     while at < checkpoint.size {
         let end = (at + 4096).min(checkpoint.size);
-        let entries = client.entries(at, end).map_err(AuditError::from)?;
-        replay(&mut state, &entries, |n| progress(n, total))?;
+        replay(state, &fetch(at, end)?, |n| progress(n, total))?;
         at = end;
     }
     if state.size() != checkpoint.size || state.root() != checkpoint.root {
@@ -821,12 +842,7 @@ pub fn monitor(
         }
         .into());
     }
-    Ok(Monitored {
-        checkpoint,
-        note,
-        state,
-        replayed: total,
-    })
+    Ok(total)
 }
 
 /// What a passed audit established.

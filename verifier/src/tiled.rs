@@ -12,19 +12,14 @@
 //! are fetched again at their new width.
 
 use zkgov_log::checkpoint::{Checkpoint, LogVerifier};
-use zkgov_log::encode_hash;
 use zkgov_log::receipt::Receipt;
-use zkgov_log::replay::replay;
 use zkgov_log::rules::LogState;
 use zkgov_log::tiles::{fetch_tiles, Tile, TileError, TileSource, VerifiedTiles};
 use zkgov_log::tree::{verify_consistency, ProofError};
 
 use crate::client::{
-    current_checkpoint, Audit, AuditError, Client, ClientError, MonitorError, Monitored,
+    current_checkpoint, replay_to, Audit, AuditError, Client, ClientError, MonitorError, Monitored,
 };
-
-/// Entries fetched and replayed at a time: 16 bundles.
-const REPLAY_CHUNK: u64 = 4096;
 
 impl TileSource for Client {
     type Error = ClientError;
@@ -151,33 +146,20 @@ pub fn monitor(
     origin: &str,
     trusted: Option<&Checkpoint>,
     mut state: LogState,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(u64, u64),
 ) -> Result<Monitored, MonitorError> {
     let from = state.size();
     let (note, checkpoint, tiles) = current_tiles(client, verifier, origin, trusted, from)?;
-    let total = checkpoint.size.saturating_sub(from);
-    let mut at = from;
-    while at < checkpoint.size {
-        let end = (at + REPLAY_CHUNK).min(checkpoint.size);
-        let entries = tiles.fetch_entries(client, at..end).map_err(audit_error)?;
-        replay(&mut state, &entries, |n| progress(n, total))?;
-        at = end;
-    }
-    if state.size() != checkpoint.size || state.root() != checkpoint.root {
-        return Err(AuditError::EntriesMismatch {
-            detail: format!(
-                "the {} entries replayed hash to {}, the checkpoint signs {}",
-                state.size(),
-                encode_hash(&state.root()),
-                encode_hash(&checkpoint.root)
-            ),
-        }
-        .into());
-    }
+    let replayed = replay_to(
+        &mut state,
+        &checkpoint,
+        |start, end| tiles.fetch_entries(client, start..end).map_err(audit_error),
+        progress,
+    )?;
     Ok(Monitored {
         checkpoint,
         note,
         state,
-        replayed: total,
+        replayed,
     })
 }
