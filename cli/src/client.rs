@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_log::checkpoint::LogVerifier;
 use zkgov_log::entry::format_time;
-use zkgov_log::policy::Policy;
+use zkgov_log::policy::{Freshness, Policy};
 use zkgov_log::receipt::Receipt;
 use zkgov_log::rules::LogState;
 use zkgov_log::trust::{self, state_file, Trusted, TrustedLog};
@@ -379,6 +379,9 @@ pub(crate) struct CompareArgs {
     /// carry its quorum of witness cosignatures.
     #[arg(long, value_name = "FILE", requires = "verify")]
     policy: Option<PathBuf>,
+    /// With --policy: count only cosignatures made at most this many seconds ago.
+    #[arg(long, value_name = "SECONDS", requires = "policy")]
+    max_cosignature_age: Option<u64>,
     /// The verifier service, such as http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     server: String,
@@ -504,8 +507,13 @@ fn verified_comparison(
         &context.origin,
         context.trusted.as_ref().map(|t| &t.checkpoint),
     ) {
-        Ok((note, checkpoint)) => {
-            if !has_quorum(policy.as_ref().zip(args.policy.as_deref()), &note) {
+        Ok((note, checkpoint, _)) => {
+            let check = PolicyCheck::new(
+                policy.as_ref(),
+                args.policy.as_deref(),
+                args.max_cosignature_age,
+            );
+            if !has_quorum(check, &note) {
                 return Ok(Err(ExitCode::FAILURE));
             }
             checkpoint
@@ -545,6 +553,9 @@ pub(crate) enum LogCommand {
     /// Write a copy of the log's entries (JSON Lines of `index` and `entry`), for `zkgov log
     /// restore --from FILE`.
     Export(ExportArgs),
+    /// Prepare a new log signing key; at its next start the service hands the log over to it
+    /// with a `log_key` entry signed by the current key, which clients follow.
+    RotateKey(crate::serve::RotateKeyArgs),
 }
 
 #[derive(Args)]
@@ -610,6 +621,10 @@ pub(crate) struct LogVerifyArgs {
     /// of witness cosignatures, and without --log-key its log key is the policy's.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// With --policy: count only cosignatures made at most this many seconds ago (a witness
+    /// cosigns each new checkpoint, so an old cosignature on a busy log is a warning sign).
+    #[arg(long, value_name = "SECONDS", requires = "policy")]
+    max_cosignature_age: Option<u64>,
 }
 
 /// Reads a trust policy file.
@@ -628,13 +643,48 @@ fn log_key_or_policys<'a>(given: Option<&'a str>, policy: Option<&'a Policy>) ->
     })
 }
 
+/// A trust policy given on the command line, and how old its cosignatures
+/// may be.
+#[derive(Clone, Copy)]
+struct PolicyCheck<'a> {
+    policy: &'a Policy,
+    path: &'a Path,
+    max_age: Option<u64>,
+}
+
+impl<'a> PolicyCheck<'a> {
+    fn new(
+        policy: Option<&'a Policy>,
+        path: Option<&'a Path>,
+        max_age: Option<u64>,
+    ) -> Option<PolicyCheck<'a>> {
+        let (policy, path) = policy.zip(path)?;
+        Some(PolicyCheck {
+            policy,
+            path,
+            max_age,
+        })
+    }
+}
+
 /// Checks the quorum of `policy` (if any) on `note`; prints the refusal
 /// and returns false if it fails.
-fn has_quorum(policy: Option<(&Policy, &Path)>, note: &str) -> bool {
-    let Some((policy, path)) = policy else {
+fn has_quorum(check: Option<PolicyCheck>, note: &str) -> bool {
+    let Some(PolicyCheck {
+        policy,
+        path,
+        max_age,
+    }) = check
+    else {
         return true;
     };
-    match policy.verify(note) {
+    let freshness = max_age.map(|max_age_seconds| Freshness {
+        now: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        max_age_seconds,
+    });
+    match policy.verify_fresh(note, freshness) {
         Ok(_) => true,
         Err(e) => {
             eprintln!("REFUSED by the policy {}: {e}", path.display());
@@ -724,7 +774,7 @@ fn monitor_log(
     key: String,
     server: &str,
     receipts: &[Receipt],
-    policy: Option<(&Policy, &Path)>,
+    policy: Option<PolicyCheck>,
 ) -> Result<ExitCode> {
     let state = match trusted {
         Some(t) => trust::load_replay(path, &t.checkpoint)?.unwrap_or_default(),
@@ -794,13 +844,15 @@ fn monitor_log(
     trust::store_replay(path, &monitored.state)?;
     store_trusted(
         path,
-        &TrustedLog {
-            origin: origin.to_string(),
-            log_key: key,
-            checkpoint: monitored.note.clone(),
-            verified_at: format_time(now),
-            server: server.to_string(),
-        },
+        &trusted_log(
+            origin,
+            trusted,
+            key,
+            &monitored.log_key,
+            &monitored.note,
+            server,
+            now,
+        ),
     )?;
     let counts = monitored.state.counts();
     println!(
@@ -816,6 +868,37 @@ fn monitor_log(
         receipts.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The state to store after a passed run that verified `note` under
+/// `in_force`: the key the run started from (`key`), or the key the log
+/// handed over to since, which is reported here.
+fn trusted_log(
+    origin: &str,
+    before: Option<&Trusted>,
+    key: String,
+    in_force: &LogVerifier,
+    note: &str,
+    server: &str,
+    now: i64,
+) -> TrustedLog {
+    let mut retired_keys = before.map_or_else(Vec::new, |t| t.stored.retired_keys.clone());
+    let log_key = in_force.verifier_key();
+    if log_key != key.trim() {
+        eprintln!(
+            "the log handed its key over, each hand-over signed by the key before it; trusted \
+             from now on: {log_key}"
+        );
+        retired_keys.push(key.trim().to_string());
+    }
+    TrustedLog {
+        origin: origin.to_string(),
+        log_key,
+        retired_keys,
+        checkpoint: note.to_string(),
+        verified_at: format_time(now),
+        server: server.to_string(),
+    }
 }
 
 /// Whether an audit error means the log could not be asked, rather than
@@ -887,6 +970,9 @@ fn trust_context(
         }
         (None, Some(t)) => (t.stored.log_key.clone(), t.verifier.clone()),
         (Some((key, verifier)), None) => (key, verifier),
+        (Some((key, _)), Some(t)) if t.stored.retired_keys.contains(&key) => {
+            (t.stored.log_key.clone(), t.verifier.clone())
+        }
         (Some((key, verifier)), Some(t)) => {
             if key != t.stored.log_key.trim() {
                 eprintln!(
@@ -917,6 +1003,7 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
         LogCommand::Verify(args) => args,
         LogCommand::Restore(args) => return crate::serve::restore(args),
         LogCommand::Export(args) => return export(args),
+        LogCommand::RotateKey(args) => return crate::serve::rotate_key(args),
     };
     let server = base_url(&args.server)?;
     let mut receipts = Vec::new();
@@ -947,7 +1034,11 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
             key,
             &server,
             &receipts,
-            policy.as_ref().zip(args.policy.as_deref()),
+            PolicyCheck::new(
+                policy.as_ref(),
+                args.policy.as_deref(),
+                args.max_cosignature_age,
+            ),
         );
     }
     let audited = match audit(
@@ -975,7 +1066,12 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
         }
     };
 
-    if !has_quorum(policy.as_ref().zip(args.policy.as_deref()), &audited.note) {
+    let check = PolicyCheck::new(
+        policy.as_ref(),
+        args.policy.as_deref(),
+        args.max_cosignature_age,
+    );
+    if !has_quorum(check, &audited.note) {
         eprintln!("  The trusted state {} is unchanged.", path.display());
         return Ok(ExitCode::FAILURE);
     }
@@ -984,13 +1080,15 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
         .map_or(0, |d| d.as_secs() as i64);
     store_trusted(
         &path,
-        &TrustedLog {
-            origin: origin.clone(),
-            log_key: key,
-            checkpoint: audited.note.clone(),
-            verified_at: format_time(now),
-            server,
-        },
+        &trusted_log(
+            &origin,
+            trusted.as_ref(),
+            key,
+            &audited.log_key,
+            &audited.note,
+            &server,
+            now,
+        ),
     )?;
     let against = match &trusted {
         Some(t) => format!(

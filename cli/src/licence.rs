@@ -212,7 +212,7 @@ fn online_standing(
     verified: &VerifiedLicence,
 ) -> Result<(Standing, u64)> {
     let client = Client::new(server, None);
-    let (_, current) = current_checkpoint(
+    let (_, current, _) = current_checkpoint(
         &client,
         verifier,
         &document.origin,

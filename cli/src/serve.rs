@@ -48,6 +48,38 @@ pub(crate) struct RestoreArgs {
     data_dir: Option<PathBuf>,
 }
 
+#[derive(Args)]
+pub(crate) struct RotateKeyArgs {
+    /// The service's config file, as for `zkgov serve`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The directory holding the log signing key, as for `zkgov serve`.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// `zkgov log rotate-key`.
+pub(crate) fn rotate_key(args: &RotateKeyArgs) -> Result<std::process::ExitCode> {
+    let overrides = Overrides {
+        data_dir: args.data_dir.clone(),
+        ..Overrides::default()
+    };
+    let config = Config::load(
+        args.config.as_deref(),
+        &|name| std::env::var(name).ok(),
+        &overrides,
+    )?;
+    let key = zkgov_verifier::service::rotation::prepare(&config.data_dir, &config.origin)?;
+    println!("next log public key: {key}");
+    eprintln!(
+        "wrote {} (mode 600). Restart `zkgov serve`: it appends a hand-over to this key, signed \
+         by the current one, and signs with it from then on. Clients that trust the current key \
+         follow the hand-over; witnesses and trust policies need the new key.",
+        zkgov_verifier::service::rotation::next_key_path(&config.data_dir).display()
+    );
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 /// Reads an export: JSON Lines of `{"index": N, "entry": "…"}`.
 fn read_export(path: &std::path::Path) -> Result<std::collections::BTreeMap<u64, Vec<u8>>> {
     let text =

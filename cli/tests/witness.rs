@@ -286,6 +286,16 @@ fn the_service_gathers_cosignatures_and_clients_require_their_quorum() {
     let state = root.path().join("state");
     let verified = log_verify(&service, &state, &both);
     assert!(verified.status.success(), "{}", text(&verified.stderr));
+    // The cosignatures were made just now: an hour's age admits them.
+    let fresh = zkgov()
+        .args(["log", "verify", "--server", &service.url, "--state"])
+        .arg(&state)
+        .arg("--policy")
+        .arg(&both)
+        .args(["--max-cosignature-age", "3600"])
+        .output()
+        .unwrap();
+    assert!(fresh.status.success(), "{}", text(&fresh.stderr));
     let refused = log_verify(&service, &state, &with_w3);
     assert_eq!(refused.status.code(), Some(1));
     let message = text(&refused.stderr);

@@ -187,6 +187,19 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signature: Option<EntrySignature>,
     },
+    /// The log hands its checkpoint signing over to a new key: see
+    /// [`crate::handover`].
+    LogKey {
+        /// The verifier key that signed the log's checkpoints until now.
+        previous: String,
+        /// The verifier key that signs them from this entry on.
+        key: String,
+        /// The previous key's Ed25519 signature of the hand-over message,
+        /// standard base64.
+        signature: String,
+        /// When the hand-over took place, RFC 3339 UTC.
+        time: String,
+    },
 }
 
 /// The licence an approval issues, as its decision entry holds it.
@@ -266,6 +279,7 @@ impl Entry {
             Entry::Procedure { .. } => "procedure",
             Entry::Case { .. } => "case",
             Entry::Unmet { .. } => "unmet",
+            Entry::LogKey { .. } => "log_key",
         }
     }
 
@@ -279,7 +293,8 @@ impl Entry {
             | Entry::Decision { time, .. }
             | Entry::Procedure { time, .. }
             | Entry::Case { time, .. }
-            | Entry::Unmet { time, .. } => time,
+            | Entry::Unmet { time, .. }
+            | Entry::LogKey { time, .. } => time,
         }
     }
 
@@ -316,7 +331,8 @@ impl Entry {
             | Entry::Decision { time, .. }
             | Entry::Procedure { time, .. }
             | Entry::Case { time, .. }
-            | Entry::Unmet { time, .. } => *time = formatted,
+            | Entry::Unmet { time, .. }
+            | Entry::LogKey { time, .. } => *time = formatted,
         }
     }
 }

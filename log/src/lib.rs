@@ -11,6 +11,7 @@
 //! - [`checkpoint`]: signing and verifying checkpoints;
 //! - [`cosignature`]: witness cosignatures of checkpoints (C2SP `tlog-cosignature`);
 //! - [`entry`]: the typed entries;
+//! - [`handover`]: rotation of the log's key, and following it from a trusted key;
 //! - [`procedure`]: procedures, what an application requires and how it is decided;
 //! - [`policy`]: a client's trust policy: log keys, witnesses and the quorum of cosignatures;
 //! - [`receipt`]: receipts and their client-side verification;
@@ -58,6 +59,7 @@ use base64::Engine as _;
 pub mod checkpoint;
 pub mod cosignature;
 pub mod entry;
+pub mod handover;
 pub mod licence;
 pub mod policy;
 pub mod procedure;

@@ -112,9 +112,10 @@ pub enum QuorumError {
     NoLogSignature(CheckpointError),
     /// The witnesses who cosigned do not make the quorum.
     #[error(
-        "the checkpoint lacks its witness quorum `{quorum}`: cosigned by {}; no valid cosignature from {}",
+        "the checkpoint lacks its witness quorum `{quorum}`: cosigned by {}; no valid cosignature from {}{}",
         list(cosigned),
-        list(missing)
+        list(missing),
+        too_old(stale)
     )]
     NoQuorum {
         /// The quorum's name.
@@ -123,7 +124,40 @@ pub enum QuorumError {
         cosigned: Vec<String>,
         /// The policy names of the quorum's witnesses who did not.
         missing: Vec<String>,
+        /// Of those, the ones whose valid cosignature is older than the
+        /// age allowed.
+        stale: Vec<String>,
     },
+}
+
+fn too_old(stale: &[String]) -> String {
+    if stale.is_empty() {
+        String::new()
+    } else {
+        format!(" (too old: {})", stale.join(", "))
+    }
+}
+
+/// How recent a cosignature must be to count towards a quorum: C2SP
+/// `tlog-cosignature` timestamps say when the witness last saw the
+/// checkpoint consistent with everything it saw before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Freshness {
+    /// Now, Unix seconds.
+    pub now: u64,
+    /// The oldest a cosignature may be, in seconds.
+    pub max_age_seconds: u64,
+}
+
+/// How far in the future a cosignature's timestamp may be, for clocks that
+/// disagree.
+pub const MAX_COSIGNATURE_SKEW_SECONDS: u64 = 60;
+
+impl Freshness {
+    fn admits(&self, timestamp: u64) -> bool {
+        timestamp.saturating_add(self.max_age_seconds) >= self.now
+            && timestamp <= self.now.saturating_add(MAX_COSIGNATURE_SKEW_SECONDS)
+    }
 }
 
 fn list(names: &[String]) -> String {
@@ -285,6 +319,16 @@ impl Policy {
     /// Requires the note to be signed by one of the policy's logs and
     /// cosigned by a quorum of its witnesses; returns the checkpoint.
     pub fn verify(&self, note: &str) -> Result<Checkpoint, QuorumError> {
+        self.verify_fresh(note, None)
+    }
+
+    /// [`Policy::verify`], counting only cosignatures that `freshness`
+    /// admits (if given).
+    pub fn verify_fresh(
+        &self,
+        note: &str,
+        freshness: Option<Freshness>,
+    ) -> Result<Checkpoint, QuorumError> {
         let mut refusal = CheckpointError::UnknownKey;
         let mut checkpoint = None;
         for log in &self.logs {
@@ -300,12 +344,18 @@ impl Policy {
         let Some(quorum) = &self.quorum else {
             return Ok(checkpoint);
         };
-        let cosigned: BTreeSet<&str> = self
-            .witnesses
-            .iter()
-            .filter(|(_, w)| w.key.verify(note).is_ok())
-            .map(|(name, _)| name.as_str())
-            .collect();
+        let mut cosigned = BTreeSet::new();
+        let mut stale = Vec::new();
+        for (name, witness) in &self.witnesses {
+            let Ok(timestamp) = witness.key.verify(note) else {
+                continue;
+            };
+            if freshness.is_none_or(|f| f.admits(timestamp)) {
+                cosigned.insert(name.as_str());
+            } else {
+                stale.push(name.clone());
+            }
+        }
         if self.satisfied(quorum, &cosigned) {
             return Ok(checkpoint);
         }
@@ -318,6 +368,7 @@ impl Policy {
                 .into_iter()
                 .filter(|w| !cosigned.contains(w.as_str()))
                 .collect(),
+            stale,
         })
     }
 
@@ -406,6 +457,7 @@ mod tests {
                 quorum: "X-and-Y".into(),
                 cosigned: vec!["W0".into(), "W2".into()],
                 missing: vec!["W1".into()],
+                stale: vec![],
             }
         );
         assert!(policy.verify(&f.note(&[0, 1])).is_err());
@@ -448,6 +500,42 @@ mod tests {
             policy.verify(&forged),
             Err(QuorumError::NoQuorum { .. })
         ));
+    }
+
+    #[test]
+    fn a_cosignature_counts_only_while_fresh() {
+        // The fixture's witnesses cosign at time 1000.
+        let f = Fixture::new();
+        let policy = f.policy("group g 2 W0 W1 W2\nquorum g\n").unwrap();
+        let note = f.note(&[0, 1]);
+        let at = |now, max_age_seconds| {
+            policy.verify_fresh(
+                &note,
+                Some(Freshness {
+                    now,
+                    max_age_seconds,
+                }),
+            )
+        };
+        assert!(at(1000 + 600, 600).is_ok());
+        let refused = at(1000 + 601, 600).unwrap_err();
+        assert_eq!(
+            refused,
+            QuorumError::NoQuorum {
+                quorum: "g".into(),
+                cosigned: vec![],
+                missing: vec!["W0".into(), "W1".into(), "W2".into()],
+                stale: vec!["W0".into(), "W1".into()],
+            }
+        );
+        assert!(
+            refused.to_string().ends_with("(too old: W0, W1)"),
+            "{refused}"
+        );
+        // A timestamp from the future, beyond the skew allowed.
+        assert!(at(1000 - MAX_COSIGNATURE_SKEW_SECONDS, 600).is_ok());
+        assert!(at(1000 - MAX_COSIGNATURE_SKEW_SECONDS - 1, 600).is_err());
+        assert!(policy.verify(&note).is_ok());
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub enum ReceiptError {
     /// The checkpoint is not signed by the log's key.
     #[error("receipt checkpoint: {0}")]
     Checkpoint(#[from] CheckpointError),
+    /// The checkpoint is signed by a key of the log outside its span.
+    #[error("receipt checkpoint: {0}")]
+    Handover(crate::handover::HandoverError),
     /// The inclusion proof fails.
     #[error("receipt inclusion proof: {0}")]
     Inclusion(#[from] ProofError),

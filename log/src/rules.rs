@@ -53,7 +53,9 @@ use zkgov_circuits::statement::{Statement, FIXED_INPUTS};
 use zkgov_keys::digest::{key_id, policy_hash};
 use zkgov_keys::snarkjs;
 
+use crate::checkpoint::LogVerifier;
 use crate::entry::{parse_time, Entry, GovernedDepartment, Licence};
+use crate::handover::{check_handover, HandoverError};
 use crate::signature::{
     DepartmentKey, Endorsement, EntrySignature, MAX_SIGNATURE_AGE_SECONDS,
     MAX_SIGNATURE_SKEW_SECONDS,
@@ -308,6 +310,9 @@ pub enum Refusal {
     /// A governance change without the endorsements it needs.
     #[error("governance change not endorsed: {0}")]
     Unendorsed(String),
+    /// A hand-over of the log's key that does not check out.
+    #[error("log key hand-over: {0}")]
+    BadHandover(HandoverError),
     /// A decision that the case's procedure does not allow.
     #[error("case `{case_id}`: {problem}")]
     DecisionRule {
@@ -359,6 +364,7 @@ impl Refusal {
             Unsigned { .. } => "unsigned",
             BadSignature { .. } => "bad_signature",
             Unendorsed(_) => "unendorsed",
+            BadHandover(_) => "bad_handover",
         }
     }
 }
@@ -812,6 +818,9 @@ pub struct Counts {
     /// Unmet entries.
     #[serde(default)]
     pub unmet: u64,
+    /// Hand-overs of the log's key.
+    #[serde(default)]
+    pub handovers: u64,
 }
 
 /// The state of a log after some prefix of its entries: everything the
@@ -832,6 +841,7 @@ pub struct LogState {
     procedure_versions: BTreeMap<u64, Arc<LoggedProcedure>>,
     applications: HashMap<String, Application>,
     unmet: HashMap<u64, LoggedUnmet>,
+    handovers: Vec<(u64, String)>,
     counts: Counts,
 }
 
@@ -900,6 +910,12 @@ impl LogState {
     /// evidence and decisions), in log order.
     pub fn case(&self, case_id: &str) -> &[u64] {
         self.cases.get(case_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The hand-overs of the log's key, in log order: each entry's index
+    /// and the verifier key it hands over to (see [`crate::handover`]).
+    pub fn handovers(&self) -> &[(u64, String)] {
+        &self.handovers
     }
 
     /// A case's results, in log order.
@@ -1206,6 +1222,25 @@ impl LogState {
                 check_department_signature(governance, department, entry, time)?;
                 Ok(Change::Unmet(unmet))
             }
+            Entry::LogKey {
+                previous,
+                key,
+                signature,
+                ..
+            } => {
+                let governance = governance.expect("checked above");
+                check_handover(previous, key, signature, governance.origin.as_deref())
+                    .map_err(Refusal::BadHandover)?;
+                if let Some((_, current)) = self.handovers.last() {
+                    if current != previous {
+                        return Err(Refusal::BadHandover(HandoverError::NotCurrent {
+                            expected: key_id_of(current),
+                            found: key_id_of(previous),
+                        }));
+                    }
+                }
+                Ok(Change::Handover(key.clone()))
+            }
         }
     }
 
@@ -1358,6 +1393,10 @@ impl LogState {
                 self.unmet.insert(index, unmet);
                 self.counts.unmet += 1;
             }
+            Change::Handover(key) => {
+                self.handovers.push((index, key));
+                self.counts.handovers += 1;
+            }
         }
         Applied {
             index,
@@ -1427,6 +1466,14 @@ enum Change {
     Procedure(LoggedProcedure),
     Case(Application),
     Unmet(LoggedUnmet),
+    Handover(String),
+}
+
+/// The key id of a verifier key the rules accepted before.
+fn key_id_of(verifier_key: &str) -> String {
+    LogVerifier::from_verifier_key(verifier_key)
+        .map(|v| v.key_id())
+        .unwrap_or_else(|_| verifier_key.to_string())
 }
 
 fn check_owner(governance: &Governance, registry: &str, department: &str) -> Result<(), Refusal> {
@@ -1742,6 +1789,7 @@ impl LogState {
                 .collect(),
             results,
             decisions,
+            handovers: self.handovers.clone(),
             counts: self.counts,
         }
     }
@@ -1763,6 +1811,7 @@ impl LogState {
             last_time: snapshot.last_time,
             governance: snapshot.governance,
             roots: snapshot.roots.into_iter().collect(),
+            handovers: snapshot.handovers,
             counts: snapshot.counts,
             ..LogState::default()
         };
@@ -1840,6 +1889,8 @@ pub struct Snapshot {
     procedures: Vec<LoggedProcedure>,
     applications: Vec<Application>,
     unmet: Vec<LoggedUnmet>,
+    #[serde(default)]
+    handovers: Vec<(u64, String)>,
     counts: Counts,
 }
 

@@ -26,8 +26,13 @@ use crate::rules::{LogState, Snapshot};
 pub struct TrustedLog {
     /// The log's origin, which is also its key's name.
     pub origin: String,
-    /// The log's verifier key, trusted since the first run.
+    /// The log's verifier key, trusted since the first run or reached
+    /// from it by hand-overs.
     pub log_key: String,
+    /// The keys the log handed over from, oldest first: given as
+    /// `--log-key`, they stand for `log_key`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_keys: Vec<String>,
     /// The signed note of the last checkpoint verified.
     pub checkpoint: String,
     /// When that checkpoint was verified, RFC 3339 UTC.

@@ -346,3 +346,68 @@ fn a_forged_root_in_a_log_fails_replay() {
     assert!(violation.to_string().contains("entry 2"), "{violation}");
     assert_eq!(log.size(), 2);
 }
+
+#[test]
+fn the_log_key_hands_over_only_from_the_key_in_force() {
+    use zkgov_log::checkpoint::LogSigner;
+    use zkgov_log::handover::{handover_entry, HandoverError};
+
+    let city = City::new();
+    let mut log = city.log();
+    let (k0, k1, k2) = (
+        LogSigner::generate(ORIGIN),
+        LogSigner::generate(ORIGIN),
+        LogSigner::generate(ORIGIN),
+    );
+    let first = handover_entry(&k0, &k1.verifier_key(), format_time(T0 + 1));
+    assert_eq!(log.apply(&first).unwrap().index, 1);
+    assert_eq!(log.handovers(), &[(1, k1.verifier_key())]);
+    assert_eq!(log.counts().handovers, 1);
+
+    // From a key no longer in force (the operator kept the old key), and
+    // from the key in force but with another key's signature.
+    let stale = handover_entry(&k0, &k2.verifier_key(), format_time(T0 + 2));
+    let refusal = log.check(&stale).unwrap_err();
+    assert_eq!(refusal.reason(), "bad_handover");
+    assert!(matches!(
+        refusal,
+        Refusal::BadHandover(HandoverError::NotCurrent { .. })
+    ));
+    let Entry::LogKey { signature, .. } = stale else {
+        unreachable!()
+    };
+    let forged = Entry::LogKey {
+        previous: k1.verifier_key(),
+        key: k2.verifier_key(),
+        signature,
+        time: format_time(T0 + 2),
+    };
+    assert!(matches!(
+        log.check(&forged),
+        Err(Refusal::BadHandover(HandoverError::BadSignature { .. }))
+    ));
+    // Keys must be named after the log's origin.
+    let elsewhere = LogSigner::generate("elsewhere.example/log");
+    assert!(matches!(
+        log.check(&handover_entry(
+            &k1,
+            &elsewhere.verifier_key(),
+            format_time(T0 + 2)
+        )),
+        Err(Refusal::BadHandover(HandoverError::WrongName { .. }))
+    ));
+    let second = handover_entry(&k1, &k2.verifier_key(), format_time(T0 + 2));
+    log.apply(&second).unwrap();
+
+    // A replay, and a snapshot round trip, keep the chain.
+    let entries = vec![
+        governance(city.departments(), 3600, T0).to_bytes(),
+        first.to_bytes(),
+        second.to_bytes(),
+    ];
+    let mut replayed = LogState::new();
+    replay(&mut replayed, &entries, |_| {}).unwrap();
+    assert_eq!(replayed.handovers(), log.handovers());
+    let restored = LogState::from_snapshot(replayed.to_snapshot()).unwrap();
+    assert_eq!(restored.handovers(), log.handovers());
+}

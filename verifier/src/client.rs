@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use zkgov_log::checkpoint::{Checkpoint, CheckpointError, LogVerifier};
 use zkgov_log::entry::Entry;
+use zkgov_log::handover::{HandoverError, LogKeys};
 use zkgov_log::receipt::{Receipt, ReceiptError};
 use zkgov_log::replay::{replay, Violation};
 use zkgov_log::rules::{
@@ -507,6 +508,12 @@ impl Client {
         self.get_json(&format!("/v1/keys/{}", encode_path(key_id)))
     }
 
+    /// The log's key and its hand-overs, as the service states them
+    /// (`GET /v1/log/key`); untrusted until checked.
+    pub fn log_key(&self) -> Result<Value, ClientError> {
+        self.get_json("/v1/log/key")
+    }
+
     /// Entry `index`, checked to be in the log of `checkpoint` by its
     /// inclusion proof.
     pub fn included_entry(&self, index: u64, checkpoint: &Checkpoint) -> Result<Entry, AuditError> {
@@ -723,6 +730,10 @@ pub enum AuditError {
     /// The checkpoint is not validly signed by the log's key.
     #[error("the checkpoint is not signed by the log's key: {0}")]
     Checkpoint(#[from] CheckpointError),
+    /// The checkpoint is signed by a key that no valid chain of hand-overs
+    /// leads to from the trusted key, or outside that key's span.
+    #[error("the log's key: {0}")]
+    Handover(HandoverError),
     /// The log is smaller than a checkpoint it signed before.
     #[error("the log was rewritten: it has {size} entries, but it signed a checkpoint of {trusted} before")]
     Shrunk {
@@ -763,6 +774,15 @@ pub enum AuditError {
     },
 }
 
+impl From<HandoverError> for AuditError {
+    fn from(error: HandoverError) -> Self {
+        match error {
+            HandoverError::Checkpoint(e) => AuditError::Checkpoint(e),
+            other => AuditError::Handover(other),
+        }
+    }
+}
+
 /// Why a monitor run failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -779,6 +799,8 @@ pub enum MonitorError {
 pub struct Monitored {
     /// The verified current checkpoint.
     pub checkpoint: Checkpoint,
+    /// The log's key in force, after any hand-overs followed.
+    pub log_key: LogVerifier,
     /// Its signed note.
     pub note: String,
     /// The rules' state after every entry of the checkpoint.
@@ -800,7 +822,7 @@ pub fn monitor(
     mut state: LogState,
     progress: impl FnMut(u64, u64),
 ) -> Result<Monitored, MonitorError> {
-    let (note, checkpoint) = current_checkpoint(client, verifier, origin, trusted)?;
+    let (note, checkpoint, keys) = current_checkpoint(client, verifier, origin, trusted)?;
     let replayed = replay_to(
         &mut state,
         &checkpoint,
@@ -809,6 +831,7 @@ pub fn monitor(
     )?;
     Ok(Monitored {
         checkpoint,
+        log_key: keys.current().clone(),
         note,
         state,
         replayed,
@@ -850,6 +873,8 @@ pub(crate) fn replay_to<B: AsRef<[u8]> + Sync>(
 pub struct Audit {
     /// The verified current checkpoint.
     pub checkpoint: Checkpoint,
+    /// The log's key in force, after any hand-overs followed.
+    pub log_key: LogVerifier,
     /// Its signed note, for the caller to store as its new trusted state.
     pub note: String,
     /// Entries rebuilt and checked.
@@ -859,15 +884,24 @@ pub struct Audit {
 }
 
 /// The log's current checkpoint, its signature verified, and checked to
-/// extend `trusted` (if any) by a consistency proof.
+/// extend `trusted` (if any) by a consistency proof; with the log's keys
+/// from `verifier` through every hand-over followed to the key that signed
+/// it.
 pub fn current_checkpoint(
     client: &Client,
     verifier: &LogVerifier,
     origin: &str,
     trusted: Option<&Checkpoint>,
-) -> Result<(String, Checkpoint), AuditError> {
+) -> Result<(String, Checkpoint, LogKeys), AuditError> {
     let note = client.checkpoint()?;
-    let checkpoint = verifier.verify(&note, origin)?;
+    let mut keys = LogKeys::new(verifier.clone());
+    let checkpoint = match keys.verify(&note, origin) {
+        Err(HandoverError::Checkpoint(CheckpointError::UnknownKey)) => {
+            follow_handovers(client, &mut keys, &note)?;
+            keys.verify(&note, origin)?
+        }
+        verified => verified?,
+    };
     if let Some(trusted) = trusted {
         if trusted.size > checkpoint.size {
             return Err(AuditError::Shrunk {
@@ -889,7 +923,40 @@ pub fn current_checkpoint(
             source,
         })?;
     }
-    Ok((note, checkpoint))
+    Ok((note, checkpoint, keys))
+}
+
+/// Follows the hand-overs of the log's key after the key in force in
+/// `keys`, up to the checkpoint of `note`. The checkpoint is read before its
+/// signature is checked: each hand-over is fetched with an inclusion proof
+/// against it and checked by the key before it, and the caller then
+/// accepts the note only under the key the chain ends in.
+fn follow_handovers(client: &Client, keys: &mut LogKeys, note: &str) -> Result<(), AuditError> {
+    let unverified = Checkpoint::parse_unverified(note)?;
+    let listed = client.log_key()?;
+    let malformed = || AuditError::EntriesMismatch {
+        detail: "GET /v1/log/key: `handovers` is not a list of {index, key}".into(),
+    };
+    let handovers = listed["handovers"]
+        .as_array()
+        .ok_or_else(malformed)?
+        .iter()
+        .map(|h| Some((h["index"].as_u64()?, h["key"].as_str()?)))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(malformed)?;
+    let current = keys.current().verifier_key();
+    let start = handovers
+        .iter()
+        .position(|(_, key)| *key == current)
+        .map_or(0, |p| p + 1);
+    for &(index, _) in &handovers[start..] {
+        if index >= unverified.size {
+            break;
+        }
+        let entry = client.included_entry(index, &unverified)?;
+        keys.follow(index, &entry)?;
+    }
+    Ok(())
 }
 
 /// Audits the log at `client`: see the module docs. `trusted` is the last
@@ -901,7 +968,7 @@ pub fn audit(
     trusted: Option<&Checkpoint>,
     receipts: &[Receipt],
 ) -> Result<Audit, AuditError> {
-    let (note, checkpoint) = current_checkpoint(client, verifier, origin, trusted)?;
+    let (note, checkpoint, keys) = current_checkpoint(client, verifier, origin, trusted)?;
 
     let entries = client.entries(0, checkpoint.size)?;
     let mut tree = MemoryTree::new();
@@ -919,13 +986,7 @@ pub fn audit(
     }
 
     for receipt in receipts {
-        let (_, signed) =
-            receipt
-                .verify(verifier, origin)
-                .map_err(|source| AuditError::Receipt {
-                    index: receipt.index,
-                    source,
-                })?;
+        let (_, signed) = verify_receipt(&keys, receipt, origin)?;
         // The receipt's checkpoint must be a prefix of the current log.
         if signed.size > checkpoint.size || tree.root_at(signed.size) != signed.root {
             return Err(AuditError::Inconsistent {
@@ -942,8 +1003,31 @@ pub fn audit(
     }
     Ok(Audit {
         checkpoint,
+        log_key: keys.current().clone(),
         note,
         entries: entries.len() as u64,
         receipts: receipts.len(),
     })
+}
+
+/// Verifies a receipt under the key of `keys` whose span holds its
+/// checkpoint.
+pub(crate) fn verify_receipt(
+    keys: &LogKeys,
+    receipt: &Receipt,
+    origin: &str,
+) -> Result<(Entry, Checkpoint), AuditError> {
+    let failed = |source| AuditError::Receipt {
+        index: receipt.index,
+        source,
+    };
+    let verifier = keys
+        .verifier_for(&receipt.checkpoint, origin)
+        .map_err(|e| {
+            failed(match e {
+                HandoverError::Checkpoint(e) => ReceiptError::Checkpoint(e),
+                other => ReceiptError::Handover(other),
+            })
+        })?;
+    receipt.verify(verifier, origin).map_err(failed)
 }

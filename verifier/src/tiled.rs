@@ -12,13 +12,15 @@
 //! are fetched again at their new width.
 
 use zkgov_log::checkpoint::{Checkpoint, LogVerifier};
+use zkgov_log::handover::LogKeys;
 use zkgov_log::receipt::Receipt;
 use zkgov_log::rules::LogState;
 use zkgov_log::tiles::{fetch_tiles, Tile, TileError, TileSource, VerifiedTiles};
 use zkgov_log::tree::{verify_consistency, ProofError};
 
 use crate::client::{
-    current_checkpoint, replay_to, Audit, AuditError, Client, ClientError, MonitorError, Monitored,
+    current_checkpoint, replay_to, verify_receipt, Audit, AuditError, Client, ClientError,
+    MonitorError, Monitored,
 };
 
 impl TileSource for Client {
@@ -52,8 +54,8 @@ pub fn current_tiles(
     origin: &str,
     trusted: Option<&Checkpoint>,
     from: u64,
-) -> Result<(String, Checkpoint, VerifiedTiles), AuditError> {
-    let (note, checkpoint) = current_checkpoint(client, verifier, origin, None)?;
+) -> Result<(String, Checkpoint, VerifiedTiles, LogKeys), AuditError> {
+    let (note, checkpoint, keys) = current_checkpoint(client, verifier, origin, None)?;
     if let Some(trusted) = trusted {
         if trusted.size > checkpoint.size {
             return Err(AuditError::Shrunk {
@@ -70,7 +72,7 @@ pub fn current_tiles(
         &checkpoint.root,
     )
     .map_err(audit_error)?;
-    Ok((note, checkpoint, tiles))
+    Ok((note, checkpoint, tiles, keys))
 }
 
 /// Audits the log at `client` from tiles: the checkpoint's signature, its
@@ -84,19 +86,14 @@ pub fn audit(
     receipts: &[Receipt],
 ) -> Result<Audit, AuditError> {
     let from = trusted.map_or(0, |t| t.size);
-    let (note, checkpoint, tiles) = current_tiles(client, verifier, origin, trusted, from)?;
+    let (note, checkpoint, tiles, keys) = current_tiles(client, verifier, origin, trusted, from)?;
     for receipt in receipts {
-        let (_, signed) =
-            receipt
-                .verify(verifier, origin)
-                .map_err(|source| AuditError::Receipt {
-                    index: receipt.index,
-                    source,
-                })?;
+        let (_, signed) = verify_receipt(&keys, receipt, origin)?;
         check_prefix(client, &signed, &checkpoint, &tiles)?;
     }
     Ok(Audit {
         checkpoint,
+        log_key: keys.current().clone(),
         note,
         entries: tiles.size(),
         receipts: receipts.len(),
@@ -149,7 +146,7 @@ pub fn monitor(
     progress: impl FnMut(u64, u64),
 ) -> Result<Monitored, MonitorError> {
     let from = state.size();
-    let (note, checkpoint, tiles) = current_tiles(client, verifier, origin, trusted, from)?;
+    let (note, checkpoint, tiles, keys) = current_tiles(client, verifier, origin, trusted, from)?;
     let replayed = replay_to(
         &mut state,
         &checkpoint,
@@ -158,6 +155,7 @@ pub fn monitor(
     )?;
     Ok(Monitored {
         checkpoint,
+        log_key: keys.current().clone(),
         note,
         state,
         replayed,

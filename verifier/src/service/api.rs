@@ -800,6 +800,23 @@ pub(super) async fn get_checkpoint(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
+/// The log's verifier key, and the hand-overs that led to it. A client
+/// trusts the key on first use only; after that it follows the hand-overs
+/// from the key it trusts (see [`zkgov_log::handover`]).
+pub(super) async fn get_log_key(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let handovers: Vec<Value> = state
+        .log()
+        .handovers()
+        .iter()
+        .map(|(index, key)| json!({"index": index, "key": key}))
+        .collect();
+    Json(json!({
+        "origin": state.config.origin,
+        "key": state.signed.signer().verifier_key(),
+        "handovers": handovers,
+    }))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EntriesQuery {

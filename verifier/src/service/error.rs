@@ -151,7 +151,7 @@ fn refusal_status(refusal: &Refusal) -> StatusCode {
         | RootSuperseded { .. }
         | InvalidProof
         | KeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        NoGovernance { .. } | InvalidGovernance(_) | TimeWentBack { .. } => {
+        NoGovernance { .. } | InvalidGovernance(_) | TimeWentBack { .. } | BadHandover(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
         _ => StatusCode::BAD_REQUEST,

@@ -43,6 +43,7 @@ mod events;
 mod governance;
 mod licence;
 pub mod metrics;
+pub mod rotation;
 pub mod signed;
 pub mod startup;
 pub mod tiles;
@@ -93,6 +94,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/log/entries"),
     ("GET", "/v1/log/inclusion"),
     ("GET", "/v1/log/consistency"),
+    ("GET", "/v1/log/key"),
     // A wildcard in the router (a tile path has slashes); OpenAPI says `{path}`.
     ("GET", "/v1/log/tile/{path}"),
 ];
@@ -189,7 +191,7 @@ impl Service {
             source,
         };
         let storage = storage::open(&config.database).map_err(storage_error)?;
-        let signed = Arc::new(SignedLog::open(&config.data_dir, &config.origin)?);
+        let signed = SignedLog::open(&config.data_dir, &config.origin)?;
         let mut log = startup::load_state(&*storage, &signed)?;
         let mut proposal = None;
         if let Some(governance) = startup::governance_change(&config, &log) {
@@ -211,6 +213,12 @@ impl Service {
                 }
             }
         }
+        let signed = Arc::new(rotation::hand_over_if_asked(
+            &config.data_dir,
+            &*storage,
+            &mut log,
+            signed,
+        )?);
         startup::check_index(&*storage, &log, config.index_check)?;
         signed
             .sign(&*storage, log.size(), log.root())
@@ -478,6 +486,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/log/entries", get(api::get_entries))
         .route("/v1/log/inclusion", get(api::get_inclusion))
         .route("/v1/log/consistency", get(api::get_consistency))
+        .route("/v1/log/key", get(api::get_log_key))
         .route("/v1/log/tile/{*path}", get(tiles::get_tile))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe));
     let open = Router::new()
@@ -614,7 +623,7 @@ pub(crate) fn read_private_file(path: &Path) -> Result<String, String> {
 }
 
 /// Writes a secret file atomically, readable by its owner only.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let staged = path.with_extension("key.tmp");
     let mut options = std::fs::OpenOptions::new();

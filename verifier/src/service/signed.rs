@@ -71,9 +71,19 @@ impl SignedLog {
         };
         let last = match std::fs::read_to_string(&path) {
             Ok(note) => {
-                let verifier = LogVerifier::from_verifier_key(&signer.verifier_key())
-                    .map_err(|e: CheckpointError| fail(e.to_string()))?;
-                let checkpoint = verifier.verify(&note, origin).map_err(|e| {
+                // A hand-over interrupted after its checkpoint was signed by
+                // the next key, before that key was installed.
+                let next = super::rotation::load_next(data_dir, origin)?;
+                let mut checkpoint = Err(CheckpointError::UnknownKey);
+                for key in std::iter::once(&signer).chain(next.as_ref()) {
+                    let verifier = LogVerifier::from_verifier_key(&key.verifier_key())
+                        .map_err(|e: CheckpointError| fail(e.to_string()))?;
+                    checkpoint = verifier.verify(&note, origin);
+                    if checkpoint.is_ok() {
+                        break;
+                    }
+                }
+                let checkpoint = checkpoint.map_err(|e| {
                     fail(format!(
                         "the last signed checkpoint does not verify under the log's key: {e}"
                     ))
@@ -86,6 +96,26 @@ impl SignedLog {
         Ok(SignedLog {
             signer,
             path,
+            last: Mutex::new(last),
+        })
+    }
+
+    /// The same log signed by `next` from now on: the last checkpoint,
+    /// signed by `next` too, is kept in place of the old key's.
+    pub fn hand_over(self, next: LogSigner) -> Result<SignedLog, SignError> {
+        let last = self.last.into_inner().unwrap_or_else(|p| p.into_inner());
+        let last = match last {
+            Some((checkpoint, _)) => {
+                let note = next.sign(&checkpoint);
+                zkgov_log::trust::write_atomically(&self.path, note.as_bytes())
+                    .map_err(|e| SignError::Io(e.to_string()))?;
+                Some((checkpoint, note))
+            }
+            None => None,
+        };
+        Ok(SignedLog {
+            signer: next,
+            path: self.path,
             last: Mutex::new(last),
         })
     }

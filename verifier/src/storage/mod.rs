@@ -92,7 +92,8 @@ pub struct DecisionRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     /// An entry that the rules' state holds and no table indexes:
-    /// governance, procedures, cases and unmet evidence.
+    /// governance, procedures, cases, unmet evidence and hand-overs of the
+    /// log's key.
     Unindexed,
     /// A registered key.
     Key(KeyRecord),
@@ -122,7 +123,8 @@ impl From<&Entry> for Record {
             Entry::Governance { .. }
             | Entry::Procedure { .. }
             | Entry::Case { .. }
-            | Entry::Unmet { .. } => Record::Unindexed,
+            | Entry::Unmet { .. }
+            | Entry::LogKey { .. } => Record::Unindexed,
             Entry::Key {
                 key_id,
                 registry,
