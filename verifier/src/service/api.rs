@@ -793,6 +793,15 @@ pub(super) async fn post_decision(
 
 // ---------------------------------------------------------------- log
 
+/// The log's origin and verifier key: what a client needs to check the
+/// checkpoints, which until now only `zkgov serve`'s output said.
+pub(super) async fn get_log_key(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({
+        "origin": state.config.origin,
+        "verifier_key": state.signed.signer().verifier_key(),
+    }))
+}
+
 pub(super) async fn get_checkpoint(
     State(state): State<Arc<AppState>>,
 ) -> Result<Response, ApiError> {

@@ -89,6 +89,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/work/{id}"),
     ("GET", "/v1/governance"),
     ("POST", "/v1/governance/endorsements"),
+    ("GET", "/v1/log/key"),
     ("GET", "/v1/log/checkpoint"),
     ("GET", "/v1/log/entries"),
     ("GET", "/v1/log/inclusion"),
@@ -474,6 +475,7 @@ fn router(state: Arc<AppState>) -> Router {
             "/v1/governance/endorsements",
             post(governance::post_endorsement).layer(small),
         )
+        .route("/v1/log/key", get(api::get_log_key))
         .route("/v1/log/checkpoint", get(api::get_checkpoint))
         .route("/v1/log/entries", get(api::get_entries))
         .route("/v1/log/inclusion", get(api::get_inclusion))
