@@ -206,67 +206,62 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
     })
 }
 
-/// The directories a start writes into (the data directory, and an
-/// SQLite database's), as they were before it: what a failed start
-/// removes is only what it created.
+/// What a start writes, as it was before it: the data directory, and an
+/// SQLite database's files. A failed start removes only what it created.
 struct Footprint {
-    dirs: Vec<Before>,
+    before: Vec<Before>,
 }
 
 enum Before {
-    /// The directory did not exist: `top` is its highest missing ancestor
-    /// (or itself), which the start would create, and which is removed.
+    /// The directory or file did not exist: `top` is its highest missing
+    /// ancestor (or itself), which the start would create.
     Missing { top: PathBuf },
-    /// The directory existed, holding these names.
+    /// The data directory existed, holding these names.
     Present {
         dir: PathBuf,
         names: std::collections::HashSet<std::ffi::OsString>,
     },
+    /// A file that existed, and stays.
+    Kept,
 }
 
 impl Footprint {
     fn before(config: &Config) -> Footprint {
-        let mut watched = vec![config.data_dir.clone()];
-        let sqlite = if config.database.starts_with("postgres://")
-            || config.database.starts_with("postgresql://")
-        {
-            None
-        } else {
-            Some(
-                config
-                    .database
-                    .strip_prefix("sqlite://")
-                    .unwrap_or(&config.database),
-            )
-        };
-        if let Some(parent) = sqlite.and_then(|p| std::path::Path::new(p).parent()) {
-            let parent = if parent.as_os_str().is_empty() {
-                std::path::Path::new(".")
-            } else {
-                parent
-            };
-            watched.push(parent.to_path_buf());
-        }
-        let dirs = watched
-            .into_iter()
-            .map(|dir| match std::fs::read_dir(&dir) {
-                Ok(entries) => Before::Present {
-                    names: entries.flatten().map(|e| e.file_name()).collect(),
-                    dir,
-                },
-                Err(_) => {
-                    let mut top = dir.clone();
-                    while let Some(parent) = top.parent() {
-                        if parent.as_os_str().is_empty() || parent.exists() {
-                            break;
-                        }
-                        top = parent.to_path_buf();
-                    }
-                    Before::Missing { top }
+        let missing = |path: &std::path::Path| {
+            let mut top = path.to_path_buf();
+            while let Some(parent) = top.parent() {
+                if parent.as_os_str().is_empty() || parent.exists() {
+                    break;
                 }
-            })
-            .collect();
-        Footprint { dirs }
+                top = parent.to_path_buf();
+            }
+            Before::Missing { top }
+        };
+        let mut before = vec![match std::fs::read_dir(&config.data_dir) {
+            Ok(entries) => Before::Present {
+                dir: config.data_dir.clone(),
+                names: entries.flatten().map(|e| e.file_name()).collect(),
+            },
+            Err(_) => missing(&config.data_dir),
+        }];
+        let postgres = config.database.starts_with("postgres://")
+            || config.database.starts_with("postgresql://");
+        if !postgres {
+            let db = config
+                .database
+                .strip_prefix("sqlite://")
+                .unwrap_or(&config.database);
+            // The database and the files SQLite keeps beside it.
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let path = PathBuf::from(format!("{db}{suffix}"));
+                before.push(if path.exists() {
+                    Before::Kept
+                } else {
+                    missing(&path)
+                });
+            }
+        }
+        Footprint { before }
     }
 
     /// Removes what appeared since [`Footprint::before`]; what cannot be
@@ -287,7 +282,7 @@ impl Footprint {
                 }
             }
         };
-        for before in &self.dirs {
+        for before in &self.before {
             match before {
                 Before::Missing { top } => remove(top),
                 Before::Present { dir, names } => {
@@ -297,6 +292,7 @@ impl Footprint {
                         }
                     }
                 }
+                Before::Kept => {}
             }
         }
     }
