@@ -31,8 +31,8 @@ pub(crate) struct ProcedureRegisterArgs {
 
 #[derive(Args)]
 pub(crate) struct PublicArgs {
-    /// The verifier service, such as http://127.0.0.1:8080.
-    #[arg(long, value_name = "URL")]
+    /// The verifier service, such as http://127.0.0.1:8080 (default: the ZKGOV_SERVER variable).
+    #[arg(long, value_name = "URL", env = "ZKGOV_SERVER")]
     server: String,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -41,8 +41,8 @@ pub(crate) struct PublicArgs {
 
 #[derive(Args)]
 pub(crate) struct ApplyArgs {
-    /// The verifier service, such as http://127.0.0.1:8080.
-    #[arg(long, value_name = "URL")]
+    /// The verifier service, such as http://127.0.0.1:8080 (default: the ZKGOV_SERVER variable).
+    #[arg(long, value_name = "URL", env = "ZKGOV_SERVER")]
     server: String,
     /// The procedure to apply under.
     #[arg(long)]

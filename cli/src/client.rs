@@ -48,8 +48,8 @@ const STATE_VAR: &str = "ZKGOV_STATE_DIR";
 /// Where to reach the service, and as whom.
 #[derive(Args)]
 pub(crate) struct Server {
-    /// The verifier service, such as http://127.0.0.1:8080.
-    #[arg(long, value_name = "URL")]
+    /// The verifier service, such as http://127.0.0.1:8080 (default: the ZKGOV_SERVER variable).
+    #[arg(long, value_name = "URL", env = "ZKGOV_SERVER")]
     server: String,
     /// The bearer token (default: the ZKGOV_TOKEN variable, which keeps it out of the process
     /// list).
@@ -69,7 +69,9 @@ impl Server {
             Some(token) => token.clone(),
             None => std::env::var(TOKEN_VAR).map_err(|_| {
                 Malformed(format!(
-                    "no token: pass --token or set {TOKEN_VAR} (`zkgov token new` makes one)"
+                    "no token: this command acts as a department (or, for `keys register`, as \
+                     the service's administrator), so it needs the bearer token issued to you; \
+                     ask the service operator for a token, then set {TOKEN_VAR} or pass --token"
                 ))
             })?,
         };
@@ -290,9 +292,11 @@ pub(crate) struct PublishArgs {
 
 pub(crate) fn root(command: &RootCommand) -> Result<ExitCode> {
     let RootCommand::Publish(args) = command;
+    let client = args.server.client()?;
     let root = match (&args.registry, &args.root) {
         (Some(dir), _) => {
             let registry = Registry::open(dir).map_err(|e| crate::registry::failure(e, None))?;
+            check_registry_schema(&client, dir, &registry, &args.name)?;
             to_decimal(&registry.root())
         }
         (None, Some(text)) => {
@@ -301,7 +305,6 @@ pub(crate) fn root(command: &RootCommand) -> Result<ExitCode> {
         }
         (None, None) => unreachable!("clap requires --registry or --root"),
     };
-    let client = args.server.client()?;
     let receipt = client.publish_root(&args.name, &root)?;
     println!("{}", serde_json::to_string(&receipt)?);
     eprintln!(
@@ -309,6 +312,55 @@ pub(crate) fn root(command: &RootCommand) -> Result<ExitCode> {
         args.name, receipt.index
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses to anchor the root of the registry in `dir` under `name` when
+/// the keys the service holds for `name` are over another schema: the root
+/// of one department's registry published under another's name.
+fn check_registry_schema(
+    client: &Client,
+    dir: &Path,
+    registry: &Registry,
+    name: &str,
+) -> Result<()> {
+    let listed = client.get("/v1/keys")?;
+    let ids = listed["keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|k| k["registry"].as_str() == Some(name))
+        .filter_map(|k| k["key_id"].as_str());
+    let mut checked = false;
+    for id in ids {
+        let key = client.key(id)?;
+        let Some(text) = key["schema"].as_str() else {
+            continue;
+        };
+        let schema = zkgov_circuits::schema::Schema::from_toml(&format!("key {id}'s schema"), text)
+            .map_err(|e| {
+                anyhow!("the service's key {id} has a schema this client cannot read: {e}")
+            })?;
+        if &schema != registry.schema() {
+            return Err(Malformed(format!(
+                "the registry {} has schema {:?}, but the service's registry {name} is proved \
+                 with keys over schema {:?} (key {id}); is --name the registry's name in the \
+                 service? Nothing was anchored",
+                dir.display(),
+                registry.schema().name,
+                schema.name
+            ))
+            .into());
+        }
+        checked = true;
+    }
+    if !checked {
+        eprintln!(
+            "note: the service holds no key for registry {name}, so the schema of {} could not \
+             be checked against it",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- case
@@ -382,8 +434,8 @@ pub(crate) struct CompareArgs {
     /// With --policy: count only cosignatures made at most this many seconds ago.
     #[arg(long, value_name = "SECONDS", requires = "policy")]
     max_cosignature_age: Option<u64>,
-    /// The verifier service, such as http://127.0.0.1:8080.
-    #[arg(long, value_name = "URL")]
+    /// The verifier service, such as http://127.0.0.1:8080 (default: the ZKGOV_SERVER variable).
+    #[arg(long, value_name = "URL", env = "ZKGOV_SERVER")]
     server: String,
 }
 
@@ -520,7 +572,7 @@ fn verified_comparison(
         }
         Err(e) if is_unavailable(&e) => {
             return Err(
-                anyhow!(e).context("cannot fetch the log's checkpoint; nothing was compared")
+                unavailable(e).context("cannot fetch the log's checkpoint; nothing was compared")
             )
         }
         Err(e) => return failed(&e),
@@ -556,12 +608,48 @@ pub(crate) enum LogCommand {
     /// Prepare a new log signing key; at its next start the service hands the log over to it
     /// with a `log_key` entry signed by the current key, which clients follow.
     RotateKey(crate::serve::RotateKeyArgs),
+    /// Print the log's public key, as `--log-key` takes it. It comes from the service itself:
+    /// compare it with the key its operator publishes before you trust it.
+    Key(LogKeyArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct LogKeyArgs {
+    /// The verifier service, such as http://127.0.0.1:8080 (default: the ZKGOV_SERVER variable).
+    #[arg(long, value_name = "URL", env = "ZKGOV_SERVER")]
+    server: String,
+    /// Print `{"origin": …, "verifier_key": …}` instead of the key alone.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `zkgov log key`: the key on standard output, so that
+/// `--log-key "$(zkgov log key)"` works.
+fn log_key(args: &LogKeyArgs) -> Result<ExitCode> {
+    let client = Client::new(&base_url(&args.server)?, None);
+    let body = client.get("/v1/log/key")?;
+    let (Some(origin), Some(key)) = (body["origin"].as_str(), body["verifier_key"].as_str()) else {
+        return Err(anyhow!(
+            "{}/v1/log/key: expected an origin and a verifier_key, got {body}",
+            args.server
+        ));
+    };
+    // A key that does not parse would fail every later check anyway.
+    LogVerifier::from_verifier_key(key)
+        .map_err(|e| anyhow!("the service's log key {key:?} does not parse: {e}"))?;
+    if args.json {
+        println!("{}", json!({"origin": origin, "verifier_key": key}));
+    } else {
+        println!("{key}");
+    }
+    eprintln!("log {origin}; this key came from the service itself: check it against the key its operator publishes");
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Args)]
 pub(crate) struct ExportArgs {
-    /// The verifier service, such as http://127.0.0.1:8080.
-    #[arg(long, value_name = "URL")]
+    /// The verifier service, such as http://127.0.0.1:8080 (default: the ZKGOV_SERVER variable).
+    #[arg(long, value_name = "URL", env = "ZKGOV_SERVER")]
     server: String,
     /// The file to write.
     #[arg(long, value_name = "FILE")]
@@ -598,8 +686,8 @@ fn export(args: &ExportArgs) -> Result<ExitCode> {
 
 #[derive(Args)]
 pub(crate) struct LogVerifyArgs {
-    /// The verifier service, such as http://127.0.0.1:8080.
-    #[arg(long, value_name = "URL")]
+    /// The verifier service, such as http://127.0.0.1:8080 (default: the ZKGOV_SERVER variable).
+    #[arg(long, value_name = "URL", env = "ZKGOV_SERVER")]
     server: String,
     /// The log's public key, `name+hash+base64`, as `zkgov serve` prints it. Required on the
     /// first run for a log; later runs use the stored one, and a key given must equal it.
@@ -689,7 +777,9 @@ fn has_quorum(check: Option<PolicyCheck>, note: &str) -> bool {
         Err(e) => {
             eprintln!("REFUSED by the policy {}: {e}", path.display());
             eprintln!(
-                "  A checkpoint without its witnesses' cosignatures may be a view shown to you                  alone. Try again once the witnesses have cosigned; if they never do, keep this                  checkpoint as evidence."
+                "  A checkpoint without its witnesses' cosignatures may be a view shown to you \
+                 alone. Try again once the witnesses have cosigned; if they never do, keep this \
+                 checkpoint as evidence."
             );
             false
         }
@@ -816,7 +906,7 @@ fn monitor_log(
     let monitored = match monitored {
         Ok(m) => m,
         Err(MonitorError::Audit(e)) if is_unavailable(&e) => {
-            return Err(anyhow!(e).context(format!(
+            return Err(unavailable(e).context(format!(
                 "cannot audit log `{origin}`; nothing was verified and {} is unchanged",
                 path.display()
             )));
@@ -913,6 +1003,15 @@ fn is_unavailable(error: &AuditError) -> bool {
     }
 }
 
+/// An audit error that [`is_unavailable`], with the client's error in its
+/// chain of causes, where the exit code looks for it.
+fn unavailable(error: AuditError) -> anyhow::Error {
+    match error {
+        AuditError::Client(e) => e.into(),
+        other => anyhow!(other),
+    }
+}
+
 /// What the auditor trusts about the log a server serves: its key and the
 /// stored state, from `--state` and `--log-key`.
 struct TrustContext {
@@ -1004,6 +1103,7 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
         LogCommand::Restore(args) => return crate::serve::restore(args),
         LogCommand::Export(args) => return export(args),
         LogCommand::RotateKey(args) => return crate::serve::rotate_key(args),
+        LogCommand::Key(args) => return log_key(args),
     };
     let server = base_url(&args.server)?;
     let mut receipts = Vec::new();
@@ -1050,7 +1150,7 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
     ) {
         Ok(audited) => audited,
         Err(e) if is_unavailable(&e) => {
-            return Err(anyhow!(e).context(format!(
+            return Err(unavailable(e).context(format!(
                 "cannot audit log `{origin}`; nothing was verified and {} is unchanged",
                 path.display()
             )));

@@ -91,16 +91,52 @@ pub(crate) fn run(command: &KeysCommand) -> Result<()> {
 fn register(args: &RegisterArgs) -> Result<()> {
     let keys = KeyDir::open(&args.dir)?;
     let client = args.server.client()?;
-    let receipt = client.register_key(
+    let key_id = &keys.metadata.key_id;
+    let registered = client.register_key(
         &args.registry,
         &zkgov_keys::snarkjs::verifying_key_to_json(&keys.verifying_key),
         &keys.schema_text,
         &keys.policy_text,
-    )?;
+    );
+    // A key the log already holds comes back with its first receipt, or is
+    // refused as reused: either way, for the registry it was first
+    // registered for, which the operator must be told.
+    let held_elsewhere = |held: &str, index: u64| {
+        anyhow::anyhow!(
+            "key {key_id} is already registered for registry {held} (log entry {index}), and a \
+             key serves one registry: it was not registered for {}. Run `zkgov keys setup` \
+             again for a new key to register for {}",
+            args.registry,
+            args.registry
+        )
+    };
+    let receipt = match registered {
+        Ok(receipt) => receipt,
+        Err(e)
+            if matches!(&e, zkgov_verifier::client::ClientError::Refused { reason, .. }
+                if reason == "key_reused") =>
+        {
+            let held = client.key(key_id)?;
+            if let (Some(registry), Some(index)) =
+                (held["registry"].as_str(), held["log_index"].as_u64())
+            {
+                if registry != args.registry {
+                    return Err(held_elsewhere(registry, index));
+                }
+            }
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let entry: serde_json::Value = serde_json::from_str(&receipt.entry)
+        .with_context(|| format!("the receipt's entry {} is not JSON", receipt.index))?;
+    if let Some(held) = entry["registry"].as_str().filter(|r| *r != args.registry) {
+        return Err(held_elsewhere(held, receipt.index));
+    }
     println!("{}", serde_json::to_string(&receipt)?);
     eprintln!(
         "key {} ({}) registered for registry {} at log entry {}",
-        keys.metadata.key_id, keys.metadata.policy.name, args.registry, receipt.index
+        key_id, keys.metadata.policy.name, args.registry, receipt.index
     );
     Ok(())
 }

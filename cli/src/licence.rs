@@ -33,8 +33,8 @@ pub(crate) enum LicenceCommand {
 pub(crate) struct FetchArgs {
     /// The case number.
     case: String,
-    /// The verifier service, such as http://127.0.0.1:8080.
-    #[arg(long, value_name = "URL")]
+    /// The verifier service, such as http://127.0.0.1:8080 (default: the ZKGOV_SERVER variable).
+    #[arg(long, value_name = "URL", env = "ZKGOV_SERVER")]
     server: String,
     /// Where to write the document (it holds the case secret, so it is
     /// written readable by its owner only).
@@ -55,7 +55,7 @@ pub(crate) struct VerifyArgs {
     #[arg(long, requires = "server")]
     online: bool,
     /// The verifier service, for --online.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "ZKGOV_SERVER")]
     server: Option<String>,
 }
 

@@ -1,12 +1,14 @@
 //! `zkgov`: the one command-line tool of zkgov.
 //!
-//! Exit codes: 0 on success, 1 when the work failed, 2 on malformed input.
+//! Exit codes (`docs/cli.md`): 0 on success, 1 for a negative answer or
+//! failed work, 2 for bad input or usage, 3 when the service cannot be
+//! reached.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use zkgov_circuits::circuit::StatementCircuit;
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_circuits::policy::Policy;
@@ -95,6 +97,27 @@ enum Command {
     /// A C2SP witness that cosigns logs' checkpoints, and its keys.
     #[command(subcommand)]
     Witness(witness::WitnessCommand),
+    /// Print a shell completion script, such as `zkgov completions bash > ~/.local/share/bash-completion/completions/zkgov`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the manual page (roff; `zkgov man | man -l -`), or write one page per command into --out.
+    Man {
+        /// A directory to write `zkgov.1` and a page for every subcommand into, instead of printing
+        /// the top page.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The shells `zkgov completions` writes for.
+#[derive(Clone, Copy, ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Subcommand)]
@@ -172,7 +195,7 @@ fn main() -> ExitCode {
         },
         Command::Demo(args) => demo::run(&args),
         Command::Registry(command) => registry::run(&command),
-        Command::Prove(args) => prove::run(&args),
+        Command::Prove(args) => return exit_code(prove::run(&args)),
         Command::Worker(args) => worker::run(&args),
         Command::Procedure(command) => return exit_code(casework::procedure(&command)),
         Command::Apply(args) => return exit_code(casework::apply(&args)),
@@ -187,22 +210,87 @@ fn main() -> ExitCode {
         Command::Department(command) => department::department(&command),
         Command::Governance(command) => department::governance(&command),
         Command::Witness(command) => witness::run(&command),
+        Command::Completions { shell } => {
+            let shell = match shell {
+                Shell::Bash => clap_complete::Shell::Bash,
+                Shell::Zsh => clap_complete::Shell::Zsh,
+                Shell::Fish => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(shell, &mut Cli::command(), "zkgov", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { out } => man(out.as_deref()),
     };
     exit_code(result.map(|()| ExitCode::SUCCESS))
 }
 
-/// The exit code of a command's result, printing its error: 2 for a
-/// [`Malformed`] input, 1 for any other failure.
+/// The exit code of a command's result, printing its error: 2 for bad
+/// input (a [`Malformed`] value, a file that does not exist), 3 when the
+/// service cannot be reached, 1 for any other failure.
 fn exit_code(result: Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            if e.downcast_ref::<Malformed>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
+            eprintln!("error: {}", message(&e));
+            ExitCode::from(failure_code(&e))
+        }
+    }
+}
+
+/// The exit code of a failure; see `docs/cli.md`.
+fn failure_code(e: &anyhow::Error) -> u8 {
+    let unreachable = e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<zkgov_verifier::client::ClientError>(),
+            Some(zkgov_verifier::client::ClientError::Unreachable { .. })
+        )
+    });
+    let missing_file = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+    });
+    if unreachable {
+        3
+    } else if e.downcast_ref::<Malformed>().is_some() || missing_file {
+        2
+    } else {
+        1
+    }
+}
+
+/// An error and its causes, each said once: many library errors already
+/// print their source (`PATH: No such file or directory`), and anyhow's
+/// chain would repeat it after them.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+/// `zkgov man`: the top page on standard output, or every page into `out`.
+fn man(out: Option<&Path>) -> Result<()> {
+    let command = Cli::command();
+    match out {
+        None => clap_mangen::Man::new(command)
+            .render(&mut std::io::stdout())
+            .context("cannot write the manual page"),
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(command, dir)
+                .with_context(|| format!("cannot write the manual pages into {}", dir.display()))?;
+            eprintln!("wrote the manual pages into {}", dir.display());
+            Ok(())
         }
     }
 }

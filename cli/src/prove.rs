@@ -14,11 +14,23 @@
 //!
 //! The output file always holds whole lines: `--resume` skips the cases it
 //! already holds, and drops a trailing partial line left by a crash.
+//!
+//! Beside the output, `OUT.run.json` records what the lines are proofs of
+//! (the key id, the registry root, the params, the cases file's SHA-256 and
+//! the shard), written atomically before the first line. `--resume`
+//! refuses an output whose record differs from the run it is asked for, and
+//! names what differs: appending proofs of another statement to a file
+//! would mix two runs in one.
+//!
+//! Exit codes: 0 when every case was decided (proven, or answered
+//! `not_satisfied`, `subject_not_found` or `revoked`), 1 when the output
+//! holds an `invalid_input` line, 2 for bad arguments.
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -173,11 +185,13 @@ fn read_cases(path: &Path) -> Result<CaseRows> {
     }
 }
 
-/// The case ids already in `out`, after dropping a trailing partial line.
-fn completed_cases(out: &Path) -> Result<HashSet<String>> {
+/// The case ids already in `out` and how many of its lines are
+/// `invalid_input`, after dropping a trailing partial line.
+fn completed_cases(out: &Path) -> Result<(HashSet<String>, u64)> {
     let mut done = HashSet::new();
+    let mut invalid = 0;
     let Ok(bytes) = std::fs::read(out) else {
-        return Ok(done);
+        return Ok((done, invalid));
     };
     let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     if whole < bytes.len() {
@@ -201,9 +215,150 @@ fn completed_cases(out: &Path) -> Result<HashSet<String>> {
                 i + 1
             )
         })?;
+        if matches!(outcome, Outcome::InvalidInput { .. }) {
+            invalid += 1;
+        }
         done.insert(outcome.case_id().to_string());
     }
-    Ok(done)
+    Ok((done, invalid))
+}
+
+/// What an output file's lines are proofs of, kept beside it in
+/// `OUT.run.json` so that `--resume` continues only the same run.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunIdentity {
+    /// The key directory's key id.
+    key_id: String,
+    /// The registry's root, decimal.
+    registry_root: String,
+    /// Each param of the policy, in statement order, as given.
+    params: Vec<RunParam>,
+    /// The SHA-256 of the cases file's bytes, hex.
+    cases_sha256: String,
+    /// `--shard`, as `I/N`, or none.
+    shard: Option<String>,
+}
+
+/// One param of a run.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunParam {
+    /// The param's name.
+    name: String,
+    /// Its value as given on the command line.
+    value: String,
+    /// The field element it encodes to, decimal: what the proofs state.
+    encoded: String,
+}
+
+impl RunIdentity {
+    /// Where the identity of the run writing `out` is kept.
+    fn path(out: &Path) -> PathBuf {
+        let mut name = out.as_os_str().to_owned();
+        name.push(".run.json");
+        PathBuf::from(name)
+    }
+
+    /// Each way `self` (this run) differs from `earlier` (the run that
+    /// wrote the output), in words.
+    fn differences(&self, earlier: &RunIdentity) -> Vec<String> {
+        let mut differ = Vec::new();
+        let mut compare = |what: &str, now: &str, then: &str| {
+            if now != then {
+                differ.push(format!("{what} is {now} now, but was {then}"));
+            }
+        };
+        compare("the key id", &self.key_id, &earlier.key_id);
+        compare(
+            "the registry root",
+            &self.registry_root,
+            &earlier.registry_root,
+        );
+        compare(
+            "the cases file's SHA-256",
+            &self.cases_sha256,
+            &earlier.cases_sha256,
+        );
+        let shard = |s: &Option<String>| s.clone().unwrap_or_else(|| "none".into());
+        compare("--shard", &shard(&self.shard), &shard(&earlier.shard));
+        for param in &self.params {
+            match earlier.params.iter().find(|p| p.name == param.name) {
+                Some(then) if then.encoded != param.encoded => differ.push(format!(
+                    "--param {} is {} now, but was {}",
+                    param.name, param.value, then.value
+                )),
+                Some(_) => {}
+                None => differ.push(format!("--param {} was not given", param.name)),
+            }
+        }
+        for then in &earlier.params {
+            if !self.params.iter().any(|p| p.name == then.name) {
+                differ.push(format!(
+                    "--param {} was {}, and is not given now",
+                    then.name, then.value
+                ));
+            }
+        }
+        differ
+    }
+}
+
+/// The SHA-256 of a file's bytes, hex, read in blocks.
+fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Checks that `out` may be continued by the run `identity` (with
+/// `--resume`) or started afresh, and records `identity` beside it.
+fn claim_output(out: &Path, identity: &RunIdentity, resume: bool) -> Result<()> {
+    let record = RunIdentity::path(out);
+    if out.exists() {
+        if !resume {
+            return Err(Malformed(format!(
+                "{} exists; pass --resume to continue it",
+                out.display()
+            ))
+            .into());
+        }
+        let text = match std::fs::read_to_string(&record) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Malformed(format!(
+                    "cannot resume {}: {} is missing, so nothing says which key, registry root, \
+                     params and cases its lines were proved with; prove into a new --out",
+                    out.display(),
+                    record.display()
+                ))
+                .into())
+            }
+            Err(e) => return Err(e).context(format!("cannot read {}", record.display())),
+        };
+        let earlier: RunIdentity = serde_json::from_str(&text)
+            .map_err(|e| Malformed(format!("{}: not a run record ({e})", record.display())))?;
+        let differences = identity.differences(&earlier);
+        if !differences.is_empty() {
+            return Err(Malformed(format!(
+                "cannot resume {}: it holds another run's proofs ({}): {}. Prove into a new \
+                 --out, or resume with the same arguments",
+                out.display(),
+                record.display(),
+                differences.join("; ")
+            ))
+            .into());
+        }
+        return Ok(());
+    }
+    let mut text = serde_json::to_string_pretty(identity)?;
+    text.push('\n');
+    zkgov_log::trust::write_atomically(&record, text.as_bytes())
+        .with_context(|| format!("cannot write {}", record.display()))?;
+    Ok(())
 }
 
 /// The least case secret accepted, as a power of two.
@@ -397,7 +552,11 @@ struct Tally {
     invalid_input: u64,
 }
 
-pub(crate) fn run(args: &ProveArgs) -> Result<()> {
+pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
+    // The summary's time is the command's: opening the registry and
+    // preparing the keys take a noticeable part of a small batch.
+    let started = Instant::now();
+    eprintln!("opening the registry {} …", args.registry.display());
     let registry = Registry::open(&args.registry)?;
     let keys = KeyDir::open(&args.keys)?;
     let schema = Schema::from_toml(
@@ -449,33 +608,57 @@ pub(crate) fn run(args: &ProveArgs) -> Result<()> {
         return Err(Malformed("--threads must be at least 1".into()).into());
     }
 
-    let done = if args.resume {
+    let identity = RunIdentity {
+        key_id: keys.metadata.key_id.clone(),
+        registry_root: to_decimal(&registry.root()),
+        params: policy
+            .params
+            .iter()
+            .zip(&params)
+            .map(|(param, encoded)| RunParam {
+                name: param.name.clone(),
+                value: given
+                    .iter()
+                    .find(|(name, _)| *name == param.name)
+                    .map_or_else(String::new, |(_, value)| value.to_string()),
+                encoded: to_decimal(encoded),
+            })
+            .collect(),
+        cases_sha256: file_sha256(&args.cases)?,
+        shard: shard.map(|(i, n)| format!("{i}/{n}")),
+    };
+    claim_output(&args.out, &identity, args.resume)?;
+    let (done, invalid_before) = if args.resume {
         completed_cases(&args.out)?
     } else {
-        if args.out.exists() {
-            return Err(Malformed(format!(
-                "{} exists; pass --resume to continue it",
-                args.out.display()
-            ))
-            .into());
-        }
-        HashSet::new()
+        (HashSet::new(), 0)
     };
     let in_shard = move |row: u64| shard.is_none_or(|(i, n)| row % n == i);
-    let total = read_cases(&args.cases)?
-        .filter(|(row, _)| in_shard(*row))
-        .count() as u64;
+    let (mut total, mut skipped) = (0u64, 0u64);
+    for (_, row) in read_cases(&args.cases)?.filter(|(row, _)| in_shard(*row)) {
+        total += 1;
+        if row.is_ok_and(|row| !row.case_id.is_empty() && done.contains(&row.case_id)) {
+            skipped += 1;
+        }
+    }
+    if args.resume {
+        eprintln!(
+            "resuming {}: skipping {skipped} of {total} cases, already in it",
+            args.out.display()
+        );
+    }
 
+    eprintln!("preparing the key {} …", identity.key_id);
     let engine = Engine::new(&keys, schema.clone(), policy.clone())?;
     let key_id = engine.key_id().to_string();
-    let root = to_decimal(&registry.root());
+    let root = identity.registry_root.clone();
     let mut out = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&args.out)
         .with_context(|| format!("cannot open {}", args.out.display()))?;
 
-    let progress = ProgressBar::new(total).with_style(
+    let progress = ProgressBar::new(total - skipped).with_style(
         ProgressStyle::with_template(
             "{spinner} {pos}/{len} cases [{bar:30}] {per_sec} ETA {eta} {msg}",
         )
@@ -495,7 +678,6 @@ pub(crate) fn run(args: &ProveArgs) -> Result<()> {
     let decided: Arc<Mutex<VecDeque<(u64, Outcome)>>> = Arc::default();
     let mut tally = Tally::default();
     let mut failure: Option<anyhow::Error> = None;
-    let started = Instant::now();
 
     let jobs = {
         let decided = decided.clone();
@@ -600,18 +782,44 @@ pub(crate) fn run(args: &ProveArgs) -> Result<()> {
     progress.finish_and_clear();
 
     let elapsed = started.elapsed().as_secs_f64();
+    let cases = tally.proven
+        + tally.not_satisfied
+        + tally.subject_not_found
+        + tally.revoked
+        + tally.invalid_input;
     eprintln!(
-        "{} proven, {} not satisfied, {} subject not found, {} revoked, {} invalid input in {elapsed:.1} s ({:.2} proofs/s){}",
+        "{} proven, {} not satisfied, {} subject not found, {} revoked, {} invalid input{} in \
+         {elapsed:.1} s ({:.2} cases/s, {:.2} proofs/s){}",
         tally.proven,
         tally.not_satisfied,
         tally.subject_not_found,
         tally.revoked,
         tally.invalid_input,
+        if skipped > 0 {
+            format!(", {skipped} skipped (already in the output)")
+        } else {
+            String::new()
+        },
+        cases as f64 / elapsed,
         tally.proven as f64 / elapsed,
-        if stop.load(Ordering::SeqCst) { "; interrupted: run again with --resume" } else { "" }
+        if stop.load(Ordering::SeqCst) {
+            "; interrupted: run again with --resume"
+        } else {
+            ""
+        }
     );
     if stop.load(Ordering::SeqCst) {
         std::process::exit(130);
     }
-    Ok(())
+    let invalid = invalid_before + tally.invalid_input;
+    if invalid > 0 {
+        eprintln!(
+            "error: {} holds {invalid} invalid_input line{}: those cases were not proved; \
+             their `reason` says why",
+            args.out.display(),
+            if invalid == 1 { "" } else { "s" }
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -274,12 +274,8 @@ fn update(args: &UpdateArgs) -> Result<()> {
             })
             .map_err(fail)?;
         let added = registry.add_rows(records).map_err(fail)?;
-        format!(
-            "added {} records (indices {}..{})",
-            added.end - added.start,
-            added.start,
-            added.end
-        )
+        let indices: Vec<u64> = added.collect();
+        at_indices("added", &indices)
     } else if let Some(source) = &source {
         let records = source
             .read(query, format, |s| {
@@ -299,23 +295,23 @@ fn update(args: &UpdateArgs) -> Result<()> {
                 }
                 let record = records.into_records().remove(0);
                 registry.modify(index, record).map_err(fail)?;
-                format!("modified record {index}")
+                at_indices("modified", &[index])
             }
             None => {
                 let indices = registry.modify_by_subject(records).map_err(fail)?;
-                format!("modified records {}", list(&indices))
+                at_indices("modified", &indices)
             }
         }
     } else if !args.revoke.is_empty() {
         let indices = registry.revoke_subjects(&args.revoke).map_err(fail)?;
-        format!("revoked records {}", list(&indices))
+        at_indices("revoked", &indices)
     } else {
         revoke_indices(
             &mut registry,
             &args.revoke_index,
             UNCHANGED.unwrap_or_default(),
         )?;
-        format!("revoked records {}", list(&args.revoke_index))
+        at_indices("revoked", &args.revoke_index)
     };
     registry.commit().map_err(|e| failure(e, None))?;
     eprintln!(
@@ -391,6 +387,26 @@ fn revoke_indices(registry: &mut Registry, indices: &[u64], unchanged: &str) -> 
             .map_err(|e| failure(e, Some(unchanged)))?;
     }
     Ok(())
+}
+
+/// `added 3 records at indices 52 to 54`, `modified 1 record at index 2`,
+/// `revoked 2 records at indices 4, 9`: a count, then the 0-based leaf
+/// indices, a run of them as an inclusive range.
+fn at_indices(verb: &str, indices: &[u64]) -> String {
+    let consecutive = indices.windows(2).all(|w| w[1] == w[0] + 1);
+    match indices {
+        [] => format!("{verb} no records"),
+        [index] => format!("{verb} 1 record at index {index}"),
+        [first, .., last] if consecutive && indices.len() > 2 => format!(
+            "{verb} {} records at indices {first} to {last}",
+            indices.len()
+        ),
+        _ => format!(
+            "{verb} {} records at indices {}",
+            indices.len(),
+            list(indices)
+        ),
+    }
 }
 
 fn list(indices: &[u64]) -> String {

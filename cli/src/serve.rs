@@ -156,9 +156,15 @@ pub(crate) fn restore(args: &RestoreArgs) -> Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// Logs to stderr at the level `ZKGOV_LOG` sets (default `info`).
+/// Logs to stderr at the level `ZKGOV_LOG` sets (default `info`), in
+/// colour only when stderr is a terminal and `NO_COLOR` is unset: a log
+/// written to a file or a pipe must not carry escape codes.
 pub(crate) fn init_tracing() {
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ZKGOV_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -186,8 +192,30 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
         &|name| std::env::var(name).ok(),
         &overrides,
     )?;
+    // Everything that can be checked without creating anything is checked
+    // first, and the port is bound, so that a failed start leaves no
+    // signing key and no database behind.
+    for source in &config.keys {
+        zkgov_keys::store::KeyDir::open(&source.dir).with_context(|| {
+            format!(
+                "the key directory {} (for registry {}) in the config",
+                source.dir.display(),
+                source.registry
+            )
+        })?;
+    }
     let listen = config.listen;
-    let service = Service::open(config)?;
+    let listener = std::net::TcpListener::bind(listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let footprint = Footprint::before(&config);
+    let service = match Service::open(config) {
+        Ok(service) => service,
+        Err(e) => {
+            footprint.remove_what_is_new();
+            return Err(e.into());
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -196,8 +224,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
         // Handlers are in place before the service says it is ready, so a
         // signal sent right after start-up still shuts it down gracefully.
         let shutdown = shutdown_signal()?;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
+        let listener = tokio::net::TcpListener::from_std(listener)
             .with_context(|| format!("cannot listen on {listen}"))?;
         println!(
             "zkgov verifier listening on http://{}",
@@ -209,6 +236,98 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
         eprintln!("zkgov verifier stopped");
         Ok(())
     })
+}
+
+/// What a start writes, as it was before it: the data directory, and an
+/// SQLite database's files. A failed start removes only what it created.
+struct Footprint {
+    before: Vec<Before>,
+}
+
+enum Before {
+    /// The directory or file did not exist: `top` is its highest missing
+    /// ancestor (or itself), which the start would create.
+    Missing { top: PathBuf },
+    /// The data directory existed, holding these names.
+    Present {
+        dir: PathBuf,
+        names: std::collections::HashSet<std::ffi::OsString>,
+    },
+    /// A file that existed, and stays.
+    Kept,
+}
+
+impl Footprint {
+    fn before(config: &Config) -> Footprint {
+        let missing = |path: &std::path::Path| {
+            let mut top = path.to_path_buf();
+            while let Some(parent) = top.parent() {
+                if parent.as_os_str().is_empty() || parent.exists() {
+                    break;
+                }
+                top = parent.to_path_buf();
+            }
+            Before::Missing { top }
+        };
+        let mut before = vec![match std::fs::read_dir(&config.data_dir) {
+            Ok(entries) => Before::Present {
+                dir: config.data_dir.clone(),
+                names: entries.flatten().map(|e| e.file_name()).collect(),
+            },
+            Err(_) => missing(&config.data_dir),
+        }];
+        let postgres = config.database.starts_with("postgres://")
+            || config.database.starts_with("postgresql://");
+        if !postgres {
+            let db = config
+                .database
+                .strip_prefix("sqlite://")
+                .unwrap_or(&config.database);
+            // The database and the files SQLite keeps beside it.
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let path = PathBuf::from(format!("{db}{suffix}"));
+                before.push(if path.exists() {
+                    Before::Kept
+                } else {
+                    missing(&path)
+                });
+            }
+        }
+        Footprint { before }
+    }
+
+    /// Removes what appeared since [`Footprint::before`]; what cannot be
+    /// removed is named, so that the operator can.
+    fn remove_what_is_new(&self) {
+        let remove = |path: &std::path::Path| {
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(path)
+            } else {
+                std::fs::remove_file(path)
+            };
+            if let Err(e) = removed {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    eprintln!(
+                        "warning: the failed start left {} behind: {e}",
+                        path.display()
+                    );
+                }
+            }
+        };
+        for before in &self.before {
+            match before {
+                Before::Missing { top } => remove(top),
+                Before::Present { dir, names } => {
+                    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                        if !names.contains(&entry.file_name()) {
+                            remove(&entry.path());
+                        }
+                    }
+                }
+                Before::Kept => {}
+            }
+        }
+    }
 }
 
 /// A future that completes on SIGINT or SIGTERM; the handlers are

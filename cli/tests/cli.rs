@@ -139,3 +139,190 @@ fn policy_inspect_names_the_bad_file_and_key() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("arity 3"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_missing_file_is_named_once_with_its_os_error_and_exits_2() {
+    let output = zkgov()
+        .args(["keys", "inspect", "keys/nope"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("keys/nope"), "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    let output = zkgov()
+        .args([
+            "verify",
+            "--vk",
+            "nope.json",
+            "--proof",
+            "p.json",
+            "--public",
+            "q.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read nope.json"), "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+}
+
+#[test]
+fn completions_for_each_shell_cover_every_command() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef zkgov"),
+        ("fish", "complete -c zkgov"),
+    ] {
+        let script = stdout(zkgov().args(["completions", shell]));
+        assert!(script.contains(marker), "{shell}: {script}");
+        for command in ["registry", "prove", "submit", "witness", "completions"] {
+            assert!(script.contains(command), "{shell} lacks {command}");
+        }
+        assert!(script.contains("resume"), "{shell} lacks prove's flags");
+    }
+    let refused = zkgov().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+}
+
+#[test]
+fn man_prints_the_page_and_writes_one_per_command() {
+    let page = stdout(zkgov().arg("man"));
+    assert!(page.contains(".TH zkgov 1"), "{page}");
+    assert!(page.contains("prove"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("man");
+    stdout(zkgov().args(["man", "--out"]).arg(&out));
+    for name in [
+        "zkgov.1",
+        "zkgov-prove.1",
+        "zkgov-log-verify.1",
+        "zkgov-keys-setup.1",
+    ] {
+        let text =
+            std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(text.contains(".TH"), "{name}");
+    }
+}
+
+/// A command's arguments as its `--help` or `docs/cli.md` lists them:
+/// positional names (`DIR`) in order, then long flags (`--out`), sorted.
+#[derive(Debug, PartialEq)]
+struct Arguments {
+    positional: Vec<String>,
+    flags: Vec<String>,
+}
+
+/// The subcommands a `--help` page lists, without `help`.
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// The arguments a `--help` page lists, `--help` and `--version` aside.
+fn help_arguments(help: &str) -> Arguments {
+    let section = |title: &str| -> Vec<String> {
+        help.lines()
+            .skip_while(|l| !l.starts_with(title))
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with(' '))
+            .map(str::trim)
+            .filter(|l| l.starts_with('<') || l.starts_with('[') || l.starts_with('-'))
+            .map(str::to_string)
+            .collect()
+    };
+    let positional = section("Arguments:")
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|name| name.trim_matches(|c| "<>[].".contains(c)).to_string())
+        .collect();
+    let mut flags: Vec<String> = section("Options:")
+        .iter()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
+        .map(|flag| flag.trim_end_matches(',').to_string())
+        .filter(|flag| flag != "--help" && flag != "--version")
+        .collect();
+    flags.sort();
+    Arguments { positional, flags }
+}
+
+/// Every leaf command, as its words after `zkgov`, with its `-h`.
+fn every_command(path: Vec<String>) -> Vec<(Vec<String>, String)> {
+    let help = stdout(zkgov().args(&path).arg("-h"));
+    let subs = subcommands(&help);
+    if subs.is_empty() {
+        return vec![(path, help)];
+    }
+    subs.into_iter()
+        .flat_map(|sub| {
+            let mut next = path.clone();
+            next.push(sub);
+            every_command(next)
+        })
+        .collect()
+}
+
+/// The commands table of `docs/cli.md`: each command and its arguments.
+fn documented_commands() -> Vec<(String, Arguments)> {
+    let text = std::fs::read_to_string("../docs/cli.md").unwrap();
+    text.lines()
+        .skip_while(|l| !l.starts_with("## Commands"))
+        .filter(|l| l.starts_with("| `zkgov"))
+        .map(|row| {
+            let row = row.replace("\\|", "/");
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let command = cells[1].trim_matches('`').to_string();
+            let words: Vec<&str> = cells[2].trim_matches('`').split_whitespace().collect();
+            let positional = words
+                .iter()
+                .filter(|w| w.trim_start_matches('[').starts_with('<'))
+                .map(|w| w.trim_matches(|c| "<>[]…".contains(c)).to_string())
+                .collect();
+            let mut flags: Vec<String> = words
+                .iter()
+                .map(|w| w.trim_start_matches('['))
+                .filter(|w| w.starts_with("--"))
+                .map(|w| w.trim_end_matches(|c| "]…".contains(c)).to_string())
+                .collect();
+            flags.sort();
+            (command, Arguments { positional, flags })
+        })
+        .collect()
+}
+
+#[test]
+fn docs_cli_md_lists_every_command_with_its_arguments() {
+    let documented = documented_commands();
+    let commands = every_command(Vec::new());
+    let names: Vec<String> = commands
+        .iter()
+        .map(|(path, _)| format!("zkgov {}", path.join(" ")))
+        .collect();
+    let listed: Vec<&String> = documented.iter().map(|(name, _)| name).collect();
+    assert_eq!(
+        listed,
+        names.iter().collect::<Vec<_>>(),
+        "docs/cli.md's table and the commands differ (or are in another order)"
+    );
+    for ((name, doc), (_, help)) in documented.iter().zip(&commands) {
+        assert_eq!(
+            doc,
+            &help_arguments(help),
+            "{name}: docs/cli.md against --help"
+        );
+    }
+    assert!(
+        commands.len() > 30,
+        "the walk found {} commands",
+        commands.len()
+    );
+}

@@ -501,8 +501,11 @@ fn keys_register_needs_the_admin_token_and_registers_once() {
 
     let missing = register(None);
     assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    // A client is told where a token comes from, not how a service makes one.
     assert!(
-        stderr(&missing).contains("no token"),
+        stderr(&missing).contains("no token")
+            && stderr(&missing).contains("ask the service operator for a token")
+            && !stderr(&missing).contains("token new"),
         "{}",
         stderr(&missing)
     );
@@ -524,6 +527,176 @@ fn keys_register_needs_the_admin_token_and_registers_once() {
     // Again: the log already holds it.
     let again: Value = serde_json::from_str(stdout(&ok(register(Some(ADMIN)))).trim()).unwrap();
     assert_eq!(again["index"], receipt["index"]);
+
+    // For another registry: the service keeps the first, and says so.
+    let elsewhere = zkgov()
+        .args(["keys", "register"])
+        .arg(&keys)
+        .args(["--registry", "licences", "--server", &server.url])
+        .args(["--token", ADMIN])
+        .output()
+        .unwrap();
+    assert_eq!(elsewhere.status.code(), Some(1), "{}", stderr(&elsewhere));
+    assert!(
+        stderr(&elsewhere).contains(&format!("is already registered for registry {REGISTRY}"))
+            && stderr(&elsewhere).contains("it was not registered for licences"),
+        "{}",
+        stderr(&elsewhere)
+    );
+    assert!(stdout(&elsewhere).is_empty(), "no receipt is printed");
+}
+
+#[test]
+fn root_publish_refuses_a_registry_of_another_schema_under_the_name() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+    let schema = site.path("fire.toml");
+    fs::write(
+        &schema,
+        "name = \"fire-certificates\"\nsubject = \"subject\"\n\n\
+         [[field]]\nname = \"subject\"\ntype = \"id\"\n\n\
+         [[field]]\nname = \"grade\"\ntype = \"uint8\"\n",
+    )
+    .unwrap();
+    let records = site.path("fire.csv");
+    fs::write(&records, "subject,grade\nF-1,4\nF-2,5\n").unwrap();
+    let fire = site.path("fire-registry");
+    ok(zkgov()
+        .args(["registry", "build", "--schema"])
+        .arg(&schema)
+        .arg("--records")
+        .arg(&records)
+        .args(["--depth", "2", "--out"])
+        .arg(&fire)
+        .output()
+        .unwrap());
+    let refused = server.publish(LAND, &["--registry", fire.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("has schema \"fire-certificates\"")
+            && stderr(&refused).contains(&format!("the service's registry {REGISTRY}"))
+            && stderr(&refused).contains("\"real-estate\""),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(stderr(&refused).contains("Nothing was anchored"));
+    // The registry the name belongs to is anchored as before.
+    ok(server.publish_registry());
+}
+
+#[test]
+fn log_key_prints_the_key_serve_printed_and_server_comes_from_zkgov_server() {
+    let site = Site::new(workload());
+    let server = site.start();
+    let printed = ok(zkgov()
+        .args(["log", "key"])
+        .env("ZKGOV_SERVER", &server.url)
+        .output()
+        .unwrap());
+    assert_eq!(stdout(&printed), format!("{}\n", server.log_key));
+    let json = ok(zkgov()
+        .args(["log", "key", "--json", "--server", &server.url])
+        .env("ZKGOV_SERVER", "http://127.0.0.1:1")
+        .output()
+        .unwrap());
+    let body: Value = serde_json::from_str(stdout(&json).trim()).unwrap();
+    assert_eq!(
+        body,
+        json!({"origin": ORIGIN, "verifier_key": server.log_key})
+    );
+    // The key it prints is the one `log verify` then trusts.
+    let state = site.path("state");
+    ok(zkgov()
+        .args(["log", "verify", "--state"])
+        .arg(&state)
+        .args(["--log-key", stdout(&printed).trim()])
+        .env("ZKGOV_SERVER", &server.url)
+        .output()
+        .unwrap());
+}
+
+#[test]
+fn the_service_log_written_to_a_file_has_no_colour_codes() {
+    let site = Site::new(workload());
+    let server = site.start();
+    server.stop();
+    let log = fs::read_to_string(site.path("serve.log")).unwrap();
+    assert!(log.contains("recording the configured governance"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escapes in a log file: {log:?}"
+    );
+}
+
+/// What is in `dir`, recursively, as sorted relative paths.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let name = path.strip_prefix(dir).unwrap().display().to_string();
+        if path.is_dir() {
+            found.extend(tree(&path).into_iter().map(|p| format!("{name}/{p}")));
+        }
+        found.push(name);
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn a_failed_start_leaves_no_signing_key_and_no_database() {
+    let workload = workload();
+    // The port is in use.
+    let site = Site::new(workload);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = fs::read_to_string(site.path("verifier.toml"))
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    fs::write(site.path("verifier.toml"), config).unwrap();
+    let before = tree(site.dir.path());
+    let message = site.serve_refused();
+    assert!(
+        message.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{message}"
+    );
+    assert_eq!(tree(site.dir.path()), before, "{message}");
+    assert!(!site.path("data").exists());
+
+    // A key directory that does not exist.
+    let site = Site::new(workload);
+    let config = fs::read_to_string(site.path("verifier.toml"))
+        .unwrap()
+        .replace(&workload.keys.display().to_string(), "no-such-keys");
+    fs::write(site.path("verifier.toml"), config).unwrap();
+    let before = tree(site.dir.path());
+    let message = site.serve_refused();
+    assert!(message.contains("no-such-keys"), "{message}");
+    assert_eq!(message.matches("os error 2").count(), 1, "{message}");
+    assert_eq!(tree(site.dir.path()), before, "{message}");
+
+    // A data directory that exists keeps what it held, and gains nothing.
+    fs::create_dir(site.path("data")).unwrap();
+    fs::write(site.path("data/notes.txt"), "the operator's").unwrap();
+    site.serve_refused();
+    assert_eq!(tree(&site.path("data")), ["notes.txt"]);
+
+    // A database that cannot be created fails inside the start, after the
+    // data directory and the signing key would have been made.
+    let site = Site::new(workload);
+    let config = fs::read_to_string(site.path("verifier.toml"))
+        .unwrap()
+        .replace(
+            "data_dir = \"data\"\n",
+            "data_dir = \"data\"\ndatabase = \"sqlite:///proc/zkgov-none/verifier.db\"\n",
+        );
+    fs::write(site.path("verifier.toml"), config).unwrap();
+    let before = tree(site.dir.path());
+    let message = site.serve_refused();
+    assert!(message.contains("/proc/zkgov-none"), "{message}");
+    assert_eq!(tree(site.dir.path()), before, "{message}");
+    drop(taken);
 }
 
 #[test]
@@ -891,11 +1064,25 @@ fn an_unreachable_service_is_a_failure_but_not_a_verdict() {
     let state = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let failed = verify_at(&url, state.path(), &["--log-key", &stranger_key(ORIGIN)]);
-    assert_eq!(failed.status.code(), Some(1));
+    assert_eq!(failed.status.code(), Some(3), "{}", stderr(&failed));
     let message = stderr(&failed);
     assert!(
-        message.contains("cannot reach") && !message.contains("LOG VERIFICATION FAILED"),
+        message.contains(&format!("cannot reach the service at {url}"))
+            && message.contains("connection refused")
+            && !message.contains("error sending request")
+            && !message.contains("LOG VERIFICATION FAILED"),
         "{message}"
+    );
+    // Every client command says the same, with the same exit code.
+    let failed = zkgov()
+        .args(["case", "compare", "C-1", "--require", "k", "--server", &url])
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(3), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("connection refused"),
+        "{}",
+        stderr(&failed)
     );
     assert!(!state_file(state.path()).exists());
 

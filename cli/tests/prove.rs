@@ -27,6 +27,19 @@ fn ok(output: Output) -> Output {
     output
 }
 
+/// A run whose output holds `invalid_input` lines: exit 1, its other
+/// lines written.
+fn with_bad_rows(output: Output) -> Output {
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid_input line"));
+    output
+}
+
 /// A registry of the test records and a key for the reference policy, both
 /// over arity 4, depth 3.
 fn department(dir: &Path) -> (PathBuf, PathBuf) {
@@ -124,7 +137,7 @@ fn a_batch_is_proven_in_input_order_and_each_proof_verifies() {
     let (registry, keys) = department(tmp.path());
     let cases = cases(tmp.path());
     let out = tmp.path().join("proofs.jsonl");
-    ok(prove(&registry, &keys, &cases, &out, &["--threads", "2"]));
+    with_bad_rows(prove(&registry, &keys, &cases, &out, &["--threads", "2"]));
 
     let expected = [
         ("C-1", "proven"),
@@ -185,7 +198,7 @@ fn a_batch_is_proven_in_input_order_and_each_proof_verifies() {
         &["min_area=5000", "usage=medical", "today=2026-11-23"],
         &[],
     );
-    ok(output);
+    with_bad_rows(output);
     let strict = lines(&strict);
     assert_eq!(strict[0]["status"], "not_satisfied");
     assert!(
@@ -204,7 +217,7 @@ fn resume_skips_done_cases_and_drops_a_partial_line() {
     let (registry, keys) = department(tmp.path());
     let cases = cases(tmp.path());
     let out = tmp.path().join("proofs.jsonl");
-    ok(prove(&registry, &keys, &cases, &out, &[]));
+    with_bad_rows(prove(&registry, &keys, &cases, &out, &[]));
     let full = fs::read_to_string(&out).unwrap();
 
     // Without --resume an existing output is refused, and left alone.
@@ -220,11 +233,11 @@ fn resume_skips_done_cases_and_drops_a_partial_line() {
         .sum::<usize>()
         + 10;
     fs::write(&out, &full[..cut]).unwrap();
-    ok(prove(&registry, &keys, &cases, &out, &["--resume"]));
+    with_bad_rows(prove(&registry, &keys, &cases, &out, &["--resume"]));
     assert_eq!(statuses(&out), statuses_of(&full));
 
     // Resuming a finished file adds nothing.
-    ok(prove(&registry, &keys, &cases, &out, &["--resume"]));
+    with_bad_rows(prove(&registry, &keys, &cases, &out, &["--resume"]));
     assert_eq!(lines(&out).len(), 5);
 }
 
@@ -248,13 +261,19 @@ fn shards_partition_the_cases() {
     let mut seen = Vec::new();
     for shard in ["0/2", "1/2"] {
         let out = tmp.path().join(format!("shard-{}.jsonl", &shard[..1]));
-        ok(prove(
+        let run = prove(
             &registry,
             &keys,
             &cases,
             &out,
             &["--shard", shard, "--no-self-check"],
-        ));
+        );
+        // Rows 1 and 3 are C-2 and C-4, a bad row.
+        if shard == "1/2" {
+            with_bad_rows(run);
+        } else {
+            ok(run);
+        }
         seen.extend(statuses(&out).into_iter().map(|(c, _)| c));
     }
     seen.sort();
@@ -444,7 +463,7 @@ fn a_case_secret_below_2_128_is_a_bad_row_and_the_other_rows_are_proven() {
     )
     .unwrap();
     let out = tmp.path().join("proofs.jsonl");
-    let output = ok(prove(&registry, &keys, &cases, &out, &[]));
+    let output = with_bad_rows(prove(&registry, &keys, &cases, &out, &[]));
     assert_eq!(
         statuses(&out),
         [
@@ -516,4 +535,201 @@ fn cases_across_several_path_batches_keep_their_order_and_their_paths() {
     for line in lines(&out).iter().filter(|l| l["status"] == "proven") {
         assert_eq!(line["registry_root"], root.trim(), "{line}");
     }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn resume_refuses_another_runs_output_and_names_what_differs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, keys) = department(tmp.path());
+    let cases = cases(tmp.path());
+    let out = tmp.path().join("proofs.jsonl");
+    // C-4 is a bad row: the first run exits 1, its other lines written.
+    let first = prove(&registry, &keys, &cases, &out, &[]);
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let record: Value = serde_json::from_str(
+        &fs::read_to_string(tmp.path().join("proofs.jsonl.run.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["params"][0]["name"], "min_area");
+    assert_eq!(record["params"][0]["value"], "400");
+    assert_eq!(record["shard"], Value::Null);
+    let full = fs::read_to_string(&out).unwrap();
+    let cut: usize = full.split_inclusive('\n').take(2).map(str::len).sum();
+    fs::write(&out, &full[..cut]).unwrap();
+    let partial = fs::read_to_string(&out).unwrap();
+
+    // Other params.
+    let params = ["min_area=500", "usage=medical", "today=2026-11-23"];
+    let refused = prove_with(&registry, &keys, &cases, &out, &params, &["--resume"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("--param min_area is 500 now, but was 400"),
+        "{}",
+        stderr(&refused)
+    );
+    // Another cases file.
+    let other_cases = tmp.path().join("other.csv");
+    fs::write(
+        &other_cases,
+        format!("case_id,subject,case_secret\nD-1,110101199003071234,{SECRET}\n"),
+    )
+    .unwrap();
+    let refused = prove(&registry, &keys, &other_cases, &out, &["--resume"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("the cases file's SHA-256 is"),
+        "{}",
+        stderr(&refused)
+    );
+    // Other keys for the same policy, and another shard.
+    let other_keys = tmp.path().join("other-keys");
+    ok(zkgov()
+        .args([
+            "keys", "setup", "--schema", SCHEMA, "--policy", POLICY, "--depth", "3", "--out",
+        ])
+        .arg(&other_keys)
+        .output()
+        .unwrap());
+    let refused = prove(&registry, &other_keys, &cases, &out, &["--resume"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("the key id is"),
+        "{}",
+        stderr(&refused)
+    );
+    let refused = prove(
+        &registry,
+        &keys,
+        &cases,
+        &out,
+        &["--resume", "--shard", "0/2"],
+    );
+    assert!(
+        stderr(&refused).contains("--shard is 0/2 now, but was none"),
+        "{}",
+        stderr(&refused)
+    );
+    // Another registry: the same records, updated.
+    ok(zkgov()
+        .args(["registry", "update"])
+        .arg(&registry)
+        .args(["--revoke", "440305197701015678"])
+        .output()
+        .unwrap());
+    let refused = prove(&registry, &keys, &cases, &out, &["--resume"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("the registry root is"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(
+        fs::read_to_string(&out).unwrap(),
+        partial,
+        "nothing was appended"
+    );
+
+    // Without its run record, an output cannot be resumed at all.
+    fs::remove_file(tmp.path().join("proofs.jsonl.run.json")).unwrap();
+    let refused = prove(&registry, &keys, &cases, &out, &["--resume"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("is missing"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn resume_says_how_many_cases_it_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, keys) = department(tmp.path());
+    let cases = cases(tmp.path());
+    let out = tmp.path().join("proofs.jsonl");
+    prove(&registry, &keys, &cases, &out, &[]);
+    let full = fs::read_to_string(&out).unwrap();
+    let cut: usize = full.split_inclusive('\n').take(2).map(str::len).sum();
+    fs::write(&out, &full[..cut]).unwrap();
+    let resumed = prove(&registry, &keys, &cases, &out, &["--resume"]);
+    assert!(
+        stderr(&resumed).contains("skipping 2 of 5 cases, already in it"),
+        "{}",
+        stderr(&resumed)
+    );
+    assert!(
+        stderr(&resumed).contains("2 skipped (already in the output)"),
+        "{}",
+        stderr(&resumed)
+    );
+    assert_eq!(statuses(&out), statuses_of(&full));
+}
+
+#[test]
+fn a_batch_of_only_invalid_input_exits_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, keys) = department(tmp.path());
+    let cases = tmp.path().join("bad.csv");
+    fs::write(
+        &cases,
+        "case_id,subject,case_secret\nB-1,110101199003071234,-5\nB-2,510104198511120021,7\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("proofs.jsonl");
+    let failed = prove(&registry, &keys, &cases, &out, &[]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("holds 2 invalid_input lines"),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(
+        statuses(&out)
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect::<Vec<_>>(),
+        ["invalid_input", "invalid_input"]
+    );
+    // Resuming a finished output still reports its bad lines.
+    let again = prove(&registry, &keys, &cases, &out, &["--resume"]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+}
+
+#[test]
+fn the_summary_times_the_whole_command_and_names_its_rates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, keys) = department(tmp.path());
+    let cases = cases(tmp.path());
+    let out = tmp.path().join("proofs.jsonl");
+    let started = std::time::Instant::now();
+    let run = prove(&registry, &keys, &cases, &out, &[]);
+    let wall = started.elapsed().as_secs_f64();
+    let text = stderr(&run);
+    assert!(text.starts_with("opening the registry"), "{text}");
+    let summary = text
+        .lines()
+        .find(|l| l.contains(" proven, "))
+        .unwrap_or_else(|| panic!("no summary: {text}"));
+    assert!(
+        summary.contains("cases/s") && summary.contains("proofs/s"),
+        "{summary}"
+    );
+    let seconds: f64 = summary
+        .split(" in ")
+        .nth(1)
+        .and_then(|t| t.split(" s ").next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no time in {summary}"));
+    // The process's start-up and exit are outside the timer, nothing else.
+    assert!(
+        seconds <= wall + 0.05,
+        "{seconds} s reported, {wall:.2} s wall"
+    );
+    assert!(
+        seconds >= wall * 0.5 - 0.1,
+        "{seconds} s reported, {wall:.2} s wall"
+    );
 }

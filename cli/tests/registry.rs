@@ -348,3 +348,51 @@ fn migrate_converts_a_directory_registry_in_place() {
     malformed(run(&["registry", "migrate", path(&dir)]));
     assert_eq!(root_of(run(&["registry", "root", path(&dir)])), revoked);
 }
+
+#[test]
+fn update_reports_a_count_and_the_indices_it_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    let dir = path(&dir).to_string();
+    root_of(build(RECORDS, "3", Path::new(&dir)));
+    let stderr_of = |args: &[&str]| {
+        let mut all = vec!["registry", "update", dir.as_str()];
+        all.extend_from_slice(args);
+        let output = run(&all);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        root_of(output);
+        stderr
+    };
+    // The test records fill indices 0 to 7.
+    let add = tmp.path().join("add.csv");
+    fs::write(
+        &add,
+        format!(
+            "{HEADER}a-1,P-1,70,medical,false,2024-01-02,2074-01-01\n\
+             a-2,P-2,70,medical,false,2024-01-02,2074-01-01\n\
+             a-3,P-3,70,medical,false,2024-01-02,2074-01-01\n"
+        ),
+    )
+    .unwrap();
+    let stderr = stderr_of(&["--add", path(&add)]);
+    assert!(
+        stderr.starts_with("added 3 records at indices 8 to 10;"),
+        "{stderr}"
+    );
+    let stderr = stderr_of(&["--revoke", "a-1", "a-3"]);
+    assert!(
+        stderr.starts_with("revoked 2 records at indices 8, 10;"),
+        "{stderr}"
+    );
+    let modify = tmp.path().join("modify.csv");
+    fs::write(
+        &modify,
+        format!("{HEADER}a-2,P-2,75,medical,false,2024-01-02,2074-01-01\n"),
+    )
+    .unwrap();
+    let stderr = stderr_of(&["--modify", path(&modify)]);
+    assert!(
+        stderr.starts_with("modified 1 record at index 9;"),
+        "{stderr}"
+    );
+}

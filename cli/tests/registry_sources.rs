@@ -443,7 +443,7 @@ fn build_and_update_from_sqlite_give_the_csv_root() {
         &changed,
     ]);
     assert!(
-        stderr(&output).contains("modified records 3"),
+        stderr(&output).contains("modified 1 record at index 3"),
         "{}",
         stderr(&output)
     );

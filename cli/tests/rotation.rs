@@ -108,7 +108,7 @@ fn an_auditor_follows_the_hand_over_from_the_key_it_trusts() {
     let server = Server::start(&config, &log);
     assert_eq!(server.log_key, k1, "the service signs with the new key");
     let listed = Client::new(&server.url, None).log_key().unwrap();
-    assert_eq!(listed["key"], k1.as_str());
+    assert_eq!(listed["verifier_key"], k1.as_str());
     // Governance, five roots, then the hand-over.
     assert_eq!(
         listed["handovers"],

@@ -29,7 +29,7 @@ use zkgov_log::{decode_hash, encode_hash};
 #[non_exhaustive]
 pub enum ClientError {
     /// The service could not be reached, or the connection failed.
-    #[error("cannot reach {url}: {message}")]
+    #[error("cannot reach the service at {url}: {message}")]
     Unreachable {
         /// The URL.
         url: String,
@@ -56,6 +56,35 @@ pub enum ClientError {
         /// What was wrong.
         message: String,
     },
+}
+
+/// Why a request got no answer, in an operator's words: reqwest's own
+/// message (`error sending request for url (…)`) names neither the cause
+/// nor the fix, which sit deeper in its chain of sources.
+fn why_unreachable(error: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut io_kind = None;
+    let mut innermost = None;
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
+        innermost = Some(cause.to_string());
+        source = cause.source();
+    }
+    match io_kind {
+        Some(std::io::ErrorKind::ConnectionRefused) => {
+            return "connection refused (is the service running, and is this its address?)".into()
+        }
+        Some(std::io::ErrorKind::ConnectionReset) => return "the connection was reset".into(),
+        _ => {}
+    }
+    if error.is_timeout() {
+        "no answer in time".into()
+    } else {
+        innermost.unwrap_or_else(|| error.to_string())
+    }
 }
 
 /// A client of one service.
@@ -158,7 +187,7 @@ impl Client {
         let url = self.url(path);
         let unreachable = |e: reqwest::Error| ClientError::Unreachable {
             url: url.clone(),
-            message: e.to_string(),
+            message: why_unreachable(&e),
         };
         let response = self.http.get(&url).send().map_err(unreachable)?;
         let status = response.status().as_u16();
@@ -187,12 +216,12 @@ impl Client {
         };
         let response = request.send().map_err(|e| ClientError::Unreachable {
             url: url.to_string(),
-            message: e.to_string(),
+            message: why_unreachable(&e),
         })?;
         let status = response.status().as_u16();
         let text = response.text().map_err(|e| ClientError::Unreachable {
             url: url.to_string(),
-            message: e.to_string(),
+            message: why_unreachable(&e),
         })?;
         self.received
             .fetch_add(text.len() as u64, std::sync::atomic::Ordering::Relaxed);

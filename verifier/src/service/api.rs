@@ -800,8 +800,9 @@ pub(super) async fn get_checkpoint(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
-/// The log's verifier key, and the hand-overs that led to it. A client
-/// trusts the key on first use only; after that it follows the hand-overs
+/// The log's origin, its verifier key, and the hand-overs that led to it:
+/// what a client needs to check the checkpoints. A client trusts the key on
+/// first use only; after that it follows the hand-overs
 /// from the key it trusts (see [`zkgov_log::handover`]).
 pub(super) async fn get_log_key(State(state): State<Arc<AppState>>) -> Json<Value> {
     let handovers: Vec<Value> = state
@@ -812,7 +813,7 @@ pub(super) async fn get_log_key(State(state): State<Arc<AppState>>) -> Json<Valu
         .collect();
     Json(json!({
         "origin": state.config.origin,
-        "key": state.signed.signer().verifier_key(),
+        "verifier_key": state.signed.signer().verifier_key(),
         "handovers": handovers,
     }))
 }

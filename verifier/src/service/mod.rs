@@ -90,11 +90,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/work/{id}"),
     ("GET", "/v1/governance"),
     ("POST", "/v1/governance/endorsements"),
+    ("GET", "/v1/log/key"),
     ("GET", "/v1/log/checkpoint"),
     ("GET", "/v1/log/entries"),
     ("GET", "/v1/log/inclusion"),
     ("GET", "/v1/log/consistency"),
-    ("GET", "/v1/log/key"),
     // A wildcard in the router (a tile path has slashes); OpenAPI says `{path}`.
     ("GET", "/v1/log/tile/{path}"),
 ];
@@ -482,11 +482,11 @@ fn router(state: Arc<AppState>) -> Router {
             "/v1/governance/endorsements",
             post(governance::post_endorsement).layer(small),
         )
+        .route("/v1/log/key", get(api::get_log_key))
         .route("/v1/log/checkpoint", get(api::get_checkpoint))
         .route("/v1/log/entries", get(api::get_entries))
         .route("/v1/log/inclusion", get(api::get_inclusion))
         .route("/v1/log/consistency", get(api::get_consistency))
-        .route("/v1/log/key", get(api::get_log_key))
         .route("/v1/log/tile/{*path}", get(tiles::get_tile))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe));
     let open = Router::new()
