@@ -17,6 +17,7 @@ use zkgov_circuits::tree::TreeShape;
 
 mod casework;
 mod client;
+mod cpu;
 mod demo;
 mod department;
 mod keys;
@@ -177,6 +178,11 @@ struct VerifyArgs {
 struct Malformed(String);
 
 fn main() -> ExitCode {
+    let missing = cpu::missing();
+    if !missing.is_empty() {
+        eprintln!("error: {}", cpu::message(&missing));
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(HashCommand::Poseidon { inputs }) => hash_poseidon(&inputs),
