@@ -58,17 +58,28 @@ pub(crate) struct RotateKeyArgs {
     data_dir: Option<PathBuf>,
 }
 
-/// `zkgov log rotate-key`.
-pub(crate) fn rotate_key(args: &RotateKeyArgs) -> Result<std::process::ExitCode> {
+/// The service's config, for a command that works on its files while it
+/// is stopped: the file, ZKGOV_* variables, then these overrides.
+fn offline_config(
+    file: Option<&std::path::Path>,
+    database: Option<String>,
+    data_dir: Option<PathBuf>,
+) -> Result<Config> {
     let overrides = Overrides {
-        data_dir: args.data_dir.clone(),
+        database,
+        data_dir,
         ..Overrides::default()
     };
-    let config = Config::load(
-        args.config.as_deref(),
+    Ok(Config::load(
+        file,
         &|name| std::env::var(name).ok(),
         &overrides,
-    )?;
+    )?)
+}
+
+/// `zkgov log rotate-key`.
+pub(crate) fn rotate_key(args: &RotateKeyArgs) -> Result<std::process::ExitCode> {
+    let config = offline_config(args.config.as_deref(), None, args.data_dir.clone())?;
     let key = zkgov_verifier::service::rotation::prepare(&config.data_dir, &config.origin)?;
     println!("next log public key: {key}");
     eprintln!(
@@ -108,15 +119,10 @@ fn read_export(path: &std::path::Path) -> Result<std::collections::BTreeMap<u64,
 
 /// `zkgov log restore`.
 pub(crate) fn restore(args: &RestoreArgs) -> Result<std::process::ExitCode> {
-    let overrides = Overrides {
-        database: args.database.clone(),
-        data_dir: args.data_dir.clone(),
-        ..Overrides::default()
-    };
-    let config = Config::load(
+    let config = offline_config(
         args.config.as_deref(),
-        &|name| std::env::var(name).ok(),
-        &overrides,
+        args.database.clone(),
+        args.data_dir.clone(),
     )?;
     let mut fetch: Box<dyn FnMut(u64, u64) -> Result<Vec<Vec<u8>>, String>> =
         if args.from.starts_with("http://") || args.from.starts_with("https://") {

@@ -9,7 +9,6 @@ use std::process::Output;
 
 use assert_cmd::Command;
 use zkgov_verifier::client::Client;
-use zkgov_verifier::service::config::TokenHash;
 
 mod support;
 use support::serve::Server;
@@ -22,28 +21,6 @@ fn zkgov() -> Command {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn config(dir: &Path) -> std::path::PathBuf {
-    let config = dir.join("verifier.toml");
-    fs::write(
-        &config,
-        format!(
-            r#"listen = "127.0.0.1:0"
-origin = "zkgov.test/log"
-data_dir = "{data}"
-
-[[department]]
-name = "land-registry"
-token_sha256 = "{token}"
-registries = ["real-estate"]
-"#,
-            data = dir.join("data").display(),
-            token = TokenHash::of(TOKEN).to_hex(),
-        ),
-    )
-    .unwrap();
-    config
 }
 
 fn publish(server: &Server, roots: std::ops::Range<u64>) {
@@ -67,7 +44,7 @@ fn verify(server: &Server, state: &Path, extra: &[&str]) -> Output {
 #[test]
 fn an_auditor_follows_the_hand_over_from_the_key_it_trusts() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path());
+    let config = support::serve::land_registry_config(dir.path(), TOKEN);
     let log = dir.path().join("serve.log");
     let (incremental, full) = (dir.path().join("state"), dir.path().join("full"));
 

@@ -11,7 +11,6 @@ use std::process::Output;
 use assert_cmd::Command;
 use zkgov_log::tiles::{bundles_for, tiles_for_growth};
 use zkgov_verifier::client::Client;
-use zkgov_verifier::service::config::TokenHash;
 
 mod support;
 use support::serve::Server;
@@ -31,24 +30,7 @@ fn stderr(output: &Output) -> String {
 }
 
 fn start(dir: &Path) -> Server {
-    let config = dir.join("verifier.toml");
-    fs::write(
-        &config,
-        format!(
-            r#"listen = "127.0.0.1:0"
-origin = "zkgov.test/log"
-data_dir = "{data}"
-
-[[department]]
-name = "land-registry"
-token_sha256 = "{token}"
-registries = ["real-estate"]
-"#,
-            data = dir.join("data").display(),
-            token = TokenHash::of(TOKEN).to_hex(),
-        ),
-    )
-    .unwrap();
+    let config = support::serve::land_registry_config(dir, TOKEN);
     Server::start(&config, &dir.join("serve.log"))
 }
 
