@@ -7,8 +7,7 @@ mod fixture;
 
 use fixture::{reason, Client, Fixture, HEALTH, LAND, MARKET};
 use serde_json::{json, Value};
-use zkgov_circuits::field::{parse_field_element, to_decimal};
-use zkgov_keys::snarkjs;
+use zkgov_circuits::field::parse_field_element;
 use zkgov_log::checkpoint::LogVerifier;
 use zkgov_log::licence::LicenceDocument;
 use zkgov_verifier::service::RunningService;
@@ -80,27 +79,6 @@ fn session(client: &Client, case_id: &str, code: &str) -> String {
     );
     assert_eq!(status, 201, "{body}");
     body["token"].as_str().unwrap().to_string()
-}
-
-/// Proves a leased evidence request with the fixture's registry.
-fn prove(fixture: &Fixture, work: &Value, record: usize) -> Value {
-    let secret = parse_field_element(work["case_secret"].as_str().unwrap()).unwrap();
-    let case_id = work["case_id"].as_str().unwrap();
-    let params = &work["params"];
-    let statement = fixture.statement_on(
-        case_id,
-        record,
-        secret,
-        params["min_area"].as_str().unwrap(),
-        params["today"].as_str().unwrap(),
-    );
-    let proof = fixture.prove_statement(&statement, record, secret, 7);
-    json!({
-        "outcome": "proof",
-        "key_id": work["key_id"],
-        "public_inputs": statement.public_inputs().iter().map(to_decimal).collect::<Vec<_>>(),
-        "proof": snarkjs::proof_to_json(&proof),
-    })
 }
 
 #[test]
@@ -189,14 +167,14 @@ fn an_application_is_proved_decided_and_licensed_without_its_secret_in_the_log()
     let (status, body) = client.post(
         &format!("/v1/work/{id}"),
         Some(LAND),
-        &prove(&fixture, &work, 0),
+        &fixture.work_proof(&work, 0),
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "accepted");
     let (status, body) = client.post(
         &format!("/v1/work/{id}"),
         Some(LAND),
-        &prove(&fixture, &work, 0),
+        &fixture.work_proof(&work, 0),
     );
     assert_eq!((status, body["status"].as_str()), (200, Some("existing")));
     let (_, view) = client.get_as(&format!("/v1/applications/{case_id}"), &token);
@@ -557,7 +535,7 @@ fn the_status_streams_as_events_under_the_session_cookie_until_the_licence_is_is
     let (code, body) = client.post(
         &format!("/v1/work/{work_id}"),
         Some(LAND),
-        &prove(&fixture, &work, 0),
+        &fixture.work_proof(&work, 0),
     );
     assert_eq!(code, 200, "{body}");
     let (id, status) = events.status();

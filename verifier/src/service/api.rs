@@ -210,7 +210,7 @@ pub(super) async fn existing_receipt(
 
 /// The latest signed checkpoint, with its witnesses' cosignatures once
 /// they have been gathered.
-fn latest_checkpoint(state: &AppState) -> Result<(String, u64), ApiError> {
+pub(super) fn latest_checkpoint(state: &AppState) -> Result<(String, u64), ApiError> {
     let note = state
         .signed
         .note()

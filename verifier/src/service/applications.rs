@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use ark_ff::UniformRand;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::Datelike;
@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq;
 use zkgov_circuits::field::to_decimal;
 use zkgov_circuits::schema::Schema;
 use zkgov_log::entry::{format_time, Entry};
-use zkgov_log::procedure::Procedure;
+use zkgov_log::procedure::{ApplicantInput, Procedure};
 use zkgov_log::rules::{Answer, Application, LogState, LoggedProcedure};
 use zkgov_log::signature::EntrySignature;
 
@@ -36,7 +36,7 @@ use super::api::{
 };
 use super::appender::{Draft, Outcome};
 use super::auth::{
-    check_session_case, secret_digest, ApplicantAuth, DepartmentAuth, SESSION_COOKIE,
+    check_session_case, over_tls, secret_digest, ApplicantAuth, DepartmentAuth, SESSION_COOKIE,
 };
 use super::error::ApiError;
 use super::{now, AppState};
@@ -165,13 +165,83 @@ pub(super) async fn list_procedures(State(state): State<Arc<AppState>>) -> Json<
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ApplicationForm {
-    procedure: String,
-    inputs: BTreeMap<String, String>,
+    pub procedure: String,
+    pub inputs: BTreeMap<String, String>,
+}
+
+/// Why an applicant's answer to one input is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum InputProblem {
+    /// No answer.
+    Missing,
+    /// Empty, or with spaces around it.
+    Blank,
+    /// Longer than the input allows, or with control characters.
+    TooLong {
+        /// The input's limit.
+        max_bytes: usize,
+    },
+    /// Not encodable as the subject of a registry that reads it.
+    Form(String),
+}
+
+impl InputProblem {
+    /// The message the API gives, naming the input by its label.
+    fn message(&self, label: &str) -> String {
+        match self {
+            InputProblem::Missing => format!("{label} is required"),
+            InputProblem::Blank => {
+                format!("{label} must be given, without surrounding spaces")
+            }
+            InputProblem::TooLong { max_bytes } => {
+                format!("{label} is at most {max_bytes} bytes, without control characters")
+            }
+            InputProblem::Form(problem) => format!("{label}: {problem}"),
+        }
+    }
+}
+
+/// Checks one answer: non-empty, within its length, without control
+/// characters, and encodable as the subject of every registry that reads
+/// it.
+pub(super) fn check_input(
+    log: &LogState,
+    logged: &LoggedProcedure,
+    input: &ApplicantInput,
+    value: Option<&str>,
+) -> Result<Result<(), InputProblem>, ApiError> {
+    let Some(value) = value else {
+        return Ok(Err(InputProblem::Missing));
+    };
+    if value.trim().is_empty() || value.trim() != value {
+        return Ok(Err(InputProblem::Blank));
+    }
+    if value.len() > input.max_bytes || value.chars().any(char::is_control) {
+        return Ok(Err(InputProblem::TooLong {
+            max_bytes: input.max_bytes,
+        }));
+    }
+    let procedure = &logged.procedure;
+    for item in procedure
+        .evidence
+        .iter()
+        .filter(|i| i.subject == input.name)
+    {
+        let key = log
+            .evidence_key(logged, &item.name)
+            .ok_or_else(|| ApiError::Internal(format!("no key for {}", item.name)))?;
+        let schema = Schema::from_toml("schema", &key.schema_toml)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let subject = &schema.fields[schema.subject];
+        if let Err(e) = subject.ty.encode(&subject.name, value) {
+            return Ok(Err(InputProblem::Form(e.to_string())));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Checks the applicant's inputs against the procedure: exactly its
-/// inputs, each non-empty, within its length, without control characters,
-/// and encodable as the subject of every registry that reads it.
+/// inputs, each as [`check_input`] wants it.
 fn check_inputs(
     log: &LogState,
     logged: &LoggedProcedure,
@@ -190,39 +260,9 @@ fn check_inputs(
         }
     }
     for input in &procedure.applicant {
-        let value = inputs
-            .get(&input.name)
-            .ok_or_else(|| bad(&input.name, format!("{} is required", input.label)))?;
-        if value.trim().is_empty() || value.trim() != value {
-            return Err(bad(
-                &input.name,
-                format!("{} must be given, without surrounding spaces", input.label),
-            ));
-        }
-        if value.len() > input.max_bytes || value.chars().any(char::is_control) {
-            return Err(bad(
-                &input.name,
-                format!(
-                    "{} is at most {} bytes, without control characters",
-                    input.label, input.max_bytes
-                ),
-            ));
-        }
-        for item in procedure
-            .evidence
-            .iter()
-            .filter(|i| i.subject == input.name)
-        {
-            let key = log
-                .evidence_key(logged, &item.name)
-                .ok_or_else(|| ApiError::Internal(format!("no key for {}", item.name)))?;
-            let schema = Schema::from_toml("schema", &key.schema_toml)
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            let subject = &schema.fields[schema.subject];
-            subject
-                .ty
-                .encode(&subject.name, value)
-                .map_err(|e| bad(&input.name, format!("{}: {e}", input.label)))?;
+        let value = inputs.get(&input.name).map(String::as_str);
+        if let Err(problem) = check_input(log, logged, input, value)? {
+            return Err(bad(&input.name, problem.message(&input.label)));
         }
     }
     Ok(())
@@ -245,14 +285,29 @@ fn access_code() -> String {
         .join("-")
 }
 
-/// `POST /v1/applications`: an applicant applies. No token: applicants are
-/// not departments. Rate-limited per client address.
-pub(super) async fn post_application(
-    State(state): State<Arc<AppState>>,
-    addr: Option<Extension<ClientAddr>>,
-    ApiJson(form): ApiJson<ApplicationForm>,
-) -> Result<Response, ApiError> {
-    state.intake_limit.admit(addr.map(|a| a.0))?;
+/// An application received: what the applicant is told.
+pub(super) struct Applied {
+    /// The case number.
+    pub case_id: String,
+    /// The access code, shown once.
+    pub access_code: String,
+    /// The procedure's name.
+    pub procedure: String,
+    /// The case entry's log index.
+    pub index: u64,
+    /// When the case was created.
+    pub created: i64,
+}
+
+/// Receives an application: checks the inputs, logs the case, draws its
+/// secret and access code and queues its work. Rate-limited per client
+/// address.
+pub(super) async fn apply(
+    state: &Arc<AppState>,
+    addr: Option<ClientAddr>,
+    form: ApplicationForm,
+) -> Result<Applied, ApiError> {
+    state.intake_limit.admit(addr)?;
     let procedure = {
         let log = state.log();
         let logged = log
@@ -270,7 +325,7 @@ pub(super) async fn post_application(
     };
     let case_id = procedure.procedure.case_number(year, serial);
     let committed = append(
-        &state,
+        state,
         vec![Draft {
             entry: Entry::Case {
                 case_id: case_id.clone(),
@@ -324,14 +379,31 @@ pub(super) async fn post_application(
     let storage = state.storage.clone();
     blocking(move || Ok(storage.create_application(&application)?)).await?;
     tracing::info!(%case_id, "application received");
+    Ok(Applied {
+        case_id,
+        access_code: code,
+        procedure: procedure.procedure.name.clone(),
+        index,
+        created,
+    })
+}
+
+/// `POST /v1/applications`: an applicant applies. No token: applicants are
+/// not departments.
+pub(super) async fn post_application(
+    State(state): State<Arc<AppState>>,
+    addr: Option<Extension<ClientAddr>>,
+    ApiJson(form): ApiJson<ApplicationForm>,
+) -> Result<Response, ApiError> {
+    let applied = apply(&state, addr.map(|a| a.0), form).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
-            "case_id": case_id,
-            "access_code": code,
-            "procedure": procedure.procedure.name,
-            "index": index,
-            "created": format_time(created),
+            "case_id": applied.case_id,
+            "access_code": applied.access_code,
+            "procedure": applied.procedure,
+            "index": applied.index,
+            "created": format_time(applied.created),
         })),
     )
         .into_response())
@@ -343,20 +415,32 @@ pub(super) struct AccessCode {
     access_code: String,
 }
 
-/// `POST /v1/applications/{case}/session`: exchanges the access code for
-/// an applicant session, set as an `HttpOnly` cookie and returned as a
-/// bearer token for API clients.
-pub(super) async fn post_session(
-    State(state): State<Arc<AppState>>,
-    addr: Option<Extension<ClientAddr>>,
-    Path(case_id): Path<String>,
-    ApiJson(body): ApiJson<AccessCode>,
-) -> Result<Response, ApiError> {
-    state.intake_limit.admit(addr.map(|a| a.0))?;
+/// An applicant session: its token, and the `Set-Cookie` value that holds
+/// it.
+pub(super) struct Session {
+    /// The bearer token.
+    pub token: String,
+    /// When it expires.
+    pub expires: i64,
+    /// The `zkgov_session` cookie: `HttpOnly`, `SameSite=Strict`, and
+    /// `Secure` when the request came over TLS.
+    pub cookie: HeaderValue,
+}
+
+/// Exchanges a case's access code for an applicant session. Rate-limited
+/// per client address, as intake is.
+pub(super) async fn open_session(
+    state: &Arc<AppState>,
+    addr: Option<ClientAddr>,
+    case_id: &str,
+    access_code: &str,
+    secure: bool,
+) -> Result<Session, ApiError> {
+    state.intake_limit.admit(addr)?;
     let storage = state.storage.clone();
-    let lookup = case_id.clone();
+    let lookup = case_id.to_string();
     let application = blocking(move || Ok(storage.application(&lookup)?)).await?;
-    let presented = secret_digest(body.access_code.trim());
+    let presented = secret_digest(access_code.trim());
     let matches = application
         .as_ref()
         .is_some_and(|a| bool::from(a.access_code_sha256.as_bytes().ct_eq(presented.as_bytes())));
@@ -365,25 +449,60 @@ pub(super) async fn post_session(
             "the case number and access code do not match".into(),
         ));
     }
+    create_session(state, case_id, secure).await
+}
+
+/// Starts an applicant session for a case whose access code has just been
+/// shown or checked.
+pub(super) async fn create_session(
+    state: &Arc<AppState>,
+    case_id: &str,
+    secure: bool,
+) -> Result<Session, ApiError> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = hex::encode(bytes);
     let expires = now() + SESSION_SECONDS;
     let storage = state.storage.clone();
-    let (digest, case) = (secret_digest(&token), case_id.clone());
+    let (digest, case) = (secret_digest(&token), case_id.to_string());
     blocking(move || Ok(storage.create_session(&digest, &case, expires)?)).await?;
+    let secure = if secure { "; Secure" } else { "" };
     let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Strict"
+        "{SESSION_COOKIE}={token}; Path=/; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Strict{secure}"
     );
+    let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Session {
+        token,
+        expires,
+        cookie,
+    })
+}
+
+/// `POST /v1/applications/{case}/session`: exchanges the access code for
+/// an applicant session, set as an `HttpOnly` cookie and returned as a
+/// bearer token for API clients.
+pub(super) async fn post_session(
+    State(state): State<Arc<AppState>>,
+    addr: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    Path(case_id): Path<String>,
+    ApiJson(body): ApiJson<AccessCode>,
+) -> Result<Response, ApiError> {
+    let secure = over_tls(&headers);
+    let addr = addr.map(|a| a.0);
+    let session = open_session(&state, addr, &case_id, &body.access_code, secure).await?;
     let mut response = (
         StatusCode::CREATED,
-        Json(json!({ "token": token, "case_id": case_id, "expires": format_time(expires) })),
+        Json(json!({
+            "token": session.token,
+            "case_id": case_id,
+            "expires": format_time(session.expires),
+        })),
     )
         .into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.to_string()))?,
-    );
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session.cookie);
     Ok(no_store(response))
 }
 
@@ -459,7 +578,7 @@ pub(super) fn case_status(
     })
 }
 
-async fn status_of(state: &Arc<AppState>, case_id: &str) -> Result<Value, ApiError> {
+pub(super) async fn status_of(state: &Arc<AppState>, case_id: &str) -> Result<Value, ApiError> {
     let storage = state.storage.clone();
     let case = case_id.to_string();
     let work = blocking(move || Ok(storage.case_work(&case)?)).await?;

@@ -44,6 +44,16 @@ pub(super) fn check_session_case(session_case: &str, case_id: &str) -> Result<()
     }
 }
 
+/// Whether the request reached the service over TLS, as the reverse proxy
+/// in front of it says (`X-Forwarded-Proto: https`); cookies are then
+/// `Secure`. The service itself listens on plain HTTP.
+pub(super) fn over_tls(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
 /// The applicant session cookie's name.
 pub const SESSION_COOKIE: &str = "zkgov_session";
 

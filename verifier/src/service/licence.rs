@@ -24,6 +24,16 @@ pub(super) async fn get_licence(
     Path(case_id): Path<String>,
 ) -> Result<Response, ApiError> {
     check_session_case(&session_case, &case_id)?;
+    let document = licence_document(&state, &case_id).await?;
+    Ok(no_store(Json(document).into_response()))
+}
+
+/// The licence document of an approved case, once its licence is issued.
+pub(super) async fn licence_document(
+    state: &Arc<AppState>,
+    case_id: &str,
+) -> Result<LicenceDocument, ApiError> {
+    let case_id = case_id.to_string();
     let storage = state.storage.clone();
     let case = case_id.clone();
     let (stored, work) =
@@ -65,8 +75,8 @@ pub(super) async fn get_licence(
             licence.number, licence.registry
         )));
     }
-    let receipt = existing_receipt(&state, index).await?;
-    let document = LicenceDocument::new(
+    let receipt = existing_receipt(state, index).await?;
+    Ok(LicenceDocument::new(
         &state.config.origin,
         &case_id,
         &licence,
@@ -75,6 +85,5 @@ pub(super) async fn get_licence(
             case_secret: stored.case_secret,
         },
         receipt,
-    );
-    Ok(no_store(Json(document).into_response()))
+    ))
 }

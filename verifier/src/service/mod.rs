@@ -47,6 +47,7 @@ pub mod rotation;
 pub mod signed;
 pub mod startup;
 pub mod tiles;
+pub mod web;
 mod witnesses;
 
 use appender::{Appender, Ledger};
@@ -493,10 +494,14 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::get_metrics))
         .route("/v1/openapi.json", get(api::get_openapi));
+    let pages = web::router()
+        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn(web::protect));
     // Health and metrics share the limits: a probe that is answered while
     // every slot is taken would report a service that cannot serve.
     api.merge(open)
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .merge(pages)
+        .fallback(web::fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(
             ServiceBuilder::new()
