@@ -12,50 +12,10 @@ use zkgov_log::checkpoint::LogVerifier;
 use zkgov_log::licence::LicenceDocument;
 use zkgov_verifier::service::RunningService;
 
-const PROCEDURE: &str = r#"
-name = "clinic"
-title = "Clinic licence"
-decides = "health"
-rule = "automatic"
-case_prefix = "DJY"
-
-[[applicant]]
-name = "credit_code"
-label = "Unified social credit code"
-max_bytes = 18
-
-[[evidence]]
-name = "premises"
-policy = "medical-premises"
-registry = "real-estate"
-subject = "credit_code"
-params = { min_area = 120, usage = "medical", today = { computed = "today" } }
-
-[licence]
-registry = "licences"
-number_prefix = "YL"
-valid_days = 365
-fields = { licence = "$number", kind = "clinic", issued = "$issued", expires = "$expires" }
-"#;
+use fixture::CLINIC_PROCEDURE as PROCEDURE;
 
 fn start(fixture: &Fixture, extra: &str) -> (tempfile::TempDir, RunningService, Client) {
-    let data = tempfile::tempdir().unwrap();
-    let config = fixture.config(data.path(), None, extra);
-    let service = RunningService::spawn(config).unwrap();
-    let client = Client::new(&service);
-    let (status, body) = client.post(
-        "/v1/procedures",
-        Some(HEALTH),
-        &json!({ "procedure": PROCEDURE }),
-    );
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = client.post(
-        "/v1/registries/real-estate/roots",
-        Some(LAND),
-        &json!({ "root": fixture.root() }),
-    );
-    assert_eq!(status, 201, "{body}");
-    (data, service, client)
+    fixture.service_with(PROCEDURE, extra)
 }
 
 fn apply(client: &Client, code: &str) -> (String, String) {

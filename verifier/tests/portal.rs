@@ -7,7 +7,7 @@
 
 mod fixture;
 
-use fixture::{Fixture, HEALTH, LAND};
+use fixture::{Fixture, CLINIC_PROCEDURE, HEALTH, LAND};
 use reqwest::blocking::{Client as Http, Response};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -16,32 +16,10 @@ use zkgov_log::licence::LicenceDocument;
 use zkgov_verifier::service::web::CONTENT_SECURITY_POLICY;
 use zkgov_verifier::service::RunningService;
 
-const PROCEDURE: &str = r#"
-name = "clinic"
-title = "Clinic <b>licence</b> & more"
-decides = "health"
-rule = "automatic"
-case_prefix = "DJY"
-
-[[applicant]]
-name = "credit_code"
-label = "Unified social credit code"
-max_bytes = 18
-
-[[evidence]]
-name = "premises"
-title = "Premises fit for a clinic"
-policy = "medical-premises"
-registry = "real-estate"
-subject = "credit_code"
-params = { min_area = 120, usage = "medical", today = { computed = "today" } }
-
-[licence]
-registry = "licences"
-number_prefix = "YL"
-valid_days = 365
-fields = { licence = "$number", kind = "clinic", issued = "$issued", expires = "$expires" }
-"#;
+/// The clinic procedure, with markup in its title that must show as text.
+fn procedure() -> String {
+    CLINIC_PROCEDURE.replace("\"Clinic licence\"", "\"Clinic <b>licence</b> & more\"")
+}
 
 /// A browser without JavaScript: it keeps the session cookie it is given,
 /// follows no redirect by itself, and says which language it prefers.
@@ -161,22 +139,7 @@ fn unescape(html: &str) -> String {
 }
 
 fn start(fixture: &Fixture) -> (tempfile::TempDir, RunningService, fixture::Client) {
-    let data = tempfile::tempdir().unwrap();
-    let service = RunningService::spawn(fixture.config(data.path(), None, "")).unwrap();
-    let client = fixture::Client::new(&service);
-    let (status, body) = client.post(
-        "/v1/procedures",
-        Some(HEALTH),
-        &json!({ "procedure": PROCEDURE }),
-    );
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = client.post(
-        "/v1/registries/real-estate/roots",
-        Some(LAND),
-        &json!({ "root": fixture.root() }),
-    );
-    assert_eq!(status, 201, "{body}");
-    (data, service, client)
+    fixture.service_with(&procedure(), "")
 }
 
 /// Applies through the pages and returns the case number and access code.

@@ -25,9 +25,9 @@
 //! that accepts TCP connections only over TLS. Both servers are managed
 //! over their Unix sockets.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::net::TcpListener;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -37,6 +37,8 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::postgres::{Client, NoTls};
+
+use super::apt::{run, running_as_root};
 
 /// The role that owns the cluster; `initdb -U` makes it the superuser.
 pub const USER: &str = "zkgov";
@@ -128,18 +130,6 @@ pub fn fresh_database() -> String {
     server().fresh_database()
 }
 
-/// Whether this process runs as root.
-fn running_as_root() -> bool {
-    if let Ok(meta) = fs::metadata("/proc/self") {
-        return meta.uid() == 0;
-    }
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 /// The bin directory of the newest installed server, and its version.
 fn find_binaries() -> Option<(String, PathBuf)> {
     let mut found: Vec<(u32, String, PathBuf)> = fs::read_dir(INSTALL_ROOT)
@@ -157,29 +147,6 @@ fn find_binaries() -> Option<(String, PathBuf)> {
     found.pop().map(|(_, version, bin)| (version, bin))
 }
 
-/// Runs a command to completion, returning its combined output on failure.
-fn run(command: &mut Command) -> Result<(), String> {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        // The end of apt's or initdb's output is where the reason is.
-        let tail: String = {
-            let lines: Vec<&str> = text.lines().collect();
-            lines[lines.len().saturating_sub(30)..].join("\n")
-        };
-        Err(format!("{command:?} failed ({}):\n{tail}", output.status))
-    }
-}
-
 /// The server binaries, installing the package first when they are missing
 /// and we may.
 fn ensure_installed(root: bool) -> Result<(String, PathBuf), String> {
@@ -193,33 +160,7 @@ fn ensure_installed(root: bool) -> Result<(String, PathBuf), String> {
              (`sudo apt-get install {PACKAGE}`) and run the tests again"
         ));
     }
-    // Test processes of several test binaries may start at once; one
-    // installs, the others wait and then find the binaries.
-    let lock_path = std::env::temp_dir().join("zkgov-postgresql-install.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
-    lock.lock()
-        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
-    if let Some(found) = find_binaries() {
-        return Ok(found);
-    }
-    let install = || {
-        run(Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", PACKAGE])
-            .env("DEBIAN_FRONTEND", "noninteractive"))
-    };
-    if install().is_err() {
-        // A fresh machine has no package lists yet.
-        run(Command::new("apt-get")
-            .arg("update")
-            .env("DEBIAN_FRONTEND", "noninteractive"))
-        .map_err(|e| format!("installing `{PACKAGE}`: {e}"))?;
-        install().map_err(|e| format!("installing `{PACKAGE}`: {e}"))?;
-    }
+    super::apt::install(&[PACKAGE], || find_binaries().is_some())?;
     find_binaries().ok_or_else(|| {
         format!("installed `{PACKAGE}`, but there are still no server binaries in {INSTALL_ROOT}")
     })

@@ -1,0 +1,190 @@
+//! The portal in a real browser: Debian's headless Chromium, driven
+//! through chromedriver. An applicant applies on a phone-sized window and
+//! watches the status change live as the department proves; the same flow
+//! runs with JavaScript off, in Chinese, with the language switch; axe-core
+//! checks every page for serious or critical WCAG 2.2 AA violations; and
+//! screenshots at 360 and 1280 px go to `target/portal-screenshots/`.
+
+mod fixture;
+mod support;
+
+use fixture::{Fixture, CLINIC_PROCEDURE, HEALTH, LAND};
+use serde_json::json;
+use support::browser::{Browser, Options};
+
+/// Checks the page with axe and saves its screenshot under `name`.
+fn check(browser: &Browser, name: &str) {
+    browser.assert_accessible(name);
+    browser.screenshot(name);
+}
+
+#[test]
+fn an_applicant_applies_on_a_phone_and_watches_the_case_live_until_the_licence() {
+    let fixture = Fixture::new();
+    let (_data, service, client) = fixture.service_with(CLINIC_PROCEDURE, "");
+    let base = service.url();
+    let browser = Browser::start(Options {
+        javascript: true,
+        width: 360,
+        languages: "en-GB,en",
+    });
+
+    browser.goto(&format!("{base}/"));
+    check(&browser, "home-360");
+    browser.click_text("Start an application");
+    check(&browser, "apply-360");
+    browser.click_text("Clinic licence");
+    assert_eq!(browser.text("h1"), "Unified social credit code");
+    browser.click_text("Continue");
+    assert!(browser
+        .text(".error-message")
+        .contains("Enter Unified social credit code"));
+    check(&browser, "question-error-360");
+    browser.fill("#answer", "ID-1");
+    browser.click_text("Continue");
+    assert!(browser.text("h1").starts_with("Check your answers"));
+    check(&browser, "check-360");
+    browser.click_text("Accept and send");
+    let case_id = browser.text("#case-number");
+    let code = browser.text("#access-code");
+    assert!(case_id.starts_with("DJY-"), "{case_id}");
+    assert!(!browser.url().contains(&code));
+    check(&browser, "confirmation-360");
+
+    // The status page follows the event stream.
+    browser.click_text("Track your application");
+    let track = format!("{base}/track/{case_id}");
+    assert_eq!(browser.url(), track);
+    browser.wait_for("the live note", |html| {
+        html.contains("id=\"live-note\"") && !html.contains("id=\"live-note\" hidden")
+    });
+    assert_eq!(
+        browser.attr("#case-state", "data-state").as_deref(),
+        Some("open")
+    );
+    check(&browser, "status-pending-360");
+
+    // The land registry proves the premises: the page changes by itself.
+    let (_, leased) = client.get_as("/v1/work", LAND);
+    let work = leased["work"][0].clone();
+    let id = work["id"].as_i64().unwrap();
+    let (status, body) = client.post(
+        &format!("/v1/work/{id}"),
+        Some(LAND),
+        &fixture.work_proof(&work, 0),
+    );
+    assert_eq!(status, 200, "{body}");
+    browser.wait_for("the approval, live", |html| {
+        html.contains("data-state=\"approved\"") && html.contains("data-updates=")
+    });
+    assert_eq!(browser.url(), track, "updated in place, not reloaded");
+
+    // The health department issues the licence; the download appears.
+    let (_, leased) = client.get_as("/v1/work", HEALTH);
+    let id = leased["work"][0]["id"].as_i64().unwrap();
+    let (_, root) = client.post(
+        "/v1/registries/licences/roots",
+        Some(HEALTH),
+        &json!({ "root": "12345" }),
+    );
+    let (status, body) = client.post(
+        &format!("/v1/work/{id}"),
+        Some(HEALTH),
+        &json!({ "outcome": "issued", "root_index": root["index"] }),
+    );
+    assert_eq!(status, 200, "{body}");
+    browser.wait_for("the licence", |html| {
+        html.contains("id=\"licence-download\"")
+    });
+    check(&browser, "status-licensed-360");
+
+    // The public explorer, every entry of the log, a case, a key, a miss.
+    browser.goto(&format!("{base}/log"));
+    check(&browser, "log-360");
+    let size: u64 = browser.text("#log-size").parse().unwrap();
+    for i in 0..size {
+        browser.goto(&format!("{base}/log/entries/{i}"));
+        let kind = browser.text("#entry-type");
+        browser.assert_accessible(&format!("entry {i} ({kind})"));
+    }
+    browser.goto(&format!("{base}/log/cases/{case_id}"));
+    check(&browser, "case-360");
+    browser.goto(&format!("{base}/log/search?q=nothing"));
+    browser.assert_accessible("search miss");
+    browser.goto(&format!("{base}/no-such-page"));
+    browser.assert_accessible("not found");
+    browser.goto(&format!("{base}/track"));
+    browser.fill("#case-id", &case_id);
+    browser.fill("#access-code", "WRONG");
+    browser.click_text("Show my application");
+    assert!(browser.text(".error-summary").contains("do not match"));
+    browser.assert_accessible("sign-in error");
+
+    // The same pages at desktop width.
+    let wide = Browser::start(Options {
+        javascript: true,
+        width: 1280,
+        languages: "en-GB,en",
+    });
+    wide.goto(&format!("{base}/track?case={case_id}"));
+    wide.fill("#access-code", &code);
+    wide.click_text("Show my application");
+    assert_eq!(wide.url(), track);
+    check(&wide, "status-licensed-1280");
+    wide.goto(&format!("{base}/log"));
+    check(&wide, "log-1280");
+    drop(wide);
+    drop(browser);
+    service.shutdown().unwrap();
+}
+
+#[test]
+fn without_javascript_in_chinese_an_applicant_applies_tracks_and_switches_language() {
+    let fixture = Fixture::new();
+    let (_data, service, client) = fixture.service_with(CLINIC_PROCEDURE, "");
+    let base = service.url();
+    let browser = Browser::start(Options {
+        javascript: false,
+        width: 1280,
+        languages: "zh-CN,zh",
+    });
+    browser.goto(&format!("{base}/apply/clinic"));
+    assert!(browser.source().contains("lang=\"zh-CN\""));
+    browser.fill("#answer", "ID-2");
+    browser.click_text("继续");
+    assert_eq!(browser.text("h1"), "提交申请前，请核对您的回答");
+    browser.click_text("确认并提交");
+    let case_id = browser.text("#case-number");
+    browser.screenshot("confirmation-zh-1280");
+    browser.click_text("查询申请进度");
+    assert!(browser.text("#status").contains("等待核验"));
+    assert!(
+        browser.attr("#live-note", "hidden").is_some(),
+        "no script ran: the live note stays hidden"
+    );
+
+    // The department answers; the refresh link shows it.
+    let (_, leased) = client.get_as("/v1/work", LAND);
+    let id = leased["work"][0]["id"].as_i64().unwrap();
+    let (status, body) = client.post(
+        &format!("/v1/work/{id}"),
+        Some(LAND),
+        &json!({ "outcome": "not_satisfied", "conditions": ["area_m2 >= $min_area"] }),
+    );
+    assert_eq!(status, 200, "{body}");
+    browser.click_text("刷新");
+    let status = browser.text("#status");
+    assert!(status.contains("未获批准"), "{status}");
+    assert!(status.contains("area_m2须不低于 120"), "{status}");
+    browser.screenshot("status-refused-zh-1280");
+
+    // The switch changes the language and stays on the page.
+    browser.click("#lang-switch");
+    assert_eq!(browser.url(), format!("{base}/track/{case_id}"));
+    let status = browser.text("#status");
+    assert!(status.contains("Refused"), "{status}");
+    assert!(status.contains("area_m2 must be at least 120"), "{status}");
+    assert!(browser.source().contains("lang=\"en\""));
+    drop(browser);
+    service.shutdown().unwrap();
+}
