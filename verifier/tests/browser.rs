@@ -98,6 +98,54 @@ fn an_applicant_applies_on_a_phone_and_watches_the_case_live_until_the_licence()
     });
     check(&browser, "status-licensed-360");
 
+    // The licence, checked in the browser from its verification link.
+    let licence = browser.script_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         fetch('/track/{case_id}/licence.json').then(r => r.text()).then(done);"
+    ));
+    let licence = licence.as_str().unwrap().to_string();
+    let files = tempfile::tempdir().unwrap();
+    let genuine = files.path().join("licence.json");
+    std::fs::write(&genuine, &licence).unwrap();
+    let link = browser.text("#verification-link");
+    assert!(
+        link.starts_with(&format!("{base}/verify#digest=")),
+        "{link}"
+    );
+    browser.goto(&link);
+    browser.upload("#licence-file", &genuine);
+    browser.press("#verify button");
+    let page = browser.wait_for("the verdict", |html| html.contains("data-valid="));
+    assert!(page.contains("data-valid=\"true\""), "{page}");
+    assert!(browser
+        .text("#verdict")
+        .contains(&case_id.replacen("DJY", "YL", 1)));
+    check(&browser, "verify-valid-360");
+    // An edited licence fails: against the link's digest, and field by
+    // field against the log's approval when no digest is pinned.
+    let edited = files.path().join("edited.json");
+    std::fs::write(&edited, licence.replace("\"clinic\"", "\"hospital\"")).unwrap();
+    browser.upload("#licence-file", &edited);
+    browser.press("#verify button");
+    browser.wait_for("the digest refusal", |html| {
+        html.contains("data-valid=\"false\"")
+    });
+    assert!(browser.text("#verdict").contains("its digest differs"));
+    let key = link.split("&key=").nth(1).unwrap().to_string();
+    browser.goto(&format!("{base}/"));
+    browser.goto(&format!("{base}/verify#key={key}"));
+    browser.upload("#licence-file", &edited);
+    browser.press("#verify button");
+    browser.wait_for("the field refusal", |html| {
+        html.contains("data-valid=\"false\"")
+    });
+    let verdict = browser.text("#verdict");
+    assert!(
+        verdict.contains("licence's fields is not the one the log's approval states"),
+        "{verdict}"
+    );
+    check(&browser, "verify-edited-360");
+
     // The public explorer, every entry of the log, a case, a key, a miss.
     browser.goto(&format!("{base}/log"));
     check(&browser, "log-360");

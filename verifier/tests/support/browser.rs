@@ -224,12 +224,25 @@ impl Browser {
         });
     }
 
+    /// Clicks the first element matching `css`, on a page that stays.
+    pub fn press(&self, css: &str) {
+        self.run(async { self.find(Locator::Css(css)).await.click().await.unwrap() });
+    }
+
     /// Types `value` into the field matching `css`, replacing its text.
     pub fn fill(&self, css: &str, value: &str) {
         self.run(async {
             let field = self.find(Locator::Css(css)).await;
             field.clear().await.unwrap();
             field.send_keys(value).await.unwrap()
+        });
+    }
+
+    /// Chooses the file at `path` in the file input matching `css`.
+    pub fn upload(&self, css: &str, path: &Path) {
+        self.run(async {
+            let input = self.find(Locator::Css(css)).await;
+            input.send_keys(path.to_str().unwrap()).await.unwrap()
         });
     }
 
@@ -244,6 +257,13 @@ impl Browser {
             assert!(started.elapsed() < WAIT, "waited for {what}:\n{html}");
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Runs an asynchronous script in the page: it ends by calling its last
+    /// argument with the value.
+    pub fn script_async(&self, script: &str) -> Value {
+        self.run(self.client().execute_async(script, vec![]))
+            .unwrap()
     }
 
     /// Runs a script in the page and returns its value.

@@ -27,6 +27,11 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../../assets/style.css"),
     },
     Asset {
+        name: "verify.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../../assets/verify.js"),
+    },
+    Asset {
         name: "track.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../../assets/track.js"),
@@ -39,6 +44,8 @@ pub struct Links {
     pub style: String,
     /// `track.js`.
     pub track: String,
+    /// `verify.js`.
+    pub verify: String,
 }
 
 /// `sha256-BASE64` of `bytes`, as Subresource Integrity writes it.
@@ -61,6 +68,7 @@ pub fn links() -> &'static Links {
         Links {
             style: of("style.css"),
             track: of("track.js"),
+            verify: of("verify.js"),
         }
     });
     &LINKS

@@ -38,26 +38,6 @@ mod explorer;
 pub mod text;
 mod track;
 
-/// The pages, as `(method, path)`: the portal's routes beside the API's
-/// [`super::ROUTES`].
-pub const PAGES: &[(&str, &str)] = &[
-    ("GET", "/"),
-    ("GET", "/lang"),
-    ("GET", "/apply"),
-    ("GET", "/apply/{procedure}"),
-    ("POST", "/apply/{procedure}"),
-    ("GET", "/track"),
-    ("POST", "/track"),
-    ("GET", "/track/{case_id}"),
-    ("GET", "/track/{case_id}/licence.json"),
-    ("GET", "/log"),
-    ("GET", "/log/search"),
-    ("GET", "/log/entries/{index}"),
-    ("GET", "/log/cases/{case_id}"),
-    ("GET", "/log/keys/{key_id}"),
-    ("GET", "/assets/{name}"),
-];
-
 /// The largest form a page accepts, in bytes.
 pub const FORM_LIMIT: usize = 16 * 1024;
 
@@ -87,6 +67,7 @@ pub(super) fn router() -> Router<Arc<AppState>> {
         .route("/log/entries/{index}", get(explorer::entry))
         .route("/log/cases/{case_id}", get(explorer::case))
         .route("/log/keys/{key_id}", get(explorer::key))
+        .route("/verify", get(verify))
         .route("/assets/{name}", get(assets::get))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
 }
@@ -289,6 +270,18 @@ struct Home<'a> {
 
 async fn home(ctx: Ctx) -> Response {
     no_cache(render(&ctx, &Home { ctx: &ctx }))
+}
+
+#[derive(Template)]
+#[template(path = "verify.html")]
+struct Verify<'a> {
+    ctx: &'a Ctx,
+}
+
+/// `GET /verify`: checks a licence file in the browser (`assets/verify.js`),
+/// with the log key from the link's fragment.
+async fn verify(ctx: Ctx) -> Response {
+    no_cache(render(&ctx, &Verify { ctx: &ctx }))
 }
 
 #[derive(Deserialize)]
