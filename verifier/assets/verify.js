@@ -63,17 +63,18 @@
     return true;
   }
 
-  // A C2SP verifier key: name+hex8+base64(0x01 || public key).
+  // A C2SP verifier key: name+hex8+base64(0x01 || public key). The name
+  // has no "+"; the base64 may.
   function parseKey(text) {
-    var parts = text.trim().split("+");
-    if (parts.length !== 3 || !/^[0-9a-f]{8}$/.test(parts[1])) {
+    var match = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+\/=]+)$/.exec(text.trim());
+    if (!match) {
       fail(t.key);
     }
-    var raw = base64(parts[2], t.key);
+    var raw = base64(match[3], t.key);
     if (raw.length !== 33 || raw[0] !== 1) {
       fail(t.key);
     }
-    return { name: parts[0], id: parts[1], raw: raw };
+    return { name: match[1], id: match[2], raw: raw };
   }
 
   // The signed note: its text, and the key's Ed25519 signature of it.

@@ -63,6 +63,20 @@ fn an_applicant_applies_on_a_phone_and_watches_the_case_live_until_the_licence()
         Some("open")
     );
     check(&browser, "status-pending-360");
+    let weight = browser.script(
+        "const nav = performance.getEntriesByType('navigation')[0];
+         const paint = performance.getEntriesByName('first-contentful-paint')[0];
+         const assets = performance.getEntriesByType('resource')
+           .filter(r => r.name.includes('/assets/'))
+           .reduce((n, r) => n + r.decodedBodySize, 0);
+         return [nav.decodedBodySize, assets, paint ? paint.startTime : -1];",
+    );
+    eprintln!(
+        "status page: {} bytes of HTML, {} bytes of assets, first contentful paint at {:.0} ms",
+        weight[0],
+        weight[1],
+        weight[2].as_f64().unwrap_or(-1.0)
+    );
 
     // The land registry proves the premises: the page changes by itself.
     let (_, leased) = client.get_as("/v1/work", LAND);
@@ -181,6 +195,43 @@ fn an_applicant_applies_on_a_phone_and_watches_the_case_live_until_the_licence()
     check(&wide, "status-licensed-1280");
     wide.goto(&format!("{base}/log"));
     check(&wide, "log-1280");
+
+    // The health department's desk approves a case of a review procedure.
+    let review = CLINIC_PROCEDURE
+        .replace("name = \"clinic\"", "name = \"clinic-review\"")
+        .replace("rule = \"automatic\"", "rule = \"review\"")
+        .replace("case_prefix = \"DJY\"", "case_prefix = \"DJR\"");
+    let (status, body) = client.post(
+        "/v1/procedures",
+        Some(HEALTH),
+        &json!({ "procedure": review }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (_, applied) = client.post(
+        "/v1/applications",
+        None,
+        &json!({ "procedure": "clinic-review", "inputs": { "credit_code": "ID-1" } }),
+    );
+    let review_case = applied["case_id"].as_str().unwrap().to_string();
+    let (_, leased) = client.get_as("/v1/work", LAND);
+    let work = leased["work"][0].clone();
+    let id = work["id"].as_i64().unwrap();
+    let (status, body) = client.post(
+        &format!("/v1/work/{id}"),
+        Some(LAND),
+        &fixture.work_proof(&work, 0),
+    );
+    assert_eq!(status, 200, "{body}");
+    wide.goto(&format!("{base}/desk"));
+    wide.assert_accessible("desk sign-in");
+    wide.fill("#token", HEALTH);
+    wide.click_text("Sign in");
+    assert!(wide.text("main").contains(&review_case));
+    check(&wide, "desk-1280");
+    wide.click_text("Approve");
+    assert!(wide.text("#desk-message").contains("is in the log"));
+    let (_, view) = client.get_as(&format!("/v1/cases/{review_case}/status"), HEALTH);
+    assert_eq!(view["status"], "approved", "{view}");
     drop(wide);
     drop(browser);
     service.shutdown().unwrap();

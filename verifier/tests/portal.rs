@@ -451,3 +451,96 @@ fn a_licence_downloads_with_its_digest_and_every_entry_reads_in_the_explorer() {
     );
     service.shutdown().unwrap();
 }
+
+/// The value of the first hidden `csrf` field of a page.
+fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    html[at..at + html[at..].find('"').unwrap()].to_string()
+}
+
+#[test]
+fn a_clerk_signs_in_to_the_desk_and_approves_a_review_case_with_its_evidence_beside_it() {
+    let fixture = Fixture::new();
+    let review = CLINIC_PROCEDURE.replace("rule = \"automatic\"", "rule = \"review\"");
+    let (_data, service, client) = fixture.service_with(&review, "");
+    let (status, body) = client.post(
+        "/v1/applications",
+        None,
+        &json!({ "procedure": "clinic", "inputs": { "credit_code": "ID-1" } }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let case_id = body["case_id"].as_str().unwrap().to_string();
+    let (_, leased) = client.get_as("/v1/work", LAND);
+    let work = leased["work"][0].clone();
+    let id = work["id"].as_i64().unwrap();
+    let (status, body) = client.post(
+        &format!("/v1/work/{id}"),
+        Some(LAND),
+        &fixture.work_proof(&work, 0),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let mut clerk = Browser::new(&service, "en");
+    let (_, page) = clerk.get("/desk");
+    assert!(
+        page.contains("type=\"password\""),
+        "the sign-in form: {page}"
+    );
+    let wrong = clerk.post("/desk/sign-in", &[("token", "not-a-token")]);
+    assert_eq!(wrong.status(), 403);
+    assert!(wrong.text().unwrap().contains("not one the service knows"));
+    let signed = clerk.post("/desk/sign-in", &[("token", HEALTH)]);
+    assert_eq!(signed.status(), 303);
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_string();
+    for part in ["zkgov_desk=", "Path=/desk", "HttpOnly", "SameSite=Strict"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    assert!(
+        !cookie.contains(HEALTH),
+        "the token itself is not the cookie"
+    );
+
+    // The case waits, with its evidence and decoded params beside it.
+    let (status, page) = clerk.get("/desk");
+    assert_eq!(status, 200);
+    assert!(page.contains("Desk of health"), "{page}");
+    assert!(page.contains(&case_id), "{page}");
+    assert!(page.contains("min_area = 120"), "{page}");
+    assert!(page.contains("Verified"), "{page}");
+    let token = csrf(&page);
+    let decision = format!("/desk/cases/{case_id}/decision");
+
+    // A form without the session's CSRF token records nothing.
+    let forged = clerk.post(&decision, &[("csrf", "0"), ("decision", "approved")]);
+    assert_eq!(forged.status(), 403);
+    let mut stranger = Browser::new(&service, "en");
+    let outside = stranger.post(&decision, &[("csrf", &token), ("decision", "approved")]);
+    assert_eq!(outside.status(), 303, "no session: back to the sign-in");
+    let (_, status_body) = client.get_as(&format!("/v1/cases/{case_id}/status"), HEALTH);
+    assert_eq!(status_body["status"], "open");
+
+    // A refusal needs a reason: the rules say so on the desk.
+    let response = clerk.post(&decision, &[("csrf", &token), ("decision", "refused")]);
+    assert!(response
+        .text()
+        .unwrap()
+        .contains("a refusal gives its reason"));
+    let approved = clerk.post(&decision, &[("csrf", &token), ("decision", "approved")]);
+    assert_eq!(approved.status(), 200);
+    let page = approved.text().unwrap();
+    assert!(
+        page.contains(&format!("The decision on {case_id} is in the log.")),
+        "{page}"
+    );
+    assert!(page.contains("No case waits for a decision."), "{page}");
+    let (_, status_body) = client.get_as(&format!("/v1/cases/{case_id}/status"), HEALTH);
+    assert_eq!(status_body["status"], "approved", "{status_body}");
+    assert_eq!(status_body["decision"]["automatic"], false);
+
+    // Signing out ends the session.
+    let out = clerk.post("/desk/sign-out", &[("csrf", &token)]);
+    assert_eq!(out.status(), 303);
+    let (_, page) = clerk.get("/desk");
+    assert!(page.contains("type=\"password\""), "{page}");
+    service.shutdown().unwrap();
+}

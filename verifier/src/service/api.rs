@@ -747,17 +747,17 @@ pub(super) async fn compare_case(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DecisionRequest {
-    decision: String,
+    pub decision: String,
     #[serde(default)]
-    results: Vec<u64>,
+    pub results: Vec<u64>,
     #[serde(default)]
-    note: String,
+    pub note: String,
     /// The case's latest decision, which this one amends.
     #[serde(default)]
-    amends: Option<u64>,
+    pub amends: Option<u64>,
     /// The deciding department's signature, once governance lists its key.
     #[serde(default)]
-    signature: Option<EntrySignature>,
+    pub signature: Option<EntrySignature>,
 }
 
 pub(super) async fn post_decision(
@@ -766,9 +766,20 @@ pub(super) async fn post_decision(
     Path(case_id): Path<String>,
     ApiJson(request): ApiJson<DecisionRequest>,
 ) -> Result<Response, ApiError> {
+    let (outcome, receipt) = decide(&state, &department.name, case_id, request).await?;
+    Ok(receipt_response(&outcome, receipt))
+}
+
+/// Records a department's decision on a case, as the rules allow it.
+pub(super) async fn decide(
+    state: &Arc<AppState>,
+    department: &str,
+    case_id: String,
+    request: DecisionRequest,
+) -> Result<(Outcome, Receipt), ApiError> {
     let entry = Entry::Decision {
         case_id,
-        department: department.name,
+        department: department.to_string(),
         decision: request.decision,
         results: request.results,
         note: request.note,
@@ -780,15 +791,14 @@ pub(super) async fn post_decision(
         time: format_time(now()),
         signature: request.signature,
     };
-    let (outcome, receipt) = append_one(
-        &state,
+    append_one(
+        state,
         Draft {
             entry,
             verified: None,
         },
     )
-    .await?;
-    Ok(receipt_response(&outcome, receipt))
+    .await
 }
 
 // ---------------------------------------------------------------- log

@@ -168,6 +168,8 @@ pub struct AppState {
     proposal: Mutex<Option<zkgov_log::entry::Entry>>,
     /// The latest checkpoint with its witnesses' cosignatures.
     cosigned: witnesses::Cosigned,
+    /// The department desk's sessions.
+    desks: web::desk::Sessions,
 }
 
 /// The service, opened and ready to serve.
@@ -265,6 +267,7 @@ impl Service {
             event_streams: Arc::new(Semaphore::new(config_streams)),
             proposal: Mutex::new(proposal),
             cosigned: witnesses::Cosigned::default(),
+            desks: web::desk::Sessions::default(),
         });
         let service = Service {
             state,

@@ -316,6 +316,9 @@ impl Browser {
             .filter(|(_, impact, _)| impact == "serious" || impact == "critical")
             .collect();
         assert!(serious.is_empty(), "{page}: {serious:?}");
+        if !violations.is_empty() {
+            eprintln!("axe, {page}: {violations:?}");
+        }
         violations
     }
 }

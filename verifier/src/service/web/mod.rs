@@ -23,7 +23,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
@@ -34,6 +34,7 @@ use text::{Lang, Text};
 
 mod apply;
 pub(super) mod assets;
+pub(super) mod desk;
 mod explorer;
 pub mod text;
 mod track;
@@ -68,6 +69,10 @@ pub(super) fn router() -> Router<Arc<AppState>> {
         .route("/log/cases/{case_id}", get(explorer::case))
         .route("/log/keys/{key_id}", get(explorer::key))
         .route("/verify", get(verify))
+        .route("/desk", get(desk::show))
+        .route("/desk/sign-in", post(desk::sign_in))
+        .route("/desk/sign-out", post(desk::sign_out))
+        .route("/desk/cases/{case_id}/decision", post(desk::decide_case))
         .route("/assets/{name}", get(assets::get))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
 }

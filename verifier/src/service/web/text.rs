@@ -281,6 +281,27 @@ texts! {
     v_decision: "The log's entry is not an approval that issues a licence", "日志中的条目不是签发许可证的批准决定";
     v_mismatch: "The licence's {} is not the one the log's approval states", "许可证的{}与日志中的批准决定不一致";
     v_crypto: "This browser cannot check Ed25519 signatures", "此浏览器无法核验 Ed25519 签名";
+    nav_desk: "Department desk", "部门工作台";
+    desk_title: "Desk of {}", "{}工作台";
+    desk_sign_in: "Sign in to the department desk", "登录部门工作台";
+    desk_token: "Department token", "部门令牌";
+    desk_sign_in_button: "Sign in", "登录";
+    desk_bad_token: "This token is not one the service knows", "服务不认识此令牌";
+    desk_sign_out: "Sign out", "退出登录";
+    desk_queue: "Work queue", "工作队列";
+    desk_pending: "Waiting", "待处理";
+    desk_leased: "Being proved", "正在证明";
+    desk_done: "Done", "已完成";
+    desk_waiting: "Cases waiting for your decision", "等待您决定的案件";
+    desk_none_waiting: "No case waits for a decision.", "没有等待决定的案件。";
+    desk_answered: "Your registries' recent answers", "本部门登记簿的最近答复";
+    desk_approve: "Approve", "批准";
+    desk_refuse: "Refuse", "不予批准";
+    desk_reason: "Reason (needed to refuse)", "理由（不予批准时必填）";
+    desk_signs: "This department signs its decisions with its key, which never reaches this service: decide with the command zkgov case decide --key.",
+        "本部门用自己的密钥签署决定，密钥不会交给本服务：请使用命令 zkgov case decide --key 作出决定。";
+    desk_recorded: "The decision on {} is in the log.", "对 {} 的决定已记入日志。";
+    desk_refused: "The log's rules refuse this decision: {}", "日志规则拒绝了该决定：{}";
     not_found_title: "Page not found", "找不到页面";
     not_found_text: "Check the address, or start again from the home page.", "请检查网址，或从首页重新开始。";
     error_title: "Sorry, there is a problem with the service", "抱歉，服务出现问题";
