@@ -210,6 +210,10 @@ fn an_applicant_applies_one_question_at_a_time_and_tracks_a_refusal_in_both_lang
     // A field the procedure does not ask for is a malformed form.
     let response = browser.post("/apply/clinic", &[("at", "0"), ("a.name", "x")]);
     assert_eq!(response.status(), 400);
+    // Every form has a body limit.
+    let big = "x".repeat(20 * 1024);
+    let response = browser.post("/apply/clinic", &[("at", "0"), ("a.credit_code", &big)]);
+    assert_eq!(response.status(), 413);
     // "Change" goes back to the question with the answer in place.
     let response = browser.post("/apply/clinic", &[("a.credit_code", "ID-3"), ("goto", "0")]);
     let page = response.text().unwrap();

@@ -22,7 +22,7 @@ use super::super::applications::{
 use super::super::error::ApiError;
 use super::super::AppState;
 use super::text::{fill, Text};
-use super::{failure, no_cache, render, Ctx};
+use super::{failure, form_error, no_cache, render, Ctx};
 use zkgov_log::rules::LoggedProcedure;
 
 #[derive(Template)]
@@ -247,8 +247,9 @@ pub(super) async fn answer(
     Path(name): Path<String>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
-    let Ok(Form(fields)) = form else {
-        return failure(&ctx, ApiError::MalformedRequest("the form".into()));
+    let fields = match form {
+        Ok(Form(fields)) => fields,
+        Err(rejection) => return failure(&ctx, form_error(rejection)),
     };
     let logged = match procedure(&state, &name) {
         Ok(logged) => logged,

@@ -98,3 +98,28 @@ pub(super) async fn get(Path(name): Path<String>, headers: HeaderMap) -> Respons
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_publishes_the_verification_scripts_integrity() {
+        let readme = include_str!("../../../../README.md");
+        let hash = &links().verify;
+        assert!(
+            readme.contains(&format!("`{hash}`")),
+            "the README must publish {hash}, the integrity of assets/verify.js"
+        );
+    }
+
+    #[test]
+    fn every_asset_is_served_with_its_type() {
+        for asset in ASSETS {
+            assert!(find(asset.name).is_some());
+            assert!(asset.content_type.ends_with("charset=utf-8"));
+            assert!(!asset.bytes.is_empty(), "{}", asset.name);
+        }
+        assert!(find("../Cargo.toml").is_none());
+    }
+}

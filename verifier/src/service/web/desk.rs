@@ -32,7 +32,7 @@ use super::super::config::{Department, TokenHash};
 use super::super::error::ApiError;
 use super::super::{now, AppState};
 use super::text::{fill, Text};
-use super::{failure, path_segment, render, Ctx};
+use super::{failure, form_error, path_segment, render, Ctx};
 use zkgov_log::procedure::DecisionRule;
 
 /// The desk session cookie.
@@ -319,8 +319,9 @@ pub(super) async fn sign_in(
     ctx: Ctx,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return failure(&ctx, ApiError::MalformedRequest("the form".into()));
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => return failure(&ctx, form_error(rejection)),
     };
     let presented = TokenHash::of(form.token.trim());
     let mut found = None;
@@ -407,7 +408,7 @@ pub(super) async fn decide_case(
     let form = match form {
         Ok(Form(form)) if csrf_ok(&csrf, &form.csrf) => form,
         Ok(_) => return failure(&ctx, ApiError::Forbidden("the form is stale".into())),
-        Err(_) => return failure(&ctx, ApiError::MalformedRequest("the form".into())),
+        Err(rejection) => return failure(&ctx, form_error(rejection)),
     };
     if !["approved", "refused"].contains(&form.decision.as_str()) || form.note.len() > 1000 {
         return failure(&ctx, ApiError::MalformedRequest("the decision".into()));

@@ -227,6 +227,16 @@ fn page_error(ctx: &Ctx, status: StatusCode, title: &str, text: &str) -> Respons
     (status, Html(html)).into_response()
 }
 
+/// The error for a form that could not be read: too large, or not a form
+/// of the page's fields.
+pub(super) fn form_error(rejection: axum::extract::rejection::FormRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::BodyTooLarge
+    } else {
+        ApiError::MalformedRequest("the form".into())
+    }
+}
+
 /// The page for an API error: its status, in the page's language. What
 /// went wrong inside the service goes to the server's log only.
 pub(super) fn failure(ctx: &Ctx, error: ApiError) -> Response {

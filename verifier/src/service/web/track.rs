@@ -22,7 +22,7 @@ use super::super::error::ApiError;
 use super::super::licence::licence_document;
 use super::super::AppState;
 use super::text::{fill, Text};
-use super::{failure, path_segment, render, Ctx};
+use super::{failure, form_error, path_segment, render, Ctx};
 
 #[derive(Template)]
 #[template(path = "track_sign_in.html")]
@@ -75,8 +75,9 @@ pub(super) async fn sign_in(
     addr: Option<Extension<ClientAddr>>,
     form: Result<Form<SignInForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return failure(&ctx, ApiError::MalformedRequest("the form".into()));
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => return failure(&ctx, form_error(rejection)),
     };
     let case_id = form.case_id.trim().to_ascii_uppercase();
     let code = form.access_code.trim().to_ascii_uppercase();
