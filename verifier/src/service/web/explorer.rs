@@ -180,7 +180,7 @@ fn rows(t: &Text, log: &LogState, entry: &Entry) -> Vec<Row> {
             let mut rows: Vec<Row> = departments
                 .iter()
                 .map(|d| {
-                    let registries = d.registries.iter().cloned().collect::<Vec<_>>().join(", ");
+                    let registries = d.registries.join(", ");
                     let mut value = d.name.clone();
                     if !registries.is_empty() {
                         value.push_str(&format!(" ({}: {registries})", t.field_registries));
