@@ -540,6 +540,11 @@ fn a_clerk_signs_in_to_the_desk_and_approves_a_review_case_with_its_evidence_bes
     let (_, status_body) = client.get_as(&format!("/v1/cases/{case_id}/status"), HEALTH);
     assert_eq!(status_body["status"], "approved", "{status_body}");
     assert_eq!(status_body["decision"]["automatic"], false);
+    // The approval asks the licence registry's department for its licence.
+    let (_, leased) = client.get_as("/v1/work", HEALTH);
+    let licence = &leased["work"][0];
+    assert_eq!(licence["kind"], "licence", "{leased}");
+    assert_eq!(licence["case_id"], case_id.as_str(), "{leased}");
 
     // Signing out ends the session.
     let out = clerk.post("/desk/sign-out", &[("csrf", &token)]);

@@ -23,6 +23,7 @@ use zkgov_log::signature::EntrySignature;
 use zkgov_log::{encode_hash, tree};
 
 use super::appender::{AppendError, Committed, Draft, Outcome};
+use super::applications::licence_work;
 use super::auth::{AdminAuth, DepartmentAuth};
 use super::batcher;
 use super::error::ApiError;
@@ -778,7 +779,7 @@ pub(super) async fn decide(
     request: DecisionRequest,
 ) -> Result<(Outcome, Receipt), ApiError> {
     let entry = Entry::Decision {
-        case_id,
+        case_id: case_id.clone(),
         department: department.to_string(),
         decision: request.decision,
         results: request.results,
@@ -791,14 +792,23 @@ pub(super) async fn decide(
         time: format_time(now()),
         signature: request.signature,
     };
-    append_one(
+    let decided = append_one(
         state,
         Draft {
             entry,
             verified: None,
         },
     )
-    .await
+    .await?;
+    // An approval that issues a licence asks the licence registry's
+    // department to add it, as an automatic one does.
+    let licences = licence_work(&state.log(), &[case_id]);
+    if !licences.is_empty() {
+        let storage = state.storage.clone();
+        blocking(move || Ok(storage.add_work(&licences)?)).await?;
+        state.casework_changed();
+    }
+    Ok(decided)
 }
 
 // ---------------------------------------------------------------- log

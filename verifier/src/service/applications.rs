@@ -1040,8 +1040,12 @@ async fn complete(
     };
     let storage = state.storage.clone();
     blocking(move || {
-        storage.finish_work(&finished)?;
+        // The requests that follow go in before the answered ones are
+        // done, so that the queue is never empty while a licence is due,
+        // and a crash between the two leaves the answer to be given again
+        // rather than the licence unasked for.
         storage.add_work(&licences)?;
+        storage.finish_work(&finished)?;
         // A decided case asks for no more evidence: its open requests are
         // done, by the decision.
         for (case_id, index) in decided {
@@ -1063,7 +1067,6 @@ async fn complete(
         .collect())
 }
 
-/// The licence requests that approvals of `cases` call for.
 /// The decided cases among `cases`, each once, with its decision's index.
 fn decided_cases(log: &LogState, mut cases: Vec<String>) -> Vec<(String, u64)> {
     cases.sort();
@@ -1080,6 +1083,7 @@ fn decided_cases(log: &LogState, mut cases: Vec<String>) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// The licence requests that approvals of `cases` call for.
 pub(super) fn licence_work(log: &LogState, cases: &[String]) -> Vec<NewWork> {
     let mut work: Vec<NewWork> = Vec::new();
     for case_id in cases {
