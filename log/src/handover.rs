@@ -69,6 +69,14 @@ pub enum HandoverError {
         /// The name found.
         found: String,
     },
+    /// The entry followed as a hand-over is of another type.
+    #[error("entry {index} is a `{found}` entry, not a `log_key` hand-over")]
+    NotAHandover {
+        /// The entry's log index.
+        index: u64,
+        /// The entry's type.
+        found: &'static str,
+    },
     /// The new key is the previous one.
     #[error("the hand-over names the same key twice")]
     SameKey,
@@ -224,11 +232,9 @@ impl LogKeys {
             ..
         } = entry
         else {
-            return Err(HandoverError::MalformedKey {
-                field: "previous",
-                source: CheckpointError::MalformedKey {
-                    reason: "not a log_key entry",
-                },
+            return Err(HandoverError::NotAHandover {
+                index,
+                found: entry.kind(),
             });
         };
         let current = self.current();
@@ -252,6 +258,18 @@ impl LogKeys {
     /// Verifies a signed checkpoint under the chain: some key's signature,
     /// and a size within that key's span.
     pub fn verify(&self, note: &str, origin: &str) -> Result<Checkpoint, HandoverError> {
+        self.find(note, origin).map(|(_, checkpoint)| checkpoint)
+    }
+
+    /// The key whose span holds checkpoints of `size` and that signed
+    /// `note`, for formats that embed a checkpoint (receipts, licences).
+    pub fn verifier_for(&self, note: &str, origin: &str) -> Result<&LogVerifier, HandoverError> {
+        self.find(note, origin).map(|(verifier, _)| verifier)
+    }
+
+    /// The key of the chain that signed `note`, newest first, and the
+    /// checkpoint, if its size lies within that key's span.
+    fn find(&self, note: &str, origin: &str) -> Result<(&LogVerifier, Checkpoint), HandoverError> {
         let mut first_error = None;
         for span in self.spans.iter().rev() {
             match span.verifier.verify(note, origin) {
@@ -270,7 +288,7 @@ impl LogKeys {
                             until,
                         });
                     }
-                    return Ok(checkpoint);
+                    return Ok((&span.verifier, checkpoint));
                 }
                 Err(CheckpointError::UnknownKey) => {}
                 Err(e) => {
@@ -279,23 +297,6 @@ impl LogKeys {
             }
         }
         Err(first_error.unwrap_or(CheckpointError::UnknownKey).into())
-    }
-
-    /// The key whose span holds checkpoints of `size` and that signed
-    /// `note`, for formats that embed a checkpoint (receipts, licences).
-    pub fn verifier_for(&self, note: &str, origin: &str) -> Result<&LogVerifier, HandoverError> {
-        let checkpoint = self.verify(note, origin)?;
-        Ok(self
-            .spans
-            .iter()
-            .rev()
-            .find(|span| {
-                checkpoint.size >= span.from
-                    && span.until.is_none_or(|until| checkpoint.size <= until)
-                    && span.verifier.verify(note, origin).is_ok()
-            })
-            .map(|span| &span.verifier)
-            .expect("verify found the span"))
     }
 }
 
@@ -397,5 +398,23 @@ mod tests {
             keys.follow(3, &handover_entry(&a, &a.verifier_key(), "t".into())),
             Err(HandoverError::SameKey)
         );
+        // An entry of another type.
+        let unmet = Entry::Unmet {
+            case_id: "c".into(),
+            evidence: "e".into(),
+            department: "d".into(),
+            reason: "revoked".into(),
+            conditions: vec![],
+            time: "t".into(),
+            signature: None,
+        };
+        assert_eq!(
+            keys.follow(3, &unmet),
+            Err(HandoverError::NotAHandover {
+                index: 3,
+                found: "unmet"
+            })
+        );
+        assert_eq!(keys.handovers(), 0);
     }
 }

@@ -576,38 +576,46 @@ impl AppState {
     }
 }
 
+/// The file of the log's signing key in the data directory.
+pub const SIGNING_KEY_FILE: &str = "log-signing.key";
+
 /// The log signing key in `data_dir`, created (mode 0600) on first start.
 pub(crate) fn load_or_create_signer(
     data_dir: &Path,
     origin: &str,
 ) -> Result<LogSigner, StartError> {
-    let path = data_dir.join("log-signing.key");
+    let path = data_dir.join(SIGNING_KEY_FILE);
+    if path.exists() {
+        return load_signer(&path, origin);
+    }
     let fail = |message: String| StartError::SigningKey {
         path: path.display().to_string(),
         message,
     };
-    match std::fs::read_to_string(&path) {
-        Ok(_) => {
-            let text = read_private_file(&path).map_err(fail)?;
-            let signer = LogSigner::from_private_key(&text)
-                .map_err(|e: CheckpointError| fail(e.to_string()))?;
-            if signer.name() != origin {
-                return Err(fail(format!(
-                    "the key is for origin `{}`, but the service's origin is `{origin}`",
-                    signer.name()
-                )));
-            }
-            Ok(signer)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir).map_err(|e| fail(e.to_string()))?;
-            let signer = LogSigner::generate(origin);
-            write_private(&path, &signer.private_key()).map_err(|e| fail(e.to_string()))?;
-            tracing::info!(path = %path.display(), "generated a new log signing key");
-            Ok(signer)
-        }
-        Err(e) => Err(fail(e.to_string())),
+    std::fs::create_dir_all(data_dir).map_err(|e| fail(e.to_string()))?;
+    let signer = LogSigner::generate(origin);
+    write_private(&path, &signer.private_key()).map_err(|e| fail(e.to_string()))?;
+    tracing::info!(path = %path.display(), "generated a new log signing key");
+    Ok(signer)
+}
+
+/// A log signing key from the secret file at `path`, which must be for the
+/// log of `origin`.
+pub(crate) fn load_signer(path: &Path, origin: &str) -> Result<LogSigner, StartError> {
+    let fail = |message: String| StartError::SigningKey {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = read_private_file(path).map_err(fail)?;
+    let signer =
+        LogSigner::from_private_key(&text).map_err(|e: CheckpointError| fail(e.to_string()))?;
+    if signer.name() != origin {
+        return Err(fail(format!(
+            "the key is for origin `{}`, but the service's origin is `{origin}`",
+            signer.name()
+        )));
     }
+    Ok(signer)
 }
 
 /// Reads a secret file, which its owner alone may read.

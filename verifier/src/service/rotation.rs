@@ -40,19 +40,7 @@ pub(crate) fn load_next(data_dir: &Path, origin: &str) -> Result<Option<LogSigne
     if !path.exists() {
         return Ok(None);
     }
-    let fail = |message: String| StartError::SigningKey {
-        path: path.display().to_string(),
-        message,
-    };
-    let text = super::read_private_file(&path).map_err(fail)?;
-    let signer = LogSigner::from_private_key(&text).map_err(|e| fail(e.to_string()))?;
-    if signer.name() != origin {
-        return Err(fail(format!(
-            "the key is for origin `{}`, but the service's origin is `{origin}`",
-            signer.name()
-        )));
-    }
-    Ok(Some(signer))
+    super::load_signer(&path, origin).map(Some)
 }
 
 /// Writes a new next key for the log of `origin` into `data_dir`, which
@@ -91,7 +79,7 @@ pub fn hand_over_if_asked(
     let logged = log.handovers().last().map(|(_, key)| key.clone());
     let next = load_next(data_dir, &origin)?;
     let mismatch = |message: String| StartError::SigningKey {
-        path: data_dir.join("log-signing.key").display().to_string(),
+        path: data_dir.join(super::SIGNING_KEY_FILE).display().to_string(),
         message,
     };
     let next = match (logged, next) {
@@ -142,7 +130,7 @@ fn finish(
         .sign(storage, log.size(), log.root())
         .map_err(corrupt)?;
     let signed = signed.hand_over(next).map_err(corrupt)?;
-    let path = data_dir.join("log-signing.key");
+    let path = data_dir.join(super::SIGNING_KEY_FILE);
     std::fs::rename(next_key_path(data_dir), &path)
         .and_then(|()| std::fs::File::open(data_dir)?.sync_all())
         .map_err(|e| StartError::SigningKey {
