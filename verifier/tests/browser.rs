@@ -79,34 +79,14 @@ fn an_applicant_applies_on_a_phone_and_watches_the_case_live_until_the_licence()
     );
 
     // The land registry proves the premises: the page changes by itself.
-    let (_, leased) = client.get_as("/v1/work", LAND);
-    let work = leased["work"][0].clone();
-    let id = work["id"].as_i64().unwrap();
-    let (status, body) = client.post(
-        &format!("/v1/work/{id}"),
-        Some(LAND),
-        &fixture.work_proof(&work, 0),
-    );
-    assert_eq!(status, 200, "{body}");
+    client.answer_next(LAND, |work| fixture.work_proof(work, 0));
     browser.wait_for("the approval, live", |html| {
         html.contains("data-state=\"approved\"") && html.contains("data-updates=")
     });
     assert_eq!(browser.url(), track, "updated in place, not reloaded");
 
     // The health department issues the licence; the download appears.
-    let (_, leased) = client.get_as("/v1/work", HEALTH);
-    let id = leased["work"][0]["id"].as_i64().unwrap();
-    let (_, root) = client.post(
-        "/v1/registries/licences/roots",
-        Some(HEALTH),
-        &json!({ "root": "12345" }),
-    );
-    let (status, body) = client.post(
-        &format!("/v1/work/{id}"),
-        Some(HEALTH),
-        &json!({ "outcome": "issued", "root_index": root["index"] }),
-    );
-    assert_eq!(status, 200, "{body}");
+    client.issue_next_licence();
     browser.wait_for("the licence", |html| {
         html.contains("id=\"licence-download\"")
     });
@@ -213,15 +193,7 @@ fn an_applicant_applies_on_a_phone_and_watches_the_case_live_until_the_licence()
         &json!({ "procedure": "clinic-review", "inputs": { "credit_code": "ID-1" } }),
     );
     let review_case = applied["case_id"].as_str().unwrap().to_string();
-    let (_, leased) = client.get_as("/v1/work", LAND);
-    let work = leased["work"][0].clone();
-    let id = work["id"].as_i64().unwrap();
-    let (status, body) = client.post(
-        &format!("/v1/work/{id}"),
-        Some(LAND),
-        &fixture.work_proof(&work, 0),
-    );
-    assert_eq!(status, 200, "{body}");
+    client.answer_next(LAND, |work| fixture.work_proof(work, 0));
     wide.goto(&format!("{base}/desk"));
     wide.assert_accessible("desk sign-in");
     wide.fill("#token", HEALTH);
@@ -263,14 +235,10 @@ fn without_javascript_in_chinese_an_applicant_applies_tracks_and_switches_langua
     );
 
     // The department answers; the refresh link shows it.
-    let (_, leased) = client.get_as("/v1/work", LAND);
-    let id = leased["work"][0]["id"].as_i64().unwrap();
-    let (status, body) = client.post(
-        &format!("/v1/work/{id}"),
-        Some(LAND),
-        &json!({ "outcome": "not_satisfied", "conditions": ["area_m2 >= $min_area"] }),
+    client.answer_next(
+        LAND,
+        |_| json!({ "outcome": "not_satisfied", "conditions": ["area_m2 >= $min_area"] }),
     );
-    assert_eq!(status, 200, "{body}");
     browser.click_text("刷新");
     let status = browser.text("#status");
     assert!(status.contains("未获批准"), "{status}");

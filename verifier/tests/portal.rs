@@ -282,14 +282,10 @@ fn an_applicant_applies_one_question_at_a_time_and_tracks_a_refusal_in_both_lang
 
     // The land registry finds the premises too small: the page names the
     // condition in words, with the case's params in place.
-    let (_, leased) = client.get_as("/v1/work", LAND);
-    let id = leased["work"][0]["id"].as_i64().unwrap();
-    let (status, body) = client.post(
-        &format!("/v1/work/{id}"),
-        Some(LAND),
-        &json!({ "outcome": "not_satisfied", "conditions": ["area_m2 >= $min_area"] }),
+    client.answer_next(
+        LAND,
+        |_| json!({ "outcome": "not_satisfied", "conditions": ["area_m2 >= $min_area"] }),
     );
-    assert_eq!(status, 200, "{body}");
     let (_, page) = other.get(&location);
     assert!(page.contains("area_m2须不低于 120"), "{page}");
     assert!(page.contains("未获批准"), "{page}");
@@ -320,15 +316,7 @@ fn a_licence_downloads_with_its_digest_and_every_entry_reads_in_the_explorer() {
     let (case_id, code) = apply(&mut browser, "ID-1");
 
     // Proved, decided automatically, and issued by the health department.
-    let (_, leased) = client.get_as("/v1/work", LAND);
-    let work = leased["work"][0].clone();
-    let id = work["id"].as_i64().unwrap();
-    let (status, body) = client.post(
-        &format!("/v1/work/{id}"),
-        Some(LAND),
-        &fixture.work_proof(&work, 0),
-    );
-    assert_eq!(status, 200, "{body}");
+    let work = client.answer_next(LAND, |work| fixture.work_proof(work, 0));
     let track = format!("/track/{case_id}");
     let (_, page) = browser.get(&track);
     assert!(
@@ -336,19 +324,7 @@ fn a_licence_downloads_with_its_digest_and_every_entry_reads_in_the_explorer() {
         "{page}"
     );
     assert!(page.contains("being entered in the registry"), "{page}");
-    let (_, leased) = client.get_as("/v1/work", HEALTH);
-    let id = leased["work"][0]["id"].as_i64().unwrap();
-    let (_, root) = client.post(
-        "/v1/registries/licences/roots",
-        Some(HEALTH),
-        &json!({ "root": "12345" }),
-    );
-    let (status, body) = client.post(
-        &format!("/v1/work/{id}"),
-        Some(HEALTH),
-        &json!({ "outcome": "issued", "root_index": root["index"] }),
-    );
-    assert_eq!(status, 200, "{body}");
+    client.issue_next_licence();
 
     // The status page shows the licence, its digest and a QR code of the
     // verification link, which pins the log's key.
@@ -474,15 +450,7 @@ fn a_clerk_signs_in_to_the_desk_and_approves_a_review_case_with_its_evidence_bes
     );
     assert_eq!(status, 201, "{body}");
     let case_id = body["case_id"].as_str().unwrap().to_string();
-    let (_, leased) = client.get_as("/v1/work", LAND);
-    let work = leased["work"][0].clone();
-    let id = work["id"].as_i64().unwrap();
-    let (status, body) = client.post(
-        &format!("/v1/work/{id}"),
-        Some(LAND),
-        &fixture.work_proof(&work, 0),
-    );
-    assert_eq!(status, 200, "{body}");
+    client.answer_next(LAND, |work| fixture.work_proof(work, 0));
 
     let mut clerk = Browser::new(&service, "en");
     let (_, page) = clerk.get("/desk");

@@ -152,20 +152,6 @@ fn summary(t: &Text, log: &LogState, entry: &Entry) -> String {
     }
 }
 
-fn entry_time(entry: &Entry) -> &str {
-    match entry {
-        Entry::Governance { time, .. }
-        | Entry::Key { time, .. }
-        | Entry::Root { time, .. }
-        | Entry::Result { time, .. }
-        | Entry::Decision { time, .. }
-        | Entry::Procedure { time, .. }
-        | Entry::Case { time, .. }
-        | Entry::Unmet { time, .. }
-        | Entry::LogKey { time, .. } => time,
-    }
-}
-
 /// An entry, line by line, decoded.
 fn rows(t: &Text, log: &LogState, entry: &Entry) -> Vec<Row> {
     let yes_no = |b: bool| if b { t.yes } else { t.no };
@@ -426,7 +412,7 @@ pub(super) async fn index(
                     .unwrap_or_default(),
                 time: entry
                     .as_ref()
-                    .map(entry_time)
+                    .map(Entry::time)
                     .unwrap_or_default()
                     .to_string(),
             })
@@ -506,7 +492,7 @@ pub(super) async fn entry(
         kind: type_name(t, entry.as_ref()),
         time: entry
             .as_ref()
-            .map(entry_time)
+            .map(Entry::time)
             .unwrap_or_default()
             .to_string(),
         rows,
