@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use zkgov_circuits::circuit::StatementCircuit;
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_circuits::policy::Policy;
@@ -51,7 +51,7 @@ enum Command {
     /// Groth16 keys per policy: setup, inspection, export.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// Verify a Groth16 proof offline from snarkjs-format files: exit 0 valid, 1 invalid, 2 malformed.
+    /// Verify a Groth16 proof offline, from snarkjs-format files or a `zkgov prove` line: exit 0 valid, 1 invalid, 2 malformed.
     Verify(VerifyArgs),
     /// Run the reference workload end to end on a synthetic registry.
     Demo(demo::DemoArgs),
@@ -160,16 +160,29 @@ struct InspectArgs {
 }
 
 #[derive(Args)]
+#[command(group(ArgGroup::new("key").required(true).args(["vk", "keys"])))]
+#[command(group(ArgGroup::new("statement").required(true).args(["proof", "line"])))]
 struct VerifyArgs {
     /// The verifying key, snarkjs `verification_key.json`.
-    #[arg(long)]
-    vk: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    vk: Option<PathBuf>,
+    /// A key directory: its verifying key, and its key id, which a prove
+    /// line must name.
+    #[arg(long, value_name = "KEYDIR")]
+    keys: Option<PathBuf>,
     /// The proof, snarkjs `proof.json`.
-    #[arg(long)]
-    proof: PathBuf,
+    #[arg(long, value_name = "FILE", requires = "public")]
+    proof: Option<PathBuf>,
     /// The public signals, snarkjs `public.json`.
-    #[arg(long)]
-    public: PathBuf,
+    #[arg(long, value_name = "FILE", requires = "proof")]
+    public: Option<PathBuf>,
+    /// `zkgov prove` output (`-` for standard input): its one line, or the
+    /// line of --case.
+    #[arg(long, value_name = "FILE")]
+    line: Option<PathBuf>,
+    /// With --line, the case whose line to verify.
+    #[arg(long, value_name = "CASE", requires = "line")]
+    case: Option<String>,
 }
 
 /// An error in the user's input rather than in the work: exit code 2.
@@ -308,15 +321,48 @@ fn verify(args: &VerifyArgs) -> Result<bool> {
     let read = |path: &Path| {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
     };
-    let malformed =
-        |path: &Path, e: snarkjs::SnarkjsError| Malformed(format!("{}: {e}", path.display()));
-    let vk =
-        snarkjs::verifying_key_from_json(&read(&args.vk)?).map_err(|e| malformed(&args.vk, e))?;
-    let proof =
-        snarkjs::proof_from_json(&read(&args.proof)?).map_err(|e| malformed(&args.proof, e))?;
-    let public = snarkjs::public_signals_from_json(&read(&args.public)?)
-        .map_err(|e| malformed(&args.public, e))?;
-    snarkjs::verify(&vk, &proof, &public).map_err(|e| malformed(&args.public, e).into())
+    let malformed = |what: &str, e: snarkjs::SnarkjsError| Malformed(format!("{what}: {e}"));
+    let (vk, key_id) = match (&args.vk, &args.keys) {
+        (Some(path), _) => (
+            snarkjs::verifying_key_from_json(&read(path)?)
+                .map_err(|e| malformed(&path.display().to_string(), e))?,
+            None,
+        ),
+        (None, Some(dir)) => {
+            let keys =
+                zkgov_keys::store::KeyDir::open(dir).map_err(|e| Malformed(e.to_string()))?;
+            (keys.verifying_key, Some(keys.metadata.key_id))
+        }
+        (None, None) => unreachable!("clap requires --vk or --keys"),
+    };
+    let (proof, public) = match (&args.proof, &args.public, &args.line) {
+        (Some(proof), Some(public), _) => (
+            snarkjs::proof_from_json(&read(proof)?)
+                .map_err(|e| malformed(&proof.display().to_string(), e))?,
+            snarkjs::public_signals_from_json(&read(public)?)
+                .map_err(|e| malformed(&public.display().to_string(), e))?,
+        ),
+        (_, _, Some(path)) => {
+            let (name, text) = if path.as_os_str() == "-" {
+                let text = std::io::read_to_string(std::io::stdin())
+                    .context("cannot read standard input")?;
+                ("standard input".to_string(), text)
+            } else {
+                (path.display().to_string(), read(path)?)
+            };
+            let line = prove::proven_line(&text, args.case.as_deref(), key_id.as_deref())
+                .map_err(|problem| Malformed(format!("{name}: {problem}")))?;
+            let what = format!("{name}: case {}", line.case_id);
+            (
+                snarkjs::proof_from_json(&line.proof.to_string())
+                    .map_err(|e| malformed(&what, e))?,
+                snarkjs::public_signals_from_json(&serde_json::to_string(&line.public_inputs)?)
+                    .map_err(|e| malformed(&what, e))?,
+            )
+        }
+        _ => unreachable!("clap requires --proof and --public, or --line"),
+    };
+    snarkjs::verify(&vk, &proof, &public).map_err(|e| malformed("the public inputs", e).into())
 }
 
 fn hash_poseidon(inputs: &[String]) -> Result<()> {

@@ -120,6 +120,17 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
+    /// The line's `status`.
+    fn status(&self) -> &'static str {
+        match self {
+            Outcome::Proven { .. } => "proven",
+            Outcome::NotSatisfied { .. } => "not_satisfied",
+            Outcome::SubjectNotFound { .. } => "subject_not_found",
+            Outcome::Revoked { .. } => "revoked",
+            Outcome::InvalidInput { .. } => "invalid_input",
+        }
+    }
+
     fn case_id(&self) -> &str {
         match self {
             Outcome::Proven { case_id, .. }
@@ -128,6 +139,65 @@ impl Outcome {
             | Outcome::Revoked { case_id }
             | Outcome::InvalidInput { case_id, .. } => case_id,
         }
+    }
+}
+
+/// A proof as a `proven` output line states it.
+pub(crate) struct ProvenLine {
+    pub(crate) case_id: String,
+    pub(crate) public_inputs: Vec<String>,
+    pub(crate) proof: serde_json::Value,
+}
+
+/// The proof of output `text`: its one line, or the line of `case`, which
+/// must be `proven` and, where `key_id` is given, under that key.
+pub(crate) fn proven_line(
+    text: &str,
+    case: Option<&str>,
+    key_id: Option<&str>,
+) -> Result<ProvenLine, String> {
+    let mut chosen = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let outcome: Outcome = serde_json::from_str(line)
+            .map_err(|e| format!("line {} is not a `zkgov prove` output line: {e}", i + 1))?;
+        if case.is_none_or(|case| outcome.case_id() == case) {
+            chosen.push(outcome);
+        }
+    }
+    let outcome = match (chosen.len(), case) {
+        (1, _) => chosen.remove(0),
+        (0, Some(case)) => return Err(format!("no line of case `{case}`")),
+        (0, None) => return Err("no output line".into()),
+        (n, Some(case)) => return Err(format!("{n} lines of case `{case}`")),
+        (n, None) => return Err(format!("{n} lines: name the one to verify with --case")),
+    };
+    match outcome {
+        Outcome::Proven {
+            case_id,
+            key_id: line_key,
+            public_inputs,
+            proof,
+            ..
+        } => {
+            if let Some(key_id) = key_id.filter(|k| *k != line_key) {
+                return Err(format!(
+                    "case {case_id} is proved under key {line_key}, but the key directory holds {key_id}"
+                ));
+            }
+            Ok(ProvenLine {
+                case_id,
+                public_inputs,
+                proof,
+            })
+        }
+        other => Err(format!(
+            "case {} is `{}`: there is no proof to verify",
+            other.case_id(),
+            other.status()
+        )),
     }
 }
 
@@ -822,4 +892,54 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(status: &str, case_id: &str) -> String {
+        match status {
+            "proven" => serde_json::json!({
+                "status": "proven", "case_id": case_id, "key_id": "k1",
+                "registry_root": "1", "public_inputs": ["1", "2"], "proof": {"protocol": "groth16"},
+            }),
+            _ => serde_json::json!({ "status": status, "case_id": case_id }),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn status_names_the_line_as_it_is_written() {
+        for status in ["proven", "subject_not_found", "revoked"] {
+            let outcome: Outcome = serde_json::from_str(&line(status, "C-1")).unwrap();
+            assert_eq!(outcome.status(), status);
+            assert_eq!(serde_json::to_value(&outcome).unwrap()["status"], status);
+        }
+    }
+
+    #[test]
+    fn a_prove_line_is_chosen_by_its_case_and_must_be_a_proof_under_the_key() {
+        let text = [
+            line("proven", "C-1"),
+            line("revoked", "C-2"),
+            line("proven", "C-3"),
+        ]
+        .join("\n");
+        let one = proven_line(&line("proven", "C-1"), None, Some("k1")).unwrap();
+        assert_eq!((one.case_id.as_str(), one.public_inputs.len()), ("C-1", 2));
+        assert_eq!(
+            proven_line(&text, Some("C-3"), None).unwrap().case_id,
+            "C-3"
+        );
+        let problem = |case, key| proven_line(&text, case, key).err().unwrap();
+        assert!(problem(None, None).contains("name the one to verify with --case"));
+        assert!(problem(Some("C-9"), None).contains("no line of case `C-9`"));
+        assert!(problem(Some("C-2"), None).contains("is `revoked`"));
+        assert!(problem(Some("C-1"), Some("k2")).contains("proved under key k1"));
+        assert!(proven_line("{\"status\":\"proven\"}", None, None)
+            .err()
+            .unwrap()
+            .contains("line 1 is not"));
+    }
 }

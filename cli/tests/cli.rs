@@ -289,9 +289,9 @@ fn documented_commands() -> Vec<(String, Arguments)> {
                 .collect();
             let mut flags: Vec<String> = words
                 .iter()
-                .map(|w| w.trim_start_matches('['))
+                .map(|w| w.trim_start_matches(['[', '(']))
                 .filter(|w| w.starts_with("--"))
-                .map(|w| w.trim_end_matches(|c| "]…".contains(c)).to_string())
+                .map(|w| w.trim_end_matches(|c| "])…".contains(c)).to_string())
                 .collect();
             flags.sort();
             (command, Arguments { positional, flags })

@@ -182,6 +182,31 @@ fn a_batch_is_proven_in_input_order_and_each_proof_verifies() {
             .unwrap();
         assert_eq!(verify.status.code(), Some(0), "{line}");
     }
+    // `zkgov verify` reads a prove line itself, under the key directory's
+    // key id.
+    let verify_line = |case: &str, stdin: Option<String>| {
+        let mut command = zkgov();
+        command.args(["verify", "--keys"]).arg(&keys).arg("--line");
+        match &stdin {
+            Some(_) => command.arg("-"),
+            None => command.arg(&out).args(["--case", case]),
+        };
+        command
+            .write_stdin(stdin.unwrap_or_default())
+            .output()
+            .unwrap()
+    };
+    let valid = verify_line("C-5", None);
+    assert_eq!(valid.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&valid.stdout).trim(), "valid");
+    let none = verify_line("C-3", None);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("is `subject_not_found`"));
+    let mut edited = lines(&out)[0].clone();
+    edited["public_inputs"][3] = Value::from("7");
+    let invalid = verify_line("", Some(edited.to_string()));
+    assert_eq!(invalid.status.code(), Some(1), "{invalid:?}");
+    assert_eq!(String::from_utf8_lossy(&invalid.stdout).trim(), "invalid");
     // The same applicant in the same case gets one tag; cases C-2 and C-5 share a secret and subject.
     let all = lines(&out);
     assert_eq!(all[1]["public_inputs"][2], all[4]["public_inputs"][2]);
