@@ -18,6 +18,9 @@ pub(crate) enum KeysCommand {
     Inspect {
         /// The key directory.
         dir: PathBuf,
+        /// Print the verified `metadata.json`, as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Export a key directory's verifying key as snarkjs JSON or a Solidity verifier.
     Export(ExportArgs),
@@ -82,7 +85,7 @@ pub(crate) struct ExportArgs {
 pub(crate) fn run(command: &KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Setup(args) => run_setup(args),
-        KeysCommand::Inspect { dir } => inspect(dir),
+        KeysCommand::Inspect { dir, json } => inspect(dir, *json),
         KeysCommand::Export(args) => export(args),
         KeysCommand::Register(args) => register(args),
     }
@@ -176,9 +179,13 @@ fn run_setup(args: &SetupArgs) -> Result<()> {
     Ok(())
 }
 
-fn inspect(dir: &Path) -> Result<()> {
+fn inspect(dir: &Path, json: bool) -> Result<()> {
     let keys = KeyDir::open(dir)?;
     let m = &keys.metadata;
+    if json {
+        println!("{}", serde_json::to_string_pretty(m)?);
+        return Ok(());
+    }
     println!("key id          {}", m.key_id);
     println!(
         "policy          {} (schema {})",

@@ -183,6 +183,9 @@ struct VerifyArgs {
     /// With --line, the case whose line to verify.
     #[arg(long, value_name = "CASE", requires = "line")]
     case: Option<String>,
+    /// Print `{"valid": true|false}` instead of `valid` or `invalid`.
+    #[arg(long)]
+    json: bool,
 }
 
 /// An error in the user's input rather than in the work: exit code 2.
@@ -202,13 +205,16 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Inspect(args)) => inspect(&args),
         Command::Keys(command) => keys::run(&command),
         Command::Verify(args) => match verify(&args) {
-            Ok(true) => {
-                println!("valid");
+            Ok(valid) => {
+                if args.json {
+                    println!("{}", serde_json::json!({ "valid": valid }));
+                } else {
+                    println!("{}", if valid { "valid" } else { "invalid" });
+                }
+                if !valid {
+                    return ExitCode::FAILURE;
+                }
                 Ok(())
-            }
-            Ok(false) => {
-                println!("invalid");
-                return ExitCode::FAILURE;
             }
             Err(e) => Err(e),
         },

@@ -164,6 +164,18 @@ fn keys_setup_inspect_export_and_verify() {
         text.contains("registry_root, case_id, subject_tag, min_area, usage, today"),
         "{text}"
     );
+    // With --json, the verified metadata as the directory holds it.
+    let inspect = zkgov()
+        .args(["keys", "inspect", "--json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(inspect.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(printed, stored);
+    assert_eq!(printed["key_id"], key_id.as_str());
 
     let export = zkgov()
         .args(["keys", "export"])

@@ -199,6 +199,17 @@ fn a_batch_is_proven_in_input_order_and_each_proof_verifies() {
     let valid = verify_line("C-5", None);
     assert_eq!(valid.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&valid.stdout).trim(), "valid");
+    let json = zkgov()
+        .args(["verify", "--json", "--keys"])
+        .arg(&keys)
+        .arg("--line")
+        .arg(&out)
+        .args(["--case", "C-1"])
+        .output()
+        .unwrap();
+    assert_eq!(json.status.code(), Some(0));
+    let printed: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(printed, serde_json::json!({ "valid": true }));
     let none = verify_line("C-3", None);
     assert_eq!(none.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&none.stderr).contains("is `subject_not_found`"));
