@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use serde_json::json;
 use zkgov_log::checkpoint::LogVerifier;
 use zkgov_log::licence::{standing, LicenceDocument, Standing, VerifiedLicence};
 use zkgov_log::trust::write_atomically;
@@ -57,6 +58,9 @@ pub(crate) struct VerifyArgs {
     /// The verifier service, for --online.
     #[arg(long, value_name = "URL", env = "ZKGOV_SERVER")]
     server: Option<String>,
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn run(command: &LicenceCommand) -> Result<ExitCode> {
@@ -137,24 +141,69 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     let verified = match document.verify(&verifier) {
         Ok(verified) => verified,
         Err(e) => {
-            println!("INVALID: {e}");
+            if args.json {
+                let report = json!({ "valid": false, "in_force": false, "reason": e.to_string() });
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("INVALID: {e}");
+            }
             return Ok(ExitCode::FAILURE);
         }
     };
-    print_licence(&document, &verified);
-    let mut in_force = true;
     let today = chrono::Utc::now().date_naive().to_string();
-    if let Some(expires) = verified.expired(&today) {
-        println!("  EXPIRED on {expires}");
-        in_force = false;
-    }
-    if args.online {
+    let expired = verified.expired(&today);
+    let online = if args.online {
         let server = base_url(args.server.as_deref().unwrap_or_default())?;
-        match online_standing(&server, &verifier, &document, &verified)? {
-            (Standing::InForce, size) => println!(
+        Some(online_standing(&server, &verifier, &document, &verified)?)
+    } else {
+        None
+    };
+    let amended_by = match &online {
+        Some((
+            Standing::Amended {
+                index,
+                decision,
+                note,
+                time,
+            },
+            _,
+        )) => Some(json!({ "index": index, "decision": decision, "note": note, "time": time })),
+        _ => None,
+    };
+    let in_force = expired.is_none() && amended_by.is_none();
+    if args.json {
+        let report = json!({
+            "valid": true,
+            "in_force": in_force,
+            "licence": {
+                "number": document.number,
+                "registry": document.registry,
+                "holder": document.holder.subject,
+                "fields": document.fields,
+            },
+            "decision": {
+                "case_id": document.case_id,
+                "department": verified.department,
+                "automatic": verified.automatic,
+                "time": verified.decided,
+                "index": verified.index,
+            },
+            "checkpoint": { "origin": verified.checkpoint.origin, "size": verified.checkpoint.size },
+            "expired": expired,
+            "amended_by": amended_by,
+            "log_size": online.as_ref().map(|(_, size)| size),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_licence(&document, &verified);
+        if let Some(expires) = expired {
+            println!("  EXPIRED on {expires}");
+        }
+        match &online {
+            Some((Standing::InForce, size)) => println!(
                 "  in force: no later decision on the case, in the log of {size} entries, which extends the document's checkpoint"
             ),
-            (
+            Some((
                 Standing::Amended {
                     index,
                     decision,
@@ -162,10 +211,10 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
                     time,
                 },
                 _,
-            ) => {
-                println!("  NO LONGER IN FORCE: entry {index} ({time}) amends the approval: {decision}: {note}");
-                in_force = false;
-            }
+            )) => println!(
+                "  NO LONGER IN FORCE: entry {index} ({time}) amends the approval: {decision}: {note}"
+            ),
+            None => {}
         }
     }
     Ok(if in_force {

@@ -1566,6 +1566,41 @@ fn two_workers_share_a_queue(site: &Site, workload: &Workload) {
         "{}",
         stdout(&verified)
     );
+    // The same answer as one JSON document, and an edited licence's.
+    let licence_json = |path: &Path| {
+        zkgov()
+            .args(["licence", "verify", "--json"])
+            .arg(path)
+            .args([
+                "--log-key",
+                &server.log_key,
+                "--online",
+                "--server",
+                &server.url,
+            ])
+            .output()
+            .unwrap()
+    };
+    let report: serde_json::Value =
+        serde_json::from_slice(&ok(licence_json(&document)).stdout).unwrap();
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(report["in_force"], true, "{report}");
+    assert_eq!(report["licence"]["holder"], subjects[0], "{report}");
+    assert_eq!(report["amended_by"], serde_json::Value::Null, "{report}");
+    assert!(report["log_size"].as_u64().unwrap() >= report["checkpoint"]["size"].as_u64().unwrap());
+    let edited = site.path("edited.json");
+    fs::write(&edited, text.replacen(subjects[0], "SOMEONE-ELSE", 1)).unwrap();
+    let refused = licence_json(&edited);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let report: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(
+        (report["valid"].as_bool(), report["in_force"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert!(
+        report["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{report}"
+    );
     // A wrong access code fetches nothing and writes nothing.
     let other = site.path("other.json");
     let refused = zkgov()
