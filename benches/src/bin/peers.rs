@@ -75,11 +75,14 @@ const BINARY_DEPTH: u32 = 20;
 /// public inputs, plus one.
 const POWER: u32 = 13;
 
-/// A number of proofs made in a time.
-#[derive(Debug, Clone, Copy)]
+/// A number of proofs made in a wall time, using a CPU time.
+#[derive(Debug, Clone, Copy, Default)]
 struct Rate {
     proofs: usize,
     time: Duration,
+    /// CPU time on every thread of the proving process: on a machine shared
+    /// with other work it varies less than the wall time.
+    cpu: Duration,
 }
 
 impl Rate {
@@ -90,6 +93,29 @@ impl Rate {
     fn ms_per_proof(&self) -> f64 {
         self.time.as_secs_f64() * 1e3 / self.proofs as f64
     }
+
+    fn cpu_ms_per_proof(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e3 / self.proofs as f64
+    }
+
+    fn add(&mut self, other: Rate) {
+        self.proofs += other.proofs;
+        self.time += other.time;
+        self.cpu += other.cpu;
+    }
+}
+
+/// This process's CPU time so far, every thread: `utime + stime` from
+/// `/proc/self/stat`, in the kernel's 100 Hz clock ticks.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // The command name, in parentheses, may hold spaces: count from after it.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("a command name") + 2..]
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields[i].parse::<u64>().expect("a tick count");
+    // Fields 14 and 15 of the line, counted from 1 with pid and name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -366,8 +392,8 @@ fn circom_case(
 struct SnarkjsRun {
     /// Each measured proof's time.
     proofs: Vec<Duration>,
-    /// The wall time of all measured proofs.
-    total: Duration,
+    /// The wall time and CPU time of all measured proofs.
+    batch: Rate,
 }
 
 /// Proves every input with `groth16.fullProve` in one Node process, after
@@ -391,7 +417,7 @@ fn snarkjs_full_prove(peer: &CircomPeer, cases: &[(Value, Vec<Fr>)], work: &Path
         (SNARKJS_WARMUP + cases.len()) as u64,
         "snarkjs groth16.fullProve",
     );
-    let (mut proofs, mut total) = (Vec::new(), None);
+    let (mut proofs, mut batch) = (Vec::new(), None);
     let stdout = child.stdout.take().expect("piped stdout");
     for line in BufReader::new(stdout).lines() {
         let line: Value = serde_json::from_str(&line.expect("node's output"))
@@ -401,8 +427,12 @@ fn snarkjs_full_prove(peer: &CircomPeer, cases: &[(Value, Vec<Fr>)], work: &Path
                 .as_f64()
                 .map(|ms| Duration::from_secs_f64(ms / 1e3))
         };
-        if let Some(t) = ms("total_ms") {
-            total = Some(t);
+        if let (Some(time), Some(cpu)) = (ms("total_ms"), ms("cpu_ms")) {
+            batch = Some(Rate {
+                proofs: cases.len(),
+                time,
+                cpu,
+            });
             continue;
         }
         progress.inc(1);
@@ -430,7 +460,7 @@ fn snarkjs_full_prove(peer: &CircomPeer, cases: &[(Value, Vec<Fr>)], work: &Path
     assert_eq!(proofs.len(), cases.len(), "every case proved");
     SnarkjsRun {
         proofs,
-        total: total.expect("fullprove.mjs reports its total"),
+        batch: batch.expect("fullprove.mjs reports its total"),
     }
 }
 
@@ -459,7 +489,7 @@ impl Zkgov<'_> {
     fn plain_rate(&self, proofs: usize, threads: usize, progress: &ProgressBar) -> Rate {
         let mut rng = StdRng::seed_from_u64(proofs as u64);
         with_threads(threads, || {
-            let started = Instant::now();
+            let (started, cpu) = (Instant::now(), cpu_time());
             for case in self.workload.cases.iter().cycle().take(proofs) {
                 self.prove_plain(&mut rng, case);
                 progress.inc(1);
@@ -467,6 +497,7 @@ impl Zkgov<'_> {
             Rate {
                 proofs,
                 time: started.elapsed(),
+                cpu: cpu_time() - cpu,
             }
         })
     }
@@ -483,7 +514,7 @@ impl Zkgov<'_> {
         let stop = AtomicBool::new(false);
         let cases = &self.workload.cases;
         let mut made = Vec::with_capacity(proofs);
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), cpu_time());
         for first in (0..proofs).step_by(batch) {
             let jobs = (first..(first + batch).min(proofs)).map(|i| {
                 let (statement, witness) = cases[i % cases.len()].clone();
@@ -495,14 +526,14 @@ impl Zkgov<'_> {
                     progress.inc(1);
                 });
         }
-        let time = started.elapsed();
+        let (time, cpu) = (started.elapsed(), cpu_time() - cpu);
         assert!(
             made.iter()
                 .enumerate()
                 .all(|(n, (i, statement, proof))| n == *i && self.engine.verify(statement, proof)),
             "every batch proof verifies, in input order"
         );
-        Rate { proofs, time }
+        Rate { proofs, time, cpu }
     }
 }
 
@@ -683,29 +714,18 @@ fn main() {
         (2 * ROUNDS * BATCH) as u64,
         &format!("batches of {BATCH}, engine and plain"),
     );
-    let (mut plain_time, mut engine_time) = (Duration::ZERO, Duration::ZERO);
+    let (mut batch_plain, mut batch_engine) = (Rate::default(), Rate::default());
     for _ in 0..ROUNDS {
-        plain_time += zkgov.plain_rate(BATCH, cores, &progress).time;
-        engine_time += zkgov.engine_rate(BATCH, BATCH, cores, &progress).time;
+        batch_plain.add(zkgov.plain_rate(BATCH, cores, &progress));
+        batch_engine.add(zkgov.engine_rate(BATCH, BATCH, cores, &progress));
     }
     progress.finish_and_clear();
-    let batch_plain = Rate {
-        proofs: ROUNDS * BATCH,
-        time: plain_time,
-    };
-    let batch_engine = Rate {
-        proofs: ROUNDS * BATCH,
-        time: engine_time,
-    };
 
     // snarkjs: one process, warm-up, then every case in turn.
     let work = tempfile::tempdir().expect("a temporary directory");
     let snarkjs_run = snarkjs_full_prove(&peer, &circom_cases, work.path());
     let single_snarkjs = median(snarkjs_run.proofs.clone());
-    let batch_snarkjs = Rate {
-        proofs: BATCH,
-        time: snarkjs_run.total,
-    };
+    let batch_snarkjs = snarkjs_run.batch;
 
     // The sweeps for the plot. Two workers at batch 64 are the rounds above.
     let worker_counts: Vec<usize> = (1..=cores).collect();
@@ -773,8 +793,10 @@ fn main() {
         );
     }
     println!();
-    println!("| batch of {BATCH} | proofs/s | ms/proof | vs snarkjs | vs plain arkworks |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| batch of {BATCH} | proofs/s | ms/proof | vs snarkjs | vs plain arkworks | CPU ms/proof | CPU vs snarkjs |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for (name, rate) in [
         (
             format!("snarkjs, one case after another in one process ({SNARKJS_WARMUP} warm-up proofs first)"),
@@ -790,11 +812,13 @@ fn main() {
         ),
     ] {
         println!(
-            "| {name} | {:.2} | {:.1} | {:.2}× | {:.2}× |",
+            "| {name} | {:.2} | {:.1} | {:.2}× | {:.2}× | {:.1} | {:.2}× |",
             rate.per_second(),
             rate.ms_per_proof(),
             rate.per_second() / batch_snarkjs.per_second(),
             rate.per_second() / batch_plain.per_second(),
+            rate.cpu_ms_per_proof(),
+            batch_snarkjs.cpu_ms_per_proof() / rate.cpu_ms_per_proof(),
         );
     }
     println!();
