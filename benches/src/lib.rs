@@ -20,6 +20,10 @@
 //! - `cargo run --release -p zkgov-benches --bin registry-scale [-- --records N]`:
 //!   the database registry against the earlier directory format, operation
 //!   by operation (build, open, update, prove start-up, disk), in one run.
+//! - `cargo run --release -p zkgov-benches --bin peers`: the engine and
+//!   plain arkworks against snarkjs on the reference statement (in circom
+//!   over a binary tree), one proof and a batch, with the constraint counts
+//!   of both circuits and a plot of proofs/s by workers and batch size.
 //! - `cargo bench -p zkgov-benches`: the criterion versions.
 #![deny(missing_docs, unsafe_code)]
 

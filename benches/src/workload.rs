@@ -32,6 +32,8 @@ pub struct ReferenceWorkload {
     pub keys: KeyDir,
     /// The registry root every case is proved against.
     pub root: Fr,
+    /// The records' leaves, in insertion order.
+    pub leaves: Vec<Fr>,
     /// Satisfying cases, one per subject, each with its own case secret.
     pub cases: Vec<(Statement, StatementWitness)>,
     /// Keeps the key directory alive.
@@ -75,9 +77,8 @@ impl ReferenceWorkload {
                     .expect("a valid record")
             })
             .collect();
-        let tree =
-            RegistryTree::from_leaves(shape, encoded.iter().map(|r| schema.leaf(r)).collect())
-                .expect("the records fit");
+        let leaves: Vec<Fr> = encoded.iter().map(|r| schema.leaf(r)).collect();
+        let tree = RegistryTree::from_leaves(shape, leaves.clone()).expect("the records fit");
         let params = policy
             .encode_params(&[
                 ("min_area", "120"),
@@ -107,6 +108,7 @@ impl ReferenceWorkload {
             .collect();
         Self {
             root: tree.root(),
+            leaves,
             schema,
             policy,
             shape,

@@ -135,7 +135,7 @@ fn workload() -> Workload {
     let hash = policy_hash(&schema, &policy);
     let key = key_id(&vk, &hash).to_string();
     let time = format_time(1_796_083_200);
-    let mut entries = vec![
+    let mut entries = [
         Entry::Governance {
             departments: vec![GovernedDepartment {
                 name: "land-registry".into(),

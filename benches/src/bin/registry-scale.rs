@@ -39,7 +39,7 @@ fn raw(i: u64, area: u64) -> Vec<String> {
         format!("P-{:04}-{:06}", i % 9973, i),
         (area + i % 1000).to_string(),
         usages[(i % 4) as usize].to_string(),
-        (i % 7 == 0).to_string(),
+        i.is_multiple_of(7).to_string(),
         format!("20{:02}-{:02}-{:02}", i % 25, 1 + i % 12, 1 + i % 28),
         format!("20{:02}-{:02}-{:02}", 50 + i % 49, 1 + i % 12, 1 + i % 28),
     ]
