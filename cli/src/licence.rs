@@ -158,7 +158,7 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    let amended_by = match &online {
+    let amended = match &online {
         Some((
             Standing::Amended {
                 index,
@@ -167,10 +167,10 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
                 time,
             },
             _,
-        )) => Some(json!({ "index": index, "decision": decision, "note": note, "time": time })),
+        )) => Some((index, decision, note, time)),
         _ => None,
     };
-    let in_force = expired.is_none() && amended_by.is_none();
+    let in_force = expired.is_none() && amended.is_none();
     if args.json {
         let report = json!({
             "valid": true,
@@ -190,7 +190,9 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
             },
             "checkpoint": { "origin": verified.checkpoint.origin, "size": verified.checkpoint.size },
             "expired": expired,
-            "amended_by": amended_by,
+            "amended_by": amended.map(|(index, decision, note, time)| {
+                json!({ "index": index, "decision": decision, "note": note, "time": time })
+            }),
             "log_size": online.as_ref().map(|(_, size)| size),
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -199,22 +201,14 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         if let Some(expires) = expired {
             println!("  EXPIRED on {expires}");
         }
-        match &online {
-            Some((Standing::InForce, size)) => println!(
-                "  in force: no later decision on the case, in the log of {size} entries, which extends the document's checkpoint"
-            ),
-            Some((
-                Standing::Amended {
-                    index,
-                    decision,
-                    note,
-                    time,
-                },
-                _,
-            )) => println!(
+        if let Some((index, decision, note, time)) = amended {
+            println!(
                 "  NO LONGER IN FORCE: entry {index} ({time}) amends the approval: {decision}: {note}"
-            ),
-            None => {}
+            );
+        } else if let Some((_, size)) = &online {
+            println!(
+                "  in force: no later decision on the case, in the log of {size} entries, which extends the document's checkpoint"
+            );
         }
     }
     Ok(if in_force {
