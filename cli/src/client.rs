@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
-use clap::{ArgGroup, Args, Subcommand};
+use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use serde_json::{json, Value};
@@ -275,41 +275,80 @@ pub(crate) enum RootCommand {
 }
 
 #[derive(Args)]
-#[command(group(ArgGroup::new("source").required(true).args(["registry", "root"])))]
 pub(crate) struct PublishArgs {
     /// The registry directory whose current root to anchor.
-    #[arg(long, value_name = "DIR")]
-    registry: Option<PathBuf>,
-    /// The root to anchor, a canonical decimal field element, instead of --registry.
-    #[arg(long, value_name = "DECIMAL")]
+    #[arg(value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// The root to anchor, a canonical decimal field element, instead of a directory.
+    #[arg(long, value_name = "DECIMAL", conflicts_with = "dir")]
     root: Option<String>,
     /// The registry's name in the service, such as real-estate.
-    #[arg(long)]
-    name: String,
+    #[arg(long, value_name = "NAME")]
+    registry: Option<String>,
+    /// The registry's name, in the spelling of earlier versions (warns); with it, --registry is
+    /// the directory, as it was then.
+    #[arg(long, value_name = "NAME", hide = true)]
+    name: Option<String>,
     #[command(flatten)]
     server: Server,
 }
 
+impl PublishArgs {
+    /// The registry's name in the service and the directory, if any, from
+    /// this spelling or the earlier one (`--registry DIR --name NAME`).
+    fn target(&self) -> Result<(String, Option<PathBuf>)> {
+        let Some(name) = &self.name else {
+            let name = self.registry.clone().ok_or_else(|| {
+                Malformed("give the registry's name in the service: --registry NAME".into())
+            })?;
+            return Ok((name, self.dir.clone()));
+        };
+        crate::warn_deprecated(
+            "`zkgov root publish --registry DIR --name NAME`",
+            "write `zkgov root publish DIR --registry NAME`",
+        );
+        let dir = match (&self.dir, &self.registry) {
+            (Some(_), Some(_)) => {
+                return Err(Malformed(
+                    "with --name, --registry is the directory: give it once".into(),
+                )
+                .into())
+            }
+            (dir, old) => dir.clone().or_else(|| old.as_ref().map(PathBuf::from)),
+        };
+        Ok((name.clone(), dir))
+    }
+}
+
 pub(crate) fn root(command: &RootCommand) -> Result<ExitCode> {
     let RootCommand::Publish(args) = command;
+    let (name, dir) = args.target()?;
     let client = args.server.client()?;
-    let root = match (&args.registry, &args.root) {
-        (Some(dir), _) => {
+    let root = match (&dir, &args.root) {
+        (Some(_), Some(_)) => {
+            return Err(Malformed("give the registry directory or --root, not both".into()).into())
+        }
+        (Some(dir), None) => {
             let registry = Registry::open(dir).map_err(|e| crate::registry::failure(e, None))?;
-            check_registry_schema(&client, dir, &registry, &args.name)?;
+            check_registry_schema(&client, dir, &registry, &name)?;
             to_decimal(&registry.root())
         }
         (None, Some(text)) => {
             let root = parse_field_element(text).map_err(|e| Malformed(format!("--root: {e}")))?;
             to_decimal(&root)
         }
-        (None, None) => unreachable!("clap requires --registry or --root"),
+        (None, None) => {
+            return Err(Malformed(
+                "give the registry directory whose root to anchor, or --root DECIMAL".into(),
+            )
+            .into())
+        }
     };
-    let receipt = client.publish_root(&args.name, &root)?;
+    let receipt = client.publish_root(&name, &root)?;
     println!("{}", serde_json::to_string(&receipt)?);
     eprintln!(
-        "anchored root {root} of registry {} at log entry {}",
-        args.name, receipt.index
+        "anchored root {root} of registry {name} at log entry {}",
+        receipt.index
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -343,8 +382,8 @@ fn check_registry_schema(
         if &schema != registry.schema() {
             return Err(Malformed(format!(
                 "the registry {} has schema {:?}, but the service's registry {name} is proved \
-                 with keys over schema {:?} (key {id}); is --name the registry's name in the \
-                 service? Nothing was anchored",
+                 with keys over schema {:?} (key {id}); is --registry the registry's name in \
+                 the service? Nothing was anchored",
                 dir.display(),
                 registry.schema().name,
                 schema.name
@@ -565,7 +604,7 @@ fn verified_comparison(
                 args.policy.as_deref(),
                 args.max_cosignature_age,
             );
-            if !has_quorum(check, &note) {
+            if quorum_refusal(check, &note).is_some() {
                 return Ok(Err(ExitCode::FAILURE));
             }
             checkpoint
@@ -713,6 +752,96 @@ pub(crate) struct LogVerifyArgs {
     /// cosigns each new checkpoint, so an old cosignature on a busy log is a warning sign).
     #[arg(long, value_name = "SECONDS", requires = "policy")]
     max_cosignature_age: Option<u64>,
+    /// Print the verdict as one JSON document (`docs/cli.md`, "JSON output").
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `log verify` found when the log checked out.
+struct Verified<'a> {
+    origin: &'a str,
+    size: u64,
+    /// The checkpoint trusted before this run: its size and when it was verified.
+    previous: Option<(u64, &'a str)>,
+    receipts: usize,
+    log_key: String,
+    /// With `--full`: what the replay covered.
+    replay: Option<Replay>,
+}
+
+/// What a `log verify --full` run replayed through the rules.
+struct Replay {
+    new: u64,
+    from: u64,
+    counts: zkgov_log::rules::Counts,
+}
+
+impl Verified<'_> {
+    /// Prints the verdict: a sentence, or with `--json` its document.
+    fn print(&self, json: bool) {
+        if json {
+            let previous = self
+                .previous
+                .map(|(size, verified_at)| json!({"size": size, "verified_at": verified_at}));
+            let replay = self
+                .replay
+                .as_ref()
+                .map(|r| json!({"new": r.new, "from": r.from, "counts": r.counts}));
+            println!(
+                "{}",
+                json!({
+                    "verified": true,
+                    "origin": self.origin,
+                    "size": self.size,
+                    "previous": previous,
+                    "receipts": self.receipts,
+                    "log_key": self.log_key,
+                    "replay": replay,
+                })
+            );
+            return;
+        }
+        match &self.replay {
+            Some(r) => println!(
+                "log OK: {} entries, checkpoint verified, every entry replayed through the rules \
+                 ({} new this run, from entry {}; {} results with their proofs verified in all, \
+                 {} roots, {} keys, {} decisions), {} receipts included",
+                self.size,
+                r.new,
+                r.from,
+                r.counts.results,
+                r.counts.roots,
+                r.counts.keys,
+                r.counts.decisions,
+                self.receipts
+            ),
+            None => {
+                let against = match self.previous {
+                    Some((size, verified_at)) => format!(
+                        "consistent with the checkpoint of size {size} stored on {verified_at}"
+                    ),
+                    None => "first run: no earlier checkpoint, this log key is trusted from now on"
+                        .to_string(),
+                };
+                println!(
+                    "log OK: {} entries, checkpoint verified, {against}, {} receipts included",
+                    self.size, self.receipts
+                );
+            }
+        }
+    }
+}
+
+/// `log verify`'s negative answer, already explained on standard error:
+/// exit 1 and, with `--json`, `{"verified": false, "origin", "reason"}`.
+fn not_verified(json: bool, origin: &str, reason: &str) -> Result<ExitCode> {
+    if json {
+        println!(
+            "{}",
+            json!({"verified": false, "origin": origin, "reason": reason})
+        );
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 /// Reads a trust policy file.
@@ -756,16 +885,13 @@ impl<'a> PolicyCheck<'a> {
 }
 
 /// Checks the quorum of `policy` (if any) on `note`; prints the refusal
-/// and returns false if it fails.
-fn has_quorum(check: Option<PolicyCheck>, note: &str) -> bool {
-    let Some(PolicyCheck {
+/// and returns its reason if it fails.
+fn quorum_refusal(check: Option<PolicyCheck>, note: &str) -> Option<String> {
+    let PolicyCheck {
         policy,
         path,
         max_age,
-    }) = check
-    else {
-        return true;
-    };
+    } = check?;
     let freshness = max_age.map(|max_age_seconds| Freshness {
         now: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -773,15 +899,16 @@ fn has_quorum(check: Option<PolicyCheck>, note: &str) -> bool {
         max_age_seconds,
     });
     match policy.verify_fresh(note, freshness) {
-        Ok(_) => true,
+        Ok(_) => None,
         Err(e) => {
+            let reason = format!("refused by the policy {}: {e}", path.display());
             eprintln!("REFUSED by the policy {}: {e}", path.display());
             eprintln!(
                 "  A checkpoint without its witnesses' cosignatures may be a view shown to you \
                  alone. Try again once the witnesses have cosigned; if they never do, keep this \
                  checkpoint as evidence."
             );
-            false
+            Some(reason)
         }
     }
 }
@@ -865,6 +992,7 @@ fn monitor_log(
     server: &str,
     receipts: &[Receipt],
     policy: Option<PolicyCheck>,
+    json: bool,
 ) -> Result<ExitCode> {
     let state = match trusted {
         Some(t) => trust::load_replay(path, &t.checkpoint)?.unwrap_or_default(),
@@ -894,15 +1022,7 @@ fn monitor_log(
         },
     );
     progress.finish_and_clear();
-    let fail = |e: &dyn std::fmt::Display| {
-        eprintln!("LOG VERIFICATION FAILED: {e}");
-        eprintln!(
-            "  log `{origin}` at {server} does not check out. The trusted state {} is \
-             unchanged; keep it as evidence.",
-            path.display()
-        );
-        Ok(ExitCode::FAILURE)
-    };
+    let fail = |e: &dyn std::fmt::Display| failed_audit(json, origin, server, path, e);
     let monitored = match monitored {
         Ok(m) => m,
         Err(MonitorError::Audit(e)) if is_unavailable(&e) => {
@@ -913,9 +1033,9 @@ fn monitor_log(
         }
         Err(e) => return fail(&e),
     };
-    if !has_quorum(policy, &monitored.note) {
+    if let Some(reason) = quorum_refusal(policy, &monitored.note) {
         eprintln!("  The trusted state {} is unchanged.", path.display());
-        return Ok(ExitCode::FAILURE);
+        return not_verified(json, origin, &reason);
     }
     if !receipts.is_empty() {
         if let Err(e) = audit(
@@ -944,20 +1064,38 @@ fn monitor_log(
             now,
         ),
     )?;
-    let counts = monitored.state.counts();
-    println!(
-        "log OK: {} entries, checkpoint verified, every entry replayed through the rules \
-         ({} new this run, from entry {resumed}; {} results with their proofs verified in all, \
-         {} roots, {} keys, {} decisions), {} receipts included",
-        monitored.checkpoint.size,
-        monitored.replayed,
-        counts.results,
-        counts.roots,
-        counts.keys,
-        counts.decisions,
-        receipts.len()
-    );
+    Verified {
+        origin,
+        size: monitored.checkpoint.size,
+        previous: trusted.map(|t| (t.checkpoint.size, t.stored.verified_at.as_str())),
+        receipts: receipts.len(),
+        log_key: monitored.log_key.verifier_key(),
+        replay: Some(Replay {
+            new: monitored.replayed,
+            from: resumed,
+            counts: monitored.state.counts(),
+        }),
+    }
+    .print(json);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reports an audit that found the log wrong: the failure and what it
+/// leaves on standard error, and [`not_verified`].
+fn failed_audit(
+    json: bool,
+    origin: &str,
+    server: &str,
+    path: &Path,
+    e: &dyn std::fmt::Display,
+) -> Result<ExitCode> {
+    eprintln!("LOG VERIFICATION FAILED: {e}");
+    eprintln!(
+        "  log `{origin}` at {server} does not check out. The trusted state {} is \
+         unchanged; keep it as evidence.",
+        path.display()
+    );
+    not_verified(json, origin, &e.to_string())
 }
 
 /// The state to store after a passed run that verified `note` under
@@ -1139,6 +1277,7 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
                 args.policy.as_deref(),
                 args.max_cosignature_age,
             ),
+            args.json,
         );
     }
     let audited = match audit(
@@ -1155,15 +1294,7 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
                 path.display()
             )));
         }
-        Err(e) => {
-            eprintln!("LOG VERIFICATION FAILED: {e}");
-            eprintln!(
-                "  log `{origin}` at {server} does not check out. The trusted state {} is \
-                 unchanged; keep it as evidence.",
-                path.display()
-            );
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(e) => return failed_audit(args.json, &origin, &server, &path, &e),
     };
 
     let check = PolicyCheck::new(
@@ -1171,9 +1302,9 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
         args.policy.as_deref(),
         args.max_cosignature_age,
     );
-    if !has_quorum(check, &audited.note) {
+    if let Some(reason) = quorum_refusal(check, &audited.note) {
         eprintln!("  The trusted state {} is unchanged.", path.display());
-        return Ok(ExitCode::FAILURE);
+        return not_verified(args.json, &origin, &reason);
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -1190,17 +1321,17 @@ pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
             now,
         ),
     )?;
-    let against = match &trusted {
-        Some(t) => format!(
-            "consistent with the checkpoint of size {} stored on {}",
-            t.checkpoint.size, t.stored.verified_at
-        ),
-        None => "first run: no earlier checkpoint, this log key is trusted from now on".to_string(),
-    };
-    println!(
-        "log OK: {} entries, checkpoint verified, {against}, {} receipts included",
-        audited.entries, audited.receipts
-    );
+    Verified {
+        origin: &origin,
+        size: audited.entries,
+        previous: trusted
+            .as_ref()
+            .map(|t| (t.checkpoint.size, t.stored.verified_at.as_str())),
+        receipts: audited.receipts,
+        log_key: audited.log_key.verifier_key(),
+        replay: None,
+    }
+    .print(args.json);
     eprintln!(
         "stored the checkpoint of size {} of log `{origin}` in {}",
         audited.checkpoint.size,

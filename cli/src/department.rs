@@ -40,11 +40,18 @@ pub(crate) struct KeygenArgs {
 pub(crate) enum GovernanceCommand {
     /// Print the governance in force and the change that waits for endorsements.
     Show {
+        /// Print the service's answer (`GET /v1/governance`) as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         server: Server,
     },
     /// Endorse the waiting change with the department's key (--key or ZKGOV_DEPARTMENT_KEY).
     Endorse {
+        /// Print the service's answer to the endorsement as JSON, instead of the governance and
+        /// a sentence.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         server: Server,
     },
@@ -112,12 +119,16 @@ pub(crate) fn load_key(path: &Path) -> Result<DepartmentSigner> {
 /// Runs a `zkgov governance` command.
 pub(crate) fn governance(command: &GovernanceCommand) -> Result<()> {
     match command {
-        GovernanceCommand::Show { server } => {
+        GovernanceCommand::Show { json, server } => {
             let answer = server.client()?.governance()?;
-            print_governance(&answer);
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                print_governance(&answer);
+            }
             Ok(())
         }
-        GovernanceCommand::Endorse { server } => {
+        GovernanceCommand::Endorse { json, server } => {
             let client = server.client()?;
             let Some(department) = client.department().map(String::from) else {
                 return Err(Malformed(
@@ -133,9 +144,15 @@ pub(crate) fn governance(command: &GovernanceCommand) -> Result<()> {
             }
             let entry: Entry = serde_json::from_value(proposal["entry"].clone())
                 .context("the service's proposal is not a governance entry")?;
-            print_governance(&answer);
             let replaces = proposal["replaces"].as_u64();
+            if !*json {
+                print_governance(&answer);
+            }
             let outcome = client.endorse_governance(&entry, replaces)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+                return Ok(());
+            }
             match outcome["status"].as_str() {
                 Some("pending") => println!(
                     "endorsed by {department}; the change still needs: {}",

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use zkgov_circuits::tree::TreeShape;
-use zkgov_keys::store::{setup, KeyDir};
+use zkgov_keys::store::{setup, KeyDir, KeyError};
 
 use crate::{load_policy, Malformed};
 
@@ -57,6 +57,9 @@ pub(crate) struct SetupArgs {
     /// The key directory to create; it must not exist.
     #[arg(long)]
     out: PathBuf,
+    /// Print the written `metadata.json`, as JSON, as `keys inspect --json` does.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -91,8 +94,18 @@ pub(crate) fn run(command: &KeysCommand) -> Result<()> {
     }
 }
 
+/// Opens a key directory named on the command line. A damaged or
+/// malformed one is bad input (exit 2), as a missing one is; any other
+/// I/O failure is not.
+pub(crate) fn open(dir: &Path) -> Result<KeyDir> {
+    KeyDir::open(dir).map_err(|e| match e {
+        KeyError::Io { .. } => e.into(),
+        other => Malformed(other.to_string()).into(),
+    })
+}
+
 fn register(args: &RegisterArgs) -> Result<()> {
-    let keys = KeyDir::open(&args.dir)?;
+    let keys = open(&args.dir)?;
     let client = args.server.client()?;
     let key_id = &keys.metadata.key_id;
     let registered = client.register_key(
@@ -174,13 +187,17 @@ fn run_setup(args: &SetupArgs) -> Result<()> {
     )?;
     keys.write(&args.out)?;
     eprintln!("done in {:.2?}", started.elapsed());
-    println!("key id  {}", keys.metadata.key_id);
-    println!("wrote   {}", args.out.display());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&keys.metadata)?);
+    } else {
+        println!("key id  {}", keys.metadata.key_id);
+        println!("wrote   {}", args.out.display());
+    }
     Ok(())
 }
 
 fn inspect(dir: &Path, json: bool) -> Result<()> {
-    let keys = KeyDir::open(dir)?;
+    let keys = open(dir)?;
     let m = &keys.metadata;
     if json {
         println!("{}", serde_json::to_string_pretty(m)?);
@@ -212,7 +229,7 @@ fn inspect(dir: &Path, json: bool) -> Result<()> {
 }
 
 fn export(args: &ExportArgs) -> Result<()> {
-    let keys = KeyDir::open(&args.dir)?;
+    let keys = open(&args.dir)?;
     let text = match args.format {
         ExportFormat::Snarkjs => {
             let json = zkgov_keys::snarkjs::verifying_key_to_json(&keys.verifying_key);

@@ -157,6 +157,9 @@ struct InspectArgs {
     /// Levels of the registry tree.
     #[arg(long)]
     depth: u32,
+    /// Print the figures as one JSON document.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -186,6 +189,27 @@ struct VerifyArgs {
     /// Print `{"valid": true|false}` instead of `valid` or `invalid`.
     #[arg(long)]
     json: bool,
+}
+
+/// A value given either in the current spelling or in an earlier one,
+/// kept for one release: the value, with a warning on standard error when
+/// it came in the old spelling.
+pub(crate) fn deprecated<T>(
+    current: Option<T>,
+    old: Option<T>,
+    old_spelling: &str,
+    instead: &str,
+) -> Option<T> {
+    if old.is_some() {
+        warn_deprecated(old_spelling, instead);
+    }
+    current.or(old)
+}
+
+/// Warns that a spelling of earlier versions was used, and what to write
+/// instead.
+pub(crate) fn warn_deprecated(old_spelling: &str, instead: &str) {
+    eprintln!("warning: {old_spelling} is deprecated and goes in the next release; {instead}");
 }
 
 /// An error in the user's input rather than in the work: exit code 2.
@@ -335,8 +359,7 @@ fn verify(args: &VerifyArgs) -> Result<bool> {
             None,
         ),
         (None, Some(dir)) => {
-            let keys =
-                zkgov_keys::store::KeyDir::open(dir).map_err(|e| Malformed(e.to_string()))?;
+            let keys = keys::open(dir)?;
             (keys.verifying_key, Some(keys.metadata.key_id))
         }
         (None, None) => unreachable!("clap requires --vk or --keys"),
@@ -401,6 +424,40 @@ fn inspect(args: &InspectArgs) -> Result<()> {
     let shape = TreeShape::new(args.arity, args.depth).map_err(|e| Malformed(e.to_string()))?;
     let size = StatementCircuit::size(&schema, &policy, shape)
         .context("cannot synthesize the policy circuit")?;
+    let types = [
+        "field element (root)",
+        "text (case number)",
+        "field element (tag)",
+    ];
+    let names = policy.public_input_names();
+    let inputs: Vec<(&str, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let ty = match i.checked_sub(types.len()) {
+                None => types[i].to_string(),
+                Some(p) => policy.params[p].ty.name(),
+            };
+            (name.as_str(), ty)
+        })
+        .collect();
+    if args.json {
+        let inputs: Vec<_> = inputs
+            .iter()
+            .map(|(name, ty)| serde_json::json!({ "name": name, "type": ty }))
+            .collect();
+        let document = serde_json::json!({
+            "policy": policy.name,
+            "schema": schema.name,
+            "tree": { "arity": shape.arity(), "depth": shape.depth(), "capacity": shape.capacity() },
+            "constraints": size.constraints,
+            "witnesses": size.witnesses,
+            "domain": size.domain(),
+            "public_inputs": inputs,
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(());
+    }
     println!("policy         {} (schema {})", policy.name, schema.name);
     println!(
         "registry tree  arity {}, depth {} ({} records)",
@@ -416,16 +473,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         size.constraints + size.public_inputs + 1
     );
     println!("public inputs  {}", size.public_inputs);
-    let types = [
-        "field element (root)",
-        "text (case number)",
-        "field element (tag)",
-    ];
-    for (i, name) in policy.public_input_names().iter().enumerate() {
-        let ty = match i.checked_sub(types.len()) {
-            None => types[i].to_string(),
-            Some(p) => policy.params[p].ty.name(),
-        };
+    for (i, (name, ty)) in inputs.iter().enumerate() {
         println!("  {i}  {name:<16} {ty}");
     }
     Ok(())

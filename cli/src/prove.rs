@@ -46,7 +46,6 @@ use zkgov_circuits::schema::{Record, Schema};
 use zkgov_circuits::statement::{Statement, SubjectTag};
 use zkgov_circuits::Fr;
 use zkgov_keys::snarkjs;
-use zkgov_keys::store::KeyDir;
 use zkgov_prover::engine::Engine;
 use zkgov_prover::registry::Registry;
 
@@ -55,8 +54,16 @@ use crate::Malformed;
 #[derive(Args)]
 pub(crate) struct ProveArgs {
     /// The registry directory.
-    #[arg(long)]
-    registry: PathBuf,
+    #[arg(value_name = "REGISTRY", required_unless_present = "registry_flag")]
+    registry: Option<PathBuf>,
+    /// The registry directory, in the spelling of earlier versions (warns).
+    #[arg(
+        long = "registry",
+        value_name = "DIR",
+        hide = true,
+        conflicts_with = "registry"
+    )]
+    registry_flag: Option<PathBuf>,
     /// The key directory of the policy to prove.
     #[arg(long)]
     keys: PathBuf,
@@ -626,9 +633,16 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
     // The summary's time is the command's: opening the registry and
     // preparing the keys take a noticeable part of a small batch.
     let started = Instant::now();
-    eprintln!("opening the registry {} …", args.registry.display());
-    let registry = Registry::open(&args.registry)?;
-    let keys = KeyDir::open(&args.keys)?;
+    let registry_dir = crate::deprecated(
+        args.registry.as_deref(),
+        args.registry_flag.as_deref(),
+        "`zkgov prove --registry DIR`",
+        "give the registry directory first: `zkgov prove DIR --keys …`",
+    )
+    .expect("clap requires the registry directory");
+    eprintln!("opening the registry {} …", registry_dir.display());
+    let registry = Registry::open(registry_dir)?;
+    let keys = crate::keys::open(&args.keys)?;
     let schema = Schema::from_toml(
         &args.keys.join("schema.toml").display().to_string(),
         &keys.schema_text,
@@ -641,7 +655,7 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
     if registry.schema() != &schema {
         bail!(
             "the registry {} has schema {:?}, but the key {} is for schema {:?}",
-            args.registry.display(),
+            registry_dir.display(),
             registry.schema().name,
             args.keys.display(),
             schema.name
@@ -651,7 +665,7 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
     if registry.shape() != key_shape {
         bail!(
             "the registry {} is a tree of arity {}, depth {}, but the key {} is for arity {}, depth {}",
-            args.registry.display(),
+            registry_dir.display(),
             registry.shape().arity(),
             registry.shape().depth(),
             args.keys.display(),

@@ -4,7 +4,8 @@
 //! and convert a registry of the earlier directory format.
 //!
 //! Every command prints only the root (canonical decimal) on standard
-//! output. What was done goes to standard error. Bad input (bad rows,
+//! output, or with `--json` one document: the root, the counts, and the
+//! indices a change touched. What was done goes to standard error. Bad input (bad rows,
 //! unknown columns, too many records, unknown subjects) exits with code 2
 //! and writes nothing. A damaged registry exits with code 1.
 
@@ -13,8 +14,10 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
+use serde::Serialize;
 use zkgov_circuits::field::to_decimal;
 use zkgov_circuits::tree::TreeShape;
+use zkgov_circuits::Fr;
 use zkgov_prover::registry::{self, RecordFormat, RecordsFile, Registry, RegistryError, Room};
 
 use crate::records::Records;
@@ -34,19 +37,80 @@ pub(crate) enum RegistryCommand {
     Root {
         /// The registry directory.
         dir: PathBuf,
+        #[command(flatten)]
+        output: Output,
     },
     /// Re-derive every leaf from its record and every node from its children, name the first
     /// that disagrees with what is stored (exit 1), else print the root.
     Check {
         /// The registry directory.
         dir: PathBuf,
+        #[command(flatten)]
+        output: Output,
     },
     /// Convert a registry of the directory format of earlier versions (CURRENT, state-N/) into
     /// the database format, in place, and print its root, which is unchanged.
     Migrate {
         /// The registry directory.
         dir: PathBuf,
+        #[command(flatten)]
+        output: Output,
     },
+}
+
+/// How a registry command prints its result.
+#[derive(Args)]
+pub(crate) struct Output {
+    /// Print the root, the record counts and the indices changed as one JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Output {
+    /// Prints the root alone, or with `--json` the document of
+    /// `docs/cli.md` ("JSON output").
+    fn print(&self, root: &Fr, records: u64, revoked: u64, change: Option<&Change>) -> Result<()> {
+        if self.json {
+            let document = serde_json::json!({
+                "root": to_decimal(root),
+                "records": records,
+                "revoked": revoked,
+                "change": change,
+            });
+            println!("{}", serde_json::to_string(&document)?);
+        } else {
+            println!("{}", to_decimal(root));
+        }
+        Ok(())
+    }
+}
+
+/// The records one change touched, by 0-based leaf index.
+#[derive(Default, Serialize)]
+struct Change {
+    added: Vec<u64>,
+    modified: Vec<u64>,
+    revoked: Vec<u64>,
+}
+
+impl Change {
+    /// `added 3 records at indices 52 to 54; revoked 1 record at index 2`.
+    fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            ("added", &self.added),
+            ("modified", &self.modified),
+            ("revoked", &self.revoked),
+        ]
+        .into_iter()
+        .filter(|(_, indices)| !indices.is_empty())
+        .map(|(verb, indices)| at_indices(verb, indices))
+        .collect();
+        if parts.is_empty() {
+            "changed no records".to_string()
+        } else {
+            parts.join("; ")
+        }
+    }
 }
 
 /// The format of a records file.
@@ -95,6 +159,8 @@ pub(crate) struct BuildArgs {
     /// The registry directory to create; it must not exist.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    output: Output,
 }
 
 #[derive(Args)]
@@ -132,6 +198,8 @@ pub(crate) struct UpdateArgs {
     /// The format of FILE; by default taken from its extension (.csv, .jsonl).
     #[arg(long, value_enum, conflicts_with_all = ["revoke", "revoke_index"])]
     format: Option<FormatArg>,
+    #[command(flatten)]
+    output: Output,
 }
 
 #[derive(Args)]
@@ -149,6 +217,8 @@ pub(crate) struct SyncArgs {
     /// The records file's format; by default taken from its extension (.csv, .jsonl).
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
+    #[command(flatten)]
+    output: Output,
 }
 
 pub(crate) fn run(command: &RegistryCommand) -> Result<()> {
@@ -156,12 +226,16 @@ pub(crate) fn run(command: &RegistryCommand) -> Result<()> {
         RegistryCommand::Build(args) => build(args),
         RegistryCommand::Update(args) => update(args),
         RegistryCommand::Sync(args) => sync(args),
-        RegistryCommand::Root { dir } => {
+        RegistryCommand::Root { dir, output } => {
             let registry = Registry::open(dir).map_err(|e| failure(e, None))?;
-            println!("{}", to_decimal(&registry.root()));
-            Ok(())
+            output.print(
+                &registry.root(),
+                registry.len(),
+                registry.revoked_count(),
+                None,
+            )
         }
-        RegistryCommand::Check { dir } => {
+        RegistryCommand::Check { dir, output } => {
             let start = Instant::now();
             let registry = Registry::open(dir).map_err(|e| failure(e, None))?;
             let report = registry.check().map_err(|e| failure(e, None))?;
@@ -172,10 +246,9 @@ pub(crate) fn run(command: &RegistryCommand) -> Result<()> {
                 report.revoked,
                 start.elapsed()
             );
-            println!("{}", to_decimal(&report.root));
-            Ok(())
+            output.print(&report.root, report.records, report.revoked, None)
         }
-        RegistryCommand::Migrate { dir } => {
+        RegistryCommand::Migrate { dir, output } => {
             let start = Instant::now();
             let registry =
                 registry::migrate(dir).map_err(|e| failure(e, Some("nothing was changed")))?;
@@ -186,8 +259,12 @@ pub(crate) fn run(command: &RegistryCommand) -> Result<()> {
                 registry.revoked_count(),
                 start.elapsed()
             );
-            println!("{}", to_decimal(&registry.root()));
-            Ok(())
+            output.print(
+                &registry.root(),
+                registry.len(),
+                registry.revoked_count(),
+                None,
+            )
         }
     }
 }
@@ -244,8 +321,12 @@ fn build(args: &BuildArgs) -> Result<()> {
         shape.capacity(),
         start.elapsed()
     );
-    println!("{}", to_decimal(&registry.root()));
-    Ok(())
+    args.output.print(
+        &registry.root(),
+        registry.len(),
+        registry.revoked_count(),
+        None,
+    )
 }
 
 fn update(args: &UpdateArgs) -> Result<()> {
@@ -266,7 +347,7 @@ fn update(args: &UpdateArgs) -> Result<()> {
         }
         None => {}
     }
-    let done = if let (Some(source), Some(_)) = (&source, &args.add) {
+    let change = if let (Some(source), Some(_)) = (&source, &args.add) {
         let room = registry.room();
         let records = source
             .read(query, format, |s| {
@@ -274,8 +355,10 @@ fn update(args: &UpdateArgs) -> Result<()> {
             })
             .map_err(fail)?;
         let added = registry.add_rows(records).map_err(fail)?;
-        let indices: Vec<u64> = added.collect();
-        at_indices("added", &indices)
+        Change {
+            added: added.collect(),
+            ..Change::default()
+        }
     } else if let Some(source) = &source {
         let records = source
             .read(query, format, |s| {
@@ -295,33 +378,46 @@ fn update(args: &UpdateArgs) -> Result<()> {
                 }
                 let record = records.into_records().remove(0);
                 registry.modify(index, record).map_err(fail)?;
-                at_indices("modified", &[index])
+                Change {
+                    modified: vec![index],
+                    ..Change::default()
+                }
             }
-            None => {
-                let indices = registry.modify_by_subject(records).map_err(fail)?;
-                at_indices("modified", &indices)
-            }
+            None => Change {
+                modified: registry.modify_by_subject(records).map_err(fail)?,
+                ..Change::default()
+            },
         }
     } else if !args.revoke.is_empty() {
-        let indices = registry.revoke_subjects(&args.revoke).map_err(fail)?;
-        at_indices("revoked", &indices)
+        Change {
+            revoked: registry.revoke_subjects(&args.revoke).map_err(fail)?,
+            ..Change::default()
+        }
     } else {
         revoke_indices(
             &mut registry,
             &args.revoke_index,
             UNCHANGED.unwrap_or_default(),
         )?;
-        at_indices("revoked", &args.revoke_index)
+        Change {
+            revoked: args.revoke_index.clone(),
+            ..Change::default()
+        }
     };
     registry.commit().map_err(|e| failure(e, None))?;
     eprintln!(
-        "{done}; {} now holds {} records, {} revoked",
+        "{}; {} now holds {} records, {} revoked",
+        change.describe(),
         args.dir.display(),
         registry.len(),
         registry.revoked_count()
     );
-    println!("{}", to_decimal(&registry.root()));
-    Ok(())
+    args.output.print(
+        &registry.root(),
+        registry.len(),
+        registry.revoked_count(),
+        Some(&change),
+    )
 }
 
 fn sync(args: &SyncArgs) -> Result<()> {
@@ -339,7 +435,13 @@ fn sync(args: &SyncArgs) -> Result<()> {
         .map_err(fail)?;
     let rows = file.len();
     let report = registry.sync(file).map_err(fail)?;
-    if report.is_empty() {
+    let unchanged = report.is_empty();
+    let change = Change {
+        added: report.added.collect(),
+        modified: report.modified,
+        revoked: report.revoked,
+    };
+    if unchanged {
         eprintln!(
             "no difference between {} ({rows} records) and {}; the registry is unchanged",
             records.display(),
@@ -351,16 +453,20 @@ fn sync(args: &SyncArgs) -> Result<()> {
             "synced {} with {} in one change: added {}, modified {}, revoked {}; it now holds {} records, {} revoked; in {:.1?}",
             args.dir.display(),
             records.display(),
-            report.added.end - report.added.start,
-            report.modified.len(),
-            report.revoked.len(),
+            change.added.len(),
+            change.modified.len(),
+            change.revoked.len(),
             registry.len(),
             registry.revoked_count(),
             start.elapsed()
         );
     }
-    println!("{}", to_decimal(&registry.root()));
-    Ok(())
+    args.output.print(
+        &registry.root(),
+        registry.len(),
+        registry.revoked_count(),
+        Some(&change),
+    )
 }
 
 /// Revokes the records at `indices`, or none of them: every index is

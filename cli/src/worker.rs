@@ -24,7 +24,6 @@ use zkgov_circuits::field::to_decimal;
 use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
 use zkgov_keys::snarkjs;
-use zkgov_keys::store::KeyDir;
 use zkgov_log::entry::Entry;
 use zkgov_prover::engine::Engine;
 use zkgov_prover::registry::{NewRecord, Registry};
@@ -38,9 +37,17 @@ use crate::Malformed;
 pub(crate) struct WorkerArgs {
     #[command(flatten)]
     server: Server,
-    /// The registry the department proves from.
-    #[arg(long)]
+    /// The registry directory the department proves from.
+    #[arg(value_name = "REGISTRY")]
     registry: Option<PathBuf>,
+    /// The registry directory, in the spelling of earlier versions (warns).
+    #[arg(
+        long = "registry",
+        value_name = "DIR",
+        hide = true,
+        conflicts_with = "registry"
+    )]
+    registry_flag: Option<PathBuf>,
     /// A key directory of a policy over that registry; repeat for each.
     #[arg(long = "keys", value_name = "DIR")]
     keys: Vec<PathBuf>,
@@ -109,20 +116,24 @@ impl Worker {
     ) -> Result<Worker> {
         if keys.is_empty() && licences.is_none() {
             return Err(Malformed(
-                "nothing to do: give --registry and --keys to prove, or --licences to issue".into(),
+                "nothing to do: give a registry directory and --keys to prove, or --licences to issue".into(),
             )
             .into());
         }
         let registry = match registry {
             Some(dir) => Some(Registry::open(dir)?),
             None if !keys.is_empty() => {
-                return Err(Malformed("--keys needs the --registry they prove from".into()).into())
+                return Err(Malformed(
+                    "--keys needs the registry directory they prove from (the first argument)"
+                        .into(),
+                )
+                .into())
             }
             None => None,
         };
         let mut provers: BTreeMap<String, Prover> = BTreeMap::new();
         for dir in keys {
-            let keys = KeyDir::open(dir)?;
+            let keys = crate::keys::open(dir)?;
             let schema = Schema::from_toml(
                 &dir.join("schema.toml").display().to_string(),
                 &keys.schema_text,
@@ -221,7 +232,7 @@ impl Worker {
             if !evidence.is_empty() {
                 let Some(registry) = &self.registry else {
                     bail!(
-                        "the service leased evidence requests, but this worker has no --registry"
+                        "the service leased evidence requests, but this worker has no registry directory"
                     );
                 };
                 answers.extend(answer_evidence(
@@ -270,9 +281,15 @@ pub(crate) fn run(args: &WorkerArgs) -> Result<()> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let registry = crate::deprecated(
+        args.registry.as_deref(),
+        args.registry_flag.as_deref(),
+        "`zkgov worker --registry DIR`",
+        "give the registry directory first: `zkgov worker DIR --keys …`",
+    );
     let mut worker = Worker::open(
         args.server.client()?,
-        args.registry.as_deref(),
+        registry,
         &args.keys,
         args.licences.as_deref(),
         threads,

@@ -85,6 +85,24 @@ fn policy_inspect_prints_size_domain_and_public_inputs_in_order() {
             "today"
         ]
     );
+    // With --json, the same figures as one document.
+    let out = stdout(zkgov().args([
+        "policy",
+        "inspect",
+        "--schema",
+        "../schemas/real-estate.toml",
+        "--policy",
+        "../policies/medical-premises.toml",
+        "--depth",
+        "10",
+        "--json",
+    ]));
+    let document: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(document["constraints"], 3926);
+    assert_eq!(document["domain"], 4096);
+    assert_eq!(document["tree"]["capacity"], 1u64 << 20);
+    assert_eq!(document["public_inputs"][3]["name"], "min_area");
+    assert_eq!(document["public_inputs"].as_array().unwrap().len(), 6);
 }
 
 #[test]

@@ -128,7 +128,6 @@ fn workload() -> &'static Workload {
         let proofs = dir.path().join("proofs.jsonl");
         ok(zkgov()
             .arg("prove")
-            .arg("--registry")
             .arg(&registry)
             .arg("--keys")
             .arg(&keys)
@@ -265,7 +264,14 @@ registry = "{REGISTRY}"
 impl Server {
     fn publish(&self, token: &str, source: &[&str]) -> Output {
         zkgov()
-            .args(["root", "publish", "--name", REGISTRY, "--server", &self.url])
+            .args([
+                "root",
+                "publish",
+                "--registry",
+                REGISTRY,
+                "--server",
+                &self.url,
+            ])
             .args(["--token", token])
             .args(source)
             .output()
@@ -278,7 +284,7 @@ impl Server {
 
     fn publish_registry_as(&self, token: &str) -> Output {
         let registry = workload().registry.display().to_string();
-        self.publish(token, &["--registry", &registry])
+        self.publish(token, &[&registry])
     }
 
     fn submit(&self, file: &Path, token: &str, extra: &[&str]) -> Output {
@@ -475,8 +481,71 @@ fn submit_anchors_proven_lines_and_compare_checks_the_case() {
     assert!(stdout(&published).contains("12345"));
     let bad = server.publish(LAND, &["--root", "+12345"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
-    let bad = server.publish(LAND, &["--registry", "/nonexistent/registry"]);
+    let bad = server.publish(LAND, &["/nonexistent/registry"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let bad = server.publish(LAND, &["--root", "12345", "/nonexistent/registry"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}
+
+#[test]
+fn the_spellings_of_earlier_versions_still_work_and_warn() {
+    let workload = workload();
+    let site = Site::new(workload);
+    let server = site.start();
+    let registry = workload.registry.display().to_string();
+    // `root publish --registry DIR --name NAME`: the directory and the name.
+    let old = ok(zkgov()
+        .args([
+            "root",
+            "publish",
+            "--registry",
+            &registry,
+            "--name",
+            REGISTRY,
+        ])
+        .args(["--server", &server.url, "--token", LAND])
+        .output()
+        .unwrap());
+    let receipt: Value = serde_json::from_str(&stdout(&old)).unwrap();
+    assert_eq!(receipt["index"], 2);
+    assert!(
+        stderr(&old)
+            .contains("warning: `zkgov root publish --registry DIR --name NAME` is deprecated")
+            && stderr(&old).contains("zkgov root publish DIR --registry NAME"),
+        "{}",
+        stderr(&old)
+    );
+    // The current spelling does not warn.
+    let current = ok(server.publish_registry());
+    assert!(
+        !stderr(&current).contains("deprecated"),
+        "{}",
+        stderr(&current)
+    );
+    // `prove --registry DIR`.
+    let out = site.path("old.jsonl");
+    let old = ok(zkgov()
+        .args(["prove", "--registry", &registry, "--keys"])
+        .arg(&workload.keys)
+        .arg("--cases")
+        .arg(workload.registry.with_file_name("cases.csv"))
+        .args(["--param", "min_area=400", "--param", "usage=medical"])
+        .args(["--param", "today=2026-11-23", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap());
+    assert!(
+        stderr(&old).contains("warning: `zkgov prove --registry DIR` is deprecated"),
+        "{}",
+        stderr(&old)
+    );
+    assert_eq!(fs::read_to_string(&out).unwrap().lines().count(), 5);
+    // The old spelling and the new one together are refused.
+    let both = zkgov()
+        .args(["prove", &registry, "--registry", &registry])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
 }
 
 #[test]
@@ -571,7 +640,7 @@ fn root_publish_refuses_a_registry_of_another_schema_under_the_name() {
         .arg(&fire)
         .output()
         .unwrap());
-    let refused = server.publish(LAND, &["--registry", fire.to_str().unwrap()]);
+    let refused = server.publish(LAND, &[fire.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(
         stderr(&refused).contains("has schema \"fire-certificates\"")
@@ -873,8 +942,22 @@ fn log_verify_trusts_the_first_key_and_checks_every_later_checkpoint() {
     let stored = fs::read_to_string(state_file(&state)).unwrap();
     assert!(stored.contains("zkgov.test/log\\n6\\n"), "{stored}");
 
-    // The same key given again is fine.
-    ok(server.verify(&state, &["--log-key", &server.log_key]));
+    // The same key given again is fine. With --json, the verdict as a document.
+    let again = ok(server.verify(&state, &["--log-key", &server.log_key, "--json"]));
+    let verdict: Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(
+        verdict,
+        json!({
+            "verified": true,
+            "origin": ORIGIN,
+            "size": 6,
+            "previous": {"size": 6, "verified_at": verdict["previous"]["verified_at"]},
+            "receipts": 0,
+            "log_key": server.log_key,
+            "replay": null,
+        })
+    );
+    assert!(verdict["previous"]["verified_at"].is_string());
 
     // Another key for the same log is refused loudly, and changes nothing.
     let before = fs::read(state_file(&state)).unwrap();
@@ -1047,6 +1130,16 @@ fn receipts_that_do_not_check_out_fail_the_audit() {
         );
         assert!(!stdout(&failed).contains("log OK"), "{name}");
         assert_eq!(fs::read(state_file(&state)).unwrap(), trusted, "{name}");
+        // With --json, the same verdict on standard output.
+        let failed = server.verify(&state, &["--receipt", file.to_str().unwrap(), "--json"]);
+        assert_eq!(failed.status.code(), Some(1), "{name}");
+        let verdict: Value = serde_json::from_str(&stdout(&failed)).unwrap();
+        assert_eq!(verdict["verified"], false, "{name}");
+        assert_eq!(verdict["origin"], ORIGIN, "{name}");
+        assert!(
+            verdict["reason"].as_str().unwrap().starts_with(expected),
+            "{name}: {verdict}"
+        );
     }
     // The genuine receipt passes.
     let genuine = site.path("genuine.json");
@@ -1127,6 +1220,17 @@ fn log_verify_full_replays_every_entry_then_only_the_new_ones() {
         "{}",
         stdout(&second)
     );
+    // With --json, what the replay covered, as counts.
+    let third = ok(server.verify(&state, &["--full", "--json"]));
+    let verdict: Value = serde_json::from_str(&stdout(&third)).unwrap();
+    assert_eq!(
+        (verdict["verified"].as_bool(), verdict["size"].as_u64()),
+        (Some(true), Some(7))
+    );
+    assert_eq!(verdict["replay"]["new"], 0);
+    assert_eq!(verdict["replay"]["from"], 7);
+    assert_eq!(verdict["replay"]["counts"]["results"], 3);
+    assert_eq!(verdict["replay"]["counts"]["roots"], 2);
 
     // A rewritten log (a new database, the old checkpoint removed by an
     // insider) fails the full audit too, which keeps its state.
@@ -1410,8 +1514,15 @@ fn two_workers_share_a_queue(site: &Site, workload: &Workload) {
     let keys = workload.keys.display().to_string();
     let worker = || {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("zkgov"))
-            .args(["worker", "--server", &server.url, "--token", LAND])
-            .args(["--registry", &registry, "--keys", &keys])
+            .args([
+                "worker",
+                &registry,
+                "--server",
+                &server.url,
+                "--token",
+                LAND,
+            ])
+            .args(["--keys", &keys])
             .args(["--batch", "1", "--threads", "1", "--once"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

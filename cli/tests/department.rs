@@ -70,9 +70,16 @@ key = "{health_key}"
 
 fn publish(server: &Server, root: &str, key: Option<&Path>) -> Output {
     let mut cmd = zkgov();
-    cmd.args(["root", "publish", "--name", "real-estate", "--root", root])
-        .args(["--server", &server.url])
-        .env("ZKGOV_TOKEN", LAND);
+    cmd.args([
+        "root",
+        "publish",
+        "--registry",
+        "real-estate",
+        "--root",
+        root,
+    ])
+    .args(["--server", &server.url])
+    .env("ZKGOV_TOKEN", LAND);
     if let Some(key) = key {
         cmd.env("ZKGOV_DEPARTMENT_KEY", key);
     }
@@ -162,6 +169,25 @@ fn keys_are_written_for_their_owner_only_and_sign_the_departments_roots() {
         "{shown}"
     );
     assert!(!publish(&server, "44", Some(&rotated_key)).status.success());
+    // With --json, the service's answer: the governance in force and the
+    // change waiting; after the endorsement, no change waits.
+    let governance_json = || -> serde_json::Value {
+        let shown = zkgov()
+            .args(["governance", "show", "--json", "--server", &server.url])
+            .env("ZKGOV_TOKEN", HEALTH)
+            .output()
+            .unwrap();
+        assert!(shown.status.success(), "{}", text(&shown));
+        serde_json::from_slice(&shown.stdout).unwrap()
+    };
+    let waiting = governance_json();
+    assert!(
+        waiting["governance"]["departments"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty()),
+        "{waiting}"
+    );
+    assert!(waiting["proposal"]["entry"].is_object(), "{waiting}");
 
     let endorsed = zkgov()
         .args(["governance", "endorse", "--server", &server.url, "--key"])
@@ -175,6 +201,7 @@ fn keys_are_written_for_their_owner_only_and_sign_the_departments_roots() {
         "{}",
         text(&endorsed)
     );
+    assert!(governance_json()["proposal"].is_null());
     let signed = publish(&server, "44", Some(&rotated_key));
     assert!(signed.status.success(), "{}", text(&signed));
     assert!(!publish(&server, "45", Some(&land_key)).status.success());

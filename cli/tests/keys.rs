@@ -255,13 +255,50 @@ fn keys_setup_inspect_export_and_verify() {
     assert_eq!(short.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&short.stderr).contains('5'));
 
-    // A damaged key directory is refused by name.
+    // A damaged key directory is bad input, refused by name, as a missing
+    // one is.
     std::fs::write(dir.join("policy.toml"), "tampered").unwrap();
-    let inspect = zkgov()
+    for command in [
+        &["keys", "inspect"][..],
+        &["keys", "export", "--format", "snarkjs"],
+    ] {
+        let refused = zkgov()
+            .args(&command[..2])
+            .arg(&dir)
+            .args(&command[2..])
+            .output()
+            .unwrap();
+        assert_eq!(refused.status.code(), Some(2), "{command:?}");
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("policy.toml"));
+    }
+    let missing = zkgov()
         .args(["keys", "inspect"])
+        .arg(tmp.path().join("nope"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn setup_json_prints_the_written_metadata() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("keys");
+    let setup = zkgov()
+        .args([
+            "keys", "setup", "--schema", SCHEMA, "--policy", POLICY, "--depth", "2", "--json",
+            "--out",
+        ])
         .arg(&dir)
         .output()
         .unwrap();
-    assert_eq!(inspect.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&inspect.stderr).contains("policy.toml"));
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&setup.stdout).unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(printed, stored);
+    assert_eq!(printed["tree"]["depth"], 2);
 }

@@ -107,7 +107,6 @@ fn prove_with(
 ) -> Output {
     let mut cmd = zkgov();
     cmd.arg("prove")
-        .arg("--registry")
         .arg(registry)
         .arg("--keys")
         .arg(keys)
@@ -376,7 +375,6 @@ fn ctrl_c_leaves_whole_lines_and_resume_completes_the_batch() {
     let mut child = std::process::Command::new(bin)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .arg("prove")
-        .arg("--registry")
         .arg(&registry)
         .arg("--keys")
         .arg(&keys)

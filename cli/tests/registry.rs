@@ -396,3 +396,48 @@ fn update_reports_a_count_and_the_indices_it_changed() {
         "{stderr}"
     );
 }
+
+#[test]
+fn json_prints_the_root_the_counts_and_the_indices_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    let dir = path(&dir).to_string();
+    let root = root_of(build(RECORDS, "3", Path::new(&dir)));
+    let document = |args: &[&str]| -> serde_json::Value {
+        let output = run(args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let shown = document(&["registry", "root", &dir, "--json"]);
+    assert_eq!(shown["root"], root.as_str());
+    assert_eq!(shown["records"], 8);
+    assert_eq!(shown["revoked"], 0);
+    assert!(shown["change"].is_null());
+
+    let revoked = document(&[
+        "registry",
+        "update",
+        &dir,
+        "--revoke-index",
+        "2",
+        "5",
+        "--json",
+    ]);
+    assert_ne!(revoked["root"], root.as_str());
+    assert_eq!(revoked["revoked"], 2);
+    assert_eq!(
+        revoked["change"],
+        serde_json::json!({"added": [], "modified": [], "revoked": [2, 5]})
+    );
+    // `check` agrees with the root the update printed.
+    let checked = document(&["registry", "check", &dir, "--json"]);
+    assert_eq!(checked["root"], revoked["root"]);
+    assert_eq!(
+        (checked["records"].as_u64(), checked["revoked"].as_u64()),
+        (Some(8), Some(2))
+    );
+}

@@ -192,7 +192,14 @@ impl Server {
     /// Anchors a registry root: one new log entry.
     fn publish(&self, root: u64) {
         let output = zkgov()
-            .args(["root", "publish", "--name", REGISTRY, "--server", &self.url])
+            .args([
+                "root",
+                "publish",
+                "--registry",
+                REGISTRY,
+                "--server",
+                &self.url,
+            ])
             .args(["--token", LAND, "--root", &root.to_string()])
             .output()
             .unwrap();
