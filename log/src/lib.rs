@@ -60,6 +60,7 @@ pub mod checkpoint;
 pub mod cosignature;
 pub mod entry;
 pub mod handover;
+pub mod json;
 pub mod licence;
 pub mod policy;
 pub mod procedure;

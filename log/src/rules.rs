@@ -871,6 +871,28 @@ impl LogState {
         self.governance.as_ref()
     }
 
+    /// Whether `department` may anchor roots of `registry`: the part of
+    /// the root rule that the request's path alone decides, so that a
+    /// service can refuse before it reads the body.
+    pub fn may_anchor_root(&self, department: &str, registry: &str) -> Result<(), Refusal> {
+        let governance = self
+            .governance
+            .as_ref()
+            .ok_or(Refusal::NoGovernance { kind: "root" })?;
+        check_owner(governance, registry, department)
+    }
+
+    /// Whether `department` may decide cases: the part of the decision
+    /// rule that the caller alone decides, so that a service can refuse
+    /// before it reads the body.
+    pub fn may_decide(&self, department: &str) -> Result<(), Refusal> {
+        let governance = self
+            .governance
+            .as_ref()
+            .ok_or(Refusal::NoGovernance { kind: "decision" })?;
+        check_decider(governance, department).map(|_| ())
+    }
+
     /// The time of the last entry, Unix seconds.
     pub fn last_time(&self) -> Option<i64> {
         self.last_time
@@ -1151,13 +1173,7 @@ impl LogState {
             } => {
                 let governance = governance.expect("checked above");
                 check_case_id(case_id)?;
-                let deciding = governance
-                    .departments
-                    .get(department)
-                    .ok_or_else(|| Refusal::UnknownDepartment(department.clone()))?;
-                if !deciding.decides {
-                    return Err(Refusal::NotDecider(department.clone()));
-                }
+                check_decider(governance, department)?;
                 if !matches!(decision.as_str(), "approved" | "refused" | "revoked") {
                     return Err(malformed(
                         "decision",
@@ -1476,6 +1492,22 @@ fn key_id_of(verifier_key: &str) -> String {
         .unwrap_or_else(|_| verifier_key.to_string())
 }
 
+/// The department, if it may decide cases.
+fn check_decider<'g>(
+    governance: &'g Governance,
+    department: &str,
+) -> Result<&'g Department, Refusal> {
+    let deciding = governance
+        .departments
+        .get(department)
+        .ok_or_else(|| Refusal::UnknownDepartment(department.to_string()))?;
+    if !deciding.decides {
+        return Err(Refusal::NotDecider(department.to_string()));
+    }
+    Ok(deciding)
+}
+
+/// That `department` owns `registry`.
 fn check_owner(governance: &Governance, registry: &str, department: &str) -> Result<(), Refusal> {
     match governance.owner_of(registry) {
         None => Err(Refusal::UnknownRegistry(registry.to_string())),

@@ -396,6 +396,98 @@ fn every_refusal_has_a_status_and_a_reason() {
     run.service.shutdown().unwrap();
 }
 
+/// Every route that takes a JSON body, with the token it needs.
+const JSON_ROUTES: [(&str, Option<&str>); 11] = [
+    ("/v1/keys", Some(ADMIN)),
+    ("/v1/registries/real-estate/roots", Some(LAND)),
+    ("/v1/proofs", Some(LAND)),
+    ("/v1/proofs/batch", Some(LAND)),
+    ("/v1/cases/CASE-J/decisions", Some(HEALTH)),
+    ("/v1/procedures", Some(HEALTH)),
+    ("/v1/applications", None),
+    ("/v1/applications/CASE-J/session", None),
+    ("/v1/work", Some(LAND)),
+    ("/v1/work/1", Some(LAND)),
+    ("/v1/governance/endorsements", Some(LAND)),
+];
+
+#[test]
+fn request_bodies_are_parsed_strictly_on_every_route() {
+    let run = start("");
+    run.publish_root();
+    let good = fixture().proven("CASE-J", 0, 21);
+
+    // A second `pi_a` inside the proof: lenient parsing kept the last
+    // (the good one) and accepted the proof.
+    let bad_a = json!(["1", "2", "1"]);
+    let mut placeholder = good.clone();
+    placeholder["proof"] = json!("PROOF");
+    let proof = serde_json::to_string(&good["proof"]).unwrap();
+    let twice = format!("{{\"pi_a\":{bad_a},{}", &proof[1..]);
+    let body = serde_json::to_string(&placeholder)
+        .unwrap()
+        .replace("\"PROOF\"", &twice);
+    let (status, answer) = run.client.post_raw("/v1/proofs", Some(LAND), body.into());
+    assert_eq!((status, reason(&answer)), (400, "malformed_request"));
+    assert_eq!(
+        answer["error"]["message"], "duplicate key \"pi_a\" in the body.proof",
+        "{answer}"
+    );
+
+    // Invalid UTF-8 in a field that the submission ignores.
+    let mut body =
+        serde_json::to_vec(&with(good.clone(), "/status", json!("PLACEHOLDER"))).unwrap();
+    let at = body.windows(11).position(|w| w == b"PLACEHOLDER").unwrap();
+    body[at] = 0xff;
+    let (status, answer) = run.client.post_raw("/v1/proofs", Some(LAND), body);
+    assert_eq!(
+        (status, reason(&answer)),
+        (400, "malformed_request"),
+        "{answer}"
+    );
+
+    // An array in place of the decision object: serde filled the struct
+    // from it in order and recorded a decision.
+    let decision = "/v1/cases/CASE-J/decisions";
+    let array = br#"["approved", [2], "probe"]"#.to_vec();
+    let (status, answer) = run.client.post_raw(decision, Some(HEALTH), array.clone());
+    assert_eq!(
+        (status, reason(&answer)),
+        (400, "malformed_request"),
+        "{answer}"
+    );
+    assert_eq!(answer["error"]["message"], "the body must be a JSON object");
+
+    // Where the path names what is acted on, the department is checked
+    // before the body is read: a wrong one hears 403 whatever it sent.
+    let (status, answer) = run.client.post_raw(decision, Some(LAND), array);
+    assert_eq!((status, reason(&answer)), (403, "forbidden"), "{answer}");
+    let roots = format!("/v1/registries/{REGISTRY}/roots");
+    let (status, answer) = run
+        .client
+        .post_raw(&roots, Some(MARKET), b"{not json".to_vec());
+    assert_eq!((status, reason(&answer)), (403, "forbidden"), "{answer}");
+
+    // Every route refuses all three.
+    for (route, token) in JSON_ROUTES {
+        for body in [&br#"{"a": 1, "a": 2}"#[..], b"[]", b"{\"a\": \"\xff\"}"] {
+            let (status, answer) = run.client.post_raw(route, token, body.to_vec());
+            assert_eq!(
+                (status, reason(&answer)),
+                (400, "malformed_request"),
+                "{route} with {}: {answer}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+    // Nothing of it reached the log: governance, key, root, then the
+    // good proof.
+    let (status, answer) = run.client.post("/v1/proofs", Some(LAND), &good);
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["index"], 3, "{answer}");
+    run.service.shutdown().unwrap();
+}
+
 #[test]
 fn a_root_outside_the_freshness_window_is_refused() {
     let run = start("freshness_seconds = 1");

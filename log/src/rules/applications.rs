@@ -350,13 +350,7 @@ impl LogState {
                 ),
             ));
         }
-        let deciding = governance
-            .departments
-            .get(department)
-            .ok_or_else(|| Refusal::UnknownDepartment(department.clone()))?;
-        if !deciding.decides {
-            return Err(Refusal::NotDecider(department.clone()));
-        }
+        let deciding = super::check_decider(governance, department)?;
         if procedure.decides != *department {
             return Err(invalid(format!(
                 "`{name}` is decided by `{}`, which alone may register it",

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,18 +29,69 @@ use super::error::ApiError;
 use super::{now, AppState, OPENAPI};
 use crate::storage::{Nodes, StorageError};
 
-/// `axum::Json`, with its rejections turned into [`ApiError`]s.
+/// A JSON request body parsed strictly ([`zkgov_log::json`]): UTF-8, an
+/// object at the top, no key twice in any object; every refusal a
+/// [`ApiError::MalformedRequest`] naming what is wrong.
 pub(super) struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        JsonBody::from_request(request, state)
+            .await?
+            .parse()
+            .map(ApiJson)
+    }
+}
+
+/// A JSON request body, read but not yet parsed, for a handler that
+/// authorises by its path before it looks at the body.
+pub(super) struct JsonBody(axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::MalformedRequest(
+                "expected a request with `Content-Type: application/json`".into(),
+            ));
+        }
+        match axum::body::Bytes::from_request(request, state).await {
+            Ok(bytes) => Ok(JsonBody(bytes)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::BodyTooLarge)
+            }
+            Err(rejection) => Err(ApiError::MalformedRequest(rejection.body_text())),
         }
     }
+}
+
+impl JsonBody {
+    /// The body as a `T`, parsed strictly.
+    pub(super) fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        zkgov_log::json::from_slice(&self.0).map_err(|e| ApiError::MalformedRequest(e.to_string()))
+    }
+}
+
+/// Whether the request says its body is JSON: `application/json`, or a
+/// `+json` type, with any parameters.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// `axum::extract::Query`, with its rejections turned into [`ApiError`]s.
@@ -58,14 +108,6 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
             Ok(Query(value)) => Ok(ApiQuery(value)),
             Err(rejection) => Err(ApiError::MalformedRequest(rejection.body_text())),
         }
-    }
-}
-
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::BodyTooLarge
-    } else {
-        ApiError::MalformedRequest(rejection.body_text())
     }
 }
 
@@ -354,8 +396,10 @@ pub(super) async fn post_root(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
     Path(registry): Path<String>,
-    ApiJson(body): ApiJson<RootPublication>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
+    state.log().may_anchor_root(&department.name, &registry)?;
+    let body: RootPublication = body.parse()?;
     let root = parse_field_element(&body.root)
         .map_err(|e| ApiError::NonCanonicalInput(format!("root: {e}")))?;
     let entry = Entry::Root {
@@ -765,8 +809,10 @@ pub(super) async fn post_decision(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
     Path(case_id): Path<String>,
-    ApiJson(request): ApiJson<DecisionRequest>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
+    state.log().may_decide(&department.name)?;
+    let request: DecisionRequest = body.parse()?;
     let (outcome, receipt) = decide(&state, &department.name, case_id, request).await?;
     Ok(receipt_response(&outcome, receipt))
 }

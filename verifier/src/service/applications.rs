@@ -32,7 +32,7 @@ use zkgov_log::signature::EntrySignature;
 
 use super::api::{
     append, append_one, blocking, no_store, receipt_response, settle, ApiJson, ApiQuery, Item,
-    Submission,
+    JsonBody, Submission,
 };
 use super::appender::{Draft, Outcome};
 use super::auth::{
@@ -103,8 +103,10 @@ pub(super) struct ProcedureRegistration {
 pub(super) async fn post_procedure(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
-    ApiJson(body): ApiJson<ProcedureRegistration>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
+    state.log().may_decide(&department.name)?;
+    let body: ProcedureRegistration = body.parse()?;
     let parsed = Procedure::from_toml(&body.procedure)
         .map_err(|e| ApiError::MalformedRequest(e.to_string()))?;
     let unchanged = state
