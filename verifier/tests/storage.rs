@@ -7,6 +7,7 @@
 //! behave identically: same indexes, same Merkle nodes, same deduplication,
 //! same errors.
 
+mod fixture;
 mod support;
 
 use std::collections::{BTreeSet, HashSet};
@@ -101,6 +102,7 @@ conformance!(
     applications_and_sessions_round_trip,
     leases_expire_and_finished_work_stays_done,
     two_stores_never_lease_the_same_request,
+    service_answers_503_while_storage_fails_and_recovers,
 );
 
 fn application(case_id: &str, departments: &[(&str, &str)]) -> NewApplication {
@@ -1328,4 +1330,133 @@ fn sqlite_refuses_an_older_format_without_migrating() {
         ),
         other => panic!("{other:?}"),
     }
+}
+
+/// A service whose store fails commits, then reads, at the storage trait:
+/// every failed request is 503 `storage_unavailable`, none has a receipt
+/// or leaves an entry, and the service serves again once the faults clear,
+/// with one consistent chain of checkpoints.
+fn service_answers_503_while_storage_fails_and_recovers(harness: fn() -> Harness) {
+    use fixture::{reason, Client, Fixture, LAND, REGISTRY};
+    use serde_json::json;
+    use zkgov_log::checkpoint::LogVerifier;
+    use zkgov_log::receipt::Receipt;
+    use zkgov_verifier::service::RunningService;
+    use zkgov_verifier::storage::faults::{Faults, Faulty};
+
+    static FIXTURE: std::sync::OnceLock<Fixture> = std::sync::OnceLock::new();
+    let fixture = FIXTURE.get_or_init(Fixture::new);
+    let store = harness();
+    let data = tempfile::tempdir().unwrap();
+    let faults = Arc::new(Faults::default());
+    let service = RunningService::spawn_on(
+        fixture.config(data.path(), Some(&store.url), ""),
+        Faulty::wrap(store.open(), faults.clone()),
+    )
+    .unwrap();
+    let client = Client::new(&service);
+    let verifier = LogVerifier::from_verifier_key(&service.verifier_key).unwrap();
+    let roots = format!("/v1/registries/{REGISTRY}/roots");
+    let publish = || client.post(&roots, Some(LAND), &json!({"root": fixture.root()}));
+    let size = || store.open().size().unwrap();
+    let mut receipts = Vec::new();
+    let mut checkpoints = Vec::new();
+    let mut accept = |(status, body): (u16, serde_json::Value)| {
+        assert_eq!(status, 201, "{body}");
+        let receipt: Receipt = serde_json::from_value(body).unwrap();
+        let (_, checkpoint) = receipt.verify(&verifier, &service.origin).unwrap();
+        receipts.push(receipt.index);
+        checkpoints.push(checkpoint);
+    };
+    accept(publish());
+    let before = size();
+
+    // A failed commit: 503, nothing written; the service goes on.
+    faults.fail_next_commits(1);
+    let (status, body) = publish();
+    assert_eq!(
+        (status, reason(&body)),
+        (503, "storage_unavailable"),
+        "{body}"
+    );
+    assert!(body.get("index").is_none(), "{body}");
+    assert_eq!(size(), before);
+    accept(publish());
+
+    // A failed commit while reads fail too, so that the state cannot be
+    // rebuilt: every request is 503 until the database answers again.
+    faults.fail_reads(true);
+    faults.fail_next_commits(1);
+    let (status, body) = publish();
+    assert_eq!(
+        (status, reason(&body)),
+        (503, "storage_unavailable"),
+        "{body}"
+    );
+    for path in ["/v1/keys", "/v1/cases/CASE-F", "/v1/log/checkpoint"] {
+        let (status, body) = client.get(path);
+        assert_eq!(
+            (status, reason(&body)),
+            (503, "storage_unavailable"),
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = publish();
+    assert_eq!(
+        (status, reason(&body)),
+        (503, "storage_unavailable"),
+        "{body}"
+    );
+    assert!(
+        faults.injected() >= 3,
+        "{} faults injected",
+        faults.injected()
+    );
+    faults.clear();
+    let injected = faults.injected();
+    assert_eq!(size(), before + 1);
+
+    // Recovered within a few seconds, without a restart.
+    let cleared = std::time::Instant::now();
+    while client.get("/v1/keys").0 != 200 {
+        assert!(
+            cleared.elapsed().as_secs() < 10,
+            "the service did not recover"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    eprintln!(
+        "{}: {injected} faults injected; serving again {} ms after they cleared",
+        store.backend,
+        cleared.elapsed().as_millis()
+    );
+    accept(publish());
+    accept(client.post("/v1/proofs", Some(LAND), &fixture.proven("CASE-F", 0, 5)));
+    // The failed entries took no index.
+    assert_eq!(receipts, [before - 1, before, before + 1, before + 2]);
+    assert_eq!(size(), before + 3);
+    // Every receipt's checkpoint is consistent with the last one.
+    let last = checkpoints.last().unwrap();
+    for checkpoint in &checkpoints {
+        let (status, answer) = client.get(&format!(
+            "/v1/log/consistency?old={}&new={}",
+            checkpoint.size, last.size
+        ));
+        assert_eq!(status, 200, "{answer}");
+        let proof: Vec<_> = answer["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| zkgov_log::decode_hash(h.as_str().unwrap()).unwrap())
+            .collect();
+        zkgov_log::tree::verify_consistency(
+            checkpoint.size,
+            last.size,
+            &checkpoint.root,
+            &last.root,
+            &proof,
+        )
+        .unwrap();
+    }
+    service.shutdown().unwrap();
 }

@@ -149,7 +149,7 @@ pub(super) async fn append(
 ) -> Result<Committed, ApiError> {
     let committed = state.appender.append(drafts).await.map_err(|e| match e {
         AppendError::Stopped => ApiError::ShuttingDown,
-        other => ApiError::Internal(other.to_string()),
+        AppendError::Storage(detail) => ApiError::StorageUnavailable(detail),
     })?;
     state.metrics.log_size(committed.size);
     Ok(committed)

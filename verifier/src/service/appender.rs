@@ -13,8 +13,9 @@
 //! contradict.
 //!
 //! If the transaction fails, nothing was written; the state, which already
-//! holds the group's entries, is rebuilt from the store before the next
-//! group.
+//! holds the group's entries, is rebuilt from the store. Until a rebuild
+//! succeeds (it is retried before each group and every quarter second) the
+//! state is marked stale, and the service answers every request 503.
 //!
 //! After each commit it publishes the log's new size on a watch channel,
 //! which applicants' event streams wait on instead of polling the log.
@@ -22,9 +23,11 @@
 //! On shutdown the queue is drained: every request already handed over is
 //! committed and answered before the thread exits.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 use zkgov_log::entry::Entry;
@@ -99,6 +102,8 @@ pub(super) struct Ledger {
     pub signed: Arc<SignedLog>,
     /// The log's size after every commit, for those who wait on it.
     pub size: watch::Sender<u64>,
+    /// Set from a failed commit until the state is rebuilt from the store.
+    pub stale: Arc<AtomicBool>,
 }
 
 impl Appender {
@@ -128,8 +133,27 @@ impl Appender {
     }
 }
 
+/// How often a stale state is rebuilt again while no request comes.
+const REBUILD_RETRY: Duration = Duration::from_millis(250);
+
 fn run(ledger: Ledger, inbox: mpsc::Receiver<Pending>) {
-    while let Ok(first) = inbox.recv() {
+    loop {
+        let next = if ledger.stale.load(Ordering::Acquire) {
+            match inbox.recv_timeout(REBUILD_RETRY) {
+                Ok(next) => Ok(next),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    rebuild(
+                        &ledger,
+                        &mut ledger.state.write().unwrap_or_else(|p| p.into_inner()),
+                    );
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
+            }
+        } else {
+            inbox.recv().map_err(|_| ())
+        };
+        let Ok(first) = next else { return };
         let mut group = vec![first];
         let mut count = group[0].drafts.len();
         while count < MAX_GROUP {
@@ -145,8 +169,34 @@ fn run(ledger: Ledger, inbox: mpsc::Receiver<Pending>) {
     }
 }
 
+/// Rebuilds the state from the store after a failed commit; the state
+/// stays stale (and the service answers 503) until this succeeds.
+fn rebuild(ledger: &Ledger, state: &mut LogState) -> bool {
+    match super::startup::load_state(&*ledger.storage, &ledger.signed) {
+        Ok(rebuilt) => {
+            *state = rebuilt;
+            ledger.stale.store(false, Ordering::Release);
+            tracing::info!(size = state.size(), "log state rebuilt from the database");
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot rebuild the log state after a failed append");
+            false
+        }
+    }
+}
+
 fn commit(ledger: &Ledger, group: Vec<Pending>) {
     let mut state = ledger.state.write().unwrap_or_else(|p| p.into_inner());
+    if ledger.stale.load(Ordering::Acquire) && !rebuild(ledger, &mut state) {
+        drop(state);
+        for pending in group {
+            let _ = pending.reply.send(Err(
+                "the log state is not rebuilt yet after a failed commit".to_string(),
+            ));
+        }
+        return;
+    }
     let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(group.len());
     let mut new: Vec<NewEntry> = Vec::new();
     for pending in &group {
@@ -215,11 +265,10 @@ fn commit(ledger: &Ledger, group: Vec<Pending>) {
         Err(message) => message,
     };
     tracing::error!(message = %failure, entries = new.len(), "log append failed");
-    // The state holds entries that were not written: rebuild it.
-    match super::startup::load_state(&*ledger.storage, &ledger.signed) {
-        Ok(rebuilt) => *state = rebuilt,
-        Err(e) => tracing::error!(error = %e, "cannot rebuild the log state after a failed append"),
-    }
+    // The state holds entries that were not written: rebuild it, and until
+    // that succeeds, answer nothing from it.
+    ledger.stale.store(true, Ordering::Release);
+    rebuild(ledger, &mut state);
     drop(state);
     for pending in group {
         let _ = pending.reply.send(Err(failure.clone()));

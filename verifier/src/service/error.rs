@@ -62,6 +62,10 @@ pub enum ApiError {
     /// The service is shutting down.
     #[error("the service is shutting down")]
     ShuttingDown,
+    /// The database failed a read or a commit; nothing was written, and
+    /// the request may be retried. Details go to the server log only.
+    #[error("the service cannot reach its database; nothing was written, retry later")]
+    StorageUnavailable(String),
     /// Anything else; details go to the server log only.
     #[error("internal error")]
     Internal(String),
@@ -82,7 +86,7 @@ impl ApiError {
             NotFound(_) => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) => StatusCode::CONFLICT,
-            Overloaded | ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Overloaded | ShuttingDown | StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Timeout => StatusCode::REQUEST_TIMEOUT,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -112,6 +116,7 @@ impl ApiError {
             TooManyRequests => "too_many_requests",
             Timeout => "timeout",
             ShuttingDown => "shutting_down",
+            StorageUnavailable(_) => "storage_unavailable",
             Internal(_) => "internal",
         }
     }
@@ -166,14 +171,21 @@ impl From<Refusal> for ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            StorageError::Backend { .. } => ApiError::StorageUnavailable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(%detail, "internal error");
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiError::StorageUnavailable(detail) => {
+                tracing::error!(%detail, "database unavailable")
+            }
+            _ => {}
         }
         (self.status(), Json(self.body())).into_response()
     }

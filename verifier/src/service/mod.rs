@@ -13,6 +13,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
@@ -146,6 +147,10 @@ pub struct AppState {
     /// The configuration.
     pub config: Config,
     storage: Arc<dyn Storage>,
+    /// Set while the rules' state may hold entries of a commit that
+    /// failed, until the appender has rebuilt it from the database: every
+    /// request is answered 503 meanwhile.
+    stale: Arc<AtomicBool>,
     /// The rules' state after every committed entry; the appender alone
     /// writes it.
     log: Arc<RwLock<LogState>>,
@@ -185,15 +190,20 @@ impl Service {
     /// This blocks; call it outside an async context (or in
     /// `spawn_blocking`).
     pub fn open(config: Config) -> Result<Service, StartError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::SigningKey {
-            path: config.data_dir.display().to_string(),
-            message: format!("cannot create the data directory: {e}"),
-        })?;
+        create_data_dir(&config)?;
         let storage_error = |source| StartError::Storage {
             url: storage::redact_password(&config.database),
             source,
         };
         let storage = storage::open(&config.database).map_err(storage_error)?;
+        Service::open_on(config, storage)
+    }
+
+    /// Like [`Service::open`], on a store already opened (`config.database`
+    /// only names it in messages): a wrapper that counts or injects
+    /// faults, say.
+    pub fn open_on(config: Config, storage: Arc<dyn Storage>) -> Result<Service, StartError> {
+        create_data_dir(&config)?;
         let signed = SignedLog::open(&config.data_dir, &config.origin)?;
         let mut log = startup::load_state(&*storage, &signed)?;
         let mut proposal = None;
@@ -234,11 +244,13 @@ impl Service {
         metrics.log_size(log.size());
         let (size, log_size) = watch::channel(log.size());
         let log = Arc::new(RwLock::new(log));
+        let stale = Arc::new(AtomicBool::new(false));
         let (appender, thread) = Appender::start(Ledger {
             storage: storage.clone(),
             state: log.clone(),
             signed: signed.clone(),
             size,
+            stale: stale.clone(),
         });
         // Exits by itself once the state, which holds its handle, is gone.
         let batcher = Batcher::start();
@@ -255,6 +267,7 @@ impl Service {
             config,
             storage,
             log,
+            stale,
             signed,
             appender,
             batcher,
@@ -361,12 +374,33 @@ pub struct RunningService {
     thread: JoinHandle<std::io::Result<()>>,
 }
 
+/// The data directory, created if it is missing.
+fn create_data_dir(config: &Config) -> Result<(), StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::SigningKey {
+        path: config.data_dir.display().to_string(),
+        message: format!("cannot create the data directory: {e}"),
+    })
+}
+
 impl RunningService {
     /// Opens and starts a service on `config.listen` (port 0 picks a free
     /// port) and returns once it accepts connections.
     pub fn spawn(config: Config) -> Result<RunningService, StartError> {
         let listen = config.listen;
-        let service = Service::open(config)?;
+        RunningService::start(listen, Service::open(config)?)
+    }
+
+    /// Like [`RunningService::spawn`], on a store already opened (see
+    /// [`Service::open_on`]).
+    pub fn spawn_on(
+        config: Config,
+        storage: Arc<dyn Storage>,
+    ) -> Result<RunningService, StartError> {
+        let listen = config.listen;
+        RunningService::start(listen, Service::open_on(config, storage)?)
+    }
+
+    fn start(listen: std::net::SocketAddr, service: Service) -> Result<RunningService, StartError> {
         let verifier_key = service.verifier_key();
         let origin = service.origin().to_string();
         let listener = std::net::TcpListener::bind(listen).map_err(|source| StartError::Bind {
@@ -492,12 +526,20 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/log/inclusion", get(api::get_inclusion))
         .route("/v1/log/consistency", get(api::get_consistency))
         .route("/v1/log/tile/{*path}", get(tiles::get_tile))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_while_stale,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe));
     let open = Router::new()
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::get_metrics))
         .route("/v1/openapi.json", get(api::get_openapi));
     let pages = web::router()
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_while_stale,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::from_fn(web::protect));
     // Health and metrics share the limits: a probe that is answered while
@@ -539,6 +581,20 @@ fn refuse(state: &AppState, error: BoxError) -> Response {
 }
 
 /// Counts and logs each request by its route pattern, never its headers.
+/// Answers 503 while the rules' state waits to be rebuilt after a failed
+/// commit, so that no answer is read from entries that were not written.
+async fn refuse_while_stale(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.stale.load(Ordering::Acquire) {
+        return ApiError::StorageUnavailable("the log state awaits its rebuild".into())
+            .into_response();
+    }
+    next.run(request).await
+}
+
 async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let route = request

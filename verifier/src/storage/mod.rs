@@ -22,6 +22,8 @@ use zkgov_log::entry::{parse_time, Entry};
 use zkgov_log::tree::{Hash, NodeId, NodeReader};
 
 pub mod casework;
+#[cfg(feature = "test-utils")]
+pub mod faults;
 pub mod postgres;
 pub mod sqlite;
 
