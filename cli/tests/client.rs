@@ -1742,3 +1742,230 @@ fn two_workers_share_a_queue(site: &Site, workload: &Workload) {
     );
     server.stop();
 }
+
+/// `n` proven lines of `zkgov prove`, each its own statement (case C-K
+/// about C-1's subject), proved once per test run.
+fn many_proven(n: usize) -> &'static [Value] {
+    static LINES: OnceLock<Vec<Value>> = OnceLock::new();
+    LINES.get_or_init(|| {
+        let workload = workload();
+        let dir = workload.proofs.parent().unwrap();
+        let cases = dir.join("many-cases.csv");
+        let mut text = String::from("case_id,subject,case_secret\n");
+        for k in 0..n {
+            // About 1.6 × 10^59: canonical, above 2^128 and below r.
+            let secret = format!("1606938044258990275541962092341162602522202993782792835{k:05}");
+            text.push_str(&format!("CRASH-{k},110101199003071234,{secret}\n"));
+        }
+        fs::write(&cases, text).unwrap();
+        let out = dir.join("many-proofs.jsonl");
+        ok(zkgov()
+            .arg("prove")
+            .arg(&workload.registry)
+            .arg("--keys")
+            .arg(&workload.keys)
+            .arg("--cases")
+            .arg(&cases)
+            .args(["--param", "min_area=400", "--param", "usage=medical"])
+            .args(["--param", "today=2026-11-23", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap());
+        let lines = json_lines(&fs::read_to_string(&out).unwrap());
+        assert!(lines.iter().all(|l| l["status"] == "proven"));
+        lines
+    })
+}
+
+/// Posts `body` to `path` of the service at `url` as the land registry,
+/// and keeps the receipt it answers in `acked`; `None` if the service did
+/// not answer (it was killed).
+fn post_and_keep(
+    http: &reqwest::blocking::Client,
+    url: &str,
+    path: &str,
+    body: &Value,
+    acked: &std::sync::Mutex<Vec<Value>>,
+) -> Option<()> {
+    let response = http
+        .post(format!("{url}{path}"))
+        .bearer_auth(LAND)
+        .json(body)
+        .send()
+        .ok()?;
+    let status = response.status().as_u16();
+    let text = response.text().ok()?;
+    assert!(matches!(status, 200 | 201), "{status} {text}");
+    acked
+        .lock()
+        .unwrap()
+        .push(serde_json::from_str(&text).unwrap());
+    Some(())
+}
+
+const ROOTS: &str = "/v1/registries/real-estate/roots";
+
+/// One client of the crash test, until `url` stops answering: with
+/// `lines`, it submits their statements in random order, again and again
+/// (a statement already logged is answered with its existing receipt);
+/// without, it anchors the workload's root.
+fn submit_until_killed(
+    url: &str,
+    lines: Option<&[Value]>,
+    seed: u64,
+    acked: &std::sync::Mutex<Vec<Value>>,
+) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let http = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let root = json!({"root": workload().root});
+    loop {
+        let posted = match lines {
+            Some(lines) => {
+                let line = &lines[rng.gen_range(0..lines.len())];
+                post_and_keep(&http, url, "/v1/proofs", line, acked)
+            }
+            None => post_and_keep(&http, url, ROOTS, &root, acked),
+        };
+        if posted.is_none() {
+            return;
+        }
+    }
+}
+
+/// The log's entries, read page by page.
+fn all_entries(url: &str) -> Vec<String> {
+    let mut entries = Vec::new();
+    loop {
+        let page: Value =
+            reqwest::blocking::get(format!("{url}/v1/log/entries?start={}", entries.len()))
+                .unwrap()
+                .json()
+                .unwrap();
+        let Some(page) = page["entries"].as_array().filter(|p| !p.is_empty()) else {
+            return entries;
+        };
+        entries.extend(
+            page.iter()
+                .map(|e| e["entry"].as_str().unwrap().to_string()),
+        );
+    }
+}
+
+/// SIGKILLs `zkgov serve` on `site` at random moments, `kills` times,
+/// while three clients submit; after every restart on the same database,
+/// checks that every acknowledged receipt is in the log at its index with
+/// identical bytes, that no statement is logged twice, and (with `zkgov log
+/// verify`, which keeps the checkpoint it trusts) that the new checkpoint
+/// extends every earlier one and holds every receipt; at the end, that the
+/// log replays (`--full`). Returns the receipts acknowledged.
+fn kill_serve_mid_write(site: &Site, kills: usize) -> usize {
+    use rand::{Rng, SeedableRng};
+    let lines = many_proven(40);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261204);
+    let acked = std::sync::Mutex::new(Vec::<Value>::new());
+    let state = site.path("monitor");
+    let receipts = site.path("acknowledged.jsonl");
+    let mut log_key = String::new();
+    for round in 0..=kills {
+        let server = site.start();
+        if log_key.is_empty() {
+            log_key = server.log_key.clone();
+        }
+        assert_eq!(server.log_key, log_key, "the log key changed");
+        let http = reqwest::blocking::Client::new();
+        if round == 0 {
+            // The root the proofs are against, before any of them.
+            let root = json!({"root": workload().root});
+            post_and_keep(&http, &server.url, ROOTS, &root, &acked).unwrap();
+        }
+        if round == kills {
+            // Every statement, once more, to the service left running.
+            for line in lines {
+                post_and_keep(&http, &server.url, "/v1/proofs", line, &acked).unwrap();
+            }
+        }
+        let entries = all_entries(&server.url);
+        for receipt in acked.lock().unwrap().iter() {
+            let index = receipt["index"].as_u64().unwrap() as usize;
+            assert_eq!(
+                entries.get(index).map(String::as_str),
+                receipt["entry"].as_str(),
+                "round {round}: the acknowledged entry {index} is not in the log as it was"
+            );
+        }
+        let mut statements = std::collections::HashSet::new();
+        for entry in &entries {
+            let entry: Value = serde_json::from_str(entry).unwrap();
+            if entry["type"] == "result" {
+                let statement = (
+                    entry["key_id"].clone(),
+                    entry["case_id"].clone(),
+                    entry["subject_tag"].clone(),
+                );
+                assert!(
+                    statements.insert(statement),
+                    "round {round}: a statement twice"
+                );
+            }
+        }
+        let text: String = acked
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{r}\n"))
+            .collect();
+        fs::write(&receipts, text).unwrap();
+        let mut args = vec!["--log-key", &log_key];
+        if !acked.lock().unwrap().is_empty() {
+            args.extend(["--receipt", receipts.to_str().unwrap()]);
+        }
+        if round == kills {
+            args.push("--full");
+            ok(server.verify(&state, &args));
+            assert_eq!(statements.len(), lines.len(), "every statement logged once");
+            break;
+        }
+        ok(server.verify(&state, &args));
+        let pause = std::time::Duration::from_millis(rng.gen_range(20..400));
+        let seed = rng.gen::<u64>();
+        let url = server.url.clone();
+        std::thread::scope(|scope| {
+            let (acked, url) = (&acked, url.as_str());
+            scope.spawn(move || submit_until_killed(url, Some(lines), seed, acked));
+            scope.spawn(move || submit_until_killed(url, Some(lines), seed ^ 1, acked));
+            scope.spawn(move || submit_until_killed(url, None, seed ^ 2, acked));
+            std::thread::sleep(pause);
+            // Dropping the server SIGKILLs it.
+            drop(server);
+        });
+    }
+    let acknowledged = acked.lock().unwrap().len();
+    acknowledged
+}
+
+#[test]
+fn serve_killed_mid_write_loses_no_acknowledged_receipt_on_sqlite() {
+    let site = Site::new(workload());
+    let acknowledged = kill_serve_mid_write(&site, 20);
+    eprintln!("sqlite: 20 kills survived, {acknowledged} receipts acknowledged, none lost");
+    assert!(
+        acknowledged > 20,
+        "only {acknowledged} receipts acknowledged"
+    );
+}
+
+#[test]
+fn serve_killed_mid_write_loses_no_acknowledged_receipt_on_postgres() {
+    let url = support::postgres::fresh_database();
+    let site = Site::on_database(workload(), Some(&url));
+    let acknowledged = kill_serve_mid_write(&site, 20);
+    eprintln!("postgres: 20 kills survived, {acknowledged} receipts acknowledged, none lost");
+    assert!(
+        acknowledged > 20,
+        "only {acknowledged} receipts acknowledged"
+    );
+}
