@@ -441,3 +441,83 @@ fn json_prints_the_root_the_counts_and_the_indices_changed() {
         (Some(8), Some(2))
     );
 }
+
+/// Copies the files of registry directory `from` into a new `to`.
+fn copy_registry(from: &Path, to: &Path) {
+    fs::create_dir(to).unwrap();
+    for file in fs::read_dir(from).unwrap() {
+        let file = file.unwrap();
+        assert!(file.file_type().unwrap().is_file(), "{:?}", file.path());
+        fs::copy(file.path(), to.join(file.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn update_killed_mid_change_leaves_the_old_or_the_new_registry() {
+    use rand::{Rng, SeedableRng};
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let old = root_of(build(RECORDS, "8", &base));
+    let add = tmp.path().join("add.csv");
+    let mut rows = String::from(HEADER);
+    for i in 0..20_000 {
+        rows.push_str(&format!(
+            "k-{i},P-{i},{},medical,false,2024-01-02,2074-01-01\n",
+            50 + i % 400
+        ));
+    }
+    fs::write(&add, rows).unwrap();
+    let update = |dir: &Path| {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("zkgov"));
+        cmd.args(["registry", "update"])
+            .arg(dir)
+            .arg("--add")
+            .arg(&add)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    // The new state: the same change run to its end.
+    let whole = tmp.path().join("whole");
+    copy_registry(&base, &whole);
+    let started = std::time::Instant::now();
+    let new = root_of(update(&whole).output().unwrap());
+    let took = started.elapsed();
+    assert_ne!(old, new);
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261204);
+    let (mut killed, mut outcomes) = (0, [0, 0]);
+    for round in 0..8 {
+        let dir = tmp.path().join(format!("killed-{round}"));
+        copy_registry(&base, &dir);
+        let mut child = update(&dir).spawn().unwrap();
+        std::thread::sleep(took.mul_f64(rng.gen_range(0.5..1.0)));
+        if child.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let root = root_of(run(&["registry", "root", path(&dir)]));
+        assert!(
+            root == old || root == new,
+            "round {round}: the registry is neither the old nor the new state: {root}"
+        );
+        outcomes[usize::from(root == new)] += 1;
+        let checked = run(&["registry", "check", path(&dir)]);
+        assert!(
+            checked.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
+    }
+    eprintln!(
+        "an update of {:.2} s killed {killed} times mid-change: old state {}, new state {}",
+        took.as_secs_f64(),
+        outcomes[0],
+        outcomes[1]
+    );
+    assert!(
+        killed >= 4,
+        "only {killed} of 8 kills came before the update ended"
+    );
+}

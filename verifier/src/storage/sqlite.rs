@@ -155,9 +155,7 @@ impl SqliteStorage {
         owner_only(path)?;
         // The journal mode is a property of the file; it cannot change
         // inside a transaction, so it is set before the schema.
-        let mode: String = writer
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .map_err(opening)?;
+        let mode = set_wal(&writer).map_err(opening)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(db(format!(
                 "{}: cannot use WAL journal mode (got `{mode}`); the store needs a file on a \
@@ -192,6 +190,26 @@ impl SqliteStorage {
     /// A pooled read-only connection.
     fn reader(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
         self.readers.get().map_err(db)
+    }
+}
+
+/// Puts the file in WAL mode, and says the mode it is in. Switching a new
+/// file's journal needs an exclusive lock, and when several processes open
+/// a new file at once their switches can deadlock, which SQLite answers
+/// with `SQLITE_BUSY` at once, without calling the busy handler: so this
+/// retries, up to the busy timeout.
+fn set_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            answer => return answer,
+        }
     }
 }
 
