@@ -459,11 +459,13 @@ fn update_killed_mid_change_leaves_the_old_or_the_new_registry() {
     let base = tmp.path().join("base");
     let old = root_of(build(RECORDS, "8", &base));
     let add = tmp.path().join("add.csv");
-    let mut rows = String::from(HEADER);
+    // Salts given, so that every run of the change makes the same new root.
+    let mut rows = format!("{},salt\n", HEADER.trim_end());
     for i in 0..20_000 {
         rows.push_str(&format!(
-            "k-{i},P-{i},{},medical,false,2024-01-02,2074-01-01\n",
-            50 + i % 400
+            "k-{i},P-{i},{},medical,false,2024-01-02,2074-01-01,{}\n",
+            50 + i % 400,
+            1_000_003 + i
         ));
     }
     fs::write(&add, rows).unwrap();
