@@ -27,7 +27,7 @@ use zkgov_keys::snarkjs;
 use zkgov_log::entry::Entry;
 use zkgov_prover::engine::Engine;
 use zkgov_prover::registry::{NewRecord, Registry};
-use zkgov_verifier::client::Client;
+use zkgov_verifier::client::{signed_body, Client};
 
 use crate::client::Server;
 use crate::prove::{decide, CaseRow, Decision, Outcome};
@@ -430,12 +430,10 @@ fn unmet_answer(client: &Client, item: &Value, outcome: Outcome) -> Result<Value
     let Entry::Unmet { conditions, .. } = entry else {
         unreachable!("built above")
     };
-    Ok(json!({
-        "id": item["id"],
-        "outcome": reason,
-        "conditions": conditions,
-        "signature": signature,
-    }))
+    Ok(signed_body(
+        json!({ "id": item["id"], "outcome": reason, "conditions": conditions }),
+        signature,
+    ))
 }
 
 /// Adds every leased licence to the licence registry in one change, anchors

@@ -7,7 +7,10 @@
 //! string that the target type ignores is skipped without its UTF-8 being
 //! checked. [`from_slice`] refuses all three before the document reaches
 //! its type: the bytes must be UTF-8, the top level an object, and no
-//! object, at any depth, may repeat a key.
+//! object, at any depth, may repeat a key. It also refuses `null` at any
+//! depth: no request body has a field that may be null (an optional field
+//! is left out), and a reader that took `null` for "absent" would accept
+//! a document its schema calls invalid.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -35,6 +38,12 @@ pub enum StrictJsonError {
         /// Where the object is: `the body`, or `the body.proof.pi_a[0]`.
         path: String,
     },
+    /// A value is `null`.
+    #[error("null at {path}: leave an optional field out instead")]
+    Null {
+        /// Where: `the body.signature`.
+        path: String,
+    },
     /// The document is not JSON, or not what its type expects.
     #[error("{0}")]
     Invalid(String),
@@ -57,15 +66,15 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StrictJsonErro
     }
     .deserialize(&mut deserializer)
     .and_then(|()| deserializer.end());
-    if let Some(duplicate) = found {
-        return Err(duplicate);
+    if let Some(refused) = found {
+        return Err(refused);
     }
     checked.map_err(|e| StrictJsonError::Invalid(e.to_string()))?;
     serde_json::from_str(text).map_err(|e| StrictJsonError::Invalid(e.to_string()))
 }
 
 /// Walks one JSON value and fails at the first object that repeats a key,
-/// recording which in `found`.
+/// or the first `null`, recording which in `found`.
 struct Unique<'a> {
     path: String,
     found: &'a mut Option<StrictJsonError>,
@@ -101,8 +110,10 @@ impl<'de> Visitor<'de> for Unique<'_> {
     fn visit_str<E>(self, _: &str) -> Result<(), E> {
         Ok(())
     }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        let error = E::custom("null");
+        *self.found = Some(StrictJsonError::Null { path: self.path });
+        Err(error)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
@@ -206,6 +217,30 @@ mod tests {
     }
 
     #[test]
+    fn null_is_refused_at_any_depth_even_for_an_optional_field() {
+        #[derive(Debug, Deserialize)]
+        struct Root {
+            #[allow(dead_code)]
+            signature: Option<Value>,
+        }
+        // serde reads null as an absent optional field.
+        assert!(serde_json::from_slice::<Root>(br#"{"signature": null}"#).is_ok());
+        assert_eq!(
+            from_slice::<Root>(br#"{"signature": null}"#).unwrap_err(),
+            StrictJsonError::Null {
+                path: "the body.signature".into()
+            }
+        );
+        assert_eq!(
+            from_slice::<Value>(br#"{"results": [1, null]}"#)
+                .unwrap_err()
+                .to_string(),
+            "null at the body.results[1]: leave an optional field out instead"
+        );
+        from_slice::<Root>(b"{}").unwrap();
+    }
+
+    #[test]
     fn invalid_utf8_is_refused_even_where_the_type_ignores_it() {
         #[derive(Debug, Deserialize)]
         struct Only {
@@ -219,6 +254,18 @@ mod tests {
             from_slice::<Only>(body).unwrap_err(),
             StrictJsonError::NotUtf8 { offset: 21 }
         );
+    }
+
+    #[test]
+    fn a_long_decimal_reads_as_the_nearest_double() {
+        // Found by fuzz/fuzz_targets/log_entry.rs: without correct rounding
+        // the shortest form of this number, `1.0100000000000213`, read back
+        // as the neighbouring double 1.010000000000021.
+        let text = br#"{"": 1.0100000000000212200e00000000000000000000000000}"#;
+        let value: Value = from_slice(text).unwrap();
+        assert_eq!(value[""].as_f64(), Some(1.0100000000000213));
+        let canonical = crate::canonical_json(&value);
+        assert_eq!(from_slice::<Value>(canonical.as_bytes()).unwrap(), value);
     }
 
     #[test]

@@ -292,7 +292,7 @@ impl Client {
             signature: None,
         };
         let signature = self.sign(&entry, None)?;
-        let (_, body) = self.post_json(&path, &json!({ "root": root, "signature": signature }))?;
+        let (_, body) = self.post_json(&path, &signed_body(json!({ "root": root }), signature))?;
         self.receipt(&path, body)
     }
 
@@ -438,7 +438,10 @@ impl Client {
         let signature = self.sign(&entry, None)?;
         let (_, body) = self.post_json(
             &path,
-            &json!({"decision": decision, "results": results, "note": note, "signature": signature}),
+            &signed_body(
+                json!({"decision": decision, "results": results, "note": note}),
+                signature,
+            ),
         )?;
         self.receipt(&path, body)
     }
@@ -1059,4 +1062,13 @@ pub(crate) fn verify_receipt(
             })
         })?;
     receipt.verify(verifier, origin).map_err(failed)
+}
+
+/// Request body `body` with `signature` added when there is one. Unsigned,
+/// the field is left out: request bodies never hold `null`.
+pub fn signed_body(mut body: Value, signature: Option<EntrySignature>) -> Value {
+    if let (Some(object), Some(signature)) = (body.as_object_mut(), signature) {
+        object.insert("signature".into(), json!(signature));
+    }
+    body
 }

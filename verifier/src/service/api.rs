@@ -111,6 +111,25 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
     }
 }
 
+/// `axum::extract::Path`, with its rejections turned into [`ApiError`]s:
+/// a path parameter of the wrong type, or percent-encoding that is not
+/// UTF-8, is a JSON `malformed_request` like any other.
+pub(super) struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(ApiError::MalformedRequest(rejection.body_text())),
+        }
+    }
+}
+
 /// Runs blocking work (storage) off the executor.
 pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -367,7 +386,7 @@ pub(super) async fn list_keys(State(state): State<Arc<AppState>>) -> Json<Value>
 
 pub(super) async fn get_key(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let key = state
         .log()
@@ -395,7 +414,7 @@ pub(super) struct RootPublication {
 pub(super) async fn post_root(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
-    Path(registry): Path<String>,
+    ApiPath(registry): ApiPath<String>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     state.log().may_anchor_root(&department.name, &registry)?;
@@ -699,7 +718,7 @@ pub(super) async fn post_batch(
 
 pub(super) async fn get_case(
     State(state): State<Arc<AppState>>,
-    Path(case_id): Path<String>,
+    ApiPath(case_id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     check_case_id(&case_id)?;
     let log = state.log();
@@ -771,7 +790,7 @@ pub(super) fn parse_expectations(text: &str) -> Result<Vec<(String, String)>, Ap
 
 pub(super) async fn compare_case(
     State(state): State<Arc<AppState>>,
-    Path(case_id): Path<String>,
+    ApiPath(case_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<CompareQuery>,
 ) -> Result<Json<Value>, ApiError> {
     check_case_id(&case_id)?;
@@ -808,7 +827,7 @@ pub(super) struct DecisionRequest {
 pub(super) async fn post_decision(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
-    Path(case_id): Path<String>,
+    ApiPath(case_id): ApiPath<String>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     state.log().may_decide(&department.name)?;

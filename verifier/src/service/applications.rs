@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use ark_ff::UniformRand;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -31,8 +31,8 @@ use zkgov_log::rules::{Answer, Application, LogState, LoggedProcedure};
 use zkgov_log::signature::EntrySignature;
 
 use super::api::{
-    append, append_one, blocking, no_store, receipt_response, settle, ApiJson, ApiQuery, Item,
-    JsonBody, Submission,
+    append, append_one, blocking, no_store, receipt_response, settle, ApiJson, ApiPath, ApiQuery,
+    Item, JsonBody, Submission,
 };
 use super::appender::{Draft, Outcome};
 use super::auth::{
@@ -487,7 +487,7 @@ pub(super) async fn post_session(
     State(state): State<Arc<AppState>>,
     addr: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
-    Path(case_id): Path<String>,
+    ApiPath(case_id): ApiPath<String>,
     ApiJson(body): ApiJson<AccessCode>,
 ) -> Result<Response, ApiError> {
     let secure = over_tls(&headers);
@@ -595,7 +595,7 @@ pub(super) async fn status_of(state: &Arc<AppState>, case_id: &str) -> Result<Va
 pub(super) async fn get_application(
     State(state): State<Arc<AppState>>,
     ApplicantAuth(session_case): ApplicantAuth,
-    Path(case_id): Path<String>,
+    ApiPath(case_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     check_session_case(&session_case, &case_id)?;
     let status = status_of(&state, &case_id).await?;
@@ -629,7 +629,15 @@ pub(super) async fn list_cases(
             )));
         }
     }
-    let page = query.page.unwrap_or(1).max(1);
+    let page = match query.page {
+        None => 1,
+        Some(0) => {
+            return Err(ApiError::MalformedRequest(
+                "page: pages count from 1".into(),
+            ))
+        }
+        Some(page) => page,
+    };
     let log = state.log();
     let mut cases: Vec<&Application> = log
         .applications()
@@ -650,7 +658,7 @@ pub(super) async fn list_cases(
     let total = cases.len();
     let listed: Vec<Value> = cases
         .iter()
-        .skip((page - 1) * CASES_PER_PAGE)
+        .skip((page - 1).saturating_mul(CASES_PER_PAGE))
         .take(CASES_PER_PAGE)
         .map(|a| {
             let answered = a.answers.len();
@@ -677,7 +685,7 @@ pub(super) async fn list_cases(
 pub(super) async fn get_case_status(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(_): DepartmentAuth,
-    Path(case_id): Path<String>,
+    ApiPath(case_id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     status_of(&state, &case_id).await.map(Json)
 }
@@ -844,7 +852,7 @@ pub(super) struct Completions {
 pub(super) async fn post_work(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(mut completion): ApiJson<Completion>,
 ) -> Result<Response, ApiError> {
     completion.id = Some(id);

@@ -32,7 +32,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -40,7 +40,7 @@ use serde_json::{json, Value};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use zkgov_log::rules::Application;
 
-use super::api::{blocking, no_store};
+use super::api::{blocking, no_store, ApiPath};
 use super::applications::case_status;
 use super::auth::{check_session_case, ApplicantSession};
 use super::error::ApiError;
@@ -228,7 +228,7 @@ impl EventStream {
 pub(super) async fn get_application_events(
     State(state): State<Arc<AppState>>,
     session: ApplicantSession,
-    Path(case_id): Path<String>,
+    ApiPath(case_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     check_session_case(&session.case_id, &case_id)?;
     let permit = state

@@ -7,12 +7,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use zkgov_log::licence::{Holder, LicenceDocument};
 
-use super::api::{blocking, existing_receipt, no_store};
+use super::api::{blocking, existing_receipt, no_store, ApiPath};
 use super::auth::{check_session_case, ApplicantAuth};
 use super::error::ApiError;
 use super::AppState;
@@ -21,7 +21,7 @@ use crate::storage::casework::WorkKind;
 pub(super) async fn get_licence(
     State(state): State<Arc<AppState>>,
     ApplicantAuth(session_case): ApplicantAuth,
-    Path(case_id): Path<String>,
+    ApiPath(case_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     check_session_case(&session_case, &case_id)?;
     let document = licence_document(&state, &case_id).await?;

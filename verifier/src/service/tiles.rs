@@ -12,13 +12,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use zkgov_log::tiles::{encode_bundle, hash_tile, Tile, TileKind};
 use zkgov_log::tree::TreeError;
 
-use super::api::blocking;
+use super::api::{blocking, ApiPath};
 use super::error::ApiError;
 use super::AppState;
 use crate::storage::Nodes;
@@ -32,7 +32,7 @@ pub const PARTIAL: &str = "public, max-age=10";
 /// `GET /v1/log/tile/{*path}`.
 pub(super) async fn get_tile(
     State(state): State<Arc<AppState>>,
-    Path(path): Path<String>,
+    ApiPath(path): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let tile = Tile::parse(&format!("tile/{path}"))
         .map_err(|e| ApiError::NotFound(format!("no such tile: {e}")))?;
