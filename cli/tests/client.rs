@@ -1414,7 +1414,7 @@ fn worker_counts(output: &Output) -> (u64, u64, u64, u64) {
 #[test]
 fn two_workers_share_a_queue_take_over_a_dead_lease_and_licences_are_issued() {
     let workload = workload();
-    two_workers_share_a_queue(&Site::new(workload), workload);
+    two_workers_share_a_queue(&Site::new(workload));
 }
 
 #[test]
@@ -1428,7 +1428,7 @@ fn two_workers_share_a_queue_on_postgresql_with_skip_locked_leases() {
     admin
         .batch_execute(&format!("ALTER DATABASE {name} SET log_statement = 'all'"))
         .unwrap();
-    two_workers_share_a_queue(&Site::on_database(workload, Some(&url)), workload);
+    two_workers_share_a_queue(&Site::on_database(workload, Some(&url)));
 
     // The store is PostgreSQL's: five evidence requests and three licences
     // done, and the two the dead worker held were leased again.
@@ -1469,12 +1469,8 @@ fn two_workers_share_a_queue_on_postgresql_with_skip_locked_leases() {
     assert!(leases >= 7, "{leases} lease statements in the server's log");
 }
 
-/// Five applications answered by two workers of one department sharing
-/// its queue, two of them after a dead worker's lease ran out; the
-/// approvals' licences issued by the deciding department's worker.
-fn two_workers_share_a_queue(site: &Site, workload: &Workload) {
-    let server = site.start();
-    ok(server.publish_registry());
+/// The clinic procedure registered by the health department on `server`.
+fn register_clinic(site: &Site, server: &Server) {
     let procedure = site.path("clinic.toml");
     fs::write(&procedure, CLINIC).unwrap();
     ok(zkgov()
@@ -1483,52 +1479,68 @@ fn two_workers_share_a_queue(site: &Site, workload: &Workload) {
         .args(["--server", &server.url, "--token", HEALTH])
         .output()
         .unwrap());
-    // Three applicants whose premises qualify, one whose do not, one
-    // unknown to the registry.
-    let subjects = [
-        "110101199003071234",
-        "510104198511120021",
-        "440305197701015678",
-        "999999999999999999",
-        "330106196212240012",
-    ];
-    let mut cases = Vec::new();
-    let mut codes = Vec::new();
-    for subject in subjects {
-        let applied = ok(zkgov()
-            .args(["apply", "--server", &server.url, "--procedure", "clinic"])
-            .args(["--input", &format!("credit_code={subject}")])
-            .output()
-            .unwrap());
-        let body: Value = serde_json::from_str(stdout(&applied).trim()).unwrap();
-        assert!(body["access_code"].as_str().is_some_and(|c| c.len() == 24));
-        cases.push(body["case_id"].as_str().unwrap().to_string());
-        codes.push(body["access_code"].as_str().unwrap().to_string());
-    }
+}
+
+/// Three applicants whose premises qualify, one whose do not, one unknown
+/// to the registry.
+const APPLICANTS: [&str; 5] = [
+    "110101199003071234",
+    "510104198511120021",
+    "440305197701015678",
+    "999999999999999999",
+    "330106196212240012",
+];
+
+/// `zkgov apply` to the clinic procedure as `subject`: the case number and
+/// its access code.
+fn apply_for_clinic(server: &Server, subject: &str) -> (String, String) {
+    let applied = ok(zkgov()
+        .args(["apply", "--server", &server.url, "--procedure", "clinic"])
+        .args(["--input", &format!("credit_code={subject}")])
+        .output()
+        .unwrap());
+    let body: Value = serde_json::from_str(stdout(&applied).trim()).unwrap();
+    assert!(body["access_code"].as_str().is_some_and(|c| c.len() == 24));
+    (
+        body["case_id"].as_str().unwrap().to_string(),
+        body["access_code"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A land registry `zkgov worker --once` on one thread, its standard error
+/// piped: it leases `batch` requests at a time for `lease_seconds`.
+fn spawn_land_worker(server: &Server, batch: u32, lease_seconds: u32) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("zkgov"))
+        .arg("worker")
+        .arg(&workload().registry)
+        .args(["--server", &server.url, "--token", LAND, "--keys"])
+        .arg(&workload().keys)
+        .args(["--batch", &batch.to_string()])
+        .args(["--lease-seconds", &lease_seconds.to_string()])
+        .args(["--threads", "1", "--once"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Five applications answered by two workers of one department sharing
+/// its queue, two of them after a dead worker's lease ran out; the
+/// approvals' licences issued by the deciding department's worker.
+fn two_workers_share_a_queue(site: &Site) {
+    let server = site.start();
+    ok(server.publish_registry());
+    register_clinic(site, &server);
+    let (cases, codes): (Vec<String>, Vec<String>) = APPLICANTS
+        .iter()
+        .map(|subject| apply_for_clinic(&server, subject))
+        .unzip();
     // A worker that leases two requests and dies: they come back when the
     // lease expires, and a live worker takes them.
     let dead = zkgov_verifier::client::Client::new(&server.url, Some(LAND.to_string()));
     assert_eq!(dead.lease_work(2, 2).unwrap().len(), 2);
 
-    let registry = workload.registry.display().to_string();
-    let keys = workload.keys.display().to_string();
-    let worker = || {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("zkgov"))
-            .args([
-                "worker",
-                &registry,
-                "--server",
-                &server.url,
-                "--token",
-                LAND,
-            ])
-            .args(["--keys", &keys])
-            .args(["--batch", "1", "--threads", "1", "--once"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let worker = || spawn_land_worker(&server, 1, 300);
     let (a, b) = (worker(), worker());
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(
@@ -1659,7 +1671,7 @@ fn two_workers_share_a_queue(site: &Site, workload: &Workload) {
         0o600
     );
     let text = fs::read_to_string(&document).unwrap();
-    assert!(text.contains(subjects[0]), "{text}");
+    assert!(text.contains(APPLICANTS[0]), "{text}");
     let licence_verify = |path: &Path, extra: &[&str]| {
         zkgov()
             .args(["licence", "verify"])
@@ -1687,11 +1699,11 @@ fn two_workers_share_a_queue(site: &Site, workload: &Workload) {
         serde_json::from_slice(&ok(licence_json(&document)).stdout).unwrap();
     assert_eq!(report["valid"], true, "{report}");
     assert_eq!(report["in_force"], true, "{report}");
-    assert_eq!(report["licence"]["holder"], subjects[0], "{report}");
+    assert_eq!(report["licence"]["holder"], APPLICANTS[0], "{report}");
     assert_eq!(report["amended_by"], serde_json::Value::Null, "{report}");
     assert!(report["log_size"].as_u64().unwrap() >= report["checkpoint"]["size"].as_u64().unwrap());
     let edited = site.path("edited.json");
-    fs::write(&edited, text.replacen(subjects[0], "SOMEONE-ELSE", 1)).unwrap();
+    fs::write(&edited, text.replacen(APPLICANTS[0], "SOMEONE-ELSE", 1)).unwrap();
     let refused = licence_json(&edited);
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
     let report: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
@@ -1741,6 +1753,150 @@ fn two_workers_share_a_queue(site: &Site, workload: &Workload) {
         stderr(&none)
     );
     server.stop();
+}
+
+/// SIGKILLs `zkgov worker` while it holds leases, round after round, with
+/// ten new applications queued before each round; each worker takes over
+/// what the killed ones held once their leases run out, and a last one,
+/// left running, finishes the queue. Every request is answered once: one
+/// result or unmet entry per case, one decision, the queue all done, and
+/// the log replays.
+#[test]
+fn worker_killed_mid_lease_gives_its_requests_back_and_each_is_anchored_once() {
+    use rand::{Rng, SeedableRng};
+    use std::time::{Duration, Instant};
+    const KILLS: usize = 8;
+    let site = Site::new(workload());
+    // Ninety applications from one address within the minute.
+    let mut config = fs::OpenOptions::new()
+        .append(true)
+        .open(site.path("verifier.toml"))
+        .unwrap();
+    std::io::Write::write_all(&mut config, b"\n[limits]\napplications_per_minute = 1000\n")
+        .unwrap();
+    let server = site.start();
+    ok(server.publish_registry());
+    register_clinic(&site, &server);
+    let land = zkgov_verifier::client::Client::new(&server.url, Some(LAND.to_string()));
+    // Whether any of `cases` is leased and not done.
+    let leased = |cases: &[String]| {
+        let queue = land.get("/v1/work/queue").unwrap();
+        queue["open"].as_array().unwrap().iter().any(|w| {
+            !w["leased_until"].is_null() && cases.iter().any(|c| w["case_id"] == c.as_str())
+        })
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261206);
+    let mut cases: Vec<String> = Vec::new();
+    // From a worker's first lease to its exit, measured on the first round,
+    // which is not killed; the kills fall anywhere in it.
+    let mut window = Duration::ZERO;
+    let (mut kills, mut mid_lease) = (0, 0);
+    for round in 0..=KILLS {
+        let new: Vec<String> = APPLICANTS
+            .iter()
+            .chain(&APPLICANTS)
+            .map(|subject| apply_for_clinic(&server, subject).0)
+            .collect();
+        cases.extend(new.iter().cloned());
+        let mut worker = spawn_land_worker(&server, 10, 2);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let finished = loop {
+            if leased(&new) {
+                break false;
+            }
+            if worker.try_wait().unwrap().is_some() {
+                // It leased, proved and submitted between two looks.
+                break true;
+            }
+            assert!(Instant::now() < deadline, "round {round}: nothing leased");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        if round == 0 {
+            let started = Instant::now();
+            let output = worker.wait_with_output().unwrap();
+            assert!(output.status.success(), "{}", stderr(&output));
+            assert_eq!(worker_counts(&output), (6, 4, 0, 0), "{}", stderr(&output));
+            window = started.elapsed();
+            continue;
+        }
+        if finished {
+            continue;
+        }
+        std::thread::sleep(window.mul_f64(rng.gen_range(0.0..1.0)));
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+        kills += 1;
+        if leased(&new) {
+            mid_lease += 1;
+        }
+    }
+    let last = spawn_land_worker(&server, 10, 2)
+        .wait_with_output()
+        .unwrap();
+    assert!(last.status.success(), "{}", stderr(&last));
+    assert_eq!(
+        worker_counts(&last).3,
+        0,
+        "no answer rejected: {}",
+        stderr(&last)
+    );
+
+    let queue = land.get("/v1/work/queue").unwrap();
+    let requests = 10 * (KILLS as u64 + 1);
+    assert_eq!(
+        (&queue["pending"], &queue["leased"], &queue["done"]),
+        (&json!(0), &json!(0), &json!(requests)),
+        "{queue}"
+    );
+    // Each kill that found leases held made at least one more lease.
+    let database = rusqlite::Connection::open(site.database()).unwrap();
+    let releases: i64 = database
+        .query_row(
+            "SELECT SUM(leases - 1) FROM work WHERE kind = 'evidence'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(
+        mid_lease >= 1 && releases >= mid_lease,
+        "{mid_lease} kills held leases, {releases} leases taken again"
+    );
+    // One answer and one decision per case, six results and four unmet
+    // answers per ten applications.
+    let mut answers = std::collections::HashMap::<String, (u32, u32)>::new();
+    let mut results = 0;
+    for entry in all_entries(&server.url) {
+        let entry: Value = serde_json::from_str(&entry).unwrap();
+        let Some(case) = entry["case_id"].as_str() else {
+            continue;
+        };
+        let counts = answers.entry(case.to_string()).or_default();
+        match entry["type"].as_str().unwrap() {
+            "result" => {
+                results += 1;
+                counts.0 += 1;
+            }
+            "unmet" => counts.0 += 1,
+            "decision" => counts.1 += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(results, 6 * (KILLS + 1));
+    for case in &cases {
+        assert_eq!(
+            answers.get(case),
+            Some(&(1, 1)),
+            "{case}: (answers, decisions)"
+        );
+    }
+    ok(server.verify(
+        &site.path("monitor"),
+        &["--log-key", &server.log_key, "--full"],
+    ));
+    eprintln!(
+        "{kills} worker kills, {mid_lease} holding leases; {releases} leases taken again; \
+         {requests} requests answered once each"
+    );
 }
 
 /// `n` proven lines of `zkgov prove`, each its own statement (case C-K
