@@ -24,11 +24,16 @@
 //!   plain arkworks against snarkjs on the reference statement (in circom
 //!   over a binary tree), one proof and a batch, with the constraint counts
 //!   of both circuits and a plot of proofs/s by workers and batch size.
+//! - `cargo run --release -p zkgov-benches --bin overload`: the service at
+//!   four times its measured capacity for a minute, then at half of it:
+//!   the share and latency of its 503s, its peak memory, how soon its
+//!   throughput is back.
 //! - `cargo bench -p zkgov-benches`: the criterion versions.
 #![deny(missing_docs, unsafe_code)]
 
 use zkgov_circuits::Fr;
 
+pub mod load;
 pub mod workload;
 
 /// Deterministic distinct leaves, so runs are comparable.

@@ -31,21 +31,18 @@
 //!
 //! `cargo run --release -p zkgov-benches --bin batcher-fairness [-- [--rate R] [--seconds S] [--flood-connections C]]`
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use serde_json::{json, Value};
-use zkgov_benches::workload::ReferenceWorkload;
+use reqwest::header::HeaderValue;
+use zkgov_benches::load::{
+    anchor, client, closed_loop, loadavg, ms, outcomes, percentile, reference_bodies, submit,
+    Outcomes,
+};
 use zkgov_circuits::field::to_decimal;
-use zkgov_circuits::statement::Statement;
-use zkgov_circuits::Fr;
-use zkgov_keys::snarkjs;
-use zkgov_prover::engine::Engine;
 use zkgov_verifier::service::config::{Config, Overrides, TokenHash};
 use zkgov_verifier::service::RunningService;
 
@@ -97,66 +94,6 @@ fn options() -> Options {
     o
 }
 
-// ------------------------------------------------------------------ proofs
-
-/// Proves `cases` reference cases under a fresh key (from `seed`) and
-/// returns the workload and the submission bodies; with `tamper`, each
-/// body's subject tag is changed, so the proof no longer verifies.
-fn make_bodies(cases: usize, seed: u64, tamper: bool) -> (ReferenceWorkload, Vec<Bytes>) {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let records = (cases as u64).max(4096);
-    eprintln!("setting up a reference key and registry ({records} records) ...");
-    let started = Instant::now();
-    let workload = ReferenceWorkload::new(records, cases, seed);
-    let engine = Engine::new(
-        &workload.keys,
-        workload.schema.clone(),
-        workload.policy.clone(),
-    )
-    .expect("the engine builds");
-    eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
-    let key_id = workload.keys.metadata.key_id.clone();
-    eprintln!("proving {cases} cases on {cores} workers ...");
-    let started = Instant::now();
-    let mut bodies: Vec<Option<Bytes>> = vec![None; cases];
-    engine.prove_batch(
-        workload
-            .cases
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, (s, w))| (i, s, w)),
-        cores,
-        &AtomicBool::new(false),
-        |i, statement, result| {
-            let proof = result.expect("every reference case proves");
-            let case = format!("CASE-2026-{i:06}");
-            assert_eq!(Statement::case_id(&case), statement.case_id);
-            let mut inputs = statement.public_inputs();
-            if tamper {
-                // The subject tag: still a canonical field element, so the
-                // proof is refused by the pairing check and nothing before.
-                inputs[2] += Fr::from(1u64);
-            }
-            let body = json!({
-                "status": "proven",
-                "key_id": key_id,
-                "case_id": case,
-                "registry_root": to_decimal(&statement.registry_root),
-                "public_inputs": inputs.iter().map(to_decimal).collect::<Vec<_>>(),
-                "proof": snarkjs::proof_to_json(&proof),
-            });
-            bodies[i] = Some(Bytes::from(serde_json::to_vec(&body).expect("JSON")));
-        },
-    );
-    eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
-    let bodies = bodies
-        .into_iter()
-        .map(|b| b.expect("every case answered"))
-        .collect();
-    (workload, bodies)
-}
-
 // ------------------------------------------------------------------ service
 
 fn service_config(data: &Path, flooder_keys: &Path, steady_keys: &Path) -> Config {
@@ -193,66 +130,6 @@ registry = "{STEADY_REGISTRY}"
     Config::load(Some(&path), &|_| None, &Overrides::default()).expect("a valid service config")
 }
 
-fn client(connections: usize) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(connections)
-        .tcp_nodelay(true)
-        .timeout(Duration::from_secs(120))
-        .build()
-        .expect("an HTTP client")
-}
-
-async fn anchor(client: &reqwest::Client, base: &str, registry: &str, token: &str, root: &str) {
-    let response = client
-        .post(format!("{base}/v1/registries/{registry}/roots"))
-        .bearer_auth(token)
-        .header(CONTENT_TYPE, "application/json")
-        .body(json!({ "root": root }).to_string())
-        .send()
-        .await
-        .expect("the service answers");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    assert_eq!(status, 201, "anchoring {registry}: {text}");
-}
-
-/// Sends `body` and waits for the whole answer: (status, reason, latency).
-async fn submit(
-    client: &reqwest::Client,
-    url: &str,
-    auth: &HeaderValue,
-    body: Bytes,
-) -> (u16, String, Duration) {
-    let started = Instant::now();
-    let sent = client
-        .post(url)
-        .header(AUTHORIZATION, auth.clone())
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .body(body)
-        .send()
-        .await;
-    let (status, reason) = match sent {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let text = response.bytes().await.unwrap_or_default();
-            let reason = serde_json::from_slice::<Value>(&text)
-                .ok()
-                .and_then(|v| v["error"]["reason"].as_str().map(String::from))
-                .unwrap_or_else(|| {
-                    if status == 201 {
-                        "accepted".into()
-                    } else {
-                        "?".into()
-                    }
-                });
-            (status, reason)
-        }
-        Err(e) => (0, format!("transport error: {e}")),
-    };
-    (status, reason, started.elapsed())
-}
-
 // ------------------------------------------------------------------ load
 
 /// What B's phase measured.
@@ -266,7 +143,7 @@ struct Steady {
     /// How late each request left against its schedule.
     lateness: Vec<Duration>,
     /// (status, reason) → count.
-    outcomes: BTreeMap<(u16, String), usize>,
+    outcomes: Outcomes,
 }
 
 impl Steady {
@@ -319,61 +196,15 @@ async fn steady(
 /// What A's flood got back.
 #[derive(Default)]
 struct Flood {
-    outcomes: BTreeMap<(u16, String), usize>,
+    outcomes: Outcomes,
     elapsed: Duration,
-}
-
-/// One of A's connections: sends the next invalid proof as soon as the
-/// last is answered, until `stop`.
-async fn flood_connection(
-    client: reqwest::Client,
-    url: Arc<str>,
-    auth: HeaderValue,
-    bodies: Arc<Vec<Bytes>>,
-    next: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-) -> BTreeMap<(u16, String), usize> {
-    let mut outcomes = BTreeMap::new();
-    while !stop.load(Ordering::Relaxed) {
-        let i = next.fetch_add(1, Ordering::Relaxed) % bodies.len();
-        let (status, reason, _) = submit(&client, &url, &auth, bodies[i].clone()).await;
-        *outcomes.entry((status, reason)).or_default() += 1;
-    }
-    outcomes
-}
-
-// ------------------------------------------------------------------ report
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn outcomes(map: &BTreeMap<(u16, String), usize>) -> String {
-    map.iter()
-        .map(|((status, reason), n)| format!("{n} × {status} {reason}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The first three fields of `/proc/loadavg`.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
-        .unwrap_or_else(|_| "n/a".into())
 }
 
 fn main() {
     let o = options();
     let per_phase = o.rate * o.seconds;
-    let (steady_workload, steady_bodies) = make_bodies(2 * per_phase, 7, false);
-    let (flooder_workload, flood_bodies) = make_bodies(FLOOD_PROOFS, 11, true);
+    let (steady_workload, steady_bodies) = reference_bodies(2 * per_phase, 7, false);
+    let (flooder_workload, flood_bodies) = reference_bodies(FLOOD_PROOFS, 11, true);
 
     let data = tempfile::tempdir().expect("a temporary data directory");
     let config = service_config(
@@ -446,7 +277,7 @@ fn main() {
     let flood_started = Instant::now();
     let connections: Vec<_> = (0..o.flood_connections)
         .map(|_| {
-            flood_runtime.spawn(flood_connection(
+            flood_runtime.spawn(closed_loop(
                 flood_client.clone(),
                 url.clone(),
                 flood_auth.clone(),
