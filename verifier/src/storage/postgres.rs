@@ -1,5 +1,10 @@
-//! PostgreSQL storage: for a verifier service run as several processes
-//! against one database.
+//! PostgreSQL storage: the log and the operational store in a database
+//! server, which several zkgov processes may open at once.
+//!
+//! The service itself holds the acceptance rules' state in memory, built
+//! from the log at start-up and kept by its own appender: run one `zkgov
+//! serve` per database. A second instance appending to the same database
+//! would judge its entries against a state that lacks the first one's.
 //!
 //! What it guarantees:
 //!
