@@ -4,6 +4,7 @@
 //! helpers.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,8 +17,42 @@ use zkgov_circuits::statement::Statement;
 use zkgov_circuits::Fr;
 use zkgov_keys::snarkjs;
 use zkgov_prover::engine::Engine;
+use zkgov_verifier::service::config::TokenHash;
 
 use crate::workload::ReferenceWorkload;
+
+/// The registry the reference key reads, in the one-department service.
+pub const REGISTRY: &str = "real-estate";
+/// The department that owns it.
+pub const DEPARTMENT: &str = "land-registry";
+/// Its bearer token (the service sees only its hash).
+pub const TOKEN: &str = "bench-land-registry-token-0123456789";
+
+/// Writes, into `data`, the config of a service with one department,
+/// `DEPARTMENT`, that owns `REGISTRY`, read by the key directory `keys`,
+/// followed by `extra` (such as a `[limits]` table); its path.
+pub fn write_config(data: &Path, keys: &Path, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"listen = "127.0.0.1:0"
+data_dir = "{data}"
+
+[[department]]
+name = "{DEPARTMENT}"
+token_sha256 = "{token}"
+registries = ["{REGISTRY}"]
+
+[[key]]
+dir = "{keys}"
+registry = "{REGISTRY}"
+{extra}"#,
+        data = data.display(),
+        token = TokenHash::of(TOKEN).to_hex(),
+        keys = keys.display(),
+    );
+    let path = data.join("verifier.toml");
+    std::fs::write(&path, text).expect("write the service config");
+    path
+}
 
 /// What a submission was answered: (status, reason) → count. Status 0 is
 /// a transport error.

@@ -38,18 +38,12 @@ use bytes::Bytes;
 use reqwest::header::HeaderValue;
 use zkgov_benches::load::{
     anchor, client, closed_loop, loadavg, ms, outcomes, percentile, reference_bodies, submit,
-    Outcomes,
+    write_config, Outcomes, REGISTRY, TOKEN,
 };
 use zkgov_circuits::field::to_decimal;
-use zkgov_verifier::service::config::{Config, Limits, Overrides, TokenHash};
+use zkgov_verifier::service::config::{Config, Limits, Overrides};
 use zkgov_verifier::service::RunningService;
 
-/// The registry the reference key reads.
-const REGISTRY: &str = "real-estate";
-/// The department that owns it.
-const DEPARTMENT: &str = "land-registry";
-/// Its bearer token (the service sees only its hash).
-const TOKEN: &str = "bench-land-registry-token-0123456789";
 /// Distinct invalid proofs the load cycles through.
 const PROOFS: usize = 64;
 /// How long the capacity is measured.
@@ -95,30 +89,6 @@ fn options() -> Options {
 }
 
 // ------------------------------------------------------------------ service
-
-/// Writes the service's config, default limits, into `data`; its path.
-fn write_config(data: &Path, keys: &Path) -> std::path::PathBuf {
-    let text = format!(
-        r#"listen = "127.0.0.1:0"
-data_dir = "{data}"
-
-[[department]]
-name = "{DEPARTMENT}"
-token_sha256 = "{token}"
-registries = ["{REGISTRY}"]
-
-[[key]]
-dir = "{keys}"
-registry = "{REGISTRY}"
-"#,
-        data = data.display(),
-        token = TokenHash::of(TOKEN).to_hex(),
-        keys = keys.display(),
-    );
-    let path = data.join("verifier.toml");
-    std::fs::write(&path, text).expect("write the service config");
-    path
-}
 
 /// The child: serves `config` until standard input closes, having printed
 /// its URL.
@@ -259,7 +229,7 @@ fn main() {
     let (workload, bodies) = reference_bodies(PROOFS, 13, true);
     let bodies = Arc::new(bodies);
     let data = tempfile::tempdir().expect("a temporary data directory");
-    let config = write_config(data.path(), &workload.keys.path);
+    let config = write_config(data.path(), &workload.keys.path, "");
     let timeout = Limits::default().request_timeout;
 
     let mut child = Command::new(std::env::current_exe().expect("this program"))

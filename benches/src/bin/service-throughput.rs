@@ -48,6 +48,7 @@ use rayon::prelude::*;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use zkgov_benches::load::{write_config, REGISTRY, TOKEN};
 use zkgov_benches::workload::ReferenceWorkload;
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_circuits::statement::Statement;
@@ -55,15 +56,9 @@ use zkgov_circuits::Fr;
 use zkgov_keys::snarkjs;
 use zkgov_log::verify::{verify, Item, PreparedKey};
 use zkgov_prover::engine::Engine;
-use zkgov_verifier::service::config::{Config, Overrides, TokenHash};
+use zkgov_verifier::service::config::{Config, Overrides};
 use zkgov_verifier::service::RunningService;
 
-/// The registry the reference key reads.
-const REGISTRY: &str = "real-estate";
-/// The department that owns it.
-const DEPARTMENT: &str = "land-registry";
-/// That department's bearer token (the service sees only its hash).
-const TOKEN: &str = "bench-land-registry-token-0123456789";
 /// Name of the load generator's threads, to tell its CPU time apart.
 const LOADGEN_THREAD: &str = "loadgen";
 /// Name of the raw measurement's rayon threads.
@@ -256,29 +251,11 @@ fn raw_round(
 // ------------------------------------------------------------------ service
 
 fn service_config(data: &Path, key_dir: &Path, concurrency: usize) -> Config {
-    let text = format!(
-        r#"listen = "127.0.0.1:0"
-data_dir = "{data}"
-
-[[department]]
-name = "{DEPARTMENT}"
-token_sha256 = "{token}"
-registries = ["{REGISTRY}"]
-
-[[key]]
-dir = "{key}"
-registry = "{REGISTRY}"
-
-[limits]
-max_in_flight = {in_flight}
-"#,
-        data = data.display(),
-        token = TokenHash::of(TOKEN).to_hex(),
-        key = key_dir.display(),
-        in_flight = (2 * concurrency).max(256),
+    let limits = format!(
+        "\n[limits]\nmax_in_flight = {}\n",
+        (2 * concurrency).max(256)
     );
-    let path = data.join("verifier.toml");
-    std::fs::write(&path, text).expect("write the service config");
+    let path = write_config(data, key_dir, &limits);
     Config::load(Some(&path), &|_| None, &Overrides::default()).expect("a valid service config")
 }
 
