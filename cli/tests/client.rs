@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use assert_cmd::Command;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use zkgov_log::checkpoint::LogSigner;
 
 mod support;
 use support::serve::Server;
@@ -194,12 +195,38 @@ impl Site {
     /// A site whose service keeps its log and operational store in
     /// `database` (a URL), or in SQLite in its data directory.
     fn on_database(workload: &Workload, database: Option<&str>) -> Site {
-        let dir = tempfile::tempdir().unwrap();
         let database = database.map_or(String::new(), |url| format!("database = \"{url}\"\n"));
+        let keys = format!(
+            "\n[[key]]\ndir = \"{}\"\nregistry = \"{REGISTRY}\"\n",
+            workload.keys.display()
+        );
+        Site::configured(&database, &keys)
+    }
+
+    /// One of several instances that serve the log of `log`'s key from the
+    /// PostgreSQL database `url`, with `tables` (witnesses, say) in its
+    /// config; it registers no key directory.
+    fn instance(url: &str, log: &LogSigner, tables: &str) -> Site {
+        let site = Site::configured(
+            &format!("database = \"{url}\"\nshared_database = true\n"),
+            tables,
+        );
+        zkgov_log::trust::write_atomically(
+            &site.path("data/log-signing.key"),
+            (log.private_key() + "\n").as_bytes(),
+        )
+        .unwrap();
+        site
+    }
+
+    /// A site whose config has `top` among its first settings and `tables`
+    /// after its departments.
+    fn configured(top: &str, tables: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
         let config = format!(
             r#"listen = "127.0.0.1:0"
 data_dir = "data"
-{database}origin = "{ORIGIN}"
+{top}origin = "{ORIGIN}"
 admin_token_sha256 = "{admin}"
 
 [[department]]
@@ -212,15 +239,10 @@ name = "health"
 token_sha256 = "{health}"
 registries = ["licences"]
 decides = true
-
-[[key]]
-dir = "{keys}"
-registry = "{REGISTRY}"
-"#,
+{tables}"#,
             land = sha256_hex(LAND),
             health = sha256_hex(HEALTH),
             admin = sha256_hex(ADMIN),
-            keys = workload.keys.display(),
         );
         fs::write(dir.path().join("verifier.toml"), config).unwrap();
         Site { dir }
@@ -2124,4 +2146,262 @@ fn serve_killed_mid_write_loses_no_acknowledged_receipt_on_postgres() {
         acknowledged > 20,
         "only {acknowledged} receipts acknowledged"
     );
+}
+
+/// Posts `body` to `path` on `url` with `token`; the status and the body.
+fn post_json(url: &str, path: &str, token: &str, body: &Value) -> (u16, Value) {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{url}{path}"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+/// The status of `GET path` on `url`.
+fn get_status(url: &str, path: &str) -> u16 {
+    reqwest::blocking::get(format!("{url}{path}"))
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Copies or replaces a database on the test server: `CREATE DATABASE to
+/// TEMPLATE from`, after dropping `to` if `replace`. Nothing may be
+/// connected to either.
+fn copy_database(from: &str, to: &str, replace: bool) {
+    let mut admin = postgres::Client::connect(
+        &support::postgres::server().url("postgres"),
+        postgres::NoTls,
+    )
+    .unwrap();
+    if replace {
+        admin.batch_execute(&format!("DROP DATABASE {to}")).unwrap();
+    }
+    admin
+        .batch_execute(&format!("CREATE DATABASE {to} TEMPLATE {from}"))
+        .unwrap();
+}
+
+/// Three `zkgov serve` processes with one log key, one config and one
+/// PostgreSQL database, each with its own data directory, and clients that
+/// spread their requests over all three. Then the database is restored
+/// from an old backup under them.
+#[test]
+fn three_instances_share_one_postgresql_log_and_refuse_a_restore_that_went_back() {
+    let workload = workload();
+    let url = support::postgres::fresh_database();
+    let name = url.rsplit('/').next().unwrap().to_string();
+    let root = tempfile::tempdir().unwrap();
+    let log = LogSigner::generate(ORIGIN);
+    let witness = support::witness::WitnessSite::new(root.path(), "witness.test/w1", &[&log]);
+    let witness_server = witness.start();
+    let tables = witness.service_config(&witness_server);
+    let sites: Vec<Site> = (0..3)
+        .map(|_| Site::instance(&url, &log, &tables))
+        .collect();
+    let start_all = |sites: &[Site]| sites.iter().map(Site::start).collect::<Vec<_>>();
+
+    // A key registered through one instance is known to the others at
+    // once; a root anchored through a second backs proofs sent to a third.
+    let servers = start_all(&sites);
+    let dir = &workload.keys;
+    let registration = json!({
+        "registry": REGISTRY,
+        "verifying_key": serde_json::from_str::<Value>(
+            &fs::read_to_string(dir.join("verification_key.json")).unwrap()
+        ).unwrap(),
+        "schema": fs::read_to_string(dir.join("schema.toml")).unwrap(),
+        "policy": fs::read_to_string(dir.join("policy.toml")).unwrap(),
+    });
+    let (status, body) = post_json(&servers[0].url, "/v1/keys", ADMIN, &registration);
+    assert_eq!(status, 201, "{body}");
+    for server in &servers[1..] {
+        let path = format!("/v1/keys/{}", workload.key_id);
+        assert_eq!(get_status(&server.url, &path), 200);
+    }
+    let root_body = json!({"root": workload.root});
+    let (status, body) = post_json(&servers[1].url, ROOTS, LAND, &root_body);
+    assert_eq!(status, 201, "{body}");
+    let lines = many_proven(40);
+    let (status, body) = post_json(&servers[2].url, "/v1/proofs", LAND, &lines[0]);
+    assert_eq!(status, 201, "{body}");
+    for server in servers {
+        server.stop();
+    }
+    // The backup, taken with every instance stopped.
+    let backup = format!("{name}_backup");
+    copy_database(&name, &backup, false);
+    let backup_size = 4; // governance, key, root, result
+
+    // Three clients, each on its own instance, submit the same statements
+    // in different orders, and anchor roots.
+    let servers = start_all(&sites);
+    let acked = std::sync::Mutex::new(Vec::<Value>::new());
+    std::thread::scope(|scope| {
+        for (i, server) in servers.iter().enumerate() {
+            let (acked, url, root_body) = (&acked, server.url.as_str(), &root_body);
+            scope.spawn(move || {
+                use rand::seq::SliceRandom;
+                use rand::SeedableRng;
+                let http = reqwest::blocking::Client::new();
+                let mut order: Vec<&Value> = lines.iter().collect();
+                order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(i as u64));
+                for (k, line) in order.into_iter().enumerate() {
+                    post_and_keep(&http, url, "/v1/proofs", line, acked).unwrap();
+                    if k % 8 == i {
+                        post_and_keep(&http, url, ROOTS, root_body, acked).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let acked = acked.into_inner().unwrap();
+    // Unasked, within the follow interval (250 ms) and a little, every
+    // instance has caught up with the others' entries: health reports the
+    // log's size without reading the database.
+    let last = acked
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let started = std::time::Instant::now();
+    for server in &servers {
+        loop {
+            let health: Value = reqwest::blocking::get(format!("{}/healthz", server.url))
+                .unwrap()
+                .json()
+                .unwrap();
+            if health["log_size"].as_u64() == Some(last + 1) {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(2),
+                "{} still reports {health} after {:?}",
+                server.url,
+                started.elapsed()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    eprintln!(
+        "{} receipts from 3 instances; every instance caught up within {:?}",
+        acked.len(),
+        started.elapsed()
+    );
+
+    // One chain: every instance serves the same entries, each statement
+    // once, every receipt at its index with its bytes.
+    let entries = all_entries(&servers[0].url);
+    for server in &servers[1..] {
+        assert_eq!(all_entries(&server.url), entries, "{}", server.url);
+    }
+    let mut statements = std::collections::HashSet::new();
+    for entry in &entries {
+        let entry: Value = serde_json::from_str(entry).unwrap();
+        if entry["type"] == "result" {
+            assert!(
+                statements.insert(entry["case_id"].clone()),
+                "a statement twice: {entry}"
+            );
+        }
+    }
+    assert_eq!(statements.len(), lines.len());
+    for receipt in &acked {
+        let index = receipt["index"].as_u64().unwrap() as usize;
+        assert_eq!(entries[index], receipt["entry"].as_str().unwrap());
+    }
+    // Each instance's checkpoint is consistent with the others' and holds
+    // every receipt, whichever instance gave it.
+    let receipts = root.path().join("receipts.jsonl");
+    let text: String = acked.iter().map(|r| format!("{r}\n")).collect();
+    fs::write(&receipts, text).unwrap();
+    let state = root.path().join("monitor");
+    let log_key = log.verifier_key();
+    for server in &servers {
+        let args = [
+            "--log-key",
+            &log_key,
+            "--receipt",
+            receipts.to_str().unwrap(),
+        ];
+        ok(server.verify(&state, &args));
+    }
+    ok(servers[1].verify(&state, &["--log-key", &log_key, "--full"]));
+    // The witness has cosigned the whole log, through one instance or
+    // another.
+    let size = entries.len() as u64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !servers.iter().any(|server| {
+        let note = reqwest::blocking::get(format!("{}/v1/log/checkpoint", server.url))
+            .unwrap()
+            .text()
+            .unwrap();
+        note.lines().nth(1) == Some(&size.to_string()) && witness.verifier().verify(&note).is_ok()
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no cosigned checkpoint of {size}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let export = root.path().join("export.jsonl");
+    ok(zkgov()
+        .args(["log", "export", "--server", &servers[2].url, "--out"])
+        .arg(&export)
+        .output()
+        .unwrap());
+    for server in servers {
+        server.stop();
+    }
+
+    // The old backup comes back. Each instance that signed beyond it
+    // refuses to start; so does a new instance, with a new data directory,
+    // because the witness has cosigned more than the database holds.
+    copy_database(&backup, &name, true);
+    for site in &sites {
+        let refused = site.serve_refused();
+        assert!(
+            refused.contains(&format!(
+                "holds {backup_size} log entries, but this service has signed a checkpoint of"
+            )),
+            "{refused}"
+        );
+    }
+    let fresh = Site::instance(&url, &log, &tables);
+    let refused = fresh.serve_refused();
+    assert!(
+        refused.contains(&format!(
+            "has cosigned a checkpoint of {size} log entries, but the database holds {backup_size}"
+        )),
+        "{refused}"
+    );
+    // The export restores it, through the instance that signed the most;
+    // then all four start, on one log.
+    let restores: Vec<String> = sites
+        .iter()
+        .map(|site| {
+            stdout(&ok(zkgov()
+                .args(["log", "restore", "--config"])
+                .arg(site.path("verifier.toml"))
+                .arg("--from")
+                .arg(&export)
+                .output()
+                .unwrap()))
+        })
+        .collect();
+    assert!(
+        restores
+            .iter()
+            .any(|r| r.contains(&format!("restored entries {backup_size}.."))),
+        "{restores:?}"
+    );
+    let mut servers = start_all(&sites);
+    servers.push(fresh.start());
+    for server in &servers {
+        assert_eq!(all_entries(&server.url).len() as u64, size);
+    }
+    ok(servers[3].verify(&state, &["--log-key", &log_key, "--full"]));
 }

@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use sha2::{Digest, Sha256};
 use zkgov_log::checkpoint::{Checkpoint, LogSigner};
-use zkgov_log::cosignature::CosignatureVerifier;
 use zkgov_log::policy::Policy;
 use zkgov_log::tree::{consistency_proof, leaf_hash, MemoryTree};
 use zkgov_log::witness::AddCheckpoint;
 
 mod support;
 use support::serve::Server;
+use support::witness::WitnessSite;
 
 const ORIGIN: &str = "zkgov.test/log";
 const LAND: &str = "land-token-0123456789";
@@ -84,71 +84,6 @@ fn eventually<T>(what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// A witness's directory: its key (from `zkgov witness keygen`), config
-/// and database.
-struct WitnessSite {
-    dir: PathBuf,
-    /// Its verifier key, as keygen printed it.
-    key: String,
-    /// Its name.
-    name: String,
-}
-
-impl WitnessSite {
-    fn new(root: &Path, name: &str, logs: &[&LogSigner]) -> WitnessSite {
-        let dir = root.join(name.replace('/', "_"));
-        fs::create_dir_all(&dir).unwrap();
-        let output = zkgov()
-            .args(["witness", "keygen", "--name", name, "--out"])
-            .arg(dir.join("witness.key"))
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", text(&output.stderr));
-        let key = text(&output.stdout).trim().to_string();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.join("witness.key"))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        let mut config = "listen = \"127.0.0.1:0\"\nkey_file = \"witness.key\"\n\
-                          database = \"witness.db\"\n"
-            .to_string();
-        for log in logs {
-            config += &format!(
-                "\n[[log]]\norigin = \"{}\"\nkey = \"{}\"\n",
-                log.name(),
-                log.verifier_key()
-            );
-        }
-        fs::write(dir.join("witness.toml"), config).unwrap();
-        WitnessSite {
-            dir,
-            key,
-            name: name.to_string(),
-        }
-    }
-
-    /// Starts the witness; the port it picked on its first start is then
-    /// written in its config, so that it comes back on it.
-    fn start(&self) -> Server {
-        let config = self.dir.join("witness.toml");
-        let server = Server::start_witness(&config, &self.dir.join("log"));
-        assert_eq!(server.log_key, self.key);
-        let text = fs::read_to_string(&config).unwrap();
-        let addr = server.url.trim_start_matches("http://");
-        fs::write(&config, text.replace("127.0.0.1:0", addr)).unwrap();
-        server
-    }
-
-    fn verifier(&self) -> CosignatureVerifier {
-        CosignatureVerifier::from_verifier_key(&self.key).unwrap()
-    }
-}
-
 /// A verifier service's directory, with its log key made beforehand so
 /// that the witnesses can be told it.
 struct ServiceSite {
@@ -170,10 +105,7 @@ impl ServiceSite {
             sha256_hex(LAND)
         );
         for (site, server) in witnesses {
-            config += &format!(
-                "\n[[witness]]\nname = \"{}\"\nurl = \"{}\"\nkey = \"{}\"\ntimeout_seconds = 2\n",
-                site.name, server.url, site.key
-            );
+            config += &site.service_config(server);
         }
         fs::write(dir.join("verifier.toml"), config).unwrap();
         ServiceSite { dir }

@@ -34,7 +34,7 @@ fn interrupted_hand_over(config: &Config, step_two: bool) -> String {
         &next,
         zkgov_log::entry::format_time(log.last_time().unwrap() + 1),
     );
-    startup::append_direct(&*storage, &mut log, &entry).unwrap();
+    startup::append_direct(&*storage, &mut log, |_| Some(entry.clone())).unwrap();
     signed.sign(&*storage, log.size(), log.root()).unwrap();
     if step_two {
         let next_signer = zkgov_log::checkpoint::LogSigner::from_private_key(

@@ -96,6 +96,8 @@ conformance!(
     concurrent_appends,
     concurrent_appends_from_two_stores,
     concurrent_open_of_new_store,
+    append_after_hands_each_writer_what_the_others_appended,
+    append_after_refuses_a_log_that_went_back,
     failed_append_writes_nothing,
     index_rows_counts_and_rebuild,
     case_serials_are_never_reused,
@@ -1117,6 +1119,103 @@ fn concurrent_appends(new: fn() -> Harness) {
 fn concurrent_appends_from_two_stores(new: fn() -> Harness) {
     let h = new();
     append_concurrently(&[h.open(), h.open()], 4, 50);
+}
+
+/// Two stores on one database, as two service instances, 3 threads each:
+/// every writer keeps its own copy of the log, which it brings up to date
+/// only from what `append_after` hands it before its own entries. Each
+/// copy is then exactly the log's prefix, and every writer's own entries
+/// are where it was told.
+fn append_after_hands_each_writer_what_the_others_appended(new: fn() -> Harness) {
+    let h = new();
+    let stores = [h.open(), h.open()];
+    let writers = 6;
+    let per_writer = 30;
+    let barrier = Arc::new(Barrier::new(writers));
+    let handles: Vec<_> = (0..writers)
+        .map(|t| {
+            let store = stores[t % 2].clone();
+            let barrier = barrier.clone();
+            thread::spawn(move || {
+                barrier.wait();
+                let mut copy: Vec<Vec<u8>> = Vec::new();
+                let mut caught_up = 0;
+                for j in 0..per_writer {
+                    let n = BATCHES[(t + j) % BATCHES.len()];
+                    let batch: Vec<NewEntry> = (0..n)
+                        .map(|k| decision(&format!("case-{t}-{j}-{k}"), "approved"))
+                        .collect();
+                    let outcome = store
+                        .append_after(Some(copy.len() as u64), &mut |others| {
+                            caught_up += others.len();
+                            copy.extend_from_slice(others);
+                            batch.clone()
+                        })
+                        .unwrap();
+                    assert_eq!(outcome, new_at(copy.len() as u64, n as u64));
+                    copy.extend(batch.into_iter().map(|e| e.entry));
+                }
+                // Once every writer is done, a last catching up that
+                // appends nothing writes nothing.
+                barrier.wait();
+                let nothing = store
+                    .append_after(Some(copy.len() as u64), &mut |others| {
+                        caught_up += others.len();
+                        copy.extend_from_slice(others);
+                        Vec::new()
+                    })
+                    .unwrap();
+                assert!(nothing.is_empty());
+                (copy, caught_up)
+            })
+        })
+        .collect();
+    let copies: Vec<(Vec<Vec<u8>>, usize)> =
+        handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let size = stores[0].size().unwrap();
+    let log = stores[0].entries(0, size).unwrap();
+    let expected: usize = (0..writers)
+        .map(|t| {
+            (0..per_writer)
+                .map(|j| BATCHES[(t + j) % BATCHES.len()])
+                .sum::<usize>()
+        })
+        .sum();
+    assert_eq!(log.len(), expected);
+    for (copy, caught_up) in &copies {
+        assert_eq!(copy, &log, "a writer's copy differs from the log");
+        assert!(*caught_up > 0, "a writer was handed no other's entries");
+    }
+    assert_tree_matches(&*stores[1], &memory_tree_of(&*stores[0]), false);
+}
+
+/// A writer that has seen more entries than the log holds is refused, and
+/// its entries are not even built.
+fn append_after_refuses_a_log_that_went_back(new: fn() -> Harness) {
+    let h = new();
+    let store = h.open();
+    store.append(&[key("k1"), key("k2")]).unwrap();
+    let mut built = false;
+    let refused = store.append_after(Some(3), &mut |_| {
+        built = true;
+        vec![key("k3")]
+    });
+    assert!(
+        matches!(refused, Err(StorageError::Behind { seen: 3, size: 2 })),
+        "{refused:?}"
+    );
+    assert!(!built);
+    assert_eq!(store.size().unwrap(), 2);
+    // From what it has seen, a writer gets exactly the entries after.
+    let mut handed = Vec::new();
+    let appended = store
+        .append_after(Some(1), &mut |others| {
+            handed = others.to_vec();
+            vec![key("k3")]
+        })
+        .unwrap();
+    assert_eq!(appended, new_at(2, 1));
+    assert_eq!(handed, vec![key("k2").entry]);
 }
 
 /// Several processes opening a new store at once all succeed: creating the

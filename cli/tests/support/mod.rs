@@ -9,3 +9,4 @@ pub mod apt;
 pub mod postgres;
 pub mod serve;
 pub mod tamper;
+pub mod witness;

@@ -286,10 +286,13 @@ pub(super) fn latest_checkpoint(state: &AppState) -> Result<(String, u64), ApiEr
 /// Answers from memory: a probe must not queue for a database connection
 /// behind the requests it is meant to watch.
 pub(super) async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
+    state.metrics.log_size(*state.log_size.borrow());
     Json(json!({"status": "ok", "log_size": state.metrics.current_log_size()}))
 }
 
 pub(super) async fn get_metrics(State(state): State<Arc<AppState>>) -> Response {
+    // Entries the appender caught up with from other instances count too.
+    state.metrics.log_size(*state.log_size.borrow());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -2,15 +2,24 @@
 //! every request, and it alone decides what goes in.
 //!
 //! Requests hand their draft entries to the appender and wait. The appender
-//! takes whatever has queued up and, holding the rules' state, applies each
-//! draft in turn with [`LogState::apply`] (or
-//! [`LogState::apply_verified`], for a result whose proof the batcher
-//! checked): an entry the rules refuse is answered with the refusal and not
-//! written. It then appends every accepted entry in one storage transaction
-//! (one fsync), signs a checkpoint of the new log, keeps it fsynced beside
-//! the signing key, and only then answers: a receipt always names a
-//! committed entry under a checkpoint that the service will never
-//! contradict.
+//! takes whatever has queued up and opens one storage transaction under the
+//! log's write lock ([`Storage::append_after`]). Holding the rules' state,
+//! it first applies the entries that other instances on the same database
+//! appended since it last looked (their proofs were checked by the
+//! instance that accepted them), then each draft in turn with
+//! [`LogState::apply`] (or [`LogState::apply_verified`], for a result whose
+//! proof the batcher checked): an entry the rules refuse is answered with
+//! the refusal and not written. The transaction appends every accepted
+//! entry (one fsync); the appender signs a checkpoint of the new log, keeps
+//! it fsynced beside the signing key, and only then answers: a receipt
+//! always names a committed entry under a checkpoint that the service will
+//! never contradict. No instance judges an entry against a state that
+//! lacks another's, since nobody appends between the catching up and the
+//! commit.
+//!
+//! While no request comes, the appender looks for other instances' entries
+//! every [`FOLLOW_INTERVAL`] and catches up with them the same way, so that
+//! reads, event streams and witnesses move on with the shared log.
 //!
 //! If the transaction fails, nothing was written; the state, which already
 //! holds the group's entries, is rebuilt from the store. Until a rebuild
@@ -31,6 +40,7 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 use zkgov_log::entry::Entry;
+use zkgov_log::replay::replay_pinned;
 use zkgov_log::rules::{LogState, Refusal, VerifiedProof};
 
 use super::signed::SignedLog;
@@ -133,27 +143,46 @@ impl Appender {
     }
 }
 
+impl Appender {
+    /// Applies the entries that other instances appended to the store
+    /// since the state last looked, and waits until it has; the log's size
+    /// then.
+    pub async fn catch_up(&self) -> Result<u64, AppendError> {
+        Ok(self.append(Vec::new()).await?.size)
+    }
+}
+
 /// How often a stale state is rebuilt again while no request comes.
 const REBUILD_RETRY: Duration = Duration::from_millis(250);
 
+/// How often, while no request comes, the appender looks for entries that
+/// other instances appended to the same database: the bound on how stale a
+/// read of this instance can be when several share one database.
+pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
+
 fn run(ledger: Ledger, inbox: mpsc::Receiver<Pending>) {
     loop {
-        let next = if ledger.stale.load(Ordering::Acquire) {
-            match inbox.recv_timeout(REBUILD_RETRY) {
-                Ok(next) => Ok(next),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
+        let stale = ledger.stale.load(Ordering::Acquire);
+        let wait = if stale {
+            REBUILD_RETRY
+        } else {
+            FOLLOW_INTERVAL
+        };
+        let first = match inbox.recv_timeout(wait) {
+            Ok(next) => next,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if stale {
                     rebuild(
                         &ledger,
                         &mut ledger.state.write().unwrap_or_else(|p| p.into_inner()),
                     );
-                    continue;
+                } else {
+                    follow(&ledger);
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
+                continue;
             }
-        } else {
-            inbox.recv().map_err(|_| ())
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
-        let Ok(first) = next else { return };
         let mut group = vec![first];
         let mut count = group[0].drafts.len();
         while count < MAX_GROUP {
@@ -166,6 +195,23 @@ fn run(ledger: Ledger, inbox: mpsc::Receiver<Pending>) {
             }
         }
         commit(&ledger, group);
+    }
+}
+
+/// Catches up with the entries other instances appended, if the store has
+/// any beyond the state: one cheap size query when it has none.
+fn follow(ledger: &Ledger) {
+    let known = ledger
+        .state
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .size();
+    match ledger.storage.size() {
+        Ok(size) if size == known => {}
+        // A commit with no drafts reads them under the write lock, applies
+        // them and signs the grown log; a store that went back fails it.
+        Ok(_) => commit(ledger, Vec::new()),
+        Err(e) => tracing::warn!(error = %e, "cannot look for other instances' entries"),
     }
 }
 
@@ -197,9 +243,72 @@ fn commit(ledger: &Ledger, group: Vec<Pending>) {
         }
         return;
     }
+    let seen = state.size();
     let mut outcomes: Vec<Vec<Outcome>> = Vec::with_capacity(group.len());
+    let mut caught_up = Ok(());
+    let mut count = 0;
+    // Under the log's write lock: the entries other instances appended
+    // since `seen` first, then this group, judged after them.
+    let appended = ledger.storage.append_after(Some(seen), &mut |others| {
+        if let Err(violation) = replay_pinned(&mut state, others) {
+            caught_up = Err(format!(
+                "the entries another instance appended break the rules: {violation}"
+            ));
+            return Vec::new();
+        }
+        if !others.is_empty() {
+            tracing::debug!(entries = others.len(), "caught up with other instances");
+        }
+        let new = judge(&mut state, &group, &mut outcomes);
+        count = new.len();
+        new
+    });
+    let written = appended
+        .map_err(|e| e.to_string())
+        .and_then(|appended| caught_up.map(|()| appended))
+        .and_then(|appended| check_placed(&state, count, &appended))
+        .and_then(|()| {
+            ledger
+                .signed
+                .sign(&*ledger.storage, state.size(), state.root())
+                .map_err(|e| e.to_string())
+        });
+    let failure = match written {
+        Ok((checkpoint, size)) => {
+            drop(state);
+            ledger.size.send_replace(size);
+            for (pending, outcomes) in group.into_iter().zip(outcomes) {
+                let _ = pending.reply.send(Ok(Committed {
+                    outcomes,
+                    checkpoint: checkpoint.clone(),
+                    size,
+                }));
+            }
+            return;
+        }
+        Err(message) => message,
+    };
+    tracing::error!(message = %failure, entries = count, "log append failed");
+    // The state holds entries that were not written: rebuild it, and until
+    // that succeeds, answer nothing from it.
+    ledger.stale.store(true, Ordering::Release);
+    rebuild(ledger, &mut state);
+    drop(state);
+    for pending in group {
+        let _ = pending.reply.send(Err(failure.clone()));
+    }
+}
+
+/// Applies each draft of `group` to `state`, in order, with the decisions
+/// they make due; pushes one list of outcomes per request onto `outcomes`,
+/// and returns the accepted entries.
+fn judge(
+    state: &mut LogState,
+    group: &[Pending],
+    outcomes: &mut Vec<Vec<Outcome>>,
+) -> Vec<NewEntry> {
     let mut new: Vec<NewEntry> = Vec::new();
-    for pending in &group {
+    for pending in group {
         let mut mine = Vec::with_capacity(pending.drafts.len());
         for draft in &pending.drafts {
             let mut entry = draft.entry.clone();
@@ -248,51 +357,20 @@ fn commit(ledger: &Ledger, group: Vec<Pending>) {
         }
         outcomes.push(mine);
     }
-    let written = write(ledger, &state, &new);
-    let failure = match written {
-        Ok((checkpoint, size)) => {
-            drop(state);
-            ledger.size.send_replace(size);
-            for (pending, outcomes) in group.into_iter().zip(outcomes) {
-                let _ = pending.reply.send(Ok(Committed {
-                    outcomes,
-                    checkpoint: checkpoint.clone(),
-                    size,
-                }));
-            }
-            return;
-        }
-        Err(message) => message,
-    };
-    tracing::error!(message = %failure, entries = new.len(), "log append failed");
-    // The state holds entries that were not written: rebuild it, and until
-    // that succeeds, answer nothing from it.
-    ledger.stale.store(true, Ordering::Release);
-    rebuild(ledger, &mut state);
-    drop(state);
-    for pending in group {
-        let _ = pending.reply.send(Err(failure.clone()));
-    }
+    new
 }
 
-/// Appends `new` and signs the grown log; returns the signed note and its
-/// size.
-fn write(ledger: &Ledger, state: &LogState, new: &[NewEntry]) -> Result<(String, u64), String> {
-    if !new.is_empty() {
-        let appended = ledger.storage.append(new).map_err(|e| e.to_string())?;
-        let first = state.size() - new.len() as u64;
-        for (offset, outcome) in appended.iter().enumerate() {
-            if *outcome != Appended::New(first + offset as u64) {
-                return Err(format!(
-                    "the store placed entry {} as {outcome:?}: another writer is appending to \
-                     this database",
-                    first + offset as u64
-                ));
-            }
+/// Checks that the store put the last `count` entries of `state` where the
+/// state has them.
+fn check_placed(state: &LogState, count: usize, appended: &[Appended]) -> Result<(), String> {
+    let first = state.size() - count as u64;
+    for (offset, outcome) in appended.iter().enumerate() {
+        if *outcome != Appended::New(first + offset as u64) {
+            return Err(format!(
+                "the store placed entry {} as {outcome:?}, where the rules' state has it new",
+                first + offset as u64
+            ));
         }
     }
-    ledger
-        .signed
-        .sign(&*ledger.storage, state.size(), state.root())
-        .map_err(|e| e.to_string())
+    Ok(())
 }

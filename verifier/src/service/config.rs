@@ -7,6 +7,7 @@
 //! ```toml
 //! listen = "127.0.0.1:8080"
 //! database = "sqlite://zkgov-data/verifier.db"   # or postgres://user@host/db
+//! shared_database = false                          # true: several instances serve it
 //! data_dir = "zkgov-data"                          # holds the log signing key
 //! origin = "zkgov.example/log"
 //! freshness_seconds = 604800
@@ -211,6 +212,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The database URL: a path or `sqlite://PATH`, or `postgres://…`.
     pub database: String,
+    /// Whether other `zkgov serve` instances append to the same database:
+    /// then every request first catches up with their entries, so that a
+    /// client reads its own writes whichever instance it reaches.
+    pub shared_database: bool,
     /// The directory that holds the log signing key.
     pub data_dir: PathBuf,
     /// The log's origin line in checkpoints, and its signing key's name.
@@ -265,6 +270,7 @@ pub struct Overrides {
 struct File {
     listen: Option<String>,
     database: Option<String>,
+    shared_database: Option<bool>,
     data_dir: Option<PathBuf>,
     origin: Option<String>,
     freshness_seconds: Option<u64>,
@@ -697,6 +703,7 @@ impl Config {
         Ok(Config {
             listen,
             database,
+            shared_database: raw.shared_database.unwrap_or(false),
             data_dir,
             origin,
             freshness: Duration::from_secs(freshness_seconds),
@@ -874,6 +881,9 @@ mod tests {
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert!(config.database.starts_with("sqlite://"));
         assert!(config.admin_token.is_none());
+        assert!(!config.shared_database);
+        let shared = load("shared_database = true\n", &[], Overrides::default()).unwrap();
+        assert!(shared.shared_database);
     }
 
     #[test]

@@ -48,8 +48,8 @@ impl Metrics {
     }
 
     /// The log's size as this service knows it: read from the database at
-    /// start-up and raised by every append it makes. Entries appended by
-    /// another process on the same database are not counted.
+    /// start-up and raised by every commit of its appender, which also
+    /// catches up with what other instances on the same database append.
     pub fn current_log_size(&self) -> u64 {
         self.log_size.load(Ordering::Relaxed)
     }

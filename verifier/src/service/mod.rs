@@ -206,9 +206,23 @@ impl Service {
         create_data_dir(&config)?;
         let signed = SignedLog::open(&config.data_dir, &config.origin)?;
         let mut log = startup::load_state(&*storage, &signed)?;
+        if !config.witnesses.is_empty() {
+            // The log as the database holds it, a prefix of whatever was
+            // signed before, is signed first, so that the witnesses can say
+            // whether they have seen more.
+            let (note, size) = signed
+                .sign(&*storage, log.size(), log.root())
+                .map_err(|e| {
+                    LogStartError::Storage(StorageError::Corrupt {
+                        what: e.to_string(),
+                    })
+                })?;
+            witnesses::check_database_not_behind(&config.witnesses, &storage, &note, size)?;
+        }
         let mut proposal = None;
-        if let Some(governance) = startup::governance_change(&config, &log) {
-            match governance::judge(&log, &governance) {
+        startup::append_direct(&*storage, &mut log, |log| {
+            let governance = startup::governance_change(&config, log)?;
+            match governance::judge(log, &governance) {
                 Ok(governance::Verdict::Needs(needed)) => {
                     tracing::warn!(
                         %needed,
@@ -216,16 +230,17 @@ impl Service {
                          (GET /v1/governance; `zkgov governance endorse`); the log's stays in force"
                     );
                     proposal = Some(governance);
+                    None
                 }
                 _ => {
                     tracing::info!(
                         first = log.size() == 0,
                         "recording the configured governance in the log"
                     );
-                    startup::append_direct(&*storage, &mut log, &governance)?;
+                    Some(governance)
                 }
             }
-        }
+        })?;
         let signed = Arc::new(rotation::hand_over_if_asked(
             &config.data_dir,
             &*storage,
@@ -526,20 +541,14 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/log/inclusion", get(api::get_inclusion))
         .route("/v1/log/consistency", get(api::get_consistency))
         .route("/v1/log/tile/{*path}", get(tiles::get_tile))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            refuse_while_stale,
-        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), current_state))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe));
     let open = Router::new()
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::get_metrics))
         .route("/v1/openapi.json", get(api::get_openapi));
     let pages = web::router()
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            refuse_while_stale,
-        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), current_state))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::from_fn(web::protect));
     // Health and metrics share the limits: a probe that is answered while
@@ -580,10 +589,12 @@ fn refuse(state: &AppState, error: BoxError) -> Response {
     api_error.into_response()
 }
 
-/// Counts and logs each request by its route pattern, never its headers.
 /// Answers 503 while the rules' state waits to be rebuilt after a failed
 /// commit, so that no answer is read from entries that were not written.
-async fn refuse_while_stale(
+/// With a shared database, first catches up with the entries other
+/// instances committed before the request came: a client reads its own
+/// writes whichever instance it reaches.
+async fn current_state(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
@@ -592,9 +603,23 @@ async fn refuse_while_stale(
         return ApiError::StorageUnavailable("the log state awaits its rebuild".into())
             .into_response();
     }
+    if state.config.shared_database {
+        let storage = state.storage.clone();
+        let size = match tokio::task::spawn_blocking(move || storage.size()).await {
+            Ok(Ok(size)) => size,
+            Ok(Err(e)) => return ApiError::from(e).into_response(),
+            Err(e) => return ApiError::Internal(e.to_string()).into_response(),
+        };
+        if size > *state.log_size.borrow() {
+            if let Err(e) = state.appender.catch_up().await {
+                return ApiError::StorageUnavailable(e.to_string()).into_response();
+            }
+        }
+    }
     next.run(request).await
 }
 
+/// Counts and logs each request by its route pattern, never its headers.
 async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let route = request

@@ -100,7 +100,7 @@ pub fn hand_over_if_asked(
         .last_time()
         .map_or_else(super::now, |last| last.max(super::now()));
     let entry = handover_entry(signed.signer(), &next.verifier_key(), format_time(time));
-    append_direct(storage, log, &entry)?;
+    append_direct(storage, log, |_| Some(entry.clone()))?;
     tracing::info!(
         from = %signed.signer().key_id(),
         to = %next.key_id(),

@@ -30,6 +30,16 @@ pub enum LogStartError {
         /// The size signed.
         signed: u64,
     },
+    /// A witness has cosigned more entries than the database holds.
+    #[error("witness {witness} has cosigned a checkpoint of {witnessed} log entries, but the database holds {database}: it was restored from an old backup or is a lagging replica. Signing on it would fork the log. Recover the missing entries (`zkgov log restore --from URL|FILE`, with the data directory of an instance that signed them), then start again")]
+    BehindWitness {
+        /// The witness's name.
+        witness: String,
+        /// The size it cosigned.
+        witnessed: u64,
+        /// Entries in the database.
+        database: u64,
+    },
     /// The database's first entries are not the ones the service signed.
     #[error("the database's first {size} entries hash to {found}, but this service signed {signed} for them: the database was changed or replaced. It will not be served")]
     Forked {
@@ -226,19 +236,36 @@ pub fn check_index(
     Ok(())
 }
 
-/// Appends entries at start-up, before the appender runs: the rules apply
-/// them, then the store commits them.
+/// Appends an entry at start-up, before the appender runs: under the
+/// log's write lock, the state first catches up with what other instances
+/// appended since it was loaded; then `decide` says, from the state, what
+/// to append, if anything; the rules apply it, and the store commits it.
 pub fn append_direct(
     storage: &dyn Storage,
     state: &mut LogState,
-    entry: &Entry,
+    mut decide: impl FnMut(&LogState) -> Option<Entry>,
 ) -> Result<(), LogStartError> {
-    state.apply(entry).map_err(|refusal| Violation::Refused {
-        index: state.size(),
-        refusal,
+    let mut judged = Ok(());
+    storage.append_after(Some(state.size()), &mut |others| {
+        if let Err(violation) = replay_pinned(state, others) {
+            judged = Err(violation);
+            return Vec::new();
+        }
+        let Some(entry) = decide(state) else {
+            return Vec::new();
+        };
+        match state.apply(&entry) {
+            Ok(_) => vec![NewEntry::from(&entry)],
+            Err(refusal) => {
+                judged = Err(Violation::Refused {
+                    index: state.size(),
+                    refusal,
+                });
+                Vec::new()
+            }
+        }
     })?;
-    storage.append(&[NewEntry::from(entry)])?;
-    Ok(())
+    Ok(judged?)
 }
 
 /// What `zkgov log restore` did.

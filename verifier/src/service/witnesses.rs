@@ -25,6 +25,7 @@ use zkgov_log::tree;
 use zkgov_log::witness::{AddCheckpoint, SIZE_CONTENT_TYPE};
 
 use super::config::WitnessPeer;
+use super::startup::LogStartError;
 use super::AppState;
 use crate::storage::{Nodes, Storage};
 
@@ -117,8 +118,18 @@ pub(super) async fn run(state: Arc<AppState>) {
             if let Some(size) = answer.witness_size {
                 sizes.insert(peer.name.clone(), size);
             }
+            let ahead = answer
+                .witness_size
+                .is_some_and(|held| held > checkpoint.size);
             match answer.cosignature {
                 Some(line) => lines.push((i, line)),
+                // Another instance on the shared database has had a later
+                // checkpoint cosigned; this one catches up and asks again.
+                None if ahead && state.config.shared_database => tracing::debug!(
+                    witness = %peer.name,
+                    size = checkpoint.size,
+                    "the witness holds a later checkpoint, of another instance"
+                ),
                 None => tracing::warn!(
                     witness = %peer.name,
                     size = checkpoint.size,
@@ -133,6 +144,69 @@ pub(super) async fn run(state: Arc<AppState>) {
             state.cosigned.set(checkpoint.size, cosigned);
         }
     }
+}
+
+/// Asks every witness, before anything is appended at start-up, for the
+/// size it has cosigned, by sending it `note`, the checkpoint of the
+/// `size` entries the database holds. A witness that has cosigned more
+/// shows that the database went back (a restored backup, a lagging
+/// replica): appending to it would fork the log, and no instance may,
+/// however fresh its data directory, while a witness remembers. A witness
+/// that cannot be reached is logged and does not stop the start.
+pub(super) fn check_database_not_behind(
+    witnesses: &[WitnessPeer],
+    storage: &Arc<dyn Storage>,
+    note: &str,
+    size: u64,
+) -> Result<(), LogStartError> {
+    if witnesses.is_empty() {
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    let client = reqwest::Client::new();
+    let answers = runtime.block_on(async {
+        let mut asked = JoinSet::new();
+        for (i, peer) in witnesses.iter().enumerate() {
+            let asking = ask(
+                client.clone(),
+                storage.clone(),
+                peer.clone(),
+                note.to_string(),
+                size,
+                0,
+            );
+            asked.spawn(async move { (i, asking.await) });
+        }
+        let mut answers = Vec::new();
+        while let Some(answer) = asked.join_next().await {
+            answers.extend(answer.ok());
+        }
+        answers.sort_by_key(|(i, _)| *i);
+        answers
+    });
+    for (i, answer) in answers {
+        let peer = &witnesses[i];
+        match answer.witness_size {
+            Some(witnessed) if witnessed > size => {
+                return Err(LogStartError::BehindWitness {
+                    witness: peer.name.clone(),
+                    witnessed,
+                    database: size,
+                })
+            }
+            Some(_) => {}
+            None => tracing::warn!(
+                witness = %peer.name,
+                problem = %answer.problem,
+                "cannot learn the size the witness has cosigned: it does not guard this start \
+                 against a database that went back"
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// A witness's answer to one round.

@@ -87,9 +87,13 @@ impl Faulty {
 }
 
 impl Storage for Faulty {
-    fn append(&self, entries: &[NewEntry]) -> Result<Vec<Appended>> {
+    fn append_after(
+        &self,
+        seen: Option<u64>,
+        build: &mut dyn FnMut(&[Vec<u8>]) -> Vec<NewEntry>,
+    ) -> Result<Vec<Appended>> {
         self.faults.commit()?;
-        self.inner.append(entries)
+        self.inner.append_after(seen, build)
     }
     fn size(&self) -> Result<u64> {
         self.faults.read()?;

@@ -264,6 +264,14 @@ pub enum StorageError {
         /// The log size.
         size: u64,
     },
+    /// The log holds fewer entries than a writer has seen in it.
+    #[error("the database holds {size} log entries, fewer than the {seen} this service has seen: it went back (was it restored from a backup?)")]
+    Behind {
+        /// Entries the writer has seen.
+        seen: u64,
+        /// Entries in the database.
+        size: u64,
+    },
     /// The stored data contradicts itself (a missing node, a bad hash).
     #[error("the log store is inconsistent: {what}")]
     Corrupt {
@@ -284,7 +292,25 @@ pub trait Storage: casework::Casework + Send + Sync + 'static {
     /// `Err`, nothing was written. Appending no entries, or only
     /// duplicates, writes nothing. The store rejects a record whose
     /// identifiers (key id, registry, root, case, subject tag) are empty.
-    fn append(&self, entries: &[NewEntry]) -> Result<Vec<Appended>>;
+    fn append(&self, entries: &[NewEntry]) -> Result<Vec<Appended>> {
+        self.append_after(None, &mut |_| entries.to_vec())
+    }
+
+    /// Appends what `build` returns, as [`Storage::append`] does, under the
+    /// log's write lock, after every entry committed so far, by this
+    /// process or any other.
+    ///
+    /// With `seen` (the log size the caller has judged so far), `build` is
+    /// called once, inside the transaction, with the entries from index
+    /// `seen` to the log's end: those that other writers appended since.
+    /// The caller judges its own entries after them, and nobody can append
+    /// in between. A log shorter than `seen` is [`StorageError::Behind`]:
+    /// the database went back. Without `seen`, `build` gets no entries.
+    fn append_after(
+        &self,
+        seen: Option<u64>,
+        build: &mut dyn FnMut(&[Vec<u8>]) -> Vec<NewEntry>,
+    ) -> Result<Vec<Appended>>;
 
     /// The number of entries in the log.
     fn size(&self) -> Result<u64>;

@@ -1,10 +1,11 @@
 //! PostgreSQL storage: the log and the operational store in a database
 //! server, which several zkgov processes may open at once.
 //!
-//! The service itself holds the acceptance rules' state in memory, built
-//! from the log at start-up and kept by its own appender: run one `zkgov
-//! serve` per database. A second instance appending to the same database
-//! would judge its entries against a state that lacks the first one's.
+//! Several `zkgov serve` instances may share one database
+//! (`shared_database = true`). Each holds the acceptance rules' state in
+//! memory and appends through [`Storage::append_after`], which hands it,
+//! under the append lock, the entries the others committed since it last
+//! looked: it judges its own after them, so the log stays one chain.
 //!
 //! What it guarantees:
 //!
@@ -19,8 +20,9 @@
 //! - **Concurrency.** Each append first takes a transaction-level advisory
 //!   lock (`pg_advisory_xact_lock`) that every zkgov process uses for the
 //!   same database, so appends from any number of connections and processes
-//!   run one after another, each reading the size its predecessor
-//!   committed: indexes have no gaps and no duplicates. Reads take no lock;
+//!   run one after another, each reading the size (and, with
+//!   `append_after`, the entries) its predecessors committed: indexes have
+//!   no gaps and no duplicates. Reads take no lock;
 //!   the log only grows, so a read sees a consistent prefix of it.
 //! - **Schema.** [`PostgresStorage::connect`] creates the tables if missing
 //!   under another advisory lock, so services starting at the same moment
@@ -504,6 +506,42 @@ fn size_in(client: &mut impl GenericClient) -> Result<u64> {
     from_sql_index(size)
 }
 
+/// The entries `start..end`. No snapshot is needed across the two
+/// queries: the log only grows, so entries below the size read first are
+/// there for the second.
+fn entries_in(client: &mut impl GenericClient, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
+    let size = size_in(client)?;
+    if start > end || end > size {
+        return Err(StorageError::OutOfRange { start, end, size });
+    }
+    if start == end {
+        return Ok(Vec::new());
+    }
+    // Both fit in i64: `end` ≤ `size`, which came from an i64.
+    let (lo, hi) = (start as i64, end as i64);
+    let rows = client
+        .query(
+            "SELECT idx, entry FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+            &[&lo, &hi],
+        )
+        .map_err(db)?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for (expected, row) in (lo..hi).zip(&rows) {
+        if row.get::<_, i64>(0) != expected {
+            return Err(StorageError::Corrupt {
+                what: format!("entry {expected} is missing"),
+            });
+        }
+        entries.push(row.get(1));
+    }
+    if entries.len() as u64 != end - start {
+        return Err(StorageError::Corrupt {
+            what: format!("entry {} is missing", start + entries.len() as u64),
+        });
+    }
+    Ok(entries)
+}
+
 /// Reads nodes in one query, in the order asked.
 fn read_nodes_in(client: &mut impl GenericClient, ids: &[NodeId]) -> Result<Vec<Hash>> {
     if ids.is_empty() {
@@ -844,10 +882,11 @@ impl PostgresStorage {
 }
 
 impl Storage for PostgresStorage {
-    fn append(&self, entries: &[NewEntry]) -> Result<Vec<Appended>> {
-        if entries.is_empty() {
-            return Ok(Vec::new());
-        }
+    fn append_after(
+        &self,
+        seen: Option<u64>,
+        build: &mut dyn FnMut(&[Vec<u8>]) -> Vec<NewEntry>,
+    ) -> Result<Vec<Appended>> {
         let mut client = self.client()?;
         // Dropping `tx` on any early return rolls everything back.
         let mut tx = client.transaction().map_err(db)?;
@@ -858,8 +897,17 @@ impl Storage for PostgresStorage {
         ))
         .map_err(db)?;
         let size = size_in(&mut tx)?;
-        let existing = Existing::fetch(&mut tx, entries)?;
-        let plan = plan_append(size, entries, |statement| Ok(existing.get(statement)))?;
+        let others = match seen {
+            Some(seen) if seen > size => return Err(StorageError::Behind { seen, size }),
+            Some(seen) => entries_in(&mut tx, seen, size)?,
+            None => Vec::new(),
+        };
+        let entries = build(&others);
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let existing = Existing::fetch(&mut tx, &entries)?;
+        let plan = plan_append(size, &entries, |statement| Ok(existing.get(statement)))?;
         if plan.new.is_empty() {
             return Ok(plan.outcomes);
         }
@@ -910,39 +958,7 @@ impl Storage for PostgresStorage {
     }
 
     fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
-        let mut client = self.client()?;
-        // No snapshot is needed across the two queries: the log only grows,
-        // so entries below the size read first are there for the second.
-        let size = size_in(&mut *client)?;
-        if start > end || end > size {
-            return Err(StorageError::OutOfRange { start, end, size });
-        }
-        if start == end {
-            return Ok(Vec::new());
-        }
-        // Both fit in i64: `end` ≤ `size`, which came from an i64.
-        let (lo, hi) = (start as i64, end as i64);
-        let rows = client
-            .query(
-                "SELECT idx, entry FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-                &[&lo, &hi],
-            )
-            .map_err(db)?;
-        let mut entries = Vec::with_capacity(rows.len());
-        for (expected, row) in (lo..hi).zip(&rows) {
-            if row.get::<_, i64>(0) != expected {
-                return Err(StorageError::Corrupt {
-                    what: format!("entry {expected} is missing"),
-                });
-            }
-            entries.push(row.get(1));
-        }
-        if entries.len() as u64 != end - start {
-            return Err(StorageError::Corrupt {
-                what: format!("entry {} is missing", start + entries.len() as u64),
-            });
-        }
-        Ok(entries)
+        entries_in(&mut *self.client()?, start, end)
     }
 
     fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>> {

@@ -277,6 +277,41 @@ fn size_in(conn: &Connection) -> Result<u64> {
     from_sql_index(size)
 }
 
+/// The entries `start..end` as seen by `conn`'s current transaction.
+fn entries_in(tx: &Connection, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
+    let size = size_in(tx)?;
+    if start > end || end > size {
+        return Err(StorageError::OutOfRange { start, end, size });
+    }
+    if start == end {
+        return Ok(Vec::new());
+    }
+    // Both fit in i64: `end` ≤ `size`, which came from an i64.
+    let (lo, hi) = (start as i64, end as i64);
+    let mut stmt = tx
+        .prepare_cached("SELECT idx, entry FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")
+        .map_err(db)?;
+    let rows = stmt
+        .query_map([lo, hi], |row| Ok((row.get::<_, i64>(0)?, row.get(1)?)))
+        .map_err(db)?;
+    let mut entries = Vec::with_capacity((end - start) as usize);
+    for (expected, row) in (lo..hi).zip(rows) {
+        let (idx, entry) = row.map_err(db)?;
+        if idx != expected {
+            return Err(StorageError::Corrupt {
+                what: format!("entry {expected} is missing"),
+            });
+        }
+        entries.push(entry);
+    }
+    if entries.len() as u64 != end - start {
+        return Err(StorageError::Corrupt {
+            what: format!("entry {} is missing", start + entries.len() as u64),
+        });
+    }
+    Ok(entries)
+}
+
 /// Reads nodes with one prepared statement, inside the caller's
 /// transaction so that all of them come from one snapshot. SQLite runs in
 /// this process, so a lookup per node costs no round trip.
@@ -521,10 +556,11 @@ impl SqliteStorage {
 }
 
 impl Storage for SqliteStorage {
-    fn append(&self, entries: &[NewEntry]) -> Result<Vec<Appended>> {
-        if entries.is_empty() {
-            return Ok(Vec::new());
-        }
+    fn append_after(
+        &self,
+        seen: Option<u64>,
+        build: &mut dyn FnMut(&[Vec<u8>]) -> Vec<NewEntry>,
+    ) -> Result<Vec<Appended>> {
         // A panic mid-append dropped its transaction, which rolled back, so
         // the connection behind a poisoned lock is clean.
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
@@ -533,7 +569,16 @@ impl Storage for SqliteStorage {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
         let size = size_in(&tx)?;
-        let plan = plan_append(size, entries, |statement| existing_in(&tx, statement))?;
+        let others = match seen {
+            Some(seen) if seen > size => return Err(StorageError::Behind { seen, size }),
+            Some(seen) => entries_in(&tx, seen, size)?,
+            None => Vec::new(),
+        };
+        let entries = build(&others);
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let plan = plan_append(size, &entries, |statement| existing_in(&tx, statement))?;
         if plan.new.is_empty() {
             return Ok(plan.outcomes);
         }
@@ -581,39 +626,7 @@ impl Storage for SqliteStorage {
         let mut conn = self.reader()?;
         // One read transaction, so the size checked is the size read.
         let tx = conn.transaction().map_err(db)?;
-        let size = size_in(&tx)?;
-        if start > end || end > size {
-            return Err(StorageError::OutOfRange { start, end, size });
-        }
-        if start == end {
-            return Ok(Vec::new());
-        }
-        // Both fit in i64: `end` ≤ `size`, which came from an i64.
-        let (lo, hi) = (start as i64, end as i64);
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT idx, entry FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
-            )
-            .map_err(db)?;
-        let rows = stmt
-            .query_map([lo, hi], |row| Ok((row.get::<_, i64>(0)?, row.get(1)?)))
-            .map_err(db)?;
-        let mut entries = Vec::with_capacity((end - start) as usize);
-        for (expected, row) in (lo..hi).zip(rows) {
-            let (idx, entry) = row.map_err(db)?;
-            if idx != expected {
-                return Err(StorageError::Corrupt {
-                    what: format!("entry {expected} is missing"),
-                });
-            }
-            entries.push(entry);
-        }
-        if entries.len() as u64 != end - start {
-            return Err(StorageError::Corrupt {
-                what: format!("entry {} is missing", start + entries.len() as u64),
-            });
-        }
-        Ok(entries)
+        entries_in(&tx, start, end)
     }
 
     fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>> {
