@@ -1559,3 +1559,77 @@ fn service_answers_503_while_storage_fails_and_recovers(harness: fn() -> Harness
     }
     service.shutdown().unwrap();
 }
+
+/// An fsync that fails under SQLite, through a VFS that fails it (the
+/// commit's WAL frames are written, their sync is not): the service
+/// answers 503, returns no receipt, the entry takes no index, and the
+/// service goes on. A crash in that moment, before the next commit, is
+/// played by opening a copy of the files: the log there is the committed
+/// one, or that and the entry whose sync failed, never anything else.
+#[test]
+fn sqlite_fsync_failure_is_a_503_that_takes_no_index() {
+    use fixture::{reason, Client, Fixture, LAND, REGISTRY};
+    use serde_json::json;
+    use zkgov_verifier::service::RunningService;
+
+    support::sqlite_vfs::install();
+    let fixture = Fixture::new();
+    let store = Harness::sqlite();
+    let path = store._dir.as_ref().unwrap().path().join("log.db");
+    let data = tempfile::tempdir().unwrap();
+    let service = RunningService::spawn(fixture.config(data.path(), Some(&store.url), "")).unwrap();
+    let client = Client::new(&service);
+    let roots = format!("/v1/registries/{REGISTRY}/roots");
+    let publish = || client.post(&roots, Some(LAND), &json!({"root": fixture.root()}));
+    let (status, body) = publish();
+    assert_eq!(status, 201, "{body}");
+    let committed = store
+        .open()
+        .entries(0, body["index"].as_u64().unwrap() + 1)
+        .unwrap();
+
+    let failed_before = support::sqlite_vfs::failed();
+    support::sqlite_vfs::fail_next_syncs(path.parent().unwrap(), 1);
+    let (status, body) = publish();
+    assert_eq!(
+        (status, reason(&body)),
+        (503, "storage_unavailable"),
+        "{body}"
+    );
+    assert!(body.get("index").is_none(), "{body}");
+    assert_eq!(support::sqlite_vfs::failed(), failed_before + 1);
+    assert_eq!(store.open().size().unwrap(), committed.len() as u64);
+
+    // A crash now: the files as they are, opened elsewhere.
+    let copy = tempfile::tempdir().unwrap();
+    for suffix in ["", "-wal"] {
+        std::fs::copy(
+            format!("{}{suffix}", path.display()),
+            copy.path().join(format!("log.db{suffix}")),
+        )
+        .unwrap();
+    }
+    let crashed = storage::open(copy.path().join("log.db").to_str().unwrap()).unwrap();
+    let size = crashed.size().unwrap();
+    let entries = crashed.entries(0, size).unwrap();
+    assert_eq!(entries[..committed.len()], committed[..]);
+    match size - committed.len() as u64 {
+        0 => eprintln!("after a crash: the entry whose fsync failed is not in the log"),
+        1 => {
+            let entry: serde_json::Value =
+                serde_json::from_slice(&entries[committed.len()]).unwrap();
+            assert_eq!(entry["type"], "root", "{entry}");
+            eprintln!(
+                "after a crash: the entry whose fsync failed is in the log (its frames \
+                 reached the WAL file), unsigned and without a receipt"
+            );
+        }
+        more => panic!("{more} entries beyond the committed log after a crash"),
+    }
+
+    // The service goes on, and the failed entry took no index.
+    let (status, body) = publish();
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["index"].as_u64(), Some(committed.len() as u64));
+    service.shutdown().unwrap();
+}

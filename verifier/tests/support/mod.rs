@@ -4,3 +4,4 @@
 pub mod apt;
 pub mod browser;
 pub mod postgres;
+pub mod sqlite_vfs;
