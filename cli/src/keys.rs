@@ -22,7 +22,8 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Export a key directory's verifying key as snarkjs JSON or a Solidity verifier.
+    /// Export a key directory's verifying key as snarkjs JSON or a Solidity verifier, or its
+    /// circuit as an iden3 `.r1cs` file.
     Export(ExportArgs),
     /// Register a key directory's verifying key, schema and policy with a verifier service (admin
     /// token), and print the receipt (JSON).
@@ -68,6 +69,9 @@ pub(crate) enum ExportFormat {
     Snarkjs,
     /// A Solidity Groth16 verifier contract.
     Solidity,
+    /// The policy circuit's R1CS, as an iden3 `.r1cs` file (binary, version 1), for `snarkjs
+    /// r1cs info` and `snarkjs groth16 setup`; needs `--out`.
+    R1cs,
 }
 
 #[derive(Args)]
@@ -77,7 +81,7 @@ pub(crate) struct ExportArgs {
     /// What to export.
     #[arg(long)]
     format: ExportFormat,
-    /// Where to write; standard output when absent.
+    /// Where to write; standard output when absent (not for the binary `r1cs`).
     #[arg(long)]
     out: Option<PathBuf>,
     /// The Solidity contract's name.
@@ -230,7 +234,11 @@ fn inspect(dir: &Path, json: bool) -> Result<()> {
 
 fn export(args: &ExportArgs) -> Result<()> {
     let keys = open(&args.dir)?;
+    if let ExportFormat::R1cs = args.format {
+        return export_r1cs(&keys, args.out.as_deref());
+    }
     let text = match args.format {
+        ExportFormat::R1cs => unreachable!("written above"),
         ExportFormat::Snarkjs => {
             let json = zkgov_keys::snarkjs::verifying_key_to_json(&keys.verifying_key);
             serde_json::to_string_pretty(&json)? + "\n"
@@ -251,5 +259,36 @@ fn export(args: &ExportArgs) -> Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?,
         None => print!("{text}"),
     }
+    Ok(())
+}
+
+/// Writes the key's circuit, re-derived from its schema and policy and
+/// checked against the key's circuit digest, as an iden3 `.r1cs` file.
+fn export_r1cs(keys: &KeyDir, out: Option<&Path>) -> Result<()> {
+    let Some(out) = out else {
+        return Err(Malformed(
+            "--format r1cs writes a binary file: give it with --out FILE".into(),
+        )
+        .into());
+    };
+    let schema = zkgov_circuits::schema::Schema::from_toml("schema.toml", &keys.schema_text)
+        .map_err(|e| Malformed(e.to_string()))?;
+    let policy =
+        zkgov_circuits::policy::Policy::from_toml("policy.toml", &keys.policy_text, &schema)
+            .map_err(|e| Malformed(e.to_string()))?;
+    let tree = keys.metadata.tree;
+    let shape = TreeShape::new(tree.arity, tree.depth).map_err(|e| Malformed(e.to_string()))?;
+    let matrices = keys
+        .check_circuit(&schema, &policy, shape)
+        .map_err(|e| Malformed(e.to_string()))?;
+    let bytes = zkgov_keys::r1cs::to_bytes(&matrices)?;
+    zkgov_log::trust::write_atomically(out, &bytes)?;
+    eprintln!(
+        "wrote {}: {} constraints, {} wires ({} public inputs)",
+        out.display(),
+        matrices.num_constraints,
+        matrices.num_instance_variables + matrices.num_witness_variables,
+        matrices.num_instance_variables - 1
+    );
     Ok(())
 }

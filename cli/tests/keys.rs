@@ -16,6 +16,8 @@ use zkgov_circuits::Fr;
 use zkgov_keys::snarkjs;
 use zkgov_keys::store::KeyDir;
 
+mod support;
+
 const SCHEMA: &str = "../schemas/real-estate.toml";
 const POLICY: &str = "../policies/medical-premises.toml";
 
@@ -301,4 +303,122 @@ fn setup_json_prints_the_written_metadata() {
         serde_json::from_slice(&std::fs::read(dir.join("metadata.json")).unwrap()).unwrap();
     assert_eq!(printed, stored);
     assert_eq!(printed["tree"]["depth"], 2);
+}
+
+/// `snarkjs r1cs …` in `dir`.
+fn snarkjs_r1cs(args: &[&str], dir: &Path) -> std::process::Output {
+    let mut all = vec!["r1cs"];
+    all.extend_from_slice(args);
+    support::node::run_node_bin("snarkjs", &all, dir)
+}
+
+#[test]
+fn the_r1cs_export_is_the_circuit_as_snarkjs_reads_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("keys");
+    let setup = zkgov()
+        .args([
+            "keys", "setup", "--schema", SCHEMA, "--policy", POLICY, "--depth", "2", "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let file = tmp.path().join("circuit.r1cs");
+    let export = zkgov()
+        .args(["keys", "export"])
+        .arg(&dir)
+        .args(["--format", "r1cs", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+
+    // The circuit the key was made for, as the library derives it.
+    let keys = KeyDir::open(&dir).unwrap();
+    let schema = Schema::from_toml("schema.toml", &keys.schema_text).unwrap();
+    let policy = Policy::from_toml("policy.toml", &keys.policy_text, &schema).unwrap();
+    let matrices = keys
+        .check_circuit(&schema, &policy, TreeShape::new(4, 2).unwrap())
+        .unwrap();
+    let wires = matrices.num_instance_variables + matrices.num_witness_variables;
+    let publics = matrices.num_instance_variables - 1;
+
+    let info = snarkjs_r1cs(&["info", "circuit.r1cs"], tmp.path());
+    let printed = String::from_utf8_lossy(&info.stdout).into_owned();
+    assert!(
+        info.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    for line in [
+        "Curve: bn-128".to_string(),
+        format!("# of Wires: {wires}"),
+        format!("# of Constraints: {}", matrices.num_constraints),
+        "# of Private Inputs: 0".to_string(),
+        format!("# of Public Inputs: {publics}"),
+        format!("# of Labels: {wires}"),
+        "# of Outputs: 0".to_string(),
+    ] {
+        assert!(printed.contains(&line), "no `{line}` in:\n{printed}");
+    }
+
+    // Every term of every constraint, as snarkjs reads it back.
+    let json = snarkjs_r1cs(
+        &["export", "json", "circuit.r1cs", "circuit.json"],
+        tmp.path(),
+    );
+    assert!(
+        json.status.success(),
+        "{}",
+        String::from_utf8_lossy(&json.stderr)
+    );
+    let read: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("circuit.json")).unwrap()).unwrap();
+    let constraints = read["constraints"].as_array().unwrap();
+    assert_eq!(constraints.len(), matrices.num_constraints);
+    let expected = |row: &[(Fr, usize)]| -> serde_json::Map<String, serde_json::Value> {
+        row.iter()
+            .map(|(coefficient, wire)| (wire.to_string(), coefficient.to_string().into()))
+            .collect()
+    };
+    for (i, constraint) in constraints.iter().enumerate() {
+        for (k, matrix) in [&matrices.a, &matrices.b, &matrices.c]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(
+                constraint[k].as_object().unwrap(),
+                &expected(&matrix[i]),
+                "constraint {i}, combination {k}"
+            );
+        }
+    }
+    assert_eq!(read["map"].as_array().unwrap().len(), wires);
+
+    // A damaged file is refused by snarkjs, and a binary export needs a file.
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[0] = b'x';
+    std::fs::write(tmp.path().join("damaged.r1cs"), &bytes).unwrap();
+    let refused = snarkjs_r1cs(&["info", "damaged.r1cs"], tmp.path());
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stdout).into_owned()
+        + &String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("Invalid File format"), "{said}");
+    let no_out = zkgov()
+        .args(["keys", "export"])
+        .arg(&dir)
+        .args(["--format", "r1cs"])
+        .output()
+        .unwrap();
+    assert_eq!(no_out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_out.stderr).contains("--out FILE"));
 }

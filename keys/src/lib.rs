@@ -30,9 +30,12 @@
 //! - [`snarkjs`]: the snarkjs proof, verifying key and public-signal JSON,
 //!   parsed with full validation, and offline verification.
 //! - [`solidity`]: the Solidity Groth16 verifier export.
+//! - [`r1cs`]: the circuit's R1CS as an iden3 `.r1cs` file, for circom's
+//!   and snarkjs's tools.
 #![deny(missing_docs, unsafe_code)]
 
 pub mod digest;
+pub mod r1cs;
 pub mod snarkjs;
 pub mod solidity;
 pub mod store;

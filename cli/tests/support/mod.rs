@@ -5,6 +5,9 @@
 /// shared rather than copied.
 #[path = "../../../verifier/tests/support/apt.rs"]
 pub mod apt;
+/// The pinned npm peers (snarkjs, circom), installed on first use.
+#[path = "../../../keys/tests/support/mod.rs"]
+pub mod node;
 #[path = "../../../verifier/tests/support/postgres.rs"]
 pub mod postgres;
 pub mod serve;
