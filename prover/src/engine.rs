@@ -43,7 +43,7 @@ use zkgov_circuits::Fr;
 use zkgov_keys::store::{KeyDir, KeyError};
 
 pub use batch::{BatchSummary, REORDER_WINDOW_PER_THREAD};
-pub use prover::ProofTimings;
+pub use prover::{MsmCounts, ProofTimings};
 
 use prover::{create_proof, TabledKey};
 
@@ -271,6 +271,13 @@ impl Engine {
         let full: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
         create_proof(&self.proving_key, &self.matrices, r, s, &full, None)
             .map_err(EngineError::Prover)
+    }
+
+    /// The group operations each MSM of the proof of `assignment` makes:
+    /// the floor under its time, given the cost of one operation.
+    pub fn msm_counts(&self, assignment: &Assignment) -> Result<MsmCounts, EngineError> {
+        let full: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
+        prover::msm_counts(&self.proving_key, &self.matrices, &full).map_err(EngineError::Prover)
     }
 
     /// [`Engine::prove`] with every stage run in turn on the current thread

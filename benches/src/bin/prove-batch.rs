@@ -8,7 +8,9 @@
 //!   single-threaded proof per worker;
 //! - (c) one `Engine::prove` against one plain `Groth16::prove`;
 //!
-//! then where an engine proof's time goes, and memory.
+//! then where an engine proof's time goes, each MSM beside its floor (the
+//! group operations it makes, counted, times the cost of one, measured in
+//! the same run), and memory.
 //!
 //! Each round runs (a) then (b) over the same cases; the rounds and the
 //! single-proof runs alternate the two so that both see the same load.
@@ -28,7 +30,8 @@ use rand::SeedableRng;
 use zkgov_benches::workload::ReferenceWorkload;
 use zkgov_circuits::circuit::{CircuitSize, StatementCircuit};
 use zkgov_circuits::Fr;
-use zkgov_prover::engine::{Engine, ProofTimings};
+use zkgov_prover::engine::msm::{sum_batch_affine, MsmCount};
+use zkgov_prover::engine::{Engine, MsmCounts, ProofTimings};
 
 /// Records in the benchmark registry: enough for distinct, spread-out paths;
 /// the tree has the reference depth whatever its fill.
@@ -277,6 +280,53 @@ fn main() {
         ms(stock)
     );
     println!();
+
+    // The floor under each MSM: its group operations, counted, times the
+    // cost of one, measured here.
+    let mut counts = Vec::with_capacity(samples);
+    for (statement, witness) in &workload.cases[..samples] {
+        let assignment = engine.assign(statement, witness).expect("satisfied");
+        counts.push(engine.msm_counts(&assignment).expect("counts"));
+    }
+    let costs = OperationCosts::measure(&mut rng);
+    println!(
+        "one operation, best of 5: batch-affine addition G1 {:.0} ns, G2 {:.0} ns; projective addition G1 {:.0} ns, G2 {:.0} ns",
+        costs.affine_g1 * 1e9,
+        costs.affine_g2 * 1e9,
+        costs.projective_g1 * 1e9,
+        costs.projective_g2 * 1e9
+    );
+    println!();
+    println!("| MSM, mean of {samples} proofs | batch-affine additions | projective additions | floor | measured | measured / floor |");
+    println!("|---|---|---|---|---|---|");
+    let row = |what: &str, count: fn(&MsmCounts) -> MsmCount, measured: Duration, g2: bool| {
+        let mean = |f: fn(&MsmCount) -> u64| {
+            counts.iter().map(|c| f(&count(c))).sum::<u64>() as f64 / samples as f64
+        };
+        let (affine, projective) = (
+            mean(|c| c.affine_additions),
+            mean(|c| c.projective_additions),
+        );
+        let (a, p) = if g2 {
+            (costs.affine_g2, costs.projective_g2)
+        } else {
+            (costs.affine_g1, costs.projective_g1)
+        };
+        let floor = affine * a + projective * p;
+        let measured = per(measured).as_secs_f64();
+        println!(
+            "| {what} | {affine:.0} | {projective:.0} | {:.2} ms | {:.2} ms | {:.2}× |",
+            floor * 1e3,
+            measured * 1e3,
+            measured / floor
+        );
+    };
+    row("A (G1)", |c| c.a, timings.msm_a, false);
+    row("B (G1)", |c| c.b_g1, timings.msm_b_g1, false);
+    row("B (G2)", |c| c.b_g2, timings.msm_b_g2, true);
+    row("L (G1)", |c| c.l, timings.msm_l, false);
+    row("H (G1)", |c| c.h, timings.msm_h, false);
+    println!();
     println!("| memory | |");
     println!("|---|---|");
     println!(
@@ -287,4 +337,54 @@ fn main() {
     println!("| RSS with keys, registry, cases and engine ready | {rss_ready} |");
     println!("| RSS at end | {} |", status("VmRSS:"));
     println!("| peak RSS (VmHWM) | {} |", status("VmHWM:"));
+}
+
+/// The measured cost, in seconds, of one group operation of each kind.
+struct OperationCosts {
+    affine_g1: f64,
+    affine_g2: f64,
+    projective_g1: f64,
+    projective_g2: f64,
+}
+
+impl OperationCosts {
+    /// Best of 5: batch-affine additions by the MSM's own pairwise rounds
+    /// over random points (4,096 in G1, 1,024 in G2), and projective
+    /// additions of random points (the MSM's final running sums).
+    fn measure(rng: &mut StdRng) -> OperationCosts {
+        use ark_bn254::{G1Projective, G2Projective};
+        use ark_ec::CurveGroup;
+        fn best(mut run: impl FnMut() -> f64) -> f64 {
+            (0..5).map(|_| run()).fold(f64::INFINITY, f64::min)
+        }
+        fn affine<P: ark_ec::short_weierstrass::SWCurveConfig>(
+            points: &[ark_ec::short_weierstrass::Affine<P>],
+        ) -> f64 {
+            best(|| {
+                let started = Instant::now();
+                let (sum, additions) = sum_batch_affine(points);
+                let _ = std::hint::black_box(sum);
+                started.elapsed().as_secs_f64() / additions as f64
+            })
+        }
+        fn projective<G: CurveGroup>(points: &[G]) -> f64 {
+            best(|| {
+                let started = Instant::now();
+                let mut total = G::zero();
+                for p in points {
+                    total += p;
+                }
+                std::hint::black_box(total);
+                started.elapsed().as_secs_f64() / points.len() as f64
+            })
+        }
+        let g1: Vec<G1Projective> = (0..4096).map(|_| G1Projective::rand(rng)).collect();
+        let g2: Vec<G2Projective> = (0..1024).map(|_| G2Projective::rand(rng)).collect();
+        OperationCosts {
+            affine_g1: affine(&G1Projective::normalize_batch(&g1)),
+            affine_g2: affine(&G2Projective::normalize_batch(&g2)),
+            projective_g1: projective(&g1),
+            projective_g2: projective(&g2),
+        }
+    }
 }

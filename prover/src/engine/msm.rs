@@ -119,6 +119,18 @@ impl<P: SWCurveConfig> FixedBaseMsm<P> {
         self.msm_with(scalars, &mut Scratch::default())
     }
 
+    /// [`FixedBaseMsm::msm`], with the group operations it made: the
+    /// work that bounds its time from below.
+    pub fn msm_counted(&self, scalars: &[BigInt<P>]) -> (Projective<P>, MsmCount) {
+        let mut scratch = Scratch::default();
+        let sum = self.msm_with(scalars, &mut scratch);
+        let count = MsmCount {
+            affine_additions: scratch.affine_additions,
+            projective_additions: 2 * (1u64 << (self.c - 1)),
+        };
+        (sum, count)
+    }
+
     /// [`FixedBaseMsm::msm`] in the buffers of `scratch`, which a thread
     /// keeps from one MSM to the next so that a proof allocates little.
     pub fn msm_with(&self, scalars: &[BigInt<P>], scratch: &mut Scratch<P>) -> Projective<P> {
@@ -221,6 +233,31 @@ impl<P: SWCurveConfig> FixedBaseMsm<P> {
     }
 }
 
+/// The group operations of one MSM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MsmCount {
+    /// Batch-affine additions and doublings of points into bucket sums
+    /// (each about 6 field multiplications and a share of one inversion);
+    /// the additions with the identity, which cost nothing, are not counted.
+    pub affine_additions: u64,
+    /// Projective additions of the final running sums over the buckets.
+    pub projective_additions: u64,
+}
+
+/// The sum of `points` by the MSM's own pairwise batch-affine rounds, and
+/// the additions that took: `points.len() - 1` for distinct points. A
+/// micro-benchmark of one batch-affine addition divides its time by them.
+pub fn sum_batch_affine<P: SWCurveConfig>(points: &[Affine<P>]) -> (Affine<P>, u64) {
+    if points.is_empty() {
+        return (Affine::identity(), 0);
+    }
+    let mut scratch = Scratch::<P>::default();
+    scratch.points.extend_from_slice(points);
+    scratch.segments.push((0, 0, points.len()));
+    scratch.reduce_segments();
+    (scratch.points[0], scratch.affine_additions)
+}
+
 /// Reusable buffers of an MSM: about `CHUNK × windows` points.
 pub struct Scratch<P: SWCurveConfig> {
     /// The bucket sums.
@@ -236,6 +273,8 @@ pub struct Scratch<P: SWCurveConfig> {
     inverses: Vec<P::BaseField>,
     products: Vec<P::BaseField>,
     kinds: Vec<Pair>,
+    /// Batch-affine additions (and doublings) made so far.
+    affine_additions: u64,
 }
 
 impl<P: SWCurveConfig> Default for Scratch<P> {
@@ -250,6 +289,7 @@ impl<P: SWCurveConfig> Default for Scratch<P> {
             inverses: Vec::new(),
             products: Vec::new(),
             kinds: Vec::new(),
+            affine_additions: 0,
         }
     }
 }
@@ -295,6 +335,7 @@ impl<P: SWCurveConfig> Scratch<P> {
                 }
             }
             batch_invert(&mut self.inverses, &mut self.products);
+            self.affine_additions += self.inverses.len() as u64;
 
             // Apply them; the k-th pair's sum goes to position k.
             let (mut kind, mut inverse) = (self.kinds.iter(), self.inverses.iter());
@@ -468,6 +509,29 @@ mod tests {
             .map(|_| G2Projective::rand(&mut rng).into_affine())
             .collect();
         check(bases, skewed(&mut rng, 700), 10);
+    }
+
+    #[test]
+    fn counts_are_the_additions_made() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let points: Vec<G1Affine> = (0..1000)
+            .map(|_| G1Projective::rand(&mut rng).into_affine())
+            .collect();
+        let (sum, additions) = sum_batch_affine(&points);
+        let expected: G1Projective = points.iter().map(|p| p.into_group()).sum();
+        assert_eq!(sum, expected.into_affine());
+        assert_eq!(additions, 999);
+        // An MSM of zero scalars adds nothing into the buckets; one of a
+        // single scalar 1 adds its one point to nothing; and each further
+        // scalar 1 on a distinct base is one more addition.
+        let table = FixedBaseMsm::with_window(&points, 8);
+        let one = Fr::from(1u64).into_bigint();
+        let zero = Fr::zero().into_bigint();
+        let count = |scalars: Vec<_>| table.msm_counted(&scalars).1;
+        assert_eq!(count(vec![zero; 1000]).affine_additions, 0);
+        assert_eq!(count(vec![one]).affine_additions, 0);
+        assert_eq!(count(vec![one; 10]).affine_additions, 9);
+        assert_eq!(count(vec![one; 10]).projective_additions, 2 * 128);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use ark_groth16::{Proof, ProvingKey};
 use ark_poly::{EvaluationDomain, GeneralEvaluationDomain};
 use ark_relations::r1cs::{ConstraintMatrices, SynthesisError};
 
-use super::msm::{FixedBaseMsm, Scratch};
+use super::msm::{FixedBaseMsm, MsmCount, Scratch};
 
 thread_local! {
     /// MSM buffers kept by each thread between proofs.
@@ -242,6 +242,45 @@ pub fn create_proof(
             b: g2_b.into_affine(),
             c: normalized[1],
         })
+    })
+}
+
+/// The group operations of a proof's five MSMs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MsmCounts {
+    /// Over the A query (G1).
+    pub a: MsmCount,
+    /// Over the B query in G1.
+    pub b_g1: MsmCount,
+    /// Over the B query in G2.
+    pub b_g2: MsmCount,
+    /// Over the L query (G1).
+    pub l: MsmCount,
+    /// Over the H query (G1).
+    pub h: MsmCount,
+}
+
+/// Counts the group operations each MSM of the proof of `full_assignment`
+/// makes (the MSMs are run, and their sums dropped).
+pub fn msm_counts(
+    tabled: &TabledKey,
+    matrices: &ConstraintMatrices<Fr>,
+    full_assignment: &[Fr],
+) -> Result<MsmCounts, SynthesisError> {
+    let num_inputs = matrices.num_instance_variables;
+    let h = witness_map(
+        matrices,
+        num_inputs,
+        matrices.num_constraints,
+        full_assignment,
+    )?;
+    let ints = to_bigints(full_assignment);
+    Ok(MsmCounts {
+        a: tabled.a.msm_counted(&ints).1,
+        b_g1: tabled.b_g1.msm_counted(&ints).1,
+        b_g2: tabled.b_g2.msm_counted(&ints).1,
+        l: tabled.l.msm_counted(&ints[num_inputs..]).1,
+        h: tabled.h.msm_counted(&to_bigints(&h)).1,
     })
 }
 
