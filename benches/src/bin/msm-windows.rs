@@ -1,6 +1,6 @@
-//! Window widths of the engine's fixed-base MSMs, measured: each query of
-//! the reference key (A, B in G1, B in G2, L, H) with the scalars of real
-//! proofs, timed at every window width from 8 to 15 bits on one thread,
+//! Window widths of the engine's fixed-base MSMs, measured: each MSM of
+//! the reference key (A, B in G1, B in G2, and L with H as the engine fuses
+//! them) with the scalars of real proofs, timed at every window width from 8 to 16 bits on one thread,
 //! beside the width the engine picks (`msm::window_bits`).
 //!
 //! `cargo run --release -p zkgov-benches --bin msm-windows [-- CASES]`
@@ -36,7 +36,7 @@ fn sweep<P: SWCurveConfig<ScalarField = Fr>>(what: &str, bases: &[Affine<P>], sc
     let mut row = format!("| {what} | {points} | {picked} |");
     let mut best = (f64::INFINITY, 0);
     let mut at_picked = 0.0;
-    for c in 8..=15 {
+    for c in 8..=16 {
         let table = FixedBaseMsm::with_window(bases, c);
         let ms = time(&table, scalars);
         if ms < best.0 {
@@ -64,23 +64,28 @@ fn main() {
     let pk = engine.proving_key();
     let matrices = engine.matrices();
     let inputs = matrices.num_instance_variables;
-    let (mut full, mut aux, mut h) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut full, mut l_h) = (Vec::new(), Vec::new());
+    let (l_len, h_len) = (pk.l_query.len(), pk.h_query.len());
     for (statement, witness) in &workload.cases {
         let assignment = engine.assign(statement, witness).expect("satisfied");
         let all: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
         let ints: Ints = all.iter().map(|v| v.into_bigint()).collect();
         let quotient = witness_map(matrices, inputs, matrices.num_constraints, &all).expect("maps");
-        h.push(quotient.iter().map(|v| v.into_bigint()).collect());
-        aux.push(ints[inputs..].to_vec());
+        // The engine's fused scalars: L's, then H's, each at its length.
+        let mut scalars: Ints = ints[inputs..].iter().take(l_len).copied().collect();
+        scalars.resize(l_len, Default::default());
+        scalars.extend(quotient.iter().take(h_len).map(|v| v.into_bigint()));
+        scalars.resize(l_len + h_len, Default::default());
+        l_h.push(scalars);
         full.push(ints);
     }
     println!("{cases} proofs' scalars, one thread, mean ms per MSM (best of 3 passes)");
     println!();
-    println!("| query | bases | picked c | c=8 | c=9 | c=10 | c=11 | c=12 | c=13 | c=14 | c=15 | best c | picked / best |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| MSM | bases | picked c | c=8 | c=9 | c=10 | c=11 | c=12 | c=13 | c=14 | c=15 | c=16 | best c | picked / best |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     sweep("A (G1)", &pk.a_query, &full);
     sweep("B (G1)", &pk.b_g1_query, &full);
     sweep("B (G2)", &pk.b_g2_query, &full);
-    sweep("L (G1)", &pk.l_query, &aux);
-    sweep("H (G1)", &pk.h_query, &h);
+    let l_and_h = [&pk.l_query[..], &pk.h_query[..]].concat();
+    sweep("L and H, fused (G1)", &l_and_h, &l_h);
 }

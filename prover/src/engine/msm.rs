@@ -47,12 +47,14 @@ pub struct FixedBaseMsm<P: SWCurveConfig> {
 /// The window width that minimizes the cost of an MSM over `bases` bases
 /// with full-size scalars: `bases × windows` batch-affine additions against
 /// the `2^c` projective additions that sum the `2^(c-1)` buckets. The
-/// weights (32 : 25) are measured costs, sorting and copying included. It
-/// gives 13 bits for the 1,600–6,400 bases of the reference key's queries.
+/// weights (4 : 9) are the measured costs of one of each (`prove-batch`:
+/// 170 ns and 383 ns in G1, 528 ns and 1,336 ns in G2). It gives 12 or 13
+/// bits for the 2,600–8,000 bases of the reference key's MSMs, the
+/// fastest widths measured (`msm-windows`).
 pub fn window_bits<P: SWCurveConfig>(bases: usize) -> usize {
     let bits = P::ScalarField::MODULUS_BIT_SIZE as usize + 1;
     (2..=20)
-        .min_by_key(|&c| 32 * bases * bits.div_ceil(c) + 25 * (1usize << c))
+        .min_by_key(|&c| 4 * bases * bits.div_ceil(c) + 9 * (1usize << c))
         .expect("a non-empty range")
 }
 

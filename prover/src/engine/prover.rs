@@ -4,8 +4,10 @@
 //! `ark_groth16`'s `create_proof_with_reduction_and_matrices` with the
 //! libsnark R1CS-to-QAP reduction; a test pins the two to the same bytes.
 //! What differs is how: the witness map evaluates the constraint rows in
-//! plain loops (no per-row rayon task), and the five MSMs use the key's
-//! precomputed window tables ([`FixedBaseMsm`]). The stages can be timed.
+//! plain loops (no per-row rayon task), the MSMs use the key's
+//! precomputed window tables ([`FixedBaseMsm`]), and the L and H queries,
+//! whose sums C only ever takes together, are one MSM. The stages can be
+//! timed.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
@@ -54,14 +56,19 @@ pub struct TabledKey {
     a: FixedBaseMsm<g1::Config>,
     b_g1: FixedBaseMsm<g1::Config>,
     b_g2: FixedBaseMsm<g2::Config>,
-    l: FixedBaseMsm<g1::Config>,
-    h: FixedBaseMsm<g1::Config>,
+    /// The L query then the H query, as one table: their sums only ever
+    /// go into C together, so one MSM, with one bucket reduction, serves
+    /// both.
+    l_h: FixedBaseMsm<g1::Config>,
+    /// The L query's length: where H's scalars start.
+    l_len: usize,
 }
 
 impl TabledKey {
     /// Builds the window tables of `key`'s queries, on the current rayon pool.
     pub fn new(key: ProvingKey<Bn254>) -> Self {
-        let ((a, b_g1), ((b_g2, l), h)) = rayon::join(
+        let l_and_h = [&key.l_query[..], &key.h_query[..]].concat();
+        let ((a, b_g1), (b_g2, l_h)) = rayon::join(
             || {
                 rayon::join(
                     || FixedBaseMsm::new(&key.a_query),
@@ -70,23 +77,19 @@ impl TabledKey {
             },
             || {
                 rayon::join(
-                    || {
-                        rayon::join(
-                            || FixedBaseMsm::new(&key.b_g2_query),
-                            || FixedBaseMsm::new(&key.l_query),
-                        )
-                    },
-                    || FixedBaseMsm::new(&key.h_query),
+                    || FixedBaseMsm::new(&key.b_g2_query),
+                    || FixedBaseMsm::new(&l_and_h),
                 )
             },
         );
+        let l_len = key.l_query.len();
         Self {
             key,
             a,
             b_g1,
             b_g2,
-            l,
-            h,
+            l_h,
+            l_len,
         }
     }
 
@@ -95,8 +98,25 @@ impl TabledKey {
         self.a.table_bytes()
             + self.b_g1.table_bytes()
             + self.b_g2.table_bytes()
-            + self.l.table_bytes()
-            + self.h.table_bytes()
+            + self.l_h.table_bytes()
+    }
+
+    /// The scalars of the fused L and H MSM: the witness variables' (L),
+    /// then the quotient's coefficients (H), each cut or padded with zeros
+    /// to its query's length.
+    fn l_h_scalars(
+        &self,
+        aux: &[<Fr as PrimeField>::BigInt],
+        h: &[Fr],
+    ) -> Vec<<Fr as PrimeField>::BigInt> {
+        let h_len = self.key.h_query.len();
+        let zero = <Fr as PrimeField>::BigInt::default();
+        let mut scalars = Vec::with_capacity(self.l_len + h_len);
+        scalars.extend(aux.iter().take(self.l_len));
+        scalars.resize(self.l_len, zero);
+        scalars.extend(h.iter().take(h_len).map(|v| v.into_bigint()));
+        scalars.resize(self.l_len + h_len, zero);
+        scalars
     }
 }
 
@@ -117,10 +137,8 @@ pub struct ProofTimings {
     pub msm_b_g1: Duration,
     /// MSM over the B query in G2.
     pub msm_b_g2: Duration,
-    /// MSM over the L query (G1).
-    pub msm_l: Duration,
-    /// MSM over the H query (G1).
-    pub msm_h: Duration,
+    /// One MSM over the L and H queries (G1), whose sums C takes together.
+    pub msm_l_h: Duration,
     /// Randomization and assembly of A, B and C.
     pub assembly: Duration,
 }
@@ -135,8 +153,7 @@ impl ProofTimings {
             + self.msm_a
             + self.msm_b_g1
             + self.msm_b_g2
-            + self.msm_l
-            + self.msm_h
+            + self.msm_l_h
             + self.assembly
     }
 
@@ -149,8 +166,7 @@ impl ProofTimings {
         self.msm_a += other.msm_a;
         self.msm_b_g1 += other.msm_b_g1;
         self.msm_b_g2 += other.msm_b_g2;
-        self.msm_l += other.msm_l;
-        self.msm_h += other.msm_h;
+        self.msm_l_h += other.msm_l_h;
         self.assembly += other.assembly;
     }
 }
@@ -184,32 +200,30 @@ pub fn create_proof(
     let num_inputs = matrices.num_instance_variables;
     let num_constraints = matrices.num_constraints;
 
-    let (h_acc, l_acc, a_acc, b_g1_acc, b_g2_acc) = if let Some(t) = timings.as_deref_mut() {
+    let (l_h_acc, a_acc, b_g1_acc, b_g2_acc) = if let Some(t) = timings.as_deref_mut() {
         let h = timed(Some(&mut t.witness_map), || {
             witness_map(matrices, num_inputs, num_constraints, full_assignment)
         })?;
-        let (ints, h_ints) = timed(Some(&mut t.scalars), || {
-            (to_bigints(full_assignment), to_bigints(&h))
+        let (ints, l_h_ints) = timed(Some(&mut t.scalars), || {
+            let ints = to_bigints(full_assignment);
+            let l_h = tabled.l_h_scalars(&ints[num_inputs..], &h);
+            (ints, l_h)
         });
-        let aux = &ints[num_inputs..];
         (
-            timed(Some(&mut t.msm_h), || g1_msm(&tabled.h, &h_ints)),
-            timed(Some(&mut t.msm_l), || g1_msm(&tabled.l, aux)),
+            timed(Some(&mut t.msm_l_h), || g1_msm(&tabled.l_h, &l_h_ints)),
             timed(Some(&mut t.msm_a), || g1_msm(&tabled.a, &ints)),
             timed(Some(&mut t.msm_b_g1), || g1_msm(&tabled.b_g1, &ints)),
             timed(Some(&mut t.msm_b_g2), || g2_msm(&tabled.b_g2, &ints)),
         )
     } else {
-        // Only the H MSM waits for the witness map; the rest runs beside it.
+        // Only the L and H MSM waits for the witness map; the rest runs
+        // beside it.
         let ints = to_bigints(full_assignment);
-        let aux = &ints[num_inputs..];
-        let (h_and_l, (b_g2_acc, (a_acc, b_g1_acc))) = rayon::join(
+        let (l_h_acc, (b_g2_acc, (a_acc, b_g1_acc))) = rayon::join(
             || {
                 let h = witness_map(matrices, num_inputs, num_constraints, full_assignment)?;
-                Ok::<_, SynthesisError>(rayon::join(
-                    || g1_msm(&tabled.h, &to_bigints(&h)),
-                    || g1_msm(&tabled.l, aux),
-                ))
+                let l_h = tabled.l_h_scalars(&ints[num_inputs..], &h);
+                Ok::<_, SynthesisError>(g1_msm(&tabled.l_h, &l_h))
             },
             || {
                 rayon::join(
@@ -218,8 +232,7 @@ pub fn create_proof(
                 )
             },
         );
-        let (h_acc, l_acc) = h_and_l?;
-        (h_acc, l_acc, a_acc, b_g1_acc, b_g2_acc)
+        (l_h_acc?, a_acc, b_g1_acc, b_g2_acc)
     };
 
     timed(timings.map(|t| &mut t.assembly), || {
@@ -235,7 +248,7 @@ pub fn create_proof(
         };
         let g2_b = pk.vk.delta_g2 * s + b_g2_acc + pk.vk.beta_g2;
         let r_g1_b = g1_b * r;
-        let g_c = s_g_a + r_g1_b - r_s_delta_g1 + l_acc + h_acc;
+        let g_c = s_g_a + r_g1_b - r_s_delta_g1 + l_h_acc;
         let normalized = G1Projective::normalize_batch(&[g_a, g_c]);
         Ok(Proof {
             a: normalized[0],
@@ -245,7 +258,7 @@ pub fn create_proof(
     })
 }
 
-/// The group operations of a proof's five MSMs.
+/// The group operations of a proof's MSMs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MsmCounts {
     /// Over the A query (G1).
@@ -254,10 +267,8 @@ pub struct MsmCounts {
     pub b_g1: MsmCount,
     /// Over the B query in G2.
     pub b_g2: MsmCount,
-    /// Over the L query (G1).
-    pub l: MsmCount,
-    /// Over the H query (G1).
-    pub h: MsmCount,
+    /// Over the L and H queries together (G1).
+    pub l_h: MsmCount,
 }
 
 /// Counts the group operations each MSM of the proof of `full_assignment`
@@ -279,8 +290,10 @@ pub fn msm_counts(
         a: tabled.a.msm_counted(&ints).1,
         b_g1: tabled.b_g1.msm_counted(&ints).1,
         b_g2: tabled.b_g2.msm_counted(&ints).1,
-        l: tabled.l.msm_counted(&ints[num_inputs..]).1,
-        h: tabled.h.msm_counted(&to_bigints(&h)).1,
+        l_h: tabled
+            .l_h
+            .msm_counted(&tabled.l_h_scalars(&ints[num_inputs..], &h))
+            .1,
     })
 }
 
