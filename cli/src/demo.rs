@@ -415,10 +415,12 @@ fn proving_rate(
 
 /// Waits until `procedure` has no open case among `expected` and no
 /// licence waits to be issued, showing the decided cases; fails if a
-/// worker stops.
+/// worker stops. Every department's queue must be empty: the request for a
+/// licence joins the deciding department's queue just before the answer
+/// that decided the case leaves the answering department's.
 fn wait_for_decisions(
     client: &Client,
-    health: &Client,
+    queues: &[Client],
     procedure: &str,
     expected: u64,
     workers: &[(&str, JoinHandle<Result<Tally>>)],
@@ -439,8 +441,12 @@ fn wait_for_decisions(
         };
         let open = listed("open")?;
         progress.set_position(expected.saturating_sub(open));
-        let queue = health.get("/v1/work/queue")?;
-        if open == 0 && queue["pending"] == 0 && queue["leased"] == 0 {
+        let mut idle = open == 0;
+        for department in queues {
+            let queue = department.get("/v1/work/queue")?;
+            idle &= queue["pending"] == 0 && queue["leased"] == 0;
+        }
+        if idle {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -850,9 +856,10 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         "applications",
     )?;
     let intake_secs = intake_started.elapsed().as_secs_f64();
+    let queues = [&land, &market, &health].map(client_of);
     wait_for_decisions(
         &client_of(&health),
-        &client_of(&health),
+        &queues,
         "medical-institution-licence",
         applied.len() as u64,
         &workers,
@@ -959,7 +966,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     )?;
     wait_for_decisions(
         &client_of(&insurance),
-        &client_of(&health),
+        &queues,
         "medical-insurance-designation",
         second_applied.len() as u64,
         &workers,
