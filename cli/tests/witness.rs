@@ -470,3 +470,21 @@ fn a_split_view_gets_at_most_one_quorum_and_the_other_view_is_detected() {
     let (status, _, _) = http(&s1.url, "POST", "/add-checkpoint", "old 0\n");
     assert_eq!(status, 400);
 }
+
+#[test]
+fn a_witness_out_of_reach_at_start_up_is_logged_and_does_not_stop_it() {
+    let root = tempfile::tempdir().unwrap();
+    let log = LogSigner::generate(ORIGIN);
+    let w1 = WitnessSite::new(root.path(), "witness.down.test/w1", &[&log]);
+    let s1 = w1.start();
+    let site = ServiceSite::new(root.path(), &log, &[(&w1, &s1)]);
+    s1.stop();
+    let service = site.start();
+    service.publish(5);
+    let logged = site.log();
+    assert!(
+        logged.contains("cannot learn the size the witness has cosigned")
+            && logged.contains(&w1.name),
+        "{logged}"
+    );
+}
