@@ -80,6 +80,7 @@ pub fn reference_bodies(cases: usize, seed: u64, tamper: bool) -> (ReferenceWork
     eprintln!("proving {cases} cases on {cores} workers ...");
     let started = Instant::now();
     let mut bodies: Vec<Option<Bytes>> = vec![None; cases];
+    let (mut done, step) = (0, (cases / 16).max(1));
     engine.prove_batch(
         workload
             .cases
@@ -108,6 +109,10 @@ pub fn reference_bodies(cases: usize, seed: u64, tamper: bool) -> (ReferenceWork
                 "proof": snarkjs::proof_to_json(&proof),
             });
             bodies[i] = Some(Bytes::from(serde_json::to_vec(&body).expect("JSON")));
+            done += 1;
+            if done % step == 0 || done == cases {
+                eprintln!("  {done}/{cases}");
+            }
         },
     );
     eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());

@@ -39,7 +39,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,14 +48,12 @@ use rayon::prelude::*;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use zkgov_benches::load::{write_config, REGISTRY, TOKEN};
-use zkgov_benches::workload::ReferenceWorkload;
+use zkgov_benches::load::{reference_bodies, write_config, REGISTRY, TOKEN};
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_circuits::statement::Statement;
 use zkgov_circuits::Fr;
 use zkgov_keys::snarkjs;
 use zkgov_log::verify::{verify, Item, PreparedKey};
-use zkgov_prover::engine::Engine;
 use zkgov_verifier::service::config::{Config, Overrides};
 use zkgov_verifier::service::RunningService;
 
@@ -110,70 +108,6 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn best(values: &[f64]) -> f64 {
     values.iter().copied().fold(f64::MIN, f64::max)
-}
-
-// ------------------------------------------------------------------ proofs
-
-/// N submission bodies, as `zkgov prove` writes its `proven` lines.
-fn make_bodies(proofs: usize, cores: usize) -> (ReferenceWorkload, String, Vec<Bytes>) {
-    let records = (proofs as u64).max(4096);
-    eprintln!("setting up the reference workload ({records} records, {proofs} cases) ...");
-    let started = Instant::now();
-    let workload = ReferenceWorkload::new(records, proofs, 7);
-    let engine = Engine::new(
-        &workload.keys,
-        workload.schema.clone(),
-        workload.policy.clone(),
-    )
-    .expect("the engine builds");
-    eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
-
-    let key_id = workload.keys.metadata.key_id.clone();
-    eprintln!("proving {proofs} cases on {cores} workers ...");
-    let started = Instant::now();
-    let mut bodies: Vec<Option<Bytes>> = vec![None; proofs];
-    let mut done = 0;
-    let step = (proofs / 16).max(1);
-    engine.prove_batch(
-        workload
-            .cases
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, (s, w))| (i, s, w)),
-        cores,
-        &AtomicBool::new(false),
-        |i, statement, result| {
-            let proof = result.expect("every reference case proves");
-            // The workload numbers its cases CASE-2026-000000, -000001, …
-            let case = format!("CASE-2026-{i:06}");
-            assert_eq!(
-                Statement::case_id(&case),
-                statement.case_id,
-                "the workload's case numbering"
-            );
-            let body = json!({
-                "status": "proven",
-                "key_id": key_id,
-                "case_id": case,
-                "registry_root": to_decimal(&statement.registry_root),
-                "public_inputs": statement.public_inputs().iter().map(to_decimal).collect::<Vec<_>>(),
-                "proof": snarkjs::proof_to_json(&proof),
-            });
-            bodies[i] = Some(Bytes::from(serde_json::to_vec(&body).expect("JSON")));
-            done += 1;
-            if done % step == 0 || done == proofs {
-                eprintln!("  {done}/{proofs}");
-            }
-        },
-    );
-    eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
-    let bodies: Vec<Bytes> = bodies
-        .into_iter()
-        .map(|b| b.expect("every case answered"))
-        .collect();
-    let root = to_decimal(&workload.root);
-    (workload, root, bodies)
 }
 
 // ------------------------------------------------------------------ raw
@@ -498,7 +432,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn main() {
     let o = options();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (workload, root, bodies) = make_bodies(o.proofs, cores);
+    let (workload, bodies) = reference_bodies(o.proofs, 7, false);
+    let root = to_decimal(&workload.root);
     let key = PreparedKey::new(workload.keys.verifying_key.clone());
     let key_id = workload.keys.metadata.key_id.clone();
     let key_dir = workload.keys.path.clone();
