@@ -54,8 +54,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    plan_append, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Record, ResultRecord,
-    RootRecord, Statement, Storage, StorageError, Stored,
+    appended_since, plan_append, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry,
+    Record, ResultRecord, RootRecord, Statement, Storage, StorageError, Stored,
 };
 use zkgov_log::tree::{self, Hash, NodeId, NodeReader, TreeError};
 
@@ -517,7 +517,12 @@ fn entries_in(client: &mut impl GenericClient, start: u64, end: u64) -> Result<V
     if start == end {
         return Ok(Vec::new());
     }
-    // Both fit in i64: `end` ≤ `size`, which came from an i64.
+    read_range(client, start, end)
+}
+
+/// The entries `start..end`, which the caller knows are in the log (so
+/// that both fit in i64), each checked to be at its index.
+fn read_range(client: &mut impl GenericClient, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
     let (lo, hi) = (start as i64, end as i64);
     let rows = client
         .query(
@@ -897,11 +902,7 @@ impl Storage for PostgresStorage {
         ))
         .map_err(db)?;
         let size = size_in(&mut tx)?;
-        let others = match seen {
-            Some(seen) if seen > size => return Err(StorageError::Behind { seen, size }),
-            Some(seen) => entries_in(&mut tx, seen, size)?,
-            None => Vec::new(),
-        };
+        let others = appended_since(seen, size, |start, end| read_range(&mut tx, start, end))?;
         let entries = build(&others);
         if entries.is_empty() {
             return Ok(Vec::new());

@@ -32,8 +32,8 @@ use r2d2_sqlite::rusqlite::{
 use r2d2_sqlite::SqliteConnectionManager;
 
 use super::{
-    plan_append, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Record, ResultRecord,
-    RootRecord, Statement, Storage, StorageError, Stored,
+    appended_since, plan_append, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry,
+    Record, ResultRecord, RootRecord, Statement, Storage, StorageError, Stored,
 };
 use zkgov_log::tree::{self, Hash, NodeId, NodeReader, TreeError};
 
@@ -286,7 +286,12 @@ fn entries_in(tx: &Connection, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
     if start == end {
         return Ok(Vec::new());
     }
-    // Both fit in i64: `end` ≤ `size`, which came from an i64.
+    read_range(tx, start, end)
+}
+
+/// The entries `start..end`, which the caller knows are in the log (so
+/// that both fit in i64), each checked to be at its index.
+fn read_range(tx: &Connection, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
     let (lo, hi) = (start as i64, end as i64);
     let mut stmt = tx
         .prepare_cached("SELECT idx, entry FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")
@@ -569,11 +574,7 @@ impl Storage for SqliteStorage {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
         let size = size_in(&tx)?;
-        let others = match seen {
-            Some(seen) if seen > size => return Err(StorageError::Behind { seen, size }),
-            Some(seen) => entries_in(&tx, seen, size)?,
-            None => Vec::new(),
-        };
+        let others = appended_since(seen, size, |start, end| read_range(&tx, start, end))?;
         let entries = build(&others);
         if entries.is_empty() {
             return Ok(Vec::new());
