@@ -12,7 +12,7 @@ use ark_ec::short_weierstrass::{Affine, SWCurveConfig};
 use ark_ff::PrimeField;
 use zkgov_benches::workload::ReferenceWorkload;
 use zkgov_prover::engine::msm::{window_bits, FixedBaseMsm};
-use zkgov_prover::engine::prover::witness_map;
+use zkgov_prover::engine::prover::{l_h_scalars, witness_map};
 use zkgov_prover::engine::Engine;
 
 type Ints = Vec<<Fr as PrimeField>::BigInt>;
@@ -65,18 +65,12 @@ fn main() {
     let matrices = engine.matrices();
     let inputs = matrices.num_instance_variables;
     let (mut full, mut l_h) = (Vec::new(), Vec::new());
-    let (l_len, h_len) = (pk.l_query.len(), pk.h_query.len());
     for (statement, witness) in &workload.cases {
         let assignment = engine.assign(statement, witness).expect("satisfied");
         let all: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
         let ints: Ints = all.iter().map(|v| v.into_bigint()).collect();
         let quotient = witness_map(matrices, inputs, matrices.num_constraints, &all).expect("maps");
-        // The engine's fused scalars: L's, then H's, each at its length.
-        let mut scalars: Ints = ints[inputs..].iter().take(l_len).copied().collect();
-        scalars.resize(l_len, Default::default());
-        scalars.extend(quotient.iter().take(h_len).map(|v| v.into_bigint()));
-        scalars.resize(l_len + h_len, Default::default());
-        l_h.push(scalars);
+        l_h.push(l_h_scalars(pk, &ints[inputs..], &quotient));
         full.push(ints);
     }
     println!("{cases} proofs' scalars, one thread, mean ms per MSM (best of 3 passes)");

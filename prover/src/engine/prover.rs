@@ -60,8 +60,6 @@ pub struct TabledKey {
     /// go into C together, so one MSM, with one bucket reduction, serves
     /// both.
     l_h: FixedBaseMsm<g1::Config>,
-    /// The L query's length: where H's scalars start.
-    l_len: usize,
 }
 
 impl TabledKey {
@@ -82,14 +80,12 @@ impl TabledKey {
                 )
             },
         );
-        let l_len = key.l_query.len();
         Self {
             key,
             a,
             b_g1,
             b_g2,
             l_h,
-            l_len,
         }
     }
 
@@ -99,24 +95,6 @@ impl TabledKey {
             + self.b_g1.table_bytes()
             + self.b_g2.table_bytes()
             + self.l_h.table_bytes()
-    }
-
-    /// The scalars of the fused L and H MSM: the witness variables' (L),
-    /// then the quotient's coefficients (H), each cut or padded with zeros
-    /// to its query's length.
-    fn l_h_scalars(
-        &self,
-        aux: &[<Fr as PrimeField>::BigInt],
-        h: &[Fr],
-    ) -> Vec<<Fr as PrimeField>::BigInt> {
-        let h_len = self.key.h_query.len();
-        let zero = <Fr as PrimeField>::BigInt::default();
-        let mut scalars = Vec::with_capacity(self.l_len + h_len);
-        scalars.extend(aux.iter().take(self.l_len));
-        scalars.resize(self.l_len, zero);
-        scalars.extend(h.iter().take(h_len).map(|v| v.into_bigint()));
-        scalars.resize(self.l_len + h_len, zero);
-        scalars
     }
 }
 
@@ -206,7 +184,7 @@ pub fn create_proof(
         })?;
         let (ints, l_h_ints) = timed(Some(&mut t.scalars), || {
             let ints = to_bigints(full_assignment);
-            let l_h = tabled.l_h_scalars(&ints[num_inputs..], &h);
+            let l_h = l_h_scalars(&tabled.key, &ints[num_inputs..], &h);
             (ints, l_h)
         });
         (
@@ -222,7 +200,7 @@ pub fn create_proof(
         let (l_h_acc, (b_g2_acc, (a_acc, b_g1_acc))) = rayon::join(
             || {
                 let h = witness_map(matrices, num_inputs, num_constraints, full_assignment)?;
-                let l_h = tabled.l_h_scalars(&ints[num_inputs..], &h);
+                let l_h = l_h_scalars(&tabled.key, &ints[num_inputs..], &h);
                 Ok::<_, SynthesisError>(g1_msm(&tabled.l_h, &l_h))
             },
             || {
@@ -256,6 +234,25 @@ pub fn create_proof(
             c: normalized[1],
         })
     })
+}
+
+/// The scalars of the MSM over `key`'s L query then its H query, as the
+/// engine fuses them: the witness variables' (`aux`, for L), then the
+/// quotient's coefficients (`h`, for H), each cut or padded with zeros to
+/// its query's length.
+pub fn l_h_scalars(
+    key: &ProvingKey<Bn254>,
+    aux: &[<Fr as PrimeField>::BigInt],
+    h: &[Fr],
+) -> Vec<<Fr as PrimeField>::BigInt> {
+    let (l_len, h_len) = (key.l_query.len(), key.h_query.len());
+    let zero = <Fr as PrimeField>::BigInt::default();
+    let mut scalars = Vec::with_capacity(l_len + h_len);
+    scalars.extend(aux.iter().take(l_len));
+    scalars.resize(l_len, zero);
+    scalars.extend(h.iter().take(h_len).map(|v| v.into_bigint()));
+    scalars.resize(l_len + h_len, zero);
+    scalars
 }
 
 /// The group operations of a proof's MSMs.
@@ -292,7 +289,7 @@ pub fn msm_counts(
         b_g2: tabled.b_g2.msm_counted(&ints).1,
         l_h: tabled
             .l_h
-            .msm_counted(&tabled.l_h_scalars(&ints[num_inputs..], &h))
+            .msm_counted(&l_h_scalars(&tabled.key, &ints[num_inputs..], &h))
             .1,
     })
 }
