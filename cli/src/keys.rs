@@ -234,11 +234,8 @@ fn inspect(dir: &Path, json: bool) -> Result<()> {
 
 fn export(args: &ExportArgs) -> Result<()> {
     let keys = open(&args.dir)?;
-    if let ExportFormat::R1cs = args.format {
-        return export_r1cs(&keys, args.out.as_deref());
-    }
     let text = match args.format {
-        ExportFormat::R1cs => unreachable!("written above"),
+        ExportFormat::R1cs => return export_r1cs(&keys, args.out.as_deref()),
         ExportFormat::Snarkjs => {
             let json = zkgov_keys::snarkjs::verifying_key_to_json(&keys.verifying_key);
             serde_json::to_string_pretty(&json)? + "\n"

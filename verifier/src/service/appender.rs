@@ -141,9 +141,7 @@ impl Appender {
             .map_err(|_| AppendError::Stopped)?
             .map_err(AppendError::Storage)
     }
-}
 
-impl Appender {
     /// Applies the entries that other instances appended to the store
     /// since the state last looked, and waits until it has; the log's size
     /// then.

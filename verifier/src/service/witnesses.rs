@@ -95,19 +95,14 @@ pub(super) async fn run(state: Arc<AppState>) {
         if checkpoint.size == 0 {
             continue;
         }
-        let mut asked = JoinSet::new();
-        for (i, peer) in state.config.witnesses.iter().enumerate() {
-            let old = sizes.get(&peer.name).copied().unwrap_or(0);
-            let asking = ask(
-                client.clone(),
-                state.storage.clone(),
-                peer.clone(),
-                note.clone(),
-                checkpoint.size,
-                old,
-            );
-            asked.spawn(async move { (i, asking.await) });
-        }
+        let mut asked = ask_all(
+            &client,
+            &state.storage,
+            &state.config.witnesses,
+            &note,
+            checkpoint.size,
+            |peer| sizes.get(&peer.name).copied().unwrap_or(0),
+        );
         let mut lines: Vec<(usize, String)> = Vec::new();
         while let Some(answer) = asked.join_next().await {
             let Ok((i, answer)) = answer else { continue };
@@ -159,27 +154,13 @@ pub(super) fn check_database_not_behind(
     note: &str,
     size: u64,
 ) -> Result<(), LogStartError> {
-    if witnesses.is_empty() {
-        return Ok(());
-    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a current-thread runtime");
-    let client = reqwest::Client::new();
     let answers = runtime.block_on(async {
-        let mut asked = JoinSet::new();
-        for (i, peer) in witnesses.iter().enumerate() {
-            let asking = ask(
-                client.clone(),
-                storage.clone(),
-                peer.clone(),
-                note.to_string(),
-                size,
-                0,
-            );
-            asked.spawn(async move { (i, asking.await) });
-        }
+        let client = reqwest::Client::new();
+        let mut asked = ask_all(&client, storage, witnesses, note, size, |_| 0);
         let mut answers = Vec::new();
         while let Some(answer) = asked.join_next().await {
             answers.extend(answer.ok());
@@ -207,6 +188,32 @@ pub(super) fn check_database_not_behind(
         }
     }
     Ok(())
+}
+
+/// Asks every witness at once to cosign the checkpoint `note` of `size`,
+/// each from the size `old` says it holds; the answers come back with the
+/// witness's position in `witnesses`.
+fn ask_all(
+    client: &reqwest::Client,
+    storage: &Arc<dyn Storage>,
+    witnesses: &[WitnessPeer],
+    note: &str,
+    size: u64,
+    old: impl Fn(&WitnessPeer) -> u64,
+) -> JoinSet<(usize, Answer)> {
+    let mut asked = JoinSet::new();
+    for (i, peer) in witnesses.iter().enumerate() {
+        let asking = ask(
+            client.clone(),
+            storage.clone(),
+            peer.clone(),
+            note.to_string(),
+            size,
+            old(peer),
+        );
+        asked.spawn(async move { (i, asking.await) });
+    }
+    asked
 }
 
 /// A witness's answer to one round.
