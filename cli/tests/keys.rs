@@ -316,13 +316,7 @@ fn snarkjs_r1cs(args: &[&str], dir: &Path) -> std::process::Output {
 fn the_r1cs_export_is_the_circuit_as_snarkjs_reads_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("keys");
-    let setup = zkgov()
-        .args([
-            "keys", "setup", "--schema", SCHEMA, "--policy", POLICY, "--depth", "2", "--out",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let setup = setup(&dir);
     assert!(
         setup.status.success(),
         "{}",
@@ -347,7 +341,7 @@ fn the_r1cs_export_is_the_circuit_as_snarkjs_reads_it() {
     let schema = Schema::from_toml("schema.toml", &keys.schema_text).unwrap();
     let policy = Policy::from_toml("policy.toml", &keys.policy_text, &schema).unwrap();
     let matrices = keys
-        .check_circuit(&schema, &policy, TreeShape::new(4, 2).unwrap())
+        .check_circuit(&schema, &policy, TreeShape::new(4, 3).unwrap())
         .unwrap();
     let wires = matrices.num_instance_variables + matrices.num_witness_variables;
     let publics = matrices.num_instance_variables - 1;
