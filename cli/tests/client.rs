@@ -2033,6 +2033,36 @@ fn all_entries(url: &str) -> Vec<String> {
     }
 }
 
+/// Checks that every acknowledged receipt's entry is in `entries` at its
+/// index with identical bytes, and that no statement (key, case, subject
+/// tag) is logged twice; the number of statements logged.
+fn check_one_chain(entries: &[String], acked: &[Value], when: &str) -> usize {
+    for receipt in acked {
+        let index = receipt["index"].as_u64().unwrap() as usize;
+        assert_eq!(
+            entries.get(index).map(String::as_str),
+            receipt["entry"].as_str(),
+            "{when}: the acknowledged entry {index} is not in the log as it was"
+        );
+    }
+    let mut statements = std::collections::HashSet::new();
+    for entry in entries {
+        let entry: Value = serde_json::from_str(entry).unwrap();
+        if entry["type"] == "result" {
+            let statement = (
+                entry["key_id"].clone(),
+                entry["case_id"].clone(),
+                entry["subject_tag"].clone(),
+            );
+            assert!(
+                statements.insert(statement),
+                "{when}: a statement twice: {entry}"
+            );
+        }
+    }
+    statements.len()
+}
+
 /// SIGKILLs `zkgov serve` on `site` at random moments, `kills` times,
 /// while three clients submit; after every restart on the same database,
 /// checks that every acknowledged receipt is in the log at its index with
@@ -2067,29 +2097,8 @@ fn kill_serve_mid_write(site: &Site, kills: usize) -> usize {
             }
         }
         let entries = all_entries(&server.url);
-        for receipt in acked.lock().unwrap().iter() {
-            let index = receipt["index"].as_u64().unwrap() as usize;
-            assert_eq!(
-                entries.get(index).map(String::as_str),
-                receipt["entry"].as_str(),
-                "round {round}: the acknowledged entry {index} is not in the log as it was"
-            );
-        }
-        let mut statements = std::collections::HashSet::new();
-        for entry in &entries {
-            let entry: Value = serde_json::from_str(entry).unwrap();
-            if entry["type"] == "result" {
-                let statement = (
-                    entry["key_id"].clone(),
-                    entry["case_id"].clone(),
-                    entry["subject_tag"].clone(),
-                );
-                assert!(
-                    statements.insert(statement),
-                    "round {round}: a statement twice"
-                );
-            }
-        }
+        let statements =
+            check_one_chain(&entries, &acked.lock().unwrap(), &format!("round {round}"));
         let text: String = acked
             .lock()
             .unwrap()
@@ -2104,7 +2113,7 @@ fn kill_serve_mid_write(site: &Site, kills: usize) -> usize {
         if round == kills {
             args.push("--full");
             ok(server.verify(&state, &args));
-            assert_eq!(statements.len(), lines.len(), "every statement logged once");
+            assert_eq!(statements, lines.len(), "every statement logged once");
             break;
         }
         ok(server.verify(&state, &args));
@@ -2298,21 +2307,10 @@ fn three_instances_share_one_postgresql_log_and_refuse_a_restore_that_went_back(
     for server in &servers[1..] {
         assert_eq!(all_entries(&server.url), entries, "{}", server.url);
     }
-    let mut statements = std::collections::HashSet::new();
-    for entry in &entries {
-        let entry: Value = serde_json::from_str(entry).unwrap();
-        if entry["type"] == "result" {
-            assert!(
-                statements.insert(entry["case_id"].clone()),
-                "a statement twice: {entry}"
-            );
-        }
-    }
-    assert_eq!(statements.len(), lines.len());
-    for receipt in &acked {
-        let index = receipt["index"].as_u64().unwrap() as usize;
-        assert_eq!(entries[index], receipt["entry"].as_str().unwrap());
-    }
+    assert_eq!(
+        check_one_chain(&entries, &acked, "three instances"),
+        lines.len()
+    );
     // Each instance's checkpoint is consistent with the others' and holds
     // every receipt, whichever instance gave it.
     let receipts = root.path().join("receipts.jsonl");
