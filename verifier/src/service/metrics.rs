@@ -14,7 +14,6 @@ const VERIFY_BUCKETS: [f64; 8] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25,
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     proofs: Mutex<BTreeMap<String, u64>>,
-    log_size: AtomicU64,
     verify_buckets: [AtomicU64; VERIFY_BUCKETS.len()],
     verify_count: AtomicU64,
     verify_micros: AtomicU64,
@@ -40,18 +39,6 @@ impl Metrics {
             .expect("metrics lock")
             .entry(outcome.to_string())
             .or_default() += 1;
-    }
-
-    /// Records the log's size.
-    pub fn log_size(&self, size: u64) {
-        self.log_size.fetch_max(size, Ordering::Relaxed);
-    }
-
-    /// The log's size as this service knows it: read from the database at
-    /// start-up and raised by every commit of its appender, which also
-    /// catches up with what other instances on the same database append.
-    pub fn current_log_size(&self) -> u64 {
-        self.log_size.load(Ordering::Relaxed)
     }
 
     /// Records the time to verify `proofs` proofs together.
@@ -99,8 +86,8 @@ impl Metrics {
             .or_default() += 1;
     }
 
-    /// The exposition text.
-    pub fn render(&self) -> String {
+    /// The exposition text, with `log_size` as the log's size.
+    pub fn render(&self, log_size: u64) -> String {
         let mut out = String::new();
         out.push_str(
             "# HELP zkgov_http_requests_total HTTP requests by method, route and status.\n",
@@ -120,11 +107,7 @@ impl Metrics {
         }
         out.push_str("# HELP zkgov_log_size Entries in the anchor log.\n");
         out.push_str("# TYPE zkgov_log_size gauge\n");
-        let _ = writeln!(
-            out,
-            "zkgov_log_size {}",
-            self.log_size.load(Ordering::Relaxed)
-        );
+        let _ = writeln!(out, "zkgov_log_size {log_size}");
         out.push_str("# HELP zkgov_verify_seconds Groth16 verification time per proof.\n");
         out.push_str("# TYPE zkgov_verify_seconds histogram\n");
         for (bound, bucket) in VERIFY_BUCKETS.iter().zip(&self.verify_buckets) {

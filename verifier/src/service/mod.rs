@@ -256,7 +256,6 @@ impl Service {
                 })
             })?;
         let metrics = Metrics::default();
-        metrics.log_size(log.size());
         let (size, log_size) = watch::channel(log.size());
         let log = Arc::new(RwLock::new(log));
         let stale = Arc::new(AtomicBool::new(false));
