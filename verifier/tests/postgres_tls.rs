@@ -8,14 +8,16 @@ mod support;
 use std::process::Command;
 
 use support::postgres::{server, tls_server};
-use zkgov_verifier::storage::{self, Appended, DecisionRecord, NewEntry, Record, StorageError};
+use zkgov_verifier::storage::{
+    self, Appended, DecisionRecord, IndexRecord, NewEntry, StorageError,
+};
 
 /// A decision entry for `case_id`.
 fn decision(case_id: &str) -> NewEntry {
     NewEntry {
         entry: format!(r#"{{"case":"{case_id}","decision":"approved","type":"decision"}}"#)
             .into_bytes(),
-        record: Record::Decision(DecisionRecord {
+        record: IndexRecord::Decision(DecisionRecord {
             case_id: case_id.to_string(),
             department: "health".to_string(),
             decision: "approved".to_string(),

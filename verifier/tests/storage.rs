@@ -17,8 +17,8 @@ use std::thread;
 use zkgov_log::tree::{self, leaf_hash, Hash, MemoryTree, NodeId, NodeReader, EMPTY_ROOT};
 use zkgov_verifier::storage::casework::{NewApplication, NewWork, QueueCounts, WorkKind};
 use zkgov_verifier::storage::{
-    self, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Nodes, Record, ResultRecord,
-    RootRecord, Storage, StorageError, Stored,
+    self, Appended, DecisionRecord, IndexCounts, IndexRecord, KeyRecord, NewEntry, Nodes,
+    ResultRecord, RootRecord, Storage, StorageError, Stored,
 };
 
 /// A store under test: where it lives, so that it can be opened, closed and
@@ -291,7 +291,7 @@ fn index_rows_counts_and_rebuild(new: fn() -> Harness) {
     let entries = vec![
         NewEntry {
             entry: br#"{"type":"governance"}"#.to_vec(),
-            record: Record::Unindexed,
+            record: IndexRecord::Unindexed,
         },
         key("k1"),
         root("real-estate", "7", 1_764_000_000),
@@ -317,7 +317,7 @@ fn index_rows_counts_and_rebuild(new: fn() -> Harness) {
 
     // Rebuilt without the result row: the table loses it, the log keeps
     // its entry.
-    let kept: Vec<Stored<Record>> = rows.into_iter().filter(|r| r.index != 3).collect();
+    let kept: Vec<Stored<IndexRecord>> = rows.into_iter().filter(|r| r.index != 3).collect();
     store.rebuild_index(&kept).unwrap();
     assert_eq!(store.index_counts().unwrap().results, 0);
     assert!(store.case_results("C-1").unwrap().is_empty());
@@ -340,7 +340,7 @@ fn key(key_id: &str) -> NewEntry {
     };
     NewEntry {
         entry: format!(r#"{{"key_id":"{key_id}","type":"key"}}"#).into_bytes(),
-        record: Record::Key(record),
+        record: IndexRecord::Key(record),
     }
 }
 
@@ -357,7 +357,7 @@ fn root(registry: &str, root: &str, anchored_at: i64) -> NewEntry {
             r#"{{"registry":"{registry}","root":"{root}","time":{anchored_at},"type":"root"}}"#
         )
         .into_bytes(),
-        record: Record::Root(record),
+        record: IndexRecord::Root(record),
     }
 }
 
@@ -377,7 +377,7 @@ fn result(key_id: &str, case_id: &str, tag: &str, variant: i64) -> NewEntry {
             r#"{{"case":"{case_id}","key_id":"{key_id}","tag":"{tag}","type":"result","v":{variant}}}"#
         )
         .into_bytes(),
-        record: Record::Result(record),
+        record: IndexRecord::Result(record),
     }
 }
 
@@ -392,7 +392,7 @@ fn decision(case_id: &str, decision: &str) -> NewEntry {
     NewEntry {
         entry: format!(r#"{{"case":"{case_id}","decision":"{decision}","type":"decision"}}"#)
             .into_bytes(),
-        record: Record::Decision(record),
+        record: IndexRecord::Decision(record),
     }
 }
 
@@ -407,7 +407,7 @@ fn binary_decision(case_id: &str) -> NewEntry {
 /// The record of an entry, typed.
 fn key_record(entry: &NewEntry) -> KeyRecord {
     match &entry.record {
-        Record::Key(k) => k.clone(),
+        IndexRecord::Key(k) => k.clone(),
         other => panic!("not a key: {other:?}"),
     }
 }
@@ -415,7 +415,7 @@ fn key_record(entry: &NewEntry) -> KeyRecord {
 /// The record of an entry, typed.
 fn root_record(entry: &NewEntry) -> RootRecord {
     match &entry.record {
-        Record::Root(r) => r.clone(),
+        IndexRecord::Root(r) => r.clone(),
         other => panic!("not a root: {other:?}"),
     }
 }
@@ -423,7 +423,7 @@ fn root_record(entry: &NewEntry) -> RootRecord {
 /// The record of an entry, typed.
 fn result_record(entry: &NewEntry) -> ResultRecord {
     match &entry.record {
-        Record::Result(r) => r.clone(),
+        IndexRecord::Result(r) => r.clone(),
         other => panic!("not a result: {other:?}"),
     }
 }
@@ -431,7 +431,7 @@ fn result_record(entry: &NewEntry) -> ResultRecord {
 /// The record of an entry, typed.
 fn decision_record(entry: &NewEntry) -> DecisionRecord {
     match &entry.record {
-        Record::Decision(d) => d.clone(),
+        IndexRecord::Decision(d) => d.clone(),
         other => panic!("not a decision: {other:?}"),
     }
 }

@@ -10,7 +10,7 @@ use zkgov_log::tree::{leaf_hash, Frontier};
 
 use super::config::{Config, IndexCheck};
 use super::signed::SignedLog;
-use crate::storage::{NewEntry, Record, Storage, StorageError, Stored};
+use crate::storage::{IndexRecord, NewEntry, Storage, StorageError, Stored};
 
 /// Entries read from the store at a time.
 const PAGE: u64 = 4096;
@@ -155,7 +155,7 @@ fn expected_rows(
     storage: &dyn Storage,
     start: u64,
     end: u64,
-) -> Result<Vec<Stored<Record>>, LogStartError> {
+) -> Result<Vec<Stored<IndexRecord>>, LogStartError> {
     let mut rows = Vec::new();
     let mut at = start;
     while at < end {
@@ -164,8 +164,8 @@ fn expected_rows(
             let index = at + offset as u64;
             let entry =
                 Entry::from_bytes(bytes).map_err(|error| Violation::Malformed { index, error })?;
-            let record = Record::from(&entry);
-            if record != Record::Unindexed {
+            let record = IndexRecord::from(&entry);
+            if record != IndexRecord::Unindexed {
                 rows.push(Stored { index, record });
             }
         }

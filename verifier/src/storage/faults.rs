@@ -15,7 +15,7 @@ use super::casework::{
     Casework, Leased, NewApplication, NewWork, QueueCounts, StoredApplication, Work,
 };
 use super::{
-    Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry, Record, Result, ResultRecord,
+    Appended, DecisionRecord, IndexCounts, IndexRecord, KeyRecord, NewEntry, Result, ResultRecord,
     RootRecord, Storage, StorageError, Stored,
 };
 
@@ -140,11 +140,11 @@ impl Storage for Faulty {
         self.faults.read()?;
         self.inner.index_counts()
     }
-    fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<Record>>> {
+    fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<IndexRecord>>> {
         self.faults.read()?;
         self.inner.index_rows(start, end)
     }
-    fn rebuild_index(&self, rows: &[Stored<Record>]) -> Result<()> {
+    fn rebuild_index(&self, rows: &[Stored<IndexRecord>]) -> Result<()> {
         self.faults.commit()?;
         self.inner.rebuild_index(rows)
     }

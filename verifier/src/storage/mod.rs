@@ -5,7 +5,7 @@
 //! suite (`verifier/tests/storage.rs`).
 //!
 //! The log's entries are the source of truth. Each entry carries a typed
-//! [`Record`] that the store indexes beside it (keys, roots, results,
+//! [`IndexRecord`] that the store indexes beside it (keys, roots, results,
 //! decisions), written in the same transaction, so an index never points at
 //! an entry that is not there. [`Storage::append`] is atomic and safe to call
 //! from many threads and processes at once: indexes have no gaps and no
@@ -92,7 +92,7 @@ pub struct DecisionRecord {
 
 /// What an entry records, indexed beside its canonical JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Record {
+pub enum IndexRecord {
     /// An entry that the rules' state holds and no table indexes:
     /// governance, procedures, cases, unmet evidence and hand-overs of the
     /// log's key.
@@ -113,20 +113,20 @@ pub struct NewEntry {
     /// The entry's bytes; the leaf hash is computed over exactly these.
     pub entry: Vec<u8>,
     /// The record the store indexes.
-    pub record: Record,
+    pub record: IndexRecord,
 }
 
-impl From<&Entry> for Record {
+impl From<&Entry> for IndexRecord {
     /// The index record of an entry. Times are the entry's, in Unix
     /// seconds (the rules have checked that they parse).
-    fn from(entry: &Entry) -> Record {
+    fn from(entry: &Entry) -> IndexRecord {
         let time = parse_time(entry.time()).unwrap_or_default();
         match entry {
             Entry::Governance { .. }
             | Entry::Procedure { .. }
             | Entry::Case { .. }
             | Entry::Unmet { .. }
-            | Entry::LogKey { .. } => Record::Unindexed,
+            | Entry::LogKey { .. } => IndexRecord::Unindexed,
             Entry::Key {
                 key_id,
                 registry,
@@ -135,7 +135,7 @@ impl From<&Entry> for Record {
                 schema_toml,
                 policy_toml,
                 ..
-            } => Record::Key(KeyRecord {
+            } => IndexRecord::Key(KeyRecord {
                 key_id: key_id.clone(),
                 registry: registry.clone(),
                 policy_name: policy.clone(),
@@ -149,7 +149,7 @@ impl From<&Entry> for Record {
                 registry,
                 root,
                 ..
-            } => Record::Root(RootRecord {
+            } => IndexRecord::Root(RootRecord {
                 department: department.clone(),
                 registry: registry.clone(),
                 root: root.clone(),
@@ -162,7 +162,7 @@ impl From<&Entry> for Record {
                 registry_root,
                 department,
                 ..
-            } => Record::Result(ResultRecord {
+            } => IndexRecord::Result(ResultRecord {
                 key_id: key_id.clone(),
                 case_id: case_id.clone(),
                 subject_tag: subject_tag.clone(),
@@ -175,7 +175,7 @@ impl From<&Entry> for Record {
                 department,
                 decision,
                 ..
-            } => Record::Decision(DecisionRecord {
+            } => IndexRecord::Decision(DecisionRecord {
                 case_id: case_id.clone(),
                 department: department.clone(),
                 decision: decision.clone(),
@@ -189,7 +189,7 @@ impl From<&Entry> for NewEntry {
     fn from(entry: &Entry) -> NewEntry {
         NewEntry {
             entry: entry.to_bytes(),
-            record: Record::from(entry),
+            record: IndexRecord::from(entry),
         }
     }
 }
@@ -349,11 +349,11 @@ pub trait Storage: casework::Casework + Send + Sync + 'static {
     fn index_counts(&self) -> Result<IndexCounts>;
 
     /// Every index row whose entry is in `start..end`, in log order.
-    fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<Record>>>;
+    fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<IndexRecord>>>;
 
     /// Replaces every index row by `rows` (records of the log's entries), in
     /// one transaction.
-    fn rebuild_index(&self, rows: &[Stored<Record>]) -> Result<()>;
+    fn rebuild_index(&self, rows: &[Stored<IndexRecord>]) -> Result<()>;
 }
 
 /// Opens (creating if needed) the store a URL names: `postgres://…` or
@@ -429,23 +429,26 @@ mod redaction_tests {
     }
 }
 
-/// The statement an entry is deduplicated on, if any.
+/// What an entry is deduplicated on, if anything: the identity of its
+/// statement (not the proof's public inputs, `zkgov_circuits::statement`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Statement<'a> {
+pub(crate) enum StatementKey<'a> {
     /// A key, by its id.
     Key(&'a str),
     /// A result, by (key id, case, subject tag).
     Result(&'a str, &'a str, &'a str),
 }
 
-impl Record {
-    /// The statement this record is deduplicated on: keys and results have
-    /// one, roots and decisions do not.
-    pub(crate) fn statement(&self) -> Option<Statement<'_>> {
+impl IndexRecord {
+    /// The key this record is deduplicated on: keys and results have one,
+    /// roots and decisions do not.
+    pub(crate) fn statement_key(&self) -> Option<StatementKey<'_>> {
         match self {
-            Record::Key(k) => Some(Statement::Key(&k.key_id)),
-            Record::Result(r) => Some(Statement::Result(&r.key_id, &r.case_id, &r.subject_tag)),
-            Record::Root(_) | Record::Decision(_) | Record::Unindexed => None,
+            IndexRecord::Key(k) => Some(StatementKey::Key(&k.key_id)),
+            IndexRecord::Result(r) => {
+                Some(StatementKey::Result(&r.key_id, &r.case_id, &r.subject_tag))
+            }
+            IndexRecord::Root(_) | IndexRecord::Decision(_) | IndexRecord::Unindexed => None,
         }
     }
 }
@@ -465,13 +468,13 @@ pub(crate) struct AppendPlan<'a> {
 pub(crate) fn plan_append<'a>(
     size: u64,
     entries: &'a [NewEntry],
-    mut existing: impl FnMut(Statement<'_>) -> Result<Option<u64>>,
+    mut existing: impl FnMut(StatementKey<'_>) -> Result<Option<u64>>,
 ) -> Result<AppendPlan<'a>> {
     let mut outcomes = Vec::with_capacity(entries.len());
     let mut new = Vec::with_capacity(entries.len());
-    let mut seen: HashMap<Statement<'a>, u64> = HashMap::new();
+    let mut seen: HashMap<StatementKey<'a>, u64> = HashMap::new();
     for entry in entries {
-        if let Some(statement) = entry.record.statement() {
+        if let Some(statement) = entry.record.statement_key() {
             if let Some(&index) = seen.get(&statement) {
                 outcomes.push(Appended::Existing(index));
                 continue;
@@ -505,11 +508,11 @@ pub(crate) fn appended_since(
     }
 }
 
-/// Typed index rows as [`Record`]s.
+/// Typed index rows as [`IndexRecord`]s.
 pub(crate) fn as_records<T>(
     rows: Vec<Stored<T>>,
-    record: fn(T) -> Record,
-) -> impl Iterator<Item = Stored<Record>> {
+    record: fn(T) -> IndexRecord,
+) -> impl Iterator<Item = Stored<IndexRecord>> {
     rows.into_iter().map(move |s| Stored {
         index: s.index,
         record: record(s.record),

@@ -54,8 +54,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    appended_since, plan_append, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry,
-    Record, ResultRecord, RootRecord, Statement, Storage, StorageError, Stored,
+    appended_since, plan_append, Appended, DecisionRecord, IndexCounts, IndexRecord, KeyRecord,
+    NewEntry, ResultRecord, RootRecord, StatementKey, Storage, StorageError, Stored,
 };
 use zkgov_log::tree::{self, Hash, NodeId, NodeReader, TreeError};
 
@@ -626,9 +626,9 @@ impl Existing {
         let mut key_ids = Vec::new();
         let (mut r_keys, mut r_cases, mut r_tags) = (Vec::new(), Vec::new(), Vec::new());
         for entry in entries {
-            match entry.record.statement() {
-                Some(Statement::Key(key_id)) => key_ids.push(key_id),
-                Some(Statement::Result(key_id, case_id, tag)) => {
+            match entry.record.statement_key() {
+                Some(StatementKey::Key(key_id)) => key_ids.push(key_id),
+                Some(StatementKey::Result(key_id, case_id, tag)) => {
                     r_keys.push(key_id);
                     r_cases.push(case_id);
                     r_tags.push(tag);
@@ -671,10 +671,10 @@ impl Existing {
     }
 
     /// The index holding `statement`, if any.
-    fn get(&self, statement: Statement<'_>) -> Option<u64> {
+    fn get(&self, statement: StatementKey<'_>) -> Option<u64> {
         match statement {
-            Statement::Key(key_id) => self.keys.get(key_id).copied(),
-            Statement::Result(key_id, case_id, tag) => self
+            StatementKey::Key(key_id) => self.keys.get(key_id).copied(),
+            StatementKey::Result(key_id, case_id, tag) => self
                 .results
                 .get(&(key_id.to_string(), case_id.to_string(), tag.to_string()))
                 .copied(),
@@ -698,13 +698,13 @@ struct IndexRows<'a> {
 
 impl<'a> IndexRows<'a> {
     /// Adds the index row of the entry at `idx`.
-    fn push(&mut self, idx: i64, record: &'a Record) {
+    fn push(&mut self, idx: i64, record: &'a IndexRecord) {
         match record {
-            Record::Key(k) => self.keys.push((idx, k)),
-            Record::Root(r) => self.roots.push((idx, r)),
-            Record::Result(r) => self.results.push((idx, r)),
-            Record::Decision(d) => self.decisions.push((idx, d)),
-            Record::Unindexed => {}
+            IndexRecord::Key(k) => self.keys.push((idx, k)),
+            IndexRecord::Root(r) => self.roots.push((idx, r)),
+            IndexRecord::Result(r) => self.results.push((idx, r)),
+            IndexRecord::Decision(d) => self.decisions.push((idx, d)),
+            IndexRecord::Unindexed => {}
         }
     }
 
@@ -1048,19 +1048,19 @@ impl Storage for PostgresStorage {
         })
     }
 
-    fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<Record>>> {
+    fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<IndexRecord>>> {
         let (Ok(lo), hi) = (i64::try_from(start), i64::try_from(end).unwrap_or(i64::MAX)) else {
             return Ok(Vec::new());
         };
         let range = "WHERE entry_idx >= $1 AND entry_idx < $2";
-        let mut rows: Vec<Stored<Record>> = Vec::new();
+        let mut rows: Vec<Stored<IndexRecord>> = Vec::new();
         rows.extend(super::as_records(
             self.query_all(
                 &format!("SELECT {KEY_COLUMNS} FROM keys {range}"),
                 &[&lo, &hi],
                 key_row,
             )?,
-            Record::Key,
+            IndexRecord::Key,
         ));
         rows.extend(super::as_records(
             self.query_all(
@@ -1068,7 +1068,7 @@ impl Storage for PostgresStorage {
                 &[&lo, &hi],
                 root_row,
             )?,
-            Record::Root,
+            IndexRecord::Root,
         ));
         rows.extend(super::as_records(
             self.query_all(
@@ -1076,7 +1076,7 @@ impl Storage for PostgresStorage {
                 &[&lo, &hi],
                 result_row,
             )?,
-            Record::Result,
+            IndexRecord::Result,
         ));
         rows.extend(super::as_records(
             self.query_all(
@@ -1084,13 +1084,13 @@ impl Storage for PostgresStorage {
                 &[&lo, &hi],
                 decision_row,
             )?,
-            Record::Decision,
+            IndexRecord::Decision,
         ));
         rows.sort_by_key(|r| r.index);
         Ok(rows)
     }
 
-    fn rebuild_index(&self, rows: &[Stored<Record>]) -> Result<()> {
+    fn rebuild_index(&self, rows: &[Stored<IndexRecord>]) -> Result<()> {
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(db)?;
         tx.batch_execute(&format!(

@@ -32,8 +32,8 @@ use r2d2_sqlite::rusqlite::{
 use r2d2_sqlite::SqliteConnectionManager;
 
 use super::{
-    appended_since, plan_append, Appended, DecisionRecord, IndexCounts, KeyRecord, NewEntry,
-    Record, ResultRecord, RootRecord, Statement, Storage, StorageError, Stored,
+    appended_since, plan_append, Appended, DecisionRecord, IndexCounts, IndexRecord, KeyRecord,
+    NewEntry, ResultRecord, RootRecord, StatementKey, Storage, StorageError, Stored,
 };
 use zkgov_log::tree::{self, Hash, NodeId, NodeReader, TreeError};
 
@@ -370,12 +370,12 @@ fn tree_error(error: TreeError<StorageError>) -> StorageError {
 }
 
 /// The index of an entry already holding `statement`, if any.
-fn existing_in(conn: &Connection, statement: Statement<'_>) -> Result<Option<u64>> {
+fn existing_in(conn: &Connection, statement: StatementKey<'_>) -> Result<Option<u64>> {
     let index: Option<i64> = match statement {
-        Statement::Key(key_id) => conn
+        StatementKey::Key(key_id) => conn
             .prepare_cached("SELECT entry_idx FROM keys WHERE key_id = ?1")
             .and_then(|mut stmt| stmt.query_row([key_id], |row| row.get(0)).optional()),
-        Statement::Result(key_id, case_id, subject_tag) => conn
+        StatementKey::Result(key_id, case_id, subject_tag) => conn
             .prepare_cached(
                 "SELECT entry_idx FROM results \
                  WHERE key_id = ?1 AND case_id = ?2 AND subject_tag = ?3",
@@ -390,9 +390,9 @@ fn existing_in(conn: &Connection, statement: Statement<'_>) -> Result<Option<u64
 }
 
 /// Writes the index row of the entry at `idx`.
-fn insert_record(conn: &Connection, idx: i64, record: &Record) -> rusqlite::Result<usize> {
+fn insert_record(conn: &Connection, idx: i64, record: &IndexRecord) -> rusqlite::Result<usize> {
     match record {
-        Record::Key(k) => conn
+        IndexRecord::Key(k) => conn
             .prepare_cached(
                 "INSERT INTO keys (key_id, entry_idx, registry, policy_name, verifying_key, \
                  schema, policy, registered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -407,7 +407,7 @@ fn insert_record(conn: &Connection, idx: i64, record: &Record) -> rusqlite::Resu
                 k.policy,
                 k.registered_at
             ]),
-        Record::Root(r) => conn
+        IndexRecord::Root(r) => conn
             .prepare_cached(
                 "INSERT INTO roots (entry_idx, department, registry, root, anchored_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -419,7 +419,7 @@ fn insert_record(conn: &Connection, idx: i64, record: &Record) -> rusqlite::Resu
                 r.root,
                 r.anchored_at
             ]),
-        Record::Result(r) => conn
+        IndexRecord::Result(r) => conn
             .prepare_cached(
                 "INSERT INTO results (entry_idx, key_id, case_id, subject_tag, registry_root, \
                  department, accepted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -433,8 +433,8 @@ fn insert_record(conn: &Connection, idx: i64, record: &Record) -> rusqlite::Resu
                 r.department,
                 r.accepted_at
             ]),
-        Record::Unindexed => Ok(0),
-        Record::Decision(d) => conn
+        IndexRecord::Unindexed => Ok(0),
+        IndexRecord::Decision(d) => conn
             .prepare_cached(
                 "INSERT INTO decisions (entry_idx, case_id, department, decision, decided_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -718,20 +718,20 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<Record>>> {
+    fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<IndexRecord>>> {
         let (Some(lo), Some(hi)) = (to_sql_index(start), to_sql_index(end.min(i64::MAX as u64)))
         else {
             return Ok(Vec::new());
         };
         let range = "WHERE entry_idx >= ?1 AND entry_idx < ?2";
-        let mut rows: Vec<Stored<Record>> = Vec::new();
+        let mut rows: Vec<Stored<IndexRecord>> = Vec::new();
         rows.extend(super::as_records(
             self.query_all(
                 &format!("SELECT {KEY_COLUMNS} FROM keys {range}"),
                 [lo, hi],
                 key_row,
             )?,
-            Record::Key,
+            IndexRecord::Key,
         ));
         rows.extend(super::as_records(
             self.query_all(
@@ -739,7 +739,7 @@ impl Storage for SqliteStorage {
                 [lo, hi],
                 root_row,
             )?,
-            Record::Root,
+            IndexRecord::Root,
         ));
         rows.extend(super::as_records(
             self.query_all(
@@ -747,7 +747,7 @@ impl Storage for SqliteStorage {
                 [lo, hi],
                 result_row,
             )?,
-            Record::Result,
+            IndexRecord::Result,
         ));
         rows.extend(super::as_records(
             self.query_all(
@@ -755,13 +755,13 @@ impl Storage for SqliteStorage {
                 [lo, hi],
                 decision_row,
             )?,
-            Record::Decision,
+            IndexRecord::Decision,
         ));
         rows.sort_by_key(|r| r.index);
         Ok(rows)
     }
 
-    fn rebuild_index(&self, rows: &[Stored<Record>]) -> Result<()> {
+    fn rebuild_index(&self, rows: &[Stored<IndexRecord>]) -> Result<()> {
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let tx = writer
             .transaction_with_behavior(TransactionBehavior::Immediate)
