@@ -27,7 +27,7 @@ use super::auth::{AdminAuth, DepartmentAuth};
 use super::batcher;
 use super::error::ApiError;
 use super::{now, AppState, OPENAPI};
-use crate::storage::{Nodes, StorageError};
+use crate::storage::{tree_error, Nodes, StorageError};
 
 /// A JSON request body parsed strictly ([`zkgov_log::json`]): UTF-8, an
 /// object at the top, no key twice in any object; every refusal a
@@ -206,15 +206,6 @@ async fn receipts(
             .map_err(ApiError::from)
     })
     .await
-}
-
-fn tree_error(e: tree::TreeError<StorageError>) -> StorageError {
-    match e {
-        tree::TreeError::Read(e) => e,
-        other => StorageError::Corrupt {
-            what: other.to_string(),
-        },
-    }
 }
 
 /// The log index of an outcome that has an entry, or the refusal.

@@ -17,7 +17,7 @@ use zkgov_log::encode_hash;
 use zkgov_log::tree::{self, Hash};
 
 use super::StartError;
-use crate::storage::{Nodes, Storage, StorageError};
+use crate::storage::{tree_error, Nodes, Storage, StorageError};
 
 /// The file of the last signed checkpoint, in the data directory.
 pub const CHECKPOINT_FILE: &str = "log-checkpoint";
@@ -169,12 +169,8 @@ impl SignedLog {
                 });
             }
         }
-        let stored = tree::root(size, &Nodes(storage)).map_err(|e| match e {
-            tree::TreeError::Read(e) => SignError::Storage(e),
-            other => SignError::Storage(StorageError::Corrupt {
-                what: other.to_string(),
-            }),
-        })?;
+        let stored =
+            tree::root(size, &Nodes(storage)).map_err(|e| SignError::Storage(tree_error(e)))?;
         if stored != root {
             return Err(SignError::TreeMismatch { size });
         }

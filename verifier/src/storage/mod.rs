@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use zkgov_log::entry::{parse_time, Entry};
-use zkgov_log::tree::{Hash, NodeId, NodeReader};
+use zkgov_log::tree::{Hash, NodeId, NodeReader, TreeError};
 
 pub mod casework;
 #[cfg(feature = "test-utils")]
@@ -546,5 +546,16 @@ impl NodeReader for Nodes<'_> {
 
     fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>> {
         self.0.read_nodes(ids)
+    }
+}
+
+/// A tree error as a storage error: a read error is passed on, any other
+/// means the stored nodes contradict the tree's arithmetic.
+pub(crate) fn tree_error(error: TreeError<StorageError>) -> StorageError {
+    match error {
+        TreeError::Read(e) => e,
+        other => StorageError::Corrupt {
+            what: other.to_string(),
+        },
     }
 }

@@ -54,10 +54,10 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    appended_since, plan_append, Appended, DecisionRecord, IndexCounts, IndexRecord, KeyRecord,
-    NewEntry, ResultRecord, RootRecord, StatementKey, Storage, StorageError, Stored,
+    appended_since, plan_append, tree_error, Appended, DecisionRecord, IndexCounts, IndexRecord,
+    KeyRecord, NewEntry, ResultRecord, RootRecord, StatementKey, Storage, StorageError, Stored,
 };
-use zkgov_log::tree::{self, Hash, NodeId, NodeReader, TreeError};
+use zkgov_log::tree::{self, Hash, NodeId, NodeReader};
 
 mod casework;
 
@@ -596,17 +596,6 @@ impl NodeReader for TxNodes<'_, '_> {
 
     fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>> {
         read_nodes_in(&mut **self.0.borrow_mut(), ids)
-    }
-}
-
-/// Turns a tree error into a storage error: a read error is passed on, any
-/// other means the stored nodes contradict the tree's arithmetic.
-fn tree_error(error: TreeError<StorageError>) -> StorageError {
-    match error {
-        TreeError::Read(e) => e,
-        other => StorageError::Corrupt {
-            what: other.to_string(),
-        },
     }
 }
 

@@ -32,10 +32,10 @@ use r2d2_sqlite::rusqlite::{
 use r2d2_sqlite::SqliteConnectionManager;
 
 use super::{
-    appended_since, plan_append, Appended, DecisionRecord, IndexCounts, IndexRecord, KeyRecord,
-    NewEntry, ResultRecord, RootRecord, StatementKey, Storage, StorageError, Stored,
+    appended_since, plan_append, tree_error, Appended, DecisionRecord, IndexCounts, IndexRecord,
+    KeyRecord, NewEntry, ResultRecord, RootRecord, StatementKey, Storage, StorageError, Stored,
 };
-use zkgov_log::tree::{self, Hash, NodeId, NodeReader, TreeError};
+use zkgov_log::tree::{self, Hash, NodeId, NodeReader};
 
 mod casework;
 
@@ -355,17 +355,6 @@ impl NodeReader for ConnNodes<'_> {
 
     fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>> {
         read_nodes_in(self.0, ids)
-    }
-}
-
-/// Turns a tree error into a storage error: a read error is passed on, any
-/// other means the stored nodes contradict the tree's arithmetic.
-fn tree_error(error: TreeError<StorageError>) -> StorageError {
-    match error {
-        TreeError::Read(e) => e,
-        other => StorageError::Corrupt {
-            what: other.to_string(),
-        },
     }
 }
 
