@@ -25,6 +25,7 @@ pub mod casework;
 #[cfg(feature = "test-utils")]
 pub mod faults;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 /// A registered verifying key and the policy it proves.
@@ -508,15 +509,15 @@ pub(crate) fn appended_since(
     }
 }
 
-/// Typed index rows as [`IndexRecord`]s.
-pub(crate) fn as_records<T>(
-    rows: Vec<Stored<T>>,
-    record: fn(T) -> IndexRecord,
-) -> impl Iterator<Item = Stored<IndexRecord>> {
-    rows.into_iter().map(move |s| Stored {
-        index: s.index,
-        record: record(s.record),
-    })
+impl<T> Stored<T> {
+    /// The same index with its record mapped, such as a typed row to an
+    /// [`IndexRecord`].
+    pub(crate) fn map<U>(self, record: impl FnOnce(T) -> U) -> Stored<U> {
+        Stored {
+            index: self.index,
+            record: record(self.record),
+        }
+    }
 }
 
 /// The error for a database of another storage format version.

@@ -45,6 +45,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use r2d2::{NopErrorHandler, Pool, PooledConnection};
+use r2d2_postgres::postgres::types::{ToSql, Type};
 use r2d2_postgres::postgres::{self, Client, Config, GenericClient, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -53,6 +54,10 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::sql::{
+    self, from_sql_index, Dialect, Param, Query, DECISION_COLUMNS, KEY_COLUMNS, RESULT_COLUMNS,
+    ROOT_COLUMNS,
+};
 use super::{
     appended_since, plan_append, tree_error, Appended, DecisionRecord, IndexCounts, IndexRecord,
     KeyRecord, NewEntry, ResultRecord, RootRecord, StatementKey, Storage, StorageError, Stored,
@@ -66,9 +71,6 @@ type Result<T, E = StorageError> = std::result::Result<T, E>;
 /// The name errors carry.
 const BACKEND: &str = "postgres";
 
-/// The schema version this build writes and understands.
-const SCHEMA_VERSION: i32 = 2;
-
 /// The advisory lock that serialises appends ("zkgovlog" in ASCII).
 const APPEND_LOCK: i64 = 0x7a6b_676f_766c_6f67;
 
@@ -80,62 +82,6 @@ const POOL_SIZE: u32 = 8;
 
 /// How long a call waits for a free connection.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Version 1 of the schema, the same tables as the SQLite backend's.
-/// Every statement is idempotent.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS schema_version (
-    version INTEGER PRIMARY KEY
-);
-CREATE TABLE IF NOT EXISTS entries (
-    idx BIGINT PRIMARY KEY CHECK (idx >= 0),
-    entry BYTEA NOT NULL,
-    leaf_hash BYTEA NOT NULL CHECK (octet_length(leaf_hash) = 32)
-);
-CREATE TABLE IF NOT EXISTS nodes (
-    level INTEGER NOT NULL CHECK (level BETWEEN 0 AND 63),
-    idx BIGINT NOT NULL CHECK (idx >= 0),
-    hash BYTEA NOT NULL CHECK (octet_length(hash) = 32),
-    PRIMARY KEY (level, idx)
-);
-CREATE TABLE IF NOT EXISTS keys (
-    key_id TEXT PRIMARY KEY CHECK (key_id <> ''),
-    entry_idx BIGINT NOT NULL UNIQUE REFERENCES entries (idx),
-    registry TEXT NOT NULL CHECK (registry <> ''),
-    policy_name TEXT NOT NULL,
-    verifying_key TEXT NOT NULL,
-    schema TEXT NOT NULL,
-    policy TEXT NOT NULL,
-    registered_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS roots (
-    entry_idx BIGINT PRIMARY KEY REFERENCES entries (idx),
-    department TEXT NOT NULL,
-    registry TEXT NOT NULL CHECK (registry <> ''),
-    root TEXT NOT NULL CHECK (root <> ''),
-    anchored_at BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS roots_by_registry_root ON roots (registry, root, entry_idx);
-CREATE TABLE IF NOT EXISTS results (
-    entry_idx BIGINT PRIMARY KEY REFERENCES entries (idx),
-    key_id TEXT NOT NULL CHECK (key_id <> ''),
-    case_id TEXT NOT NULL CHECK (case_id <> ''),
-    subject_tag TEXT NOT NULL CHECK (subject_tag <> ''),
-    registry_root TEXT NOT NULL,
-    department TEXT NOT NULL,
-    accepted_at BIGINT NOT NULL,
-    UNIQUE (key_id, case_id, subject_tag)
-);
-CREATE INDEX IF NOT EXISTS results_by_case ON results (case_id, entry_idx);
-CREATE TABLE IF NOT EXISTS decisions (
-    entry_idx BIGINT PRIMARY KEY REFERENCES entries (idx),
-    case_id TEXT NOT NULL CHECK (case_id <> ''),
-    department TEXT NOT NULL,
-    decision TEXT NOT NULL,
-    decided_at BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS decisions_by_case ON decisions (case_id, entry_idx);
-";
 
 /// The anchor log and its indexes in a PostgreSQL database, over a pool of
 /// connections; see the [module docs](self) for what it guarantees.
@@ -459,92 +405,92 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
-/// Creates the tables if missing and checks the schema version.
+/// Creates the tables if missing and checks the schema version, under
+/// the schema lock.
 fn create_schema(client: &mut Client) -> Result<()> {
     let mut tx = client.transaction().map_err(db)?;
-    tx.batch_execute(&format!(
-        "SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {SCHEMA} {}",
-        casework::SCHEMA
-    ))
-    .map_err(db)?;
-    let version: Option<i32> = tx
-        .query_one("SELECT MAX(version) FROM schema_version", &[])
-        .map_err(db)?
-        .get(0);
-    match version {
-        None => {
-            tx.execute(
-                "INSERT INTO schema_version (version) VALUES ($1)",
-                &[&SCHEMA_VERSION],
-            )
-            .map_err(db)?;
-        }
-        Some(SCHEMA_VERSION) => {}
-        Some(other) => {
-            return Err(super::version_mismatch(
-                i64::from(other),
-                i64::from(SCHEMA_VERSION),
-            ))
-        }
-    }
+    tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK});"))
+        .map_err(db)?;
+    sql::create_schema(&mut tx, Dialect::Postgres, casework::SCHEMA)?;
     tx.commit().map_err(db)
 }
 
-/// A stored index read back.
-fn from_sql_index(index: i64) -> Result<u64> {
-    u64::try_from(index).map_err(|_| StorageError::Corrupt {
-        what: format!("negative log index {index}"),
-    })
-}
-
-/// The log size.
-fn size_in(client: &mut impl GenericClient) -> Result<u64> {
-    let size: i64 = client
-        .query_one("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries", &[])
-        .map_err(db)?
-        .get(0);
-    from_sql_index(size)
-}
-
-/// The entries `start..end`. No snapshot is needed across the two
-/// queries: the log only grows, so entries below the size read first are
-/// there for the second.
-fn entries_in(client: &mut impl GenericClient, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
-    let size = size_in(client)?;
-    if start > end || end > size {
-        return Err(StorageError::OutOfRange { start, end, size });
+impl sql::Row for postgres::Row {
+    fn int(&self, column: usize) -> Result<i64> {
+        self.int_or_null(column)?
+            .ok_or_else(|| StorageError::Corrupt {
+                what: format!("column {column} is NULL"),
+            })
     }
-    if start == end {
-        return Ok(Vec::new());
-    }
-    read_range(client, start, end)
-}
 
-/// The entries `start..end`, which the caller knows are in the log (so
-/// that both fit in i64), each checked to be at its index.
-fn read_range(client: &mut impl GenericClient, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
-    let (lo, hi) = (start as i64, end as i64);
-    let rows = client
-        .query(
-            "SELECT idx, entry FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-            &[&lo, &hi],
-        )
-        .map_err(db)?;
-    let mut entries = Vec::with_capacity(rows.len());
-    for (expected, row) in (lo..hi).zip(&rows) {
-        if row.get::<_, i64>(0) != expected {
-            return Err(StorageError::Corrupt {
-                what: format!("entry {expected} is missing"),
-            });
+    /// `INTEGER` columns are read as well as `BIGINT` ones.
+    fn int_or_null(&self, column: usize) -> Result<Option<i64>> {
+        if self.columns()[column].type_() == &Type::INT4 {
+            let int: Option<i32> = self.try_get(column).map_err(db)?;
+            Ok(int.map(i64::from))
+        } else {
+            self.try_get(column).map_err(db)
         }
-        entries.push(row.get(1));
     }
-    if entries.len() as u64 != end - start {
-        return Err(StorageError::Corrupt {
-            what: format!("entry {} is missing", start + entries.len() as u64),
-        });
+
+    fn text(&self, column: usize) -> Result<String> {
+        self.try_get(column).map_err(db)
     }
-    Ok(entries)
+
+    fn bytes(&self, column: usize) -> Result<Vec<u8>> {
+        self.try_get(column).map_err(db)
+    }
+}
+
+/// Runs a query and reads every row.
+fn query_rows<T>(
+    client: &mut impl GenericClient,
+    sql: &str,
+    params: &[Param<'_>],
+    read: impl FnMut(&dyn sql::Row) -> Result<T>,
+) -> Result<Vec<T>> {
+    let params: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|param| match param {
+            Param::Text(text) => text as &(dyn ToSql + Sync),
+            Param::Int(int) => int,
+        })
+        .collect();
+    let rows = client.query(sql, &params).map_err(db)?;
+    rows.iter()
+        .map(|row| row as &dyn sql::Row)
+        .map(read)
+        .collect()
+}
+
+impl Query for Client {
+    fn batch(&mut self, sql: &str) -> Result<()> {
+        self.batch_execute(sql).map_err(db)
+    }
+
+    fn rows<T>(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+        read: impl FnMut(&dyn sql::Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        query_rows(self, sql, params, read)
+    }
+}
+
+impl Query for Transaction<'_> {
+    fn batch(&mut self, sql: &str) -> Result<()> {
+        self.batch_execute(sql).map_err(db)
+    }
+
+    fn rows<T>(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+        read: impl FnMut(&dyn sql::Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        query_rows(self, sql, params, read)
+    }
 }
 
 /// Reads nodes in one query, in the order asked.
@@ -573,18 +519,7 @@ fn read_nodes_in(client: &mut impl GenericClient, ids: &[NodeId]) -> Result<Vec<
     }
     ids.iter()
         .zip(rows)
-        .map(|(id, row)| {
-            let hash: Option<Vec<u8>> = row.get(0);
-            let hash = hash.ok_or_else(|| StorageError::Corrupt {
-                what: format!("node at level {} index {} is missing", id.level, id.index),
-            })?;
-            hash.try_into().map_err(|_| StorageError::Corrupt {
-                what: format!(
-                    "node at level {} index {} is not 32 bytes",
-                    id.level, id.index
-                ),
-            })
-        })
+        .map(|(id, row)| sql::node_hash(id, row.try_get(0).map_err(db)?))
         .collect()
 }
 
@@ -708,13 +643,14 @@ impl<'a> IndexRows<'a> {
         if !self.keys.is_empty() {
             let k = &self.keys;
             tx.execute(
-                "INSERT INTO keys (key_id, entry_idx, registry, policy_name, verifying_key, \
-                 schema, policy, registered_at) \
-                 SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], \
-                 $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[])",
+                &format!(
+                    "INSERT INTO keys ({KEY_COLUMNS}) \
+                     SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
+                     $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::BIGINT[])"
+                ),
                 &[
-                    &column(k, |r| r.key_id.as_str()),
                     &indexes(k),
+                    &column(k, |r| r.key_id.as_str()),
                     &column(k, |r| r.registry.as_str()),
                     &column(k, |r| r.policy_name.as_str()),
                     &column(k, |r| r.verifying_key.as_str()),
@@ -728,9 +664,11 @@ impl<'a> IndexRows<'a> {
         if !self.roots.is_empty() {
             let r = &self.roots;
             tx.execute(
-                "INSERT INTO roots (entry_idx, department, registry, root, anchored_at) \
-                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
-                 $5::BIGINT[])",
+                &format!(
+                    "INSERT INTO roots ({ROOT_COLUMNS}) \
+                     SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
+                     $5::BIGINT[])"
+                ),
                 &[
                     &indexes(r),
                     &column(r, |r| r.department.as_str()),
@@ -744,10 +682,11 @@ impl<'a> IndexRows<'a> {
         if !self.results.is_empty() {
             let r = &self.results;
             tx.execute(
-                "INSERT INTO results (entry_idx, key_id, case_id, subject_tag, registry_root, \
-                 department, accepted_at) \
-                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
-                 $5::TEXT[], $6::TEXT[], $7::BIGINT[])",
+                &format!(
+                    "INSERT INTO results ({RESULT_COLUMNS}) \
+                     SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
+                     $5::TEXT[], $6::TEXT[], $7::BIGINT[])"
+                ),
                 &[
                     &indexes(r),
                     &column(r, |r| r.key_id.as_str()),
@@ -763,9 +702,11 @@ impl<'a> IndexRows<'a> {
         if !self.decisions.is_empty() {
             let d = &self.decisions;
             tx.execute(
-                "INSERT INTO decisions (entry_idx, case_id, department, decision, decided_at) \
-                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
-                 $5::BIGINT[])",
+                &format!(
+                    "INSERT INTO decisions ({DECISION_COLUMNS}) \
+                     SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], \
+                     $5::BIGINT[])"
+                ),
                 &[
                     &indexes(d),
                     &column(d, |r| r.case_id.as_str()),
@@ -777,101 +718,6 @@ impl<'a> IndexRows<'a> {
             .map_err(db)?;
         }
         Ok(())
-    }
-}
-
-/// Columns of `keys` in the order [`key_row`] reads them.
-const KEY_COLUMNS: &str =
-    "entry_idx, key_id, registry, policy_name, verifying_key, schema, policy, registered_at";
-
-/// Reads a row of [`KEY_COLUMNS`].
-fn key_row(row: &postgres::Row) -> Result<Stored<KeyRecord>> {
-    Ok(Stored {
-        index: from_sql_index(row.get(0))?,
-        record: KeyRecord {
-            key_id: row.get(1),
-            registry: row.get(2),
-            policy_name: row.get(3),
-            verifying_key: row.get(4),
-            schema: row.get(5),
-            policy: row.get(6),
-            registered_at: row.get(7),
-        },
-    })
-}
-
-/// Columns of `roots` in the order [`root_row`] reads them.
-const ROOT_COLUMNS: &str = "entry_idx, department, registry, root, anchored_at";
-
-/// Reads a row of [`ROOT_COLUMNS`].
-fn root_row(row: &postgres::Row) -> Result<Stored<RootRecord>> {
-    Ok(Stored {
-        index: from_sql_index(row.get(0))?,
-        record: RootRecord {
-            department: row.get(1),
-            registry: row.get(2),
-            root: row.get(3),
-            anchored_at: row.get(4),
-        },
-    })
-}
-
-/// Columns of `results` in the order [`result_row`] reads them.
-const RESULT_COLUMNS: &str =
-    "entry_idx, key_id, case_id, subject_tag, registry_root, department, accepted_at";
-
-/// Reads a row of [`RESULT_COLUMNS`].
-fn result_row(row: &postgres::Row) -> Result<Stored<ResultRecord>> {
-    Ok(Stored {
-        index: from_sql_index(row.get(0))?,
-        record: ResultRecord {
-            key_id: row.get(1),
-            case_id: row.get(2),
-            subject_tag: row.get(3),
-            registry_root: row.get(4),
-            department: row.get(5),
-            accepted_at: row.get(6),
-        },
-    })
-}
-
-/// Columns of `decisions` in the order [`decision_row`] reads them.
-const DECISION_COLUMNS: &str = "entry_idx, case_id, department, decision, decided_at";
-
-/// Reads a row of [`DECISION_COLUMNS`].
-fn decision_row(row: &postgres::Row) -> Result<Stored<DecisionRecord>> {
-    Ok(Stored {
-        index: from_sql_index(row.get(0))?,
-        record: DecisionRecord {
-            case_id: row.get(1),
-            department: row.get(2),
-            decision: row.get(3),
-            decided_at: row.get(4),
-        },
-    })
-}
-
-impl PostgresStorage {
-    /// Runs a query and reads every row.
-    fn query_all<T>(
-        &self,
-        sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
-        read: fn(&postgres::Row) -> Result<Stored<T>>,
-    ) -> Result<Vec<Stored<T>>> {
-        let rows = self.client()?.query(sql, params).map_err(db)?;
-        rows.iter().map(read).collect()
-    }
-
-    /// Runs a query and reads its row, if any.
-    fn query_one<T>(
-        &self,
-        sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
-        read: fn(&postgres::Row) -> Result<Stored<T>>,
-    ) -> Result<Option<Stored<T>>> {
-        let row = self.client()?.query_opt(sql, params).map_err(db)?;
-        row.as_ref().map(read).transpose()
     }
 }
 
@@ -890,8 +736,10 @@ impl Storage for PostgresStorage {
             "SET LOCAL synchronous_commit = on; SELECT pg_advisory_xact_lock({APPEND_LOCK});"
         ))
         .map_err(db)?;
-        let size = size_in(&mut tx)?;
-        let others = appended_since(seen, size, |start, end| read_range(&mut tx, start, end))?;
+        let size = sql::size(&mut tx)?;
+        let others = appended_since(seen, size, |start, end| {
+            sql::read_range(&mut tx, start, end)
+        })?;
         let entries = build(&others);
         if entries.is_empty() {
             return Ok(Vec::new());
@@ -944,11 +792,11 @@ impl Storage for PostgresStorage {
     }
 
     fn size(&self) -> Result<u64> {
-        size_in(&mut *self.client()?)
+        sql::size(&mut *self.client()?)
     }
 
     fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
-        entries_in(&mut *self.client()?, start, end)
+        sql::entries(&mut *self.client()?, start, end)
     }
 
     fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>> {
@@ -959,30 +807,15 @@ impl Storage for PostgresStorage {
     }
 
     fn key(&self, key_id: &str) -> Result<Option<Stored<KeyRecord>>> {
-        self.query_one(
-            &format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = $1"),
-            &[&key_id],
-            key_row,
-        )
+        sql::key(&mut *self.client()?, key_id)
     }
 
     fn keys(&self) -> Result<Vec<Stored<KeyRecord>>> {
-        self.query_all(
-            &format!("SELECT {KEY_COLUMNS} FROM keys ORDER BY entry_idx"),
-            &[],
-            key_row,
-        )
+        sql::keys(&mut *self.client()?)
     }
 
     fn root(&self, registry: &str, root: &str) -> Result<Option<Stored<RootRecord>>> {
-        self.query_one(
-            &format!(
-                "SELECT {ROOT_COLUMNS} FROM roots WHERE registry = $1 AND root = $2 \
-                 ORDER BY entry_idx DESC LIMIT 1"
-            ),
-            &[&registry, &root],
-            root_row,
-        )
+        sql::root(&mut *self.client()?, registry, root)
     }
 
     fn result(
@@ -991,100 +824,31 @@ impl Storage for PostgresStorage {
         case_id: &str,
         subject_tag: &str,
     ) -> Result<Option<Stored<ResultRecord>>> {
-        self.query_one(
-            &format!(
-                "SELECT {RESULT_COLUMNS} FROM results \
-                 WHERE key_id = $1 AND case_id = $2 AND subject_tag = $3"
-            ),
-            &[&key_id, &case_id, &subject_tag],
-            result_row,
-        )
+        sql::result(&mut *self.client()?, key_id, case_id, subject_tag)
     }
 
     fn case_results(&self, case_id: &str) -> Result<Vec<Stored<ResultRecord>>> {
-        self.query_all(
-            &format!("SELECT {RESULT_COLUMNS} FROM results WHERE case_id = $1 ORDER BY entry_idx"),
-            &[&case_id],
-            result_row,
-        )
+        sql::case_results(&mut *self.client()?, case_id)
     }
 
     fn case_decisions(&self, case_id: &str) -> Result<Vec<Stored<DecisionRecord>>> {
-        self.query_all(
-            &format!(
-                "SELECT {DECISION_COLUMNS} FROM decisions WHERE case_id = $1 ORDER BY entry_idx"
-            ),
-            &[&case_id],
-            decision_row,
-        )
+        sql::case_decisions(&mut *self.client()?, case_id)
     }
 
     fn index_counts(&self) -> Result<IndexCounts> {
-        let row = self
-            .client()?
-            .query_one(
-                "SELECT (SELECT COUNT(*) FROM keys), (SELECT COUNT(*) FROM roots), \
-                 (SELECT COUNT(*) FROM results), (SELECT COUNT(*) FROM decisions)",
-                &[],
-            )
-            .map_err(db)?;
-        let count = |i: usize| from_sql_index(row.get(i));
-        Ok(IndexCounts {
-            keys: count(0)?,
-            roots: count(1)?,
-            results: count(2)?,
-            decisions: count(3)?,
-        })
+        sql::index_counts(&mut *self.client()?)
     }
 
     fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<IndexRecord>>> {
-        let (Ok(lo), hi) = (i64::try_from(start), i64::try_from(end).unwrap_or(i64::MAX)) else {
-            return Ok(Vec::new());
-        };
-        let range = "WHERE entry_idx >= $1 AND entry_idx < $2";
-        let mut rows: Vec<Stored<IndexRecord>> = Vec::new();
-        rows.extend(super::as_records(
-            self.query_all(
-                &format!("SELECT {KEY_COLUMNS} FROM keys {range}"),
-                &[&lo, &hi],
-                key_row,
-            )?,
-            IndexRecord::Key,
-        ));
-        rows.extend(super::as_records(
-            self.query_all(
-                &format!("SELECT {ROOT_COLUMNS} FROM roots {range}"),
-                &[&lo, &hi],
-                root_row,
-            )?,
-            IndexRecord::Root,
-        ));
-        rows.extend(super::as_records(
-            self.query_all(
-                &format!("SELECT {RESULT_COLUMNS} FROM results {range}"),
-                &[&lo, &hi],
-                result_row,
-            )?,
-            IndexRecord::Result,
-        ));
-        rows.extend(super::as_records(
-            self.query_all(
-                &format!("SELECT {DECISION_COLUMNS} FROM decisions {range}"),
-                &[&lo, &hi],
-                decision_row,
-            )?,
-            IndexRecord::Decision,
-        ));
-        rows.sort_by_key(|r| r.index);
-        Ok(rows)
+        sql::index_rows(&mut *self.client()?, start, end)
     }
 
     fn rebuild_index(&self, rows: &[Stored<IndexRecord>]) -> Result<()> {
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(db)?;
         tx.batch_execute(&format!(
-            "SELECT pg_advisory_xact_lock({APPEND_LOCK}); \
-             DELETE FROM keys; DELETE FROM roots; DELETE FROM results; DELETE FROM decisions;"
+            "SELECT pg_advisory_xact_lock({APPEND_LOCK}); {}",
+            sql::CLEAR_INDEX
         ))
         .map_err(db)?;
         let mut index_rows = IndexRows::default();

@@ -26,11 +26,15 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::rusqlite::types::ToSqlOutput;
 use r2d2_sqlite::rusqlite::{
-    self, params, Connection, OptionalExtension, Row, TransactionBehavior,
+    self, params, Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior,
 };
 use r2d2_sqlite::SqliteConnectionManager;
 
+use super::sql::{
+    self, Dialect, Param, Query, DECISION_COLUMNS, KEY_COLUMNS, RESULT_COLUMNS, ROOT_COLUMNS,
+};
 use super::{
     appended_since, plan_append, tree_error, Appended, DecisionRecord, IndexCounts, IndexRecord,
     KeyRecord, NewEntry, ResultRecord, RootRecord, StatementKey, Storage, StorageError, Stored,
@@ -44,71 +48,11 @@ type Result<T, E = StorageError> = std::result::Result<T, E>;
 /// The name errors carry.
 const BACKEND: &str = "sqlite";
 
-/// The schema version this build writes and understands.
-const SCHEMA_VERSION: i64 = 2;
-
 /// How long a writer waits for another process's write transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Read connections kept open.
 const READERS: u32 = 4;
-
-/// Version 1 of the schema. Every statement is idempotent, so opening an
-/// existing store runs it harmlessly. `STRICT` tables make SQLite enforce
-/// the column types, as PostgreSQL does.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS schema_version (
-    version INTEGER PRIMARY KEY
-) STRICT;
-CREATE TABLE IF NOT EXISTS entries (
-    idx INTEGER PRIMARY KEY CHECK (idx >= 0),
-    entry BLOB NOT NULL,
-    leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32)
-) STRICT;
-CREATE TABLE IF NOT EXISTS nodes (
-    level INTEGER NOT NULL CHECK (level BETWEEN 0 AND 63),
-    idx INTEGER NOT NULL CHECK (idx >= 0),
-    hash BLOB NOT NULL CHECK (length(hash) = 32),
-    PRIMARY KEY (level, idx)
-) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS keys (
-    key_id TEXT PRIMARY KEY CHECK (key_id <> ''),
-    entry_idx INTEGER NOT NULL UNIQUE REFERENCES entries (idx),
-    registry TEXT NOT NULL CHECK (registry <> ''),
-    policy_name TEXT NOT NULL,
-    verifying_key TEXT NOT NULL,
-    schema TEXT NOT NULL,
-    policy TEXT NOT NULL,
-    registered_at INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS roots (
-    entry_idx INTEGER PRIMARY KEY REFERENCES entries (idx),
-    department TEXT NOT NULL,
-    registry TEXT NOT NULL CHECK (registry <> ''),
-    root TEXT NOT NULL CHECK (root <> ''),
-    anchored_at INTEGER NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS roots_by_registry_root ON roots (registry, root, entry_idx);
-CREATE TABLE IF NOT EXISTS results (
-    entry_idx INTEGER PRIMARY KEY REFERENCES entries (idx),
-    key_id TEXT NOT NULL CHECK (key_id <> ''),
-    case_id TEXT NOT NULL CHECK (case_id <> ''),
-    subject_tag TEXT NOT NULL CHECK (subject_tag <> ''),
-    registry_root TEXT NOT NULL,
-    department TEXT NOT NULL,
-    accepted_at INTEGER NOT NULL,
-    UNIQUE (key_id, case_id, subject_tag)
-) STRICT;
-CREATE INDEX IF NOT EXISTS results_by_case ON results (case_id, entry_idx);
-CREATE TABLE IF NOT EXISTS decisions (
-    entry_idx INTEGER PRIMARY KEY REFERENCES entries (idx),
-    case_id TEXT NOT NULL CHECK (case_id <> ''),
-    department TEXT NOT NULL,
-    decision TEXT NOT NULL,
-    decided_at INTEGER NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS decisions_by_case ON decisions (case_id, entry_idx);
-";
 
 /// The anchor log and its indexes in an SQLite file. Calls block; see the
 /// [module docs](self) for what it guarantees.
@@ -231,27 +175,10 @@ fn owner_only(path: &Path) -> Result<()> {
 /// Creates the tables if missing and checks the schema version, under the
 /// write lock so two processes opening a new file do not race.
 fn create_schema(conn: &mut Connection) -> Result<()> {
-    let tx = conn
+    let mut tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
-    tx.execute_batch(SCHEMA).map_err(db)?;
-    tx.execute_batch(casework::SCHEMA).map_err(db)?;
-    let version: Option<i64> = tx
-        .query_row("SELECT MAX(version) FROM schema_version", [], |row| {
-            row.get(0)
-        })
-        .map_err(db)?;
-    match version {
-        None => {
-            tx.execute(
-                "INSERT INTO schema_version (version) VALUES (?1)",
-                [SCHEMA_VERSION],
-            )
-            .map_err(db)?;
-        }
-        Some(SCHEMA_VERSION) => {}
-        Some(other) => return Err(super::version_mismatch(other as i64, SCHEMA_VERSION as i64)),
-    }
+    sql::create_schema(&mut tx, Dialect::Sqlite, casework::SCHEMA)?;
     tx.commit().map_err(db)
 }
 
@@ -259,62 +186,6 @@ fn create_schema(conn: &mut Connection) -> Result<()> {
 /// exist, so callers treat this failure as "not there".
 fn to_sql_index(index: u64) -> Option<i64> {
     i64::try_from(index).ok()
-}
-
-/// A stored index read back.
-fn from_sql_index(index: i64) -> Result<u64> {
-    u64::try_from(index).map_err(|_| StorageError::Corrupt {
-        what: format!("negative log index {index}"),
-    })
-}
-
-/// The log size as seen by `conn`'s current transaction.
-fn size_in(conn: &Connection) -> Result<u64> {
-    let size: i64 = conn
-        .prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries")
-        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-        .map_err(db)?;
-    from_sql_index(size)
-}
-
-/// The entries `start..end` as seen by `conn`'s current transaction.
-fn entries_in(tx: &Connection, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
-    let size = size_in(tx)?;
-    if start > end || end > size {
-        return Err(StorageError::OutOfRange { start, end, size });
-    }
-    if start == end {
-        return Ok(Vec::new());
-    }
-    read_range(tx, start, end)
-}
-
-/// The entries `start..end`, which the caller knows are in the log (so
-/// that both fit in i64), each checked to be at its index.
-fn read_range(tx: &Connection, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
-    let (lo, hi) = (start as i64, end as i64);
-    let mut stmt = tx
-        .prepare_cached("SELECT idx, entry FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")
-        .map_err(db)?;
-    let rows = stmt
-        .query_map([lo, hi], |row| Ok((row.get::<_, i64>(0)?, row.get(1)?)))
-        .map_err(db)?;
-    let mut entries = Vec::with_capacity((end - start) as usize);
-    for (expected, row) in (lo..hi).zip(rows) {
-        let (idx, entry) = row.map_err(db)?;
-        if idx != expected {
-            return Err(StorageError::Corrupt {
-                what: format!("entry {expected} is missing"),
-            });
-        }
-        entries.push(entry);
-    }
-    if entries.len() as u64 != end - start {
-        return Err(StorageError::Corrupt {
-            what: format!("entry {} is missing", start + entries.len() as u64),
-        });
-    }
-    Ok(entries)
 }
 
 /// Reads nodes with one prepared statement, inside the caller's
@@ -326,23 +197,15 @@ fn read_nodes_in(conn: &Connection, ids: &[NodeId]) -> Result<Vec<Hash>> {
         .map_err(db)?;
     ids.iter()
         .map(|id| {
-            let missing = || StorageError::Corrupt {
-                what: format!("node at level {} index {} is missing", id.level, id.index),
+            // An index beyond i64 cannot be stored: it reads as missing.
+            let hash: Option<Vec<u8>> = match to_sql_index(id.index) {
+                Some(index) => stmt
+                    .query_row(params![id.level, index], |row| row.get(0))
+                    .optional()
+                    .map_err(db)?,
+                None => None,
             };
-            let Some(index) = to_sql_index(id.index) else {
-                return Err(missing());
-            };
-            let hash: Option<Vec<u8>> = stmt
-                .query_row(params![id.level, index], |row| row.get(0))
-                .optional()
-                .map_err(db)?;
-            let hash = hash.ok_or_else(missing)?;
-            hash.try_into().map_err(|_| StorageError::Corrupt {
-                what: format!(
-                    "node at level {} index {} is not 32 bytes",
-                    id.level, id.index
-                ),
-            })
+            sql::node_hash(id, hash)
         })
         .collect()
 }
@@ -375,20 +238,19 @@ fn existing_in(conn: &Connection, statement: StatementKey<'_>) -> Result<Option<
             }),
     }
     .map_err(db)?;
-    index.map(from_sql_index).transpose()
+    index.map(sql::from_sql_index).transpose()
 }
 
 /// Writes the index row of the entry at `idx`.
 fn insert_record(conn: &Connection, idx: i64, record: &IndexRecord) -> rusqlite::Result<usize> {
     match record {
         IndexRecord::Key(k) => conn
-            .prepare_cached(
-                "INSERT INTO keys (key_id, entry_idx, registry, policy_name, verifying_key, \
-                 schema, policy, registered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
+            .prepare_cached(&format!(
+                "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ))?
             .execute(params![
-                k.key_id,
                 idx,
+                k.key_id,
                 k.registry,
                 k.policy_name,
                 k.verifying_key,
@@ -397,10 +259,9 @@ fn insert_record(conn: &Connection, idx: i64, record: &IndexRecord) -> rusqlite:
                 k.registered_at
             ]),
         IndexRecord::Root(r) => conn
-            .prepare_cached(
-                "INSERT INTO roots (entry_idx, department, registry, root, anchored_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
+            .prepare_cached(&format!(
+                "INSERT INTO roots ({ROOT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"
+            ))?
             .execute(params![
                 idx,
                 r.department,
@@ -409,10 +270,9 @@ fn insert_record(conn: &Connection, idx: i64, record: &IndexRecord) -> rusqlite:
                 r.anchored_at
             ]),
         IndexRecord::Result(r) => conn
-            .prepare_cached(
-                "INSERT INTO results (entry_idx, key_id, case_id, subject_tag, registry_root, \
-                 department, accepted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
+            .prepare_cached(&format!(
+                "INSERT INTO results ({RESULT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ))?
             .execute(params![
                 idx,
                 r.key_id,
@@ -424,10 +284,9 @@ fn insert_record(conn: &Connection, idx: i64, record: &IndexRecord) -> rusqlite:
             ]),
         IndexRecord::Unindexed => Ok(0),
         IndexRecord::Decision(d) => conn
-            .prepare_cached(
-                "INSERT INTO decisions (entry_idx, case_id, department, decision, decided_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
+            .prepare_cached(&format!(
+                "INSERT INTO decisions ({DECISION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"
+            ))?
             .execute(params![
                 idx,
                 d.case_id,
@@ -438,114 +297,80 @@ fn insert_record(conn: &Connection, idx: i64, record: &IndexRecord) -> rusqlite:
     }
 }
 
-/// Columns of `keys` in the order [`key_row`] reads them.
-const KEY_COLUMNS: &str =
-    "entry_idx, key_id, registry, policy_name, verifying_key, schema, policy, registered_at";
-
-/// Reads a row of [`KEY_COLUMNS`].
-fn key_row(row: &Row<'_>) -> rusqlite::Result<(i64, KeyRecord)> {
-    Ok((
-        row.get(0)?,
-        KeyRecord {
-            key_id: row.get(1)?,
-            registry: row.get(2)?,
-            policy_name: row.get(3)?,
-            verifying_key: row.get(4)?,
-            schema: row.get(5)?,
-            policy: row.get(6)?,
-            registered_at: row.get(7)?,
-        },
-    ))
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Param::Text(text) => text.to_sql(),
+            Param::Int(int) => int.to_sql(),
+        }
+    }
 }
 
-/// Columns of `roots` in the order [`root_row`] reads them.
-const ROOT_COLUMNS: &str = "entry_idx, department, registry, root, anchored_at";
-
-/// Reads a row of [`ROOT_COLUMNS`].
-fn root_row(row: &Row<'_>) -> rusqlite::Result<(i64, RootRecord)> {
-    Ok((
-        row.get(0)?,
-        RootRecord {
-            department: row.get(1)?,
-            registry: row.get(2)?,
-            root: row.get(3)?,
-            anchored_at: row.get(4)?,
-        },
-    ))
-}
-
-/// Columns of `results` in the order [`result_row`] reads them.
-const RESULT_COLUMNS: &str =
-    "entry_idx, key_id, case_id, subject_tag, registry_root, department, accepted_at";
-
-/// Reads a row of [`RESULT_COLUMNS`].
-fn result_row(row: &Row<'_>) -> rusqlite::Result<(i64, ResultRecord)> {
-    Ok((
-        row.get(0)?,
-        ResultRecord {
-            key_id: row.get(1)?,
-            case_id: row.get(2)?,
-            subject_tag: row.get(3)?,
-            registry_root: row.get(4)?,
-            department: row.get(5)?,
-            accepted_at: row.get(6)?,
-        },
-    ))
-}
-
-/// Columns of `decisions` in the order [`decision_row`] reads them.
-const DECISION_COLUMNS: &str = "entry_idx, case_id, department, decision, decided_at";
-
-/// Reads a row of [`DECISION_COLUMNS`].
-fn decision_row(row: &Row<'_>) -> rusqlite::Result<(i64, DecisionRecord)> {
-    Ok((
-        row.get(0)?,
-        DecisionRecord {
-            case_id: row.get(1)?,
-            department: row.get(2)?,
-            decision: row.get(3)?,
-            decided_at: row.get(4)?,
-        },
-    ))
-}
-
-/// Pairs a record with its index.
-fn stored<T>((index, record): (i64, T)) -> Result<Stored<T>> {
-    Ok(Stored {
-        index: from_sql_index(index)?,
-        record,
-    })
-}
-
-impl SqliteStorage {
-    /// Runs a query on a read connection and collects its rows.
-    fn query_all<T, P: rusqlite::Params>(
-        &self,
-        sql: &str,
-        params: P,
-        read: fn(&Row<'_>) -> rusqlite::Result<(i64, T)>,
-    ) -> Result<Vec<Stored<T>>> {
-        let conn = self.reader()?;
-        let mut stmt = conn.prepare_cached(sql).map_err(db)?;
-        let rows = stmt
-            .query_map(params, read)
-            .map_err(db)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db)?;
-        rows.into_iter().map(stored).collect()
+impl sql::Row for rusqlite::Row<'_> {
+    fn int(&self, column: usize) -> Result<i64> {
+        self.get(column).map_err(db)
     }
 
-    /// Runs a query on a read connection and reads its first row, if any.
-    fn query_one<T, P: rusqlite::Params>(
-        &self,
+    fn int_or_null(&self, column: usize) -> Result<Option<i64>> {
+        self.get(column).map_err(db)
+    }
+
+    fn text(&self, column: usize) -> Result<String> {
+        self.get(column).map_err(db)
+    }
+
+    fn bytes(&self, column: usize) -> Result<Vec<u8>> {
+        self.get(column).map_err(db)
+    }
+}
+
+/// Runs a query with a cached prepared statement and reads every row.
+fn query_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &[Param<'_>],
+    mut read: impl FnMut(&dyn sql::Row) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn
+        .prepare_cached(&Dialect::Sqlite.placeholders(sql))
+        .map_err(db)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(db)?;
+    let mut read_rows = Vec::new();
+    while let Some(row) = rows.next().map_err(db)? {
+        read_rows.push(read(row)?);
+    }
+    Ok(read_rows)
+}
+
+impl Query for Connection {
+    fn batch(&mut self, sql: &str) -> Result<()> {
+        self.execute_batch(sql).map_err(db)
+    }
+
+    fn rows<T>(
+        &mut self,
         sql: &str,
-        params: P,
-        read: fn(&Row<'_>) -> rusqlite::Result<(i64, T)>,
-    ) -> Result<Option<Stored<T>>> {
-        let conn = self.reader()?;
-        let mut stmt = conn.prepare_cached(sql).map_err(db)?;
-        let row = stmt.query_row(params, read).optional().map_err(db)?;
-        row.map(stored).transpose()
+        params: &[Param<'_>],
+        read: impl FnMut(&dyn sql::Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        query_rows(self, sql, params, read)
+    }
+}
+
+/// A transaction, as its connection: rusqlite lends a transaction's
+/// connection only shared.
+impl Query for Transaction<'_> {
+    fn batch(&mut self, sql: &str) -> Result<()> {
+        self.execute_batch(sql).map_err(db)
+    }
+
+    fn rows<T>(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+        read: impl FnMut(&dyn sql::Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        query_rows(self, sql, params, read)
     }
 }
 
@@ -559,11 +384,13 @@ impl Storage for SqliteStorage {
         // the connection behind a poisoned lock is clean.
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         // Dropping `tx` on any early return rolls everything back.
-        let tx = writer
+        let mut tx = writer
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
-        let size = size_in(&tx)?;
-        let others = appended_since(seen, size, |start, end| read_range(&tx, start, end))?;
+        let size = sql::size(&mut tx)?;
+        let others = appended_since(seen, size, |start, end| {
+            sql::read_range(&mut tx, start, end)
+        })?;
         let entries = build(&others);
         if entries.is_empty() {
             return Ok(Vec::new());
@@ -609,14 +436,14 @@ impl Storage for SqliteStorage {
     }
 
     fn size(&self) -> Result<u64> {
-        size_in(&*self.reader()?)
+        sql::size(&mut *self.reader()?)
     }
 
     fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
         let mut conn = self.reader()?;
         // One read transaction, so the size checked is the size read.
-        let tx = conn.transaction().map_err(db)?;
-        entries_in(&tx, start, end)
+        let mut tx = conn.transaction().map_err(db)?;
+        sql::entries(&mut tx, start, end)
     }
 
     fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>> {
@@ -629,30 +456,15 @@ impl Storage for SqliteStorage {
     }
 
     fn key(&self, key_id: &str) -> Result<Option<Stored<KeyRecord>>> {
-        self.query_one(
-            &format!("SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1"),
-            [key_id],
-            key_row,
-        )
+        sql::key(&mut *self.reader()?, key_id)
     }
 
     fn keys(&self) -> Result<Vec<Stored<KeyRecord>>> {
-        self.query_all(
-            &format!("SELECT {KEY_COLUMNS} FROM keys ORDER BY entry_idx"),
-            [],
-            key_row,
-        )
+        sql::keys(&mut *self.reader()?)
     }
 
     fn root(&self, registry: &str, root: &str) -> Result<Option<Stored<RootRecord>>> {
-        self.query_one(
-            &format!(
-                "SELECT {ROOT_COLUMNS} FROM roots WHERE registry = ?1 AND root = ?2 \
-                 ORDER BY entry_idx DESC LIMIT 1"
-            ),
-            [registry, root],
-            root_row,
-        )
+        sql::root(&mut *self.reader()?, registry, root)
     }
 
     fn result(
@@ -661,93 +473,23 @@ impl Storage for SqliteStorage {
         case_id: &str,
         subject_tag: &str,
     ) -> Result<Option<Stored<ResultRecord>>> {
-        self.query_one(
-            &format!(
-                "SELECT {RESULT_COLUMNS} FROM results \
-                 WHERE key_id = ?1 AND case_id = ?2 AND subject_tag = ?3"
-            ),
-            [key_id, case_id, subject_tag],
-            result_row,
-        )
+        sql::result(&mut *self.reader()?, key_id, case_id, subject_tag)
     }
 
     fn case_results(&self, case_id: &str) -> Result<Vec<Stored<ResultRecord>>> {
-        self.query_all(
-            &format!("SELECT {RESULT_COLUMNS} FROM results WHERE case_id = ?1 ORDER BY entry_idx"),
-            [case_id],
-            result_row,
-        )
+        sql::case_results(&mut *self.reader()?, case_id)
     }
 
     fn case_decisions(&self, case_id: &str) -> Result<Vec<Stored<DecisionRecord>>> {
-        self.query_all(
-            &format!(
-                "SELECT {DECISION_COLUMNS} FROM decisions WHERE case_id = ?1 ORDER BY entry_idx"
-            ),
-            [case_id],
-            decision_row,
-        )
+        sql::case_decisions(&mut *self.reader()?, case_id)
     }
 
     fn index_counts(&self) -> Result<IndexCounts> {
-        let conn = self.reader()?;
-        let count = |table: &str| -> Result<u64> {
-            let n: i64 = conn
-                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
-                    row.get(0)
-                })
-                .map_err(db)?;
-            from_sql_index(n)
-        };
-        Ok(IndexCounts {
-            keys: count("keys")?,
-            roots: count("roots")?,
-            results: count("results")?,
-            decisions: count("decisions")?,
-        })
+        sql::index_counts(&mut *self.reader()?)
     }
 
     fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<IndexRecord>>> {
-        let (Some(lo), Some(hi)) = (to_sql_index(start), to_sql_index(end.min(i64::MAX as u64)))
-        else {
-            return Ok(Vec::new());
-        };
-        let range = "WHERE entry_idx >= ?1 AND entry_idx < ?2";
-        let mut rows: Vec<Stored<IndexRecord>> = Vec::new();
-        rows.extend(super::as_records(
-            self.query_all(
-                &format!("SELECT {KEY_COLUMNS} FROM keys {range}"),
-                [lo, hi],
-                key_row,
-            )?,
-            IndexRecord::Key,
-        ));
-        rows.extend(super::as_records(
-            self.query_all(
-                &format!("SELECT {ROOT_COLUMNS} FROM roots {range}"),
-                [lo, hi],
-                root_row,
-            )?,
-            IndexRecord::Root,
-        ));
-        rows.extend(super::as_records(
-            self.query_all(
-                &format!("SELECT {RESULT_COLUMNS} FROM results {range}"),
-                [lo, hi],
-                result_row,
-            )?,
-            IndexRecord::Result,
-        ));
-        rows.extend(super::as_records(
-            self.query_all(
-                &format!("SELECT {DECISION_COLUMNS} FROM decisions {range}"),
-                [lo, hi],
-                decision_row,
-            )?,
-            IndexRecord::Decision,
-        ));
-        rows.sort_by_key(|r| r.index);
-        Ok(rows)
+        sql::index_rows(&mut *self.reader()?, start, end)
     }
 
     fn rebuild_index(&self, rows: &[Stored<IndexRecord>]) -> Result<()> {
@@ -755,10 +497,7 @@ impl Storage for SqliteStorage {
         let tx = writer
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
-        tx.execute_batch(
-            "DELETE FROM keys; DELETE FROM roots; DELETE FROM results; DELETE FROM decisions;",
-        )
-        .map_err(db)?;
+        tx.execute_batch(sql::CLEAR_INDEX).map_err(db)?;
         for row in rows {
             let idx = to_sql_index(row.index).ok_or_else(|| db("log index beyond i64"))?;
             insert_record(&tx, idx, &row.record).map_err(db)?;

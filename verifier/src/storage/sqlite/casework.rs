@@ -7,11 +7,12 @@ use std::sync::PoisonError;
 
 use r2d2_sqlite::rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use super::{db, from_sql_index, to_sql_index, Result, SqliteStorage};
+use super::{db, to_sql_index, Result, SqliteStorage};
 use crate::storage::casework::{
     parse_inputs, Casework, Leased, NewApplication, NewWork, QueueCounts, StoredApplication, Work,
     WorkKind,
 };
+use crate::storage::sql::from_sql_index;
 use crate::storage::StorageError;
 
 /// The operational tables; idempotent, run at every open.
