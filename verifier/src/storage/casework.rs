@@ -16,14 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Result, StorageError};
-
-/// The stored inputs, a JSON object of strings.
-pub(super) fn parse_inputs(case_id: &str, text: &str) -> Result<BTreeMap<String, String>> {
-    serde_json::from_str(text).map_err(|e| StorageError::Corrupt {
-        what: format!("the inputs of application {case_id}: {e}"),
-    })
-}
+use super::Result;
 
 /// What a work request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

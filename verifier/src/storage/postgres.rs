@@ -411,7 +411,7 @@ fn create_schema(client: &mut Client) -> Result<()> {
     let mut tx = client.transaction().map_err(db)?;
     tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK});"))
         .map_err(db)?;
-    sql::create_schema(&mut tx, Dialect::Postgres, casework::SCHEMA)?;
+    sql::create_schema(&mut tx, Dialect::Postgres)?;
     tx.commit().map_err(db)
 }
 
@@ -442,30 +442,25 @@ impl sql::Row for postgres::Row {
     }
 }
 
-/// Runs a query and reads every row.
-fn query_rows<T>(
-    client: &mut impl GenericClient,
-    sql: &str,
-    params: &[Param<'_>],
-    read: impl FnMut(&dyn sql::Row) -> Result<T>,
-) -> Result<Vec<T>> {
-    let params: Vec<&(dyn ToSql + Sync)> = params
+/// The parameters as the `postgres` client takes them.
+fn to_sql<'a>(params: &'a [Param<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    params
         .iter()
         .map(|param| match param {
             Param::Text(text) => text as &(dyn ToSql + Sync),
             Param::Int(int) => int,
         })
-        .collect();
-    let rows = client.query(sql, &params).map_err(db)?;
-    rows.iter()
-        .map(|row| row as &dyn sql::Row)
-        .map(read)
         .collect()
 }
 
-impl Query for Client {
+/// A client or a transaction.
+impl<C: GenericClient> Query for C {
     fn batch(&mut self, sql: &str) -> Result<()> {
         self.batch_execute(sql).map_err(db)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        GenericClient::execute(self, sql, &to_sql(params)).map_err(db)
     }
 
     fn rows<T>(
@@ -474,22 +469,11 @@ impl Query for Client {
         params: &[Param<'_>],
         read: impl FnMut(&dyn sql::Row) -> Result<T>,
     ) -> Result<Vec<T>> {
-        query_rows(self, sql, params, read)
-    }
-}
-
-impl Query for Transaction<'_> {
-    fn batch(&mut self, sql: &str) -> Result<()> {
-        self.batch_execute(sql).map_err(db)
-    }
-
-    fn rows<T>(
-        &mut self,
-        sql: &str,
-        params: &[Param<'_>],
-        read: impl FnMut(&dyn sql::Row) -> Result<T>,
-    ) -> Result<Vec<T>> {
-        query_rows(self, sql, params, read)
+        let rows = self.query(sql, &to_sql(params)).map_err(db)?;
+        rows.iter()
+            .map(|row| row as &dyn sql::Row)
+            .map(read)
+            .collect()
     }
 }
 

@@ -16,6 +16,8 @@ use super::{
 };
 use zkgov_log::tree::{Hash, NodeId};
 
+pub(super) mod casework;
+
 /// The schema version this build writes and understands.
 pub(super) const SCHEMA_VERSION: i64 = 2;
 
@@ -137,7 +139,11 @@ pub(super) trait Query {
     fn batch(&mut self, sql: &str) -> Result<()>;
 
     /// Runs `sql`, written with `$1`, `$2`, … placeholders (see
-    /// [`Dialect::placeholders`]), and reads every row with `read`.
+    /// [`Dialect::placeholders`]), and says how many rows it changed.
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64>;
+
+    /// Runs `sql`, written with `$1`, `$2`, … placeholders, and reads every
+    /// row with `read`.
     fn rows<T>(
         &mut self,
         sql: &str,
@@ -156,17 +162,12 @@ pub(super) trait Query {
     }
 }
 
-/// Creates the tables if missing (the log's and `operational`, the
-/// backend's operational tables) and checks the schema version, in the
-/// caller's transaction, which holds the lock that keeps two processes
-/// opening a new store from racing.
-pub(super) fn create_schema(
-    tx: &mut impl Query,
-    dialect: Dialect,
-    operational: &str,
-) -> Result<()> {
+/// Creates the tables if missing (the log's and the operational store's)
+/// and checks the schema version, in the caller's transaction, which holds
+/// the lock that keeps two processes opening a new store from racing.
+pub(super) fn create_schema(tx: &mut impl Query, dialect: Dialect) -> Result<()> {
     tx.batch(&dialect.schema())?;
-    tx.batch(operational)?;
+    tx.batch(&dialect.casework_schema())?;
     let version = tx
         .row("SELECT MAX(version) FROM schema_version", &[], |row| {
             row.int_or_null(0)

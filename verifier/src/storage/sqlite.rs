@@ -28,7 +28,7 @@ use std::time::Duration;
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::rusqlite::types::ToSqlOutput;
 use r2d2_sqlite::rusqlite::{
-    self, params, Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior,
+    self, params, Connection, OptionalExtension, ToSql, TransactionBehavior,
 };
 use r2d2_sqlite::SqliteConnectionManager;
 
@@ -175,10 +175,10 @@ fn owner_only(path: &Path) -> Result<()> {
 /// Creates the tables if missing and checks the schema version, under the
 /// write lock so two processes opening a new file do not race.
 fn create_schema(conn: &mut Connection) -> Result<()> {
-    let mut tx = conn
+    let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
-    sql::create_schema(&mut tx, Dialect::Sqlite, casework::SCHEMA)?;
+    sql::create_schema(&mut Conn(&tx), Dialect::Sqlite)?;
     tx.commit().map_err(db)
 }
 
@@ -324,53 +324,41 @@ impl sql::Row for rusqlite::Row<'_> {
     }
 }
 
-/// Runs a query with a cached prepared statement and reads every row.
-fn query_rows<T>(
-    conn: &Connection,
-    sql: &str,
-    params: &[Param<'_>],
-    mut read: impl FnMut(&dyn sql::Row) -> Result<T>,
-) -> Result<Vec<T>> {
-    let mut stmt = conn
-        .prepare_cached(&Dialect::Sqlite.placeholders(sql))
-        .map_err(db)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(db)?;
-    let mut read_rows = Vec::new();
-    while let Some(row) = rows.next().map_err(db)? {
-        read_rows.push(read(row)?);
-    }
-    Ok(read_rows)
-}
+/// A connection, or a transaction's, for the shared queries: rusqlite
+/// lends a transaction's connection only shared, which is all its
+/// statements need.
+pub(super) struct Conn<'a>(pub(super) &'a Connection);
 
-impl Query for Connection {
+impl Query for Conn<'_> {
     fn batch(&mut self, sql: &str) -> Result<()> {
-        self.execute_batch(sql).map_err(db)
+        self.0.execute_batch(sql).map_err(db)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        let changed = self
+            .0
+            .prepare_cached(&Dialect::Sqlite.placeholders(sql))
+            .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(params)))
+            .map_err(db)?;
+        Ok(changed as u64)
     }
 
     fn rows<T>(
         &mut self,
         sql: &str,
         params: &[Param<'_>],
-        read: impl FnMut(&dyn sql::Row) -> Result<T>,
+        mut read: impl FnMut(&dyn sql::Row) -> Result<T>,
     ) -> Result<Vec<T>> {
-        query_rows(self, sql, params, read)
-    }
-}
-
-/// A transaction, as its connection: rusqlite lends a transaction's
-/// connection only shared.
-impl Query for Transaction<'_> {
-    fn batch(&mut self, sql: &str) -> Result<()> {
-        self.execute_batch(sql).map_err(db)
-    }
-
-    fn rows<T>(
-        &mut self,
-        sql: &str,
-        params: &[Param<'_>],
-        read: impl FnMut(&dyn sql::Row) -> Result<T>,
-    ) -> Result<Vec<T>> {
-        query_rows(self, sql, params, read)
+        let mut stmt = self
+            .0
+            .prepare_cached(&Dialect::Sqlite.placeholders(sql))
+            .map_err(db)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(db)?;
+        let mut read_rows = Vec::new();
+        while let Some(row) = rows.next().map_err(db)? {
+            read_rows.push(read(row)?);
+        }
+        Ok(read_rows)
     }
 }
 
@@ -384,12 +372,12 @@ impl Storage for SqliteStorage {
         // the connection behind a poisoned lock is clean.
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         // Dropping `tx` on any early return rolls everything back.
-        let mut tx = writer
+        let tx = writer
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
-        let size = sql::size(&mut tx)?;
+        let size = sql::size(&mut Conn(&tx))?;
         let others = appended_since(seen, size, |start, end| {
-            sql::read_range(&mut tx, start, end)
+            sql::read_range(&mut Conn(&tx), start, end)
         })?;
         let entries = build(&others);
         if entries.is_empty() {
@@ -436,14 +424,14 @@ impl Storage for SqliteStorage {
     }
 
     fn size(&self) -> Result<u64> {
-        sql::size(&mut *self.reader()?)
+        sql::size(&mut Conn(&*self.reader()?))
     }
 
     fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
         let mut conn = self.reader()?;
         // One read transaction, so the size checked is the size read.
-        let mut tx = conn.transaction().map_err(db)?;
-        sql::entries(&mut tx, start, end)
+        let tx = conn.transaction().map_err(db)?;
+        sql::entries(&mut Conn(&tx), start, end)
     }
 
     fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>> {
@@ -456,15 +444,15 @@ impl Storage for SqliteStorage {
     }
 
     fn key(&self, key_id: &str) -> Result<Option<Stored<KeyRecord>>> {
-        sql::key(&mut *self.reader()?, key_id)
+        sql::key(&mut Conn(&*self.reader()?), key_id)
     }
 
     fn keys(&self) -> Result<Vec<Stored<KeyRecord>>> {
-        sql::keys(&mut *self.reader()?)
+        sql::keys(&mut Conn(&*self.reader()?))
     }
 
     fn root(&self, registry: &str, root: &str) -> Result<Option<Stored<RootRecord>>> {
-        sql::root(&mut *self.reader()?, registry, root)
+        sql::root(&mut Conn(&*self.reader()?), registry, root)
     }
 
     fn result(
@@ -473,23 +461,23 @@ impl Storage for SqliteStorage {
         case_id: &str,
         subject_tag: &str,
     ) -> Result<Option<Stored<ResultRecord>>> {
-        sql::result(&mut *self.reader()?, key_id, case_id, subject_tag)
+        sql::result(&mut Conn(&*self.reader()?), key_id, case_id, subject_tag)
     }
 
     fn case_results(&self, case_id: &str) -> Result<Vec<Stored<ResultRecord>>> {
-        sql::case_results(&mut *self.reader()?, case_id)
+        sql::case_results(&mut Conn(&*self.reader()?), case_id)
     }
 
     fn case_decisions(&self, case_id: &str) -> Result<Vec<Stored<DecisionRecord>>> {
-        sql::case_decisions(&mut *self.reader()?, case_id)
+        sql::case_decisions(&mut Conn(&*self.reader()?), case_id)
     }
 
     fn index_counts(&self) -> Result<IndexCounts> {
-        sql::index_counts(&mut *self.reader()?)
+        sql::index_counts(&mut Conn(&*self.reader()?))
     }
 
     fn index_rows(&self, start: u64, end: u64) -> Result<Vec<Stored<IndexRecord>>> {
-        sql::index_rows(&mut *self.reader()?, start, end)
+        sql::index_rows(&mut Conn(&*self.reader()?), start, end)
     }
 
     fn rebuild_index(&self, rows: &[Stored<IndexRecord>]) -> Result<()> {
