@@ -124,7 +124,7 @@ pub(crate) fn restore(args: &RestoreArgs) -> Result<std::process::ExitCode> {
         args.database.clone(),
         args.data_dir.clone(),
     )?;
-    let mut fetch: Box<dyn FnMut(u64, u64) -> Result<Vec<Vec<u8>>, String>> =
+    let mut fetch: Box<zkgov_verifier::service::startup::EntrySource> =
         if args.from.starts_with("http://") || args.from.starts_with("https://") {
             let client = zkgov_verifier::client::Client::new(&args.from, None);
             Box::new(move |start, end| {

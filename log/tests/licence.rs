@@ -133,7 +133,8 @@ fn every_edit_of_the_document_fails() {
     let mismatch = |field: &str| LicenceError::Mismatch {
         field: field.into(),
     };
-    let edits: Vec<(Box<dyn Fn(&mut LicenceDocument)>, LicenceError)> = vec![
+    type Edit = Box<dyn Fn(&mut LicenceDocument)>;
+    let edits: Vec<(Edit, LicenceError)> = vec![
         (
             Box::new(|d| d.number = "YL-2026-000002".into()),
             mismatch("number"),

@@ -581,7 +581,7 @@ impl LogState {
             ));
         }
         let listed = reason == "not_satisfied";
-        if listed != !conditions.is_empty()
+        if listed == conditions.is_empty()
             || conditions.len() > MAX_CONDITIONS
             || conditions
                 .iter()
@@ -647,7 +647,7 @@ impl LogState {
             }
             _ => {}
         }
-        if decision == "revoked" && !prior.as_ref().is_some_and(|(_, d)| d == "approved") {
+        if decision == "revoked" && prior.as_ref().is_none_or(|(_, d)| d != "approved") {
             return Err(rule("only an approval can be revoked".into()));
         }
         let Some(application) = self.applications.get(case_id) else {

@@ -446,7 +446,7 @@ enum Checked {
     Existing(u64),
     /// Every rule but the proof's validity holds: the draft and the
     /// batcher's job.
-    Pending(Entry, batcher::Job),
+    Pending(Box<Entry>, batcher::Job),
 }
 
 /// The submission as a result entry, judged by the rules against the log
@@ -485,7 +485,7 @@ fn check_submission(
         proof: proof.clone(),
         inputs,
     };
-    Ok(Checked::Pending(entry, job))
+    Ok(Checked::Pending(Box::new(entry), job))
 }
 
 /// The draft of a checked submission, its proof canonical as verified.
@@ -517,7 +517,7 @@ pub(super) async fn post_proof(
             let receipt = existing_receipt(&state, index).await?;
             return Ok(receipt_response(&Outcome::Existing(index), receipt));
         }
-        Checked::Pending(entry, job) => (entry, job),
+        Checked::Pending(entry, job) => (*entry, job),
     };
     // Checked with whatever else arrives meanwhile.
     let (verdict, elapsed) = state.batcher.check(job).await?;
@@ -571,7 +571,7 @@ pub(super) async fn settle(
         .map(
             |submission| match submission.and_then(|s| check_submission(state, department, s)) {
                 Ok(Checked::Existing(index)) => Item::Existing(index),
-                Ok(Checked::Pending(entry, job)) => Item::Pending(entry, job),
+                Ok(Checked::Pending(entry, job)) => Item::Pending(*entry, job),
                 Err(e) => Item::Refused(e),
             },
         )

@@ -1010,11 +1010,10 @@ async fn complete(
 
     let mut cases: Vec<String> = Vec::new();
     if !proofs.is_empty() {
-        let (slots, rest): (Vec<usize>, Vec<(Work, Result<Submission, ApiError>)>) =
-            proofs.into_iter().map(|(i, w, s)| (i, (w, s))).unzip();
-        let (works, submissions): (Vec<Work>, Vec<_>) = rest.into_iter().unzip();
+        let (slots, submissions): (Vec<(usize, Work)>, Vec<_>) =
+            proofs.into_iter().map(|(i, w, s)| ((i, w), s)).unzip();
         let (items, _, _) = settle(state, department, submissions).await?;
-        for ((i, work), item) in slots.into_iter().zip(works).zip(items) {
+        for ((i, work), item) in slots.into_iter().zip(items) {
             results[i] = Some(match item {
                 Item::Existing(index)
                 | Item::Done(Outcome::New(index) | Outcome::Existing(index)) => {
@@ -1028,11 +1027,10 @@ async fn complete(
         }
     }
     if !drafts.is_empty() {
-        let (slots, rest): (Vec<usize>, Vec<(Work, Draft)>) =
-            drafts.into_iter().map(|(i, w, d)| (i, (w, d))).unzip();
-        let (works, drafts): (Vec<Work>, Vec<Draft>) = rest.into_iter().unzip();
+        let (slots, drafts): (Vec<(usize, Work)>, Vec<Draft>) =
+            drafts.into_iter().map(|(i, w, d)| ((i, w), d)).unzip();
         let committed = append(state, drafts).await?;
-        for ((i, work), outcome) in slots.into_iter().zip(works).zip(committed.outcomes) {
+        for ((i, work), outcome) in slots.into_iter().zip(committed.outcomes) {
             results[i] = Some(match outcome {
                 Outcome::New(index) | Outcome::Existing(index) => {
                     done.push((work.id, index, i));

@@ -314,15 +314,16 @@ pub enum RestoreError {
     },
 }
 
+/// Where a restore reads the log from: the entries `[start, end)`, or why
+/// it cannot give them.
+pub type EntrySource<'a> = dyn FnMut(u64, u64) -> Result<Vec<Vec<u8>>, String> + 'a;
+
 /// Appends the entries the database lacks, up to the last checkpoint this
 /// service signed, taken from another copy of the log (`fetch(start, end)`
 /// returns entries `start..end`). The database's entries and the copy's
 /// together must hash to that checkpoint's root; only then is anything
 /// appended.
-pub fn restore(
-    config: &Config,
-    fetch: &mut dyn FnMut(u64, u64) -> Result<Vec<Vec<u8>>, String>,
-) -> Result<Restored, RestoreError> {
+pub fn restore(config: &Config, fetch: &mut EntrySource<'_>) -> Result<Restored, RestoreError> {
     let storage =
         crate::storage::open(&config.database).map_err(|source| super::StartError::Storage {
             url: crate::storage::redact_password(&config.database),
