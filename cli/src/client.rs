@@ -715,7 +715,7 @@ fn export(args: &ExportArgs) -> Result<ExitCode> {
         }
         at = end;
     }
-    zkgov_log::trust::write_atomically(&args.out, text.as_bytes())?;
+    zkgov_keys::files::write_atomically(&args.out, text.as_bytes())?;
     eprintln!(
         "wrote the {size} entries of the log to {}",
         args.out.display()

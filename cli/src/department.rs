@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::Value;
+use zkgov_keys::files::write_atomically;
 use zkgov_log::entry::{Entry, GovernedDepartment};
 use zkgov_log::signature::DepartmentSigner;
-use zkgov_log::trust::write_atomically;
 
 use crate::client::Server;
 use crate::Malformed;

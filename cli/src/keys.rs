@@ -279,7 +279,7 @@ fn export_r1cs(keys: &KeyDir, out: Option<&Path>) -> Result<()> {
         .check_circuit(&schema, &policy, shape)
         .map_err(|e| Malformed(e.to_string()))?;
     let bytes = zkgov_keys::r1cs::to_bytes(&matrices)?;
-    zkgov_log::trust::write_atomically(out, &bytes)?;
+    zkgov_keys::files::write_atomically(out, &bytes)?;
     eprintln!(
         "wrote {}: {} constraints, {} wires ({} public inputs)",
         out.display(),

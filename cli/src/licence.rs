@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
+use zkgov_keys::files::write_atomically;
 use zkgov_log::checkpoint::LogVerifier;
 use zkgov_log::licence::{standing, LicenceDocument, Standing, VerifiedLicence};
-use zkgov_log::trust::write_atomically;
 use zkgov_verifier::client::{current_checkpoint, Client};
 
 use crate::client::base_url;

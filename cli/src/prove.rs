@@ -433,7 +433,7 @@ fn claim_output(out: &Path, identity: &RunIdentity, resume: bool) -> Result<()> 
     }
     let mut text = serde_json::to_string_pretty(identity)?;
     text.push('\n');
-    zkgov_log::trust::write_atomically(&record, text.as_bytes())
+    zkgov_keys::files::write_atomically(&record, text.as_bytes())
         .with_context(|| format!("cannot write {}", record.display()))?;
     Ok(())
 }

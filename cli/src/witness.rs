@@ -53,7 +53,7 @@ fn keygen(args: &KeygenArgs) -> Result<()> {
         )));
     }
     let private = cosigner.private_key() + "\n";
-    zkgov_log::trust::write_atomically(&args.out, private.as_bytes())?;
+    zkgov_keys::files::write_atomically(&args.out, private.as_bytes())?;
     println!("{}", cosigner.verifier_key());
     eprintln!(
         "wrote the private key to {} (mode 600); give the verifier key above to the log and to clients",

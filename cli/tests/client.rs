@@ -211,7 +211,7 @@ impl Site {
             &format!("database = \"{url}\"\nshared_database = true\n"),
             tables,
         );
-        zkgov_log::trust::write_atomically(
+        zkgov_keys::files::write_atomically(
             &site.path("data/log-signing.key"),
             (log.private_key() + "\n").as_bytes(),
         )

@@ -93,7 +93,7 @@ struct ServiceSite {
 impl ServiceSite {
     fn new(root: &Path, log: &LogSigner, witnesses: &[(&WitnessSite, &Server)]) -> ServiceSite {
         let dir = root.join("service");
-        zkgov_log::trust::write_atomically(
+        zkgov_keys::files::write_atomically(
             &dir.join("data/log-signing.key"),
             (log.private_key() + "\n").as_bytes(),
         )

@@ -27,6 +27,8 @@
 //!
 //! - [`store`]: setup, key directories, verified loading.
 //! - [`digest`]: policy hash, circuit digest, key id.
+//! - [`files`]: durable, atomic writes of files and directories, which
+//!   every crate that writes goes through.
 //! - [`snarkjs`]: the snarkjs proof, verifying key and public-signal JSON,
 //!   parsed with full validation, and offline verification.
 //! - [`solidity`]: the Solidity Groth16 verifier export.
@@ -35,6 +37,7 @@
 #![deny(missing_docs, unsafe_code)]
 
 pub mod digest;
+pub mod files;
 pub mod r1cs;
 pub mod snarkjs;
 pub mod solidity;

@@ -19,7 +19,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ark_bn254::Bn254;
@@ -36,6 +35,7 @@ use zkgov_circuits::tree::TreeShape;
 use zkgov_circuits::Fr;
 
 use crate::digest::{circuit_digest, key_id, policy_hash, Digest32};
+use crate::files::{self, FileError};
 use crate::snarkjs;
 
 /// The key directory format this build reads and writes.
@@ -274,75 +274,23 @@ impl GeneratedKeys {
     /// to a hidden sibling directory, are synced, and the directory is
     /// renamed to `out` only once complete.
     pub fn write(&self, out: &Path) -> Result<(), KeyError> {
-        if out.exists() {
-            return Err(KeyError::AlreadyExists {
-                path: out.to_path_buf(),
-            });
-        }
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| KeyError::Io { path, source }
-        };
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = out
-            .file_name()
-            .ok_or_else(|| KeyError::Io {
-                path: out.to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "not a directory name",
-                ),
-            })?
-            .to_string_lossy()
-            .into_owned();
-        fs::create_dir_all(&parent).map_err(io(&parent))?;
-        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
-        if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(io(&staging))?;
-        }
-        fs::create_dir(&staging).map_err(io(&staging))?;
-        let result = (|| {
+        files::create_dir_atomically(out, |staging| {
             for (file, bytes) in &self.files {
-                write_synced(&staging.join(file), bytes)?;
+                files::write_synced(&staging.join(file), bytes)?;
             }
             let metadata = serde_json::to_vec_pretty(&self.metadata).expect("metadata serializes");
-            write_synced(&staging.join(METADATA), &metadata)?;
-            sync_dir(&staging)?;
-            if out.exists() {
-                return Err(KeyError::AlreadyExists {
-                    path: out.to_path_buf(),
-                });
-            }
-            fs::rename(&staging, out).map_err(io(out))?;
-            sync_dir(&parent)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_dir_all(&staging);
-        }
-        result
+            Ok(files::write_synced(&staging.join(METADATA), &metadata)?)
+        })
     }
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
-    let io = |source| KeyError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = fs::File::create(path).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)
-}
-
-fn sync_dir(path: &Path) -> Result<(), KeyError> {
-    fs::File::open(path)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|source| KeyError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+impl From<FileError> for KeyError {
+    fn from(error: FileError) -> KeyError {
+        match error {
+            FileError::AlreadyExists { path } => KeyError::AlreadyExists { path },
+            FileError::Io { path, source } => KeyError::Io { path, source },
+        }
+    }
 }
 
 /// A key directory whose files all match their recorded hashes and whose

@@ -11,11 +11,10 @@
 //! must carry a valid signature of its key, and a replay state must be at
 //! exactly that checkpoint.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use zkgov_keys::files::{write_atomically, FileError};
 
 use crate::checkpoint::{Checkpoint, LogVerifier};
 use crate::rules::{LogState, Snapshot};
@@ -155,43 +154,23 @@ pub fn load_replay(path: &Path, checkpoint: &Checkpoint) -> Result<Option<LogSta
 /// Writes `state` to `path` atomically.
 pub fn store(path: &Path, state: &TrustedLog) -> Result<(), TrustError> {
     let text = serde_json::to_string_pretty(state).expect("a state serializes") + "\n";
-    write_atomically(path, text.as_bytes())
+    Ok(write_atomically(path, text.as_bytes())?)
 }
 
 /// Writes the replay state beside `path` atomically.
 pub fn store_replay(path: &Path, state: &LogState) -> Result<(), TrustError> {
     let text = serde_json::to_vec(&state.to_snapshot()).expect("a snapshot serializes");
-    write_atomically(&replay_file(path), &text)
+    Ok(write_atomically(&replay_file(path), &text)?)
 }
 
-/// Writes `bytes` to `path`: a temporary file in the same directory,
-/// readable by its owner only, fsynced, renamed over `path`, and the
-/// directory fsynced.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrustError> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let io = |source| TrustError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // The rename is durable only once the directory is.
-        File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
+impl From<FileError> for TrustError {
+    fn from(error: FileError) -> TrustError {
+        match error {
+            FileError::Io { path, source } => TrustError::Io { path, source },
+            FileError::AlreadyExists { path } => TrustError::Io {
+                path,
+                source: std::io::ErrorKind::AlreadyExists.into(),
+            },
+        }
+    }
 }

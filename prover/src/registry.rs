@@ -511,6 +511,24 @@ fn bad_subjects_message(subjects: &[BadSubject]) -> String {
     out
 }
 
+impl From<zkgov_keys::files::FileError> for RegistryError {
+    fn from(error: zkgov_keys::files::FileError) -> RegistryError {
+        use zkgov_keys::files::FileError;
+        match error {
+            FileError::Io { path, source } => RegistryError::Io { path, source },
+            FileError::AlreadyExists { path } => RegistryError::AlreadyExists { path },
+        }
+    }
+}
+
+/// A `records` row as `check` reads it: index, subject key, raw values,
+/// salt, revoked, leaf.
+type CheckedRow = (i64, i64, String, Vec<u8>, bool, Vec<u8>);
+
+/// A `records` row as an append writes it, after its index: subject key,
+/// raw values, salt, revoked, leaf.
+type NewRow = (i64, String, [u8; 32], bool, [u8; 32]);
+
 /// The I/O error for `path`, as a closure for `map_err`.
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> RegistryError + '_ {
     move |source| RegistryError::Io {
@@ -1697,7 +1715,7 @@ impl Registry {
             let mut stmt = conn
                 .prepare_cached("SELECT idx, subject_key, raw, salt, revoked, leaf FROM records WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")
                 .map_err(&err)?;
-            let rows: Vec<(i64, i64, String, Vec<u8>, bool, Vec<u8>)> = stmt
+            let rows: Vec<CheckedRow> = stmt
                 .query_map([start as i64, end as i64], |r| {
                     Ok((
                         r.get(0)?,
@@ -2155,7 +2173,7 @@ impl Builder {
         let records: Vec<_> = records.collect();
         Room::new(self.shape, self.len).check(records.len() as u128)?;
         let schema = &self.schema;
-        let rows: Vec<(i64, String, [u8; 32], bool, [u8; 32])> = records
+        let rows: Vec<NewRow> = records
             .par_iter()
             .map(|(raw, record, revoked)| {
                 let leaf = if *revoked != 0 {

@@ -2,10 +2,10 @@
 //! `CURRENT` pointer file whose atomic replacement switches between them.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use zkgov_keys::files;
 
 use super::{io_at, RegistryError};
 
@@ -146,13 +146,13 @@ pub(super) fn read_current(dir: &Path) -> Result<u64, RegistryError> {
         })
 }
 
-/// Points `CURRENT` at `state`: a synced temporary file renamed over it.
+/// Points `CURRENT` at `state`, by an atomic replacement.
 pub(super) fn set_current(dir: &Path, state: u64) -> Result<(), RegistryError> {
-    let staging = dir.join(format!(".{CURRENT}{PARTIAL}"));
-    write_synced(&staging, format!("{STATE_PREFIX}{state}\n").as_bytes())?;
-    let path = dir.join(CURRENT);
-    fs::rename(&staging, &path).map_err(io_at(&path))?;
-    sync_dir(dir)
+    let text = format!("{STATE_PREFIX}{state}\n");
+    Ok(files::write_atomically(
+        &dir.join(CURRENT),
+        text.as_bytes(),
+    )?)
 }
 
 /// The number for the next state: above the current one and above every
@@ -179,7 +179,7 @@ pub(super) fn collect_garbage(dir: &Path, keep: &[u64]) {
         let Some(name) = name.to_str() else { continue };
         let stale = match parse_state(name) {
             Some(n) => !keep.contains(&n),
-            None => name.starts_with('.') && name.ends_with(PARTIAL),
+            None => name.starts_with('.') && name.contains(PARTIAL),
         };
         if stale {
             let path = entry.path();
@@ -218,54 +218,14 @@ pub(super) fn recreate_dir(path: &Path) -> Result<(), RegistryError> {
     fs::create_dir(path).map_err(io_at(path))
 }
 
-/// Creates the directory `out`, which must not exist: `fill` writes it
-/// under a hidden sibling name, which is renamed to `out` once complete.
-pub(super) fn create_dir_atomically(
-    out: &Path,
-    fill: impl FnOnce(&Path) -> Result<(), RegistryError>,
-) -> Result<(), RegistryError> {
-    let name = out
-        .file_name()
-        .ok_or_else(|| RegistryError::Io {
-            path: out.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a directory name"),
-        })?
-        .to_string_lossy()
-        .into_owned();
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(io_at(&parent))?;
-    let staging = parent.join(format!(".{name}{PARTIAL}-{}", std::process::id()));
-    recreate_dir(&staging)?;
-    let result = (|| {
-        fill(&staging)?;
-        sync_dir(&staging)?;
-        if out.exists() {
-            return Err(RegistryError::AlreadyExists {
-                path: out.to_path_buf(),
-            });
-        }
-        fs::rename(&staging, out).map_err(io_at(out))?;
-        sync_dir(&parent)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&staging);
-    }
-    result
-}
+pub(super) use files::create_dir_atomically;
 
 /// Writes `bytes` to a new file at `path` and syncs it.
 pub(super) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
-    let mut file = File::create(path).map_err(io_at(path))?;
-    file.write_all(bytes).map_err(io_at(path))?;
-    file.sync_all().map_err(io_at(path))
+    Ok(files::write_synced(path, bytes)?)
 }
 
 /// Syncs a directory, so that the entries created or renamed in it persist.
 pub(super) fn sync_dir(path: &Path) -> Result<(), RegistryError> {
-    File::open(path)
-        .and_then(|dir| dir.sync_all())
-        .map_err(io_at(path))
+    Ok(files::sync_dir(path)?)
 }

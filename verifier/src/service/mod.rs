@@ -718,30 +718,9 @@ pub(crate) fn read_private_file(path: &Path) -> Result<String, String> {
     Ok(text)
 }
 
-/// Writes a secret file atomically, readable by its owner only.
-pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let staged = path.with_extension("key.tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let _ = std::fs::remove_file(&staged);
-    let mut file = options.open(&staged)?;
-    file.write_all(text.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    std::fs::rename(&staged, path)?;
-    // The rename is durable only once the directory is.
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
+/// Writes a secret key file atomically, readable by its owner only.
+pub(crate) fn write_private(path: &Path, key: &str) -> Result<(), zkgov_keys::files::FileError> {
+    zkgov_keys::files::write_atomically(path, format!("{key}\n").as_bytes())
 }
 
 /// The current time, Unix seconds.

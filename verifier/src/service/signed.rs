@@ -107,7 +107,7 @@ impl SignedLog {
         let last = match last {
             Some((checkpoint, _)) => {
                 let note = next.sign(&checkpoint);
-                zkgov_log::trust::write_atomically(&self.path, note.as_bytes())
+                zkgov_keys::files::write_atomically(&self.path, note.as_bytes())
                     .map_err(|e| SignError::Io(e.to_string()))?;
                 Some((checkpoint, note))
             }
@@ -181,7 +181,7 @@ impl SignedLog {
             extensions: Vec::new(),
         };
         let note = self.signer.sign(&checkpoint);
-        zkgov_log::trust::write_atomically(&self.path, note.as_bytes())
+        zkgov_keys::files::write_atomically(&self.path, note.as_bytes())
             .map_err(|e| SignError::Io(e.to_string()))?;
         *last = Some((checkpoint, note.clone()));
         Ok((note, size))

@@ -356,7 +356,7 @@ mod tests {
     fn site(log: &LogSigner) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let key = Cosigner::generate("w.example").private_key();
-        zkgov_log::trust::write_atomically(&dir.path().join("w.key"), key.as_bytes()).unwrap();
+        zkgov_keys::files::write_atomically(&dir.path().join("w.key"), key.as_bytes()).unwrap();
         let config = dir.path().join("witness.toml");
         std::fs::write(
             &config,
@@ -450,7 +450,7 @@ mod tests {
                 .to_string();
             assert!(error.contains("chmod 600"), "{error}");
             // A log key is not a witness key.
-            zkgov_log::trust::write_atomically(&key, log.private_key().as_bytes()).unwrap();
+            zkgov_keys::files::write_atomically(&key, log.private_key().as_bytes()).unwrap();
             let error = Witness::open(WitnessConfig::load(&config).unwrap())
                 .err()
                 .unwrap()
