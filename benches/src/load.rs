@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use zkgov_circuits::field::to_decimal;
 use zkgov_circuits::statement::Statement;
 use zkgov_circuits::Fr;
-use zkgov_keys::snarkjs;
 use zkgov_prover::engine::Engine;
+use zkgov_verifier::proof_line::ProofLine;
 use zkgov_verifier::service::config::TokenHash;
 
 use crate::workload::ReferenceWorkload;
@@ -94,20 +94,13 @@ pub fn reference_bodies(cases: usize, seed: u64, tamper: bool) -> (ReferenceWork
             let proof = result.expect("every reference case proves");
             let case = format!("CASE-2026-{i:06}");
             assert_eq!(Statement::case_id(&case), statement.case_id);
-            let mut inputs = statement.public_inputs();
+            let mut body = ProofLine::new(&key_id, &case, &statement, &proof);
             if tamper {
                 // The subject tag: still a canonical field element, so the
                 // proof is refused by the pairing check and nothing before.
-                inputs[2] += Fr::from(1u64);
+                body.public_inputs[2] =
+                    to_decimal(&(statement.public_inputs()[2] + Fr::from(1u64)));
             }
-            let body = json!({
-                "status": "proven",
-                "key_id": key_id,
-                "case_id": case,
-                "registry_root": to_decimal(&statement.registry_root),
-                "public_inputs": inputs.iter().map(to_decimal).collect::<Vec<_>>(),
-                "proof": snarkjs::proof_to_json(&proof),
-            });
             bodies[i] = Some(Bytes::from(serde_json::to_vec(&body).expect("JSON")));
             done += 1;
             if done % step == 0 || done == cases {

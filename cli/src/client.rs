@@ -33,6 +33,7 @@ use zkgov_verifier::client::{
     compare_verified, current_checkpoint, AuditError, Client, ClientError, CompareError,
     MonitorError, Submitted,
 };
+use zkgov_verifier::proof_line::ProofLine;
 // `log verify` and its monitor download tiles: only what grew since the
 // trusted checkpoint.
 use zkgov_verifier::tiled::{audit, monitor};
@@ -115,15 +116,15 @@ pub(crate) struct SubmitArgs {
 /// The proven lines of a `zkgov prove` output file, and the other lines
 /// counted by status.
 struct ProveOutput {
-    /// Each proven line's case id and the line itself, the submission body.
-    proven: Vec<(String, Value)>,
+    /// The proven lines, each a submission body.
+    proven: Vec<ProofLine>,
     /// Lines not submitted, by status.
     skipped: BTreeMap<String, u64>,
 }
 
 /// Reads and checks a whole `zkgov prove` output before anything is sent:
-/// a line that is not a JSON object with a string `status` (and, when
-/// proven, a string `case_id`) is malformed.
+/// a line that is not a JSON object with a string `status`, or a proven
+/// line that is not a [`ProofLine`], is malformed.
 fn read_prove_output(path: &Path) -> Result<ProveOutput> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -150,10 +151,9 @@ fn read_prove_output(path: &Path) -> Result<ProveOutput> {
             );
         };
         if status == "proven" {
-            let Some(case_id) = value.get("case_id").and_then(Value::as_str) else {
-                return Err(malformed("a proven line without a string `case_id`".into()).into());
-            };
-            output.proven.push((case_id.to_string(), value.clone()));
+            let line = serde_json::from_value(value)
+                .map_err(|e| malformed(format!("a proven line that is not a proof line: {e}")))?;
+            output.proven.push(line);
         } else {
             *output.skipped.entry(status.to_string()).or_default() += 1;
         }
@@ -200,15 +200,14 @@ pub(crate) fn submit(args: &SubmitArgs) -> Result<ExitCode> {
     let mut tally = SubmitTally::default();
     let mut failure = None;
     for batch in input.proven.chunks(args.batch as usize) {
-        let items: Vec<Value> = batch.iter().map(|(_, line)| line.clone()).collect();
-        let outcomes = match client.submit_batch(&items) {
+        let outcomes = match client.submit_batch(batch) {
             Ok(outcomes) => outcomes,
             Err(e) => {
                 failure = Some(e);
                 break;
             }
         };
-        for ((case_id, _), outcome) in batch.iter().zip(outcomes) {
+        for (ProofLine { case_id, .. }, outcome) in batch.iter().zip(outcomes) {
             let line = match outcome {
                 Submitted::Accepted(receipt) => {
                     tally.accepted += 1;

@@ -45,9 +45,9 @@ use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::{Record, Schema};
 use zkgov_circuits::statement::{Statement, SubjectTag};
 use zkgov_circuits::Fr;
-use zkgov_keys::snarkjs;
 use zkgov_prover::engine::Engine;
 use zkgov_prover::registry::Registry;
+use zkgov_verifier::proof_line::ProofLine;
 
 use crate::Malformed;
 
@@ -103,34 +103,18 @@ pub(crate) struct CaseRow {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub(crate) enum Outcome {
-    Proven {
-        case_id: String,
-        key_id: String,
-        registry_root: String,
-        public_inputs: Vec<String>,
-        proof: serde_json::Value,
-    },
-    NotSatisfied {
-        case_id: String,
-        reason: String,
-    },
-    SubjectNotFound {
-        case_id: String,
-    },
-    Revoked {
-        case_id: String,
-    },
-    InvalidInput {
-        case_id: String,
-        reason: String,
-    },
+    Proven(ProofLine),
+    NotSatisfied { case_id: String, reason: String },
+    SubjectNotFound { case_id: String },
+    Revoked { case_id: String },
+    InvalidInput { case_id: String, reason: String },
 }
 
 impl Outcome {
     /// The line's `status`.
     fn status(&self) -> &'static str {
         match self {
-            Outcome::Proven { .. } => "proven",
+            Outcome::Proven(_) => "proven",
             Outcome::NotSatisfied { .. } => "not_satisfied",
             Outcome::SubjectNotFound { .. } => "subject_not_found",
             Outcome::Revoked { .. } => "revoked",
@@ -140,7 +124,7 @@ impl Outcome {
 
     fn case_id(&self) -> &str {
         match self {
-            Outcome::Proven { case_id, .. }
+            Outcome::Proven(ProofLine { case_id, .. })
             | Outcome::NotSatisfied { case_id, .. }
             | Outcome::SubjectNotFound { case_id }
             | Outcome::Revoked { case_id }
@@ -149,20 +133,13 @@ impl Outcome {
     }
 }
 
-/// A proof as a `proven` output line states it.
-pub(crate) struct ProvenLine {
-    pub(crate) case_id: String,
-    pub(crate) public_inputs: Vec<String>,
-    pub(crate) proof: serde_json::Value,
-}
-
 /// The proof of output `text`: its one line, or the line of `case`, which
 /// must be `proven` and, where `key_id` is given, under that key.
 pub(crate) fn proven_line(
     text: &str,
     case: Option<&str>,
     key_id: Option<&str>,
-) -> Result<ProvenLine, String> {
+) -> Result<ProofLine, String> {
     let mut chosen = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -182,23 +159,14 @@ pub(crate) fn proven_line(
         (n, None) => return Err(format!("{n} lines: name the one to verify with --case")),
     };
     match outcome {
-        Outcome::Proven {
-            case_id,
-            key_id: line_key,
-            public_inputs,
-            proof,
-            ..
-        } => {
-            if let Some(key_id) = key_id.filter(|k| *k != line_key) {
+        Outcome::Proven(line) => {
+            if let Some(key_id) = key_id.filter(|k| *k != line.key_id) {
                 return Err(format!(
-                    "case {case_id} is proved under key {line_key}, but the key directory holds {key_id}"
+                    "case {} is proved under key {}, but the key directory holds {key_id}",
+                    line.case_id, line.key_id
                 ));
             }
-            Ok(ProvenLine {
-                case_id,
-                public_inputs,
-                proof,
-            })
+            Ok(line)
         }
         other => Err(format!(
             "case {} is `{}`: there is no proof to verify",
@@ -458,38 +426,41 @@ pub(crate) fn parse_case_secret(text: &str) -> Result<Fr, String> {
     Ok(secret)
 }
 
-/// Cases decided together, their paths read from the registry as one
+/// Cases planned together, their paths read from the registry as one
 /// batch.
 const PATH_BATCH: usize = 256;
 
-/// What a case needs: a proof, or nothing more.
-pub(crate) enum Decision {
+/// What a case needs: a proof (its statement and witness), or nothing
+/// more than its output line.
+pub(crate) enum Plan {
     Prove(Box<(Statement, StatementWitness)>),
     Done(Outcome),
 }
 
-/// A case's decision: what [`decide_batch`] decides for one row.
-pub(crate) fn decide(
+/// A case's plan: what [`plan_cases`] plans for one row. Every live
+/// record of the subject is tried, and the first that satisfies the
+/// policy is proved.
+pub(crate) fn plan_case(
     row: Result<CaseRow, String>,
     registry: &Registry,
     schema: &Schema,
     policy: &Policy,
     params: &[Fr],
-) -> (String, Decision) {
-    decide_batch(vec![row], registry, schema, policy, params)
+) -> (String, Plan) {
+    plan_cases(vec![row], registry, schema, policy, params)
         .pop()
-        .expect("one decision per row")
+        .expect("one plan per row")
 }
 
-/// The cases' decisions, in order, with the membership paths of every
+/// The cases' plans, in order, with the membership paths of every
 /// case to prove read from the registry as one batch.
-pub(crate) fn decide_batch(
+pub(crate) fn plan_cases(
     rows: Vec<Result<CaseRow, String>>,
     registry: &Registry,
     schema: &Schema,
     policy: &Policy,
     params: &[Fr],
-) -> Vec<(String, Decision)> {
+) -> Vec<(String, Plan)> {
     let judged: Vec<(String, Judged)> = rows
         .into_iter()
         .map(|row| judge(row, registry, schema, policy, params))
@@ -516,14 +487,14 @@ pub(crate) fn decide_batch(
                     path: paths.next().expect("one path per index"),
                     case_secret,
                 };
-                (case_id, Decision::Prove(Box::new((statement, witness))))
+                (case_id, Plan::Prove(Box::new((statement, witness))))
             }
-            Judged::Done(outcome) => (case_id, Decision::Done(outcome)),
+            Judged::Done(outcome) => (case_id, Plan::Done(outcome)),
         })
         .collect()
 }
 
-/// A case's decision before its path is read.
+/// A case's plan before its path is read.
 enum Judged {
     Prove {
         statement: Statement,
@@ -735,7 +706,6 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
     eprintln!("preparing the key {} …", identity.key_id);
     let engine = Engine::new(&keys, schema.clone(), policy.clone())?;
     let key_id = engine.key_id().to_string();
-    let root = identity.registry_root.clone();
     let mut out = OpenOptions::new()
         .create(true)
         .append(true)
@@ -782,15 +752,15 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
             let (seqs, rows): (Vec<usize>, Vec<_>) =
                 batch.into_iter().map(|(seq, (_, row))| (seq, row)).unzip();
             seqs.into_iter()
-                .zip(decide_batch(rows, registry, schema, policy, params))
+                .zip(plan_cases(rows, registry, schema, policy, params))
         })
-        .filter_map(move |(seq, (case_id, decision))| {
+        .filter_map(move |(seq, (case_id, plan))| {
             if done.contains(&case_id) && !case_id.is_empty() {
                 return None;
             }
-            match decision {
-                Decision::Prove(job) => Some(((seq as u64, case_id), job.0, job.1)),
-                Decision::Done(outcome) => {
+            match plan {
+                Plan::Prove(job) => Some(((seq as u64, case_id), job.0, job.1)),
+                Plan::Done(outcome) => {
                     decided
                         .lock()
                         .expect("no panics while held")
@@ -803,7 +773,7 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
 
     let mut write = |outcome: &Outcome, out: &mut File| -> Result<()> {
         match outcome {
-            Outcome::Proven { .. } => tally.proven += 1,
+            Outcome::Proven(_) => tally.proven += 1,
             Outcome::NotSatisfied { .. } => tally.not_satisfied += 1,
             Outcome::SubjectNotFound { .. } => tally.subject_not_found += 1,
             Outcome::Revoked { .. } => tally.revoked += 1,
@@ -843,13 +813,7 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
             if !args.no_self_check && !engine.verify(&statement, &proof) {
                 bail!("self-check: a proof does not verify; refusing to write it (is the key damaged?)");
             }
-            let outcome = Outcome::Proven {
-                case_id,
-                key_id: key_id.clone(),
-                registry_root: root.clone(),
-                public_inputs: statement.public_inputs().iter().map(to_decimal).collect(),
-                proof: snarkjs::proof_to_json(&proof),
-            };
+            let outcome = Outcome::Proven(ProofLine::new(&key_id, &case_id, &statement, &proof));
             write(&outcome, &mut out)
         })();
         if let Err(e) = step {

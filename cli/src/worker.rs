@@ -30,7 +30,7 @@ use zkgov_prover::registry::{NewRecord, Registry};
 use zkgov_verifier::client::{signed_body, Client};
 
 use crate::client::Server;
-use crate::prove::{decide, CaseRow, Decision, Outcome};
+use crate::prove::{plan_case, CaseRow, Outcome, Plan};
 use crate::Malformed;
 
 #[derive(Args)]
@@ -362,15 +362,15 @@ fn answer_evidence(
             case_secret: item["case_secret"].as_str().unwrap_or_default().to_string(),
         };
         let decided = match prover.policy.encode_params(&given) {
-            Ok(encoded) => decide(Ok(row), registry, &prover.schema, &prover.policy, &encoded).1,
-            Err(e) => Decision::Done(Outcome::InvalidInput {
+            Ok(encoded) => plan_case(Ok(row), registry, &prover.schema, &prover.policy, &encoded).1,
+            Err(e) => Plan::Done(Outcome::InvalidInput {
                 case_id: row.case_id,
                 reason: e.to_string(),
             }),
         };
         match decided {
-            Decision::Prove(job) => by_key.entry(key_id).or_default().push((id, job)),
-            Decision::Done(outcome) => {
+            Plan::Prove(job) => by_key.entry(key_id).or_default().push((id, job)),
+            Plan::Done(outcome) => {
                 tally.unmet += 1;
                 answers.push(unmet_answer(client, item, outcome)?);
             }
@@ -415,7 +415,7 @@ fn unmet_answer(client: &Client, item: &Value, outcome: Outcome) -> Result<Value
         ),
         Outcome::SubjectNotFound { .. } => ("subject_not_found", vec![]),
         Outcome::Revoked { .. } => ("revoked", vec![]),
-        Outcome::InvalidInput { .. } | Outcome::Proven { .. } => ("invalid_input", vec![]),
+        Outcome::InvalidInput { .. } | Outcome::Proven(_) => ("invalid_input", vec![]),
     };
     let entry = Entry::Unmet {
         case_id: item["case_id"].as_str().unwrap_or_default().to_string(),

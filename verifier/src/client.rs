@@ -24,6 +24,8 @@ use zkgov_log::tree::{
 };
 use zkgov_log::{decode_hash, encode_hash};
 
+use crate::proof_line::ProofLine;
+
 /// What can go wrong talking to the service.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -297,7 +299,7 @@ impl Client {
     }
 
     /// Submits one proof (a `proven` line of `zkgov prove`).
-    pub fn submit(&self, submission: &Value) -> Result<Submitted, ClientError> {
+    pub fn submit(&self, submission: &ProofLine) -> Result<Submitted, ClientError> {
         let url = self.url("/v1/proofs");
         let (status, text) = self.send(self.http.post(&url).json(submission), &url)?;
         match self.json(&url, status, &text) {
@@ -362,7 +364,7 @@ impl Client {
     }
 
     /// Submits a batch of proofs; one outcome per item.
-    pub fn submit_batch(&self, items: &[Value]) -> Result<Vec<Submitted>, ClientError> {
+    pub fn submit_batch(&self, items: &[ProofLine]) -> Result<Vec<Submitted>, ClientError> {
         let path = "/v1/proofs/batch";
         let (_, body) = self.post_json(path, &json!({ "items": items }))?;
         let results = body["results"]

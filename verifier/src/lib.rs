@@ -14,10 +14,13 @@
 //! - [`tiled`]: the same audit and monitor over C2SP tiles, downloading
 //!   only what is new since the trusted checkpoint.
 //! - [`witness`]: the C2SP witness server behind `zkgov witness serve`.
+//! - [`proof_line`]: one proof as `zkgov prove` writes it and the service
+//!   reads it.
 //!
 #![deny(missing_docs, unsafe_code)]
 
 pub mod client;
+pub mod proof_line;
 pub mod service;
 pub mod storage;
 pub mod tiled;

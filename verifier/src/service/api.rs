@@ -27,6 +27,7 @@ use super::auth::{AdminAuth, DepartmentAuth};
 use super::batcher;
 use super::error::ApiError;
 use super::{now, AppState, OPENAPI};
+use crate::proof_line::ProofLine;
 use crate::storage::{tree_error, Nodes, StorageError};
 
 /// A JSON request body parsed strictly ([`zkgov_log::json`]): UTF-8, an
@@ -430,16 +431,6 @@ pub(super) async fn post_root(
 
 // ---------------------------------------------------------------- proofs
 
-/// One proof submission: exactly a `proven` line of `zkgov prove`'s output
-/// (other fields, such as `status`, are ignored).
-#[derive(Deserialize)]
-pub(super) struct Submission {
-    pub(super) key_id: String,
-    pub(super) case_id: String,
-    pub(super) public_inputs: Vec<String>,
-    pub(super) proof: Value,
-}
-
 /// What a submission comes to before its proof is checked.
 enum Checked {
     /// The statement is logged already, with the same inputs.
@@ -454,7 +445,7 @@ enum Checked {
 fn check_submission(
     state: &AppState,
     department: &str,
-    submission: Submission,
+    submission: ProofLine,
 ) -> Result<Checked, ApiError> {
     check_case_id(&submission.case_id)?;
     let entry = Entry::Result {
@@ -507,7 +498,7 @@ fn refused(state: &AppState, error: ApiError) -> ApiError {
 pub(super) async fn post_proof(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
-    ApiJson(submission): ApiJson<Submission>,
+    ApiJson(submission): ApiJson<ProofLine>,
 ) -> Result<Response, ApiError> {
     let checked =
         check_submission(&state, &department.name, submission).map_err(|e| refused(&state, e))?;
@@ -564,7 +555,7 @@ pub(super) enum Item {
 pub(super) async fn settle(
     state: &Arc<AppState>,
     department: &str,
-    submissions: Vec<Result<Submission, ApiError>>,
+    submissions: Vec<Result<ProofLine, ApiError>>,
 ) -> Result<(Vec<Item>, String, u64), ApiError> {
     let mut items: Vec<Item> = submissions
         .into_iter()
@@ -654,7 +645,7 @@ pub(super) async fn post_batch(
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            serde_json::from_value::<Submission>(item)
+            serde_json::from_value::<ProofLine>(item)
                 .map_err(|e| ApiError::MalformedRequest(format!("items[{i}]: {e}")))
         })
         .collect();

@@ -32,7 +32,7 @@ use zkgov_log::signature::EntrySignature;
 
 use super::api::{
     append, append_one, blocking, no_store, receipt_response, settle, ApiJson, ApiPath, ApiQuery,
-    Item, JsonBody, Submission,
+    Item, JsonBody,
 };
 use super::appender::{Draft, Outcome};
 use super::auth::{
@@ -40,6 +40,7 @@ use super::auth::{
 };
 use super::error::ApiError;
 use super::{now, AppState};
+use crate::proof_line::ProofLine;
 use crate::storage::casework::{Leased, NewApplication, NewWork, Work, WorkKind};
 
 /// The client's address, as the accept loop saw it.
@@ -919,7 +920,7 @@ async fn complete(
     .await?;
 
     let mut results: Vec<Option<Value>> = vec![None; completions.len()];
-    let mut proofs: Vec<(usize, Work, Result<Submission, ApiError>)> = Vec::new();
+    let mut proofs: Vec<(usize, Work, Result<ProofLine, ApiError>)> = Vec::new();
     let mut drafts: Vec<(usize, Work, Draft)> = Vec::new();
     let mut done: Vec<(i64, u64, usize)> = Vec::new();
     let mut touched: Vec<String> = Vec::new();
@@ -958,9 +959,10 @@ async fn complete(
                     completion.public_inputs,
                     completion.proof,
                 ) {
-                    (Some(key_id), Some(public_inputs), Some(proof)) => Ok(Submission {
+                    (Some(key_id), Some(public_inputs), Some(proof)) => Ok(ProofLine {
                         key_id,
                         case_id: work.case_id.clone(),
+                        registry_root: String::new(),
                         public_inputs,
                         proof,
                     }),
