@@ -1223,7 +1223,7 @@ fn health_metrics_and_the_openapi_document_are_served() {
     assert_eq!(status, 200);
     let (status, metrics) = run.client.get_text("/metrics");
     assert_eq!(status, 200);
-    assert!(metrics.contains("# TYPE zkgov_http_requests_total counter"));
+    assert!(metrics.contains("# TYPE zkgov_http_requests counter"));
     assert!(
         metrics.contains(
             "zkgov_http_requests_total{method=\"GET\",route=\"/v1/keys/{key_id}\",status=\"200\"} 1"

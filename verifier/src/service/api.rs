@@ -281,7 +281,7 @@ pub(super) async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
 
 pub(super) async fn get_metrics(State(state): State<Arc<AppState>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
         state.metrics.render(*state.log_size.borrow()),
     )
         .into_response()
