@@ -49,7 +49,7 @@ use zkgov_verifier::service::RunningService;
 use zkgov_verifier::tiled::monitor;
 
 use crate::licence::{applicant_session, fetch_document};
-use crate::prove::{decide, CaseRow, Decision};
+use crate::prove::{plan_case, CaseRow, Plan};
 use crate::worker::{Tally, Worker};
 
 const REAL_ESTATE: &str = include_str!("../../schemas/real-estate.toml");
@@ -381,9 +381,9 @@ fn proving_rate(
             subject: subject.clone(),
             case_secret: to_decimal(&Fr::rand(&mut rand::rngs::OsRng)),
         };
-        match decide(Ok(row), registry, &schema, &policy, &encoded).1 {
-            Decision::Prove(job) => jobs.push(((), job.0, job.1)),
-            Decision::Done(outcome) => bail!("the sample subject {subject} gives {outcome:?}"),
+        match plan_case(Ok(row), registry, &schema, &policy, &encoded).1 {
+            Plan::Prove(job) => jobs.push(((), job.0, job.1)),
+            Plan::Done(outcome) => bail!("the sample subject {subject} gives {outcome:?}"),
         }
     }
     ensure!(
@@ -528,46 +528,33 @@ fn told(status: &Value) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn run(args: &DemoArgs) -> Result<()> {
-    let total = Instant::now();
-    ensure!(args.records >= 10, "--records must be at least 10");
-    ensure!(
-        args.applications >= 10,
-        "--applications must be at least 10"
-    );
-    let shape = TreeShape::new(4, 10)?;
-    ensure!(
-        u128::from(args.records) * 2 + u128::from(args.applications) <= shape.capacity(),
-        "--records {} is beyond the registry capacity",
-        args.records
-    );
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let data = &args.data_dir;
-    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
-    // Params computed at a case's creation use its date, UTC.
-    let today = chrono::Utc::now().date_naive().to_string();
+/// The three departments' registries.
+struct Registries {
+    land: Registry,
+    market: Registry,
+    health: Registry,
+}
 
-    println!("zkgov demo: clinics apply for a medical-institution licence, decided from two other departments' registries");
+/// Step 1: the registries of `records` synthetic records each, in
+/// `dir`.
+fn build_registries(
+    records: u64,
+    shape: TreeShape,
+    dir: &Path,
+    rng: &mut Synthetic,
+) -> Result<Registries> {
     println!(
-        "\n1. registries ({} synthetic records each, arity 4, depth 10, SQLite, in {})",
-        args.records,
-        data.join("registries").display()
+        "\n1. registries ({records} synthetic records each, arity 4, depth 10, SQLite, in {})",
+        dir.display()
     );
     let started = Instant::now();
-    let mut rng = Synthetic(args.seed);
-    let re_rows: Vec<_> = (0..args.records)
-        .map(|i| real_estate_record(&mut rng, i))
-        .collect();
-    let biz_rows: Vec<_> = (0..args.records)
-        .map(|i| business_record(&mut rng, i))
-        .collect();
+    let re_rows: Vec<_> = (0..records).map(|i| real_estate_record(rng, i)).collect();
+    let biz_rows: Vec<_> = (0..records).map(|i| business_record(rng, i)).collect();
     // The health department already holds licences of other institutions.
-    let lic_rows: Vec<_> = (0..args.records)
+    let lic_rows: Vec<_> = (0..records)
         .map(|i| {
             vec![
-                applicant(args.records * 10 + i),
+                applicant(records * 10 + i),
                 format!("MED-{i:08}"),
                 "clinic".to_string(),
                 rng.date(2015, 10),
@@ -575,32 +562,27 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
             ]
         })
         .collect();
-    let registries = data.join("registries");
-    let land_registry = build_registry(
-        &registries.join("real-estate"),
-        REAL_ESTATE,
-        shape,
-        re_rows,
-        &mut rng,
-    )?;
-    let market_registry = build_registry(
-        &registries.join("business-licences"),
-        BUSINESS,
-        shape,
-        biz_rows,
-        &mut rng,
-    )?;
-    let health_registry = build_registry(
-        &registries.join("medical-licences"),
-        LICENCES,
-        shape,
-        lic_rows,
-        &mut rng,
-    )?;
+    let built = Registries {
+        land: build_registry(&dir.join("real-estate"), REAL_ESTATE, shape, re_rows, rng)?,
+        market: build_registry(
+            &dir.join("business-licences"),
+            BUSINESS,
+            shape,
+            biz_rows,
+            rng,
+        )?,
+        health: build_registry(
+            &dir.join("medical-licences"),
+            LICENCES,
+            shape,
+            lic_rows,
+            rng,
+        )?,
+    };
     for (name, registry) in [
-        ("real-estate", &land_registry),
-        ("business-licences", &market_registry),
-        ("medical-licences", &health_registry),
+        ("real-estate", &built.land),
+        ("business-licences", &built.market),
+        ("medical-licences", &built.health),
     ] {
         println!(
             "  {name:<18} {} records, root {}…",
@@ -609,21 +591,29 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         );
     }
     println!("  built in {:.2?}", started.elapsed());
+    Ok(built)
+}
 
-    // Sort applicants by what should happen to them, so that every kind of
-    // case is shown.
-    let premises = Policy::from_toml("policy.toml", PREMISES, land_registry.schema())?;
-    let business = Policy::from_toml("policy.toml", ACTIVE_BUSINESS, market_registry.schema())?;
-    let re_params = [("min_area", "120"), ("usage", "medical"), ("today", &today)];
-    let biz_params = [("today", today.as_str()), ("min_capital", "300000")];
-    let re_encoded = premises.encode_params(&re_params)?;
-    let biz_encoded = business.encode_params(&biz_params)?;
+/// The applicants, each with what should happen to their case: sorted
+/// by what the registries hold about them, so that every kind of case is
+/// shown, nine in ten approved or refused on one condition, one in ten
+/// unknown.
+fn choose_applicants(
+    args: &DemoArgs,
+    (land, re_params): (&Registry, &[(&str, &str)]),
+    (market, biz_params): (&Registry, &[(&str, &str)]),
+    rng: &mut Synthetic,
+) -> Result<Vec<(String, Kind)>> {
+    let premises = Policy::from_toml("policy.toml", PREMISES, land.schema())?;
+    let business = Policy::from_toml("policy.toml", ACTIVE_BUSINESS, market.schema())?;
+    let re_encoded = premises.encode_params(re_params)?;
+    let biz_encoded = business.encode_params(biz_params)?;
     let mut pools: BTreeMap<Kind, Vec<u64>> = BTreeMap::new();
     for i in 0..args.records {
-        let land = land_registry.record(i).context("a land record")?;
-        let market = market_registry.record(i).context("a business record")?;
-        let re_fail = premises.failures(land_registry.schema(), &land.values, &re_encoded);
-        let biz_fail = business.failures(market_registry.schema(), &market.values, &biz_encoded);
+        let land_record = land.record(i).context("a land record")?;
+        let market_record = market.record(i).context("a business record")?;
+        let re_fail = premises.failures(land.schema(), &land_record.values, &re_encoded);
+        let biz_fail = business.failures(market.schema(), &market_record.values, &biz_encoded);
         let kind = match (re_fail.as_slice(), biz_fail.as_slice()) {
             ([], []) => Kind::Approved,
             ([only], []) if only.starts_with("area_m2") => Kind::TooSmall,
@@ -660,32 +650,66 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         };
         applicants.push((subject, kind));
     }
+    Ok(applicants)
+}
 
+/// Step 2: the three policies' keys, cached under `data`.
+fn department_keys(data: &Path, shape: TreeShape) -> Result<[KeyDir; 3]> {
     println!("\n2. keys (cached in {})", data.join("keys").display());
-    let re_keys = cached_keys(
-        &data.join("keys/medical-premises"),
-        REAL_ESTATE,
-        PREMISES,
-        shape,
-    )?;
-    let biz_keys = cached_keys(
-        &data.join("keys/active-medical-business"),
-        BUSINESS,
-        ACTIVE_BUSINESS,
-        shape,
-    )?;
-    let lic_keys = cached_keys(
-        &data.join("keys/valid-medical-licence"),
-        LICENCES,
-        VALID_LICENCE,
-        shape,
-    )?;
-    for keys in [&re_keys, &biz_keys, &lic_keys] {
+    let mut keys = Vec::new();
+    for (dir, schema, policy) in [
+        ("keys/medical-premises", REAL_ESTATE, PREMISES),
+        ("keys/active-medical-business", BUSINESS, ACTIVE_BUSINESS),
+        ("keys/valid-medical-licence", LICENCES, VALID_LICENCE),
+    ] {
+        let key = cached_keys(&data.join(dir), schema, policy, shape)?;
         println!(
             "  {:<24} key {}",
-            keys.metadata.policy.name, keys.metadata.key_id
+            key.metadata.policy.name, key.metadata.key_id
         );
+        keys.push(key);
     }
+    Ok(keys.try_into().expect("three policies, three keys"))
+}
+
+pub(crate) fn run(args: &DemoArgs) -> Result<()> {
+    let total = Instant::now();
+    ensure!(args.records >= 10, "--records must be at least 10");
+    ensure!(
+        args.applications >= 10,
+        "--applications must be at least 10"
+    );
+    let shape = TreeShape::new(4, 10)?;
+    ensure!(
+        u128::from(args.records) * 2 + u128::from(args.applications) <= shape.capacity(),
+        "--records {} is beyond the registry capacity",
+        args.records
+    );
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let data = &args.data_dir;
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    // Params computed at a case's creation use its date, UTC.
+    let today = chrono::Utc::now().date_naive().to_string();
+
+    println!("zkgov demo: clinics apply for a medical-institution licence, decided from two other departments' registries");
+    let registries = data.join("registries");
+    let mut rng = Synthetic(args.seed);
+    let Registries {
+        land: land_registry,
+        market: market_registry,
+        health: health_registry,
+    } = build_registries(args.records, shape, &registries, &mut rng)?;
+    let re_params = [("min_area", "120"), ("usage", "medical"), ("today", &today)];
+    let biz_params = [("today", today.as_str()), ("min_capital", "300000")];
+    let applicants = choose_applicants(
+        args,
+        (&land_registry, &re_params),
+        (&market_registry, &biz_params),
+        &mut rng,
+    )?;
+    let [re_keys, biz_keys, lic_keys] = department_keys(data, shape)?;
 
     println!("\n3. proving alone, for comparison ({SAMPLE} proofs per policy after {threads} to warm up, {threads} threads, no service)");
     let sample = |kind: Kind| -> Vec<String> {
