@@ -898,6 +898,14 @@ impl LogState {
         self.last_time
     }
 
+    /// The time the next entry takes when stamped at `now`: `now`, or the
+    /// last entry's time if that is later, since times never go back.
+    /// Requests stamped out of order (across a second's boundary, or
+    /// against a clock that stepped back) are stamped so.
+    pub fn next_time(&self, now: i64) -> i64 {
+        self.last_time.map_or(now, |last| last.max(now))
+    }
+
     /// How many entries of each kind were applied.
     pub fn counts(&self) -> Counts {
         self.counts

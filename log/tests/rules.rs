@@ -186,6 +186,14 @@ fn times_never_go_back() {
         Err(Refusal::TimeWentBack { .. })
     ));
     state.apply(&root("land-registry", 8, T0)).unwrap();
+    // A request whose clock was read before the last entry was stamped
+    // takes the last entry's time, and is accepted.
+    assert_eq!(state.next_time(T0 - 1), T0);
+    assert_eq!(state.next_time(T0 + 5), T0 + 5);
+    state
+        .apply(&root("land-registry", 9, state.next_time(T0 - 1)))
+        .unwrap();
+    assert_eq!(LogState::new().next_time(T0 - 1), T0 - 1);
 }
 
 #[test]

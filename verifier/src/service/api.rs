@@ -448,6 +448,7 @@ fn check_submission(
     submission: ProofLine,
 ) -> Result<Checked, ApiError> {
     check_case_id(&submission.case_id)?;
+    let log = state.log();
     let entry = Entry::Result {
         key_id: submission.key_id,
         case_id: submission.case_id,
@@ -460,9 +461,11 @@ fn check_submission(
         public_inputs: submission.public_inputs,
         proof: submission.proof,
         department: department.to_string(),
-        time: format_time(now()),
+        // Judged against the log as it stands now, which may hold an
+        // entry stamped after this request's clock was read.
+        time: format_time(log.next_time(now())),
     };
-    let (key, inputs) = match state.log().claim_inputs(&entry) {
+    let (key, inputs) = match log.claim_inputs(&entry) {
         Ok(claim) => claim,
         Err(Refusal::AlreadyLogged { index }) => return Ok(Checked::Existing(index)),
         Err(refusal) => return Err(ApiError::Refused(refusal)),

@@ -310,8 +310,7 @@ fn judge(
         let mut mine = Vec::with_capacity(pending.drafts.len());
         for draft in &pending.drafts {
             let mut entry = draft.entry.clone();
-            // Times never go back, even when requests stamped out of order.
-            let time = super::now().max(state.last_time().unwrap_or(i64::MIN));
+            let time = state.next_time(super::now());
             entry.set_time(time);
             if let Entry::Decision {
                 case_id,

@@ -96,9 +96,7 @@ pub fn hand_over_if_asked(
         (_, Some(next)) if next.verifier_key() != current => next,
         _ => return Ok(signed),
     };
-    let time = log
-        .last_time()
-        .map_or_else(super::now, |last| last.max(super::now()));
+    let time = log.next_time(super::now());
     let entry = handover_entry(signed.signer(), &next.verifier_key(), format_time(time));
     append_direct(storage, log, |_| Some(entry.clone()))?;
     tracing::info!(
