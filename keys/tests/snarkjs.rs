@@ -1,16 +1,17 @@
 //! The snarkjs JSON formats: round trips, real snarkjs output, verification,
 //! and one test per refusal, each pinned to its exact variant and path.
 
+mod support;
+
 use ark_bn254::{Bn254, Fq, Fq2, Fr, G1Affine, G2Affine};
 use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{One, PrimeField};
 use ark_groth16::{Groth16, Proof, VerifyingKey};
-use ark_relations::lc;
-use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError, Variable};
 use ark_snark::SNARK;
 use ark_std::rand::{rngs::StdRng, SeedableRng};
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use support::circuit::ProductAndSum;
 use zkgov_keys::snarkjs::{self, SnarkjsError};
 
 const SNARKJS_VK: &str = include_str!("data/snarkjs/multiplier_vk.json");
@@ -20,28 +21,6 @@ const SNARKJS_PUBLIC: &str = include_str!("data/snarkjs/multiplier_public.json")
 /// BN254's base field modulus q and scalar field modulus r.
 const Q: &str = "21888242871839275222246405745257275088696311157297823662689037894645226208583";
 const R: &str = "21888242871839275222246405745257275088548364400416034343698204186575808495617";
-
-/// Knowledge of x, y with x·y = product and x + y = sum; both public.
-#[derive(Clone)]
-struct ProductAndSum {
-    x: Option<Fr>,
-    y: Option<Fr>,
-}
-
-impl ConstraintSynthesizer<Fr> for ProductAndSum {
-    fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
-        let missing = || SynthesisError::AssignmentMissing;
-        let product = cs
-            .new_input_variable(|| Ok(self.x.ok_or_else(missing)? * self.y.ok_or_else(missing)?))?;
-        let sum = cs
-            .new_input_variable(|| Ok(self.x.ok_or_else(missing)? + self.y.ok_or_else(missing)?))?;
-        let x = cs.new_witness_variable(|| self.x.ok_or_else(missing))?;
-        let y = cs.new_witness_variable(|| self.y.ok_or_else(missing))?;
-        cs.enforce_constraint(lc!() + x, lc!() + y, lc!() + product)?;
-        cs.enforce_constraint(lc!() + x + y, lc!() + Variable::One, lc!() + sum)?;
-        Ok(())
-    }
-}
 
 /// A key, a proof for x = 3, y = 11, and its public inputs [33, 14].
 fn arkworks_proof() -> (VerifyingKey<Bn254>, Proof<Bn254>, Vec<Fr>) {

@@ -12,34 +12,11 @@ use ark_bn254::{Bn254, Fr};
 use ark_ec::CurveGroup;
 use ark_ff::One;
 use ark_groth16::{Groth16, Proof, VerifyingKey};
-use ark_relations::lc;
-use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError, Variable};
 use ark_snark::SNARK;
 use ark_std::rand::{rngs::StdRng, SeedableRng};
 use serde_json::Value;
+use support::circuit::ProductAndSum;
 use zkgov_keys::snarkjs;
-
-/// Knowledge of x, y with x·y = product and x + y = sum; both public.
-#[derive(Clone)]
-struct ProductAndSum {
-    x: Option<Fr>,
-    y: Option<Fr>,
-}
-
-impl ConstraintSynthesizer<Fr> for ProductAndSum {
-    fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
-        let missing = || SynthesisError::AssignmentMissing;
-        let product = cs
-            .new_input_variable(|| Ok(self.x.ok_or_else(missing)? * self.y.ok_or_else(missing)?))?;
-        let sum = cs
-            .new_input_variable(|| Ok(self.x.ok_or_else(missing)? + self.y.ok_or_else(missing)?))?;
-        let x = cs.new_witness_variable(|| self.x.ok_or_else(missing))?;
-        let y = cs.new_witness_variable(|| self.y.ok_or_else(missing))?;
-        cs.enforce_constraint(lc!() + x, lc!() + y, lc!() + product)?;
-        cs.enforce_constraint(lc!() + x + y, lc!() + Variable::One, lc!() + sum)?;
-        Ok(())
-    }
-}
 
 fn write_json(path: &Path, value: &Value) {
     std::fs::write(path, serde_json::to_vec_pretty(value).unwrap()).unwrap();

@@ -3,6 +3,8 @@
 //! `interop/package-lock.json` with `npm ci`.
 #![allow(dead_code)]
 
+pub mod circuit;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
