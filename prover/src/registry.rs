@@ -521,13 +521,25 @@ impl From<zkgov_keys::files::FileError> for RegistryError {
     }
 }
 
-/// A `records` row as `check` reads it: index, subject key, raw values,
-/// salt, revoked, leaf.
-type CheckedRow = (i64, i64, String, Vec<u8>, bool, Vec<u8>);
+/// A `records` row, its columns in the table's order, as `check` reads
+/// it.
+struct RecordRow {
+    idx: i64,
+    subject_key: i64,
+    raw: String,
+    salt: Vec<u8>,
+    revoked: bool,
+    leaf: Vec<u8>,
+}
 
-/// A `records` row as an append writes it, after its index: subject key,
-/// raw values, salt, revoked, leaf.
-type NewRow = (i64, String, [u8; 32], bool, [u8; 32]);
+/// A `records` row as an append writes it, before its index is given.
+struct NewRow {
+    subject_key: i64,
+    raw: String,
+    salt: [u8; 32],
+    revoked: bool,
+    leaf: [u8; 32],
+}
 
 /// The I/O error for `path`, as a closure for `map_err`.
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> RegistryError + '_ {
@@ -1715,16 +1727,16 @@ impl Registry {
             let mut stmt = conn
                 .prepare_cached("SELECT idx, subject_key, raw, salt, revoked, leaf FROM records WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")
                 .map_err(&err)?;
-            let rows: Vec<CheckedRow> = stmt
+            let rows: Vec<RecordRow> = stmt
                 .query_map([start as i64, end as i64], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
+                    Ok(RecordRow {
+                        idx: r.get(0)?,
+                        subject_key: r.get(1)?,
+                        raw: r.get(2)?,
+                        salt: r.get(3)?,
+                        revoked: r.get(4)?,
+                        leaf: r.get(5)?,
+                    })
                 })
                 .map_err(&err)?
                 .collect::<Result<_, _>>()
@@ -1732,32 +1744,32 @@ impl Registry {
             let problems: Vec<Option<(u64, String)>> = rows
                 .par_iter()
                 .enumerate()
-                .map(|(offset, (index, key, raw, salt, is_revoked, leaf))| {
+                .map(|(offset, row)| {
                     let expected = start + offset as u64;
-                    if *index as u64 != expected {
+                    if row.idx as u64 != expected {
                         return Some((expected, format!("record {expected} is missing")));
                     }
                     let stored = match decode_row(
                         &self.schema,
                         &self.db_path,
                         expected,
-                        raw,
-                        salt,
-                        *is_revoked,
+                        &row.raw,
+                        &row.salt,
+                        row.revoked,
                     ) {
                         Ok(s) => s,
                         Err(e) => return Some((expected, e.to_string())),
                     };
                     let subject = stored.record.values[self.schema.subject];
-                    if db::subject_key(&subject) != *key {
+                    if db::subject_key(&subject) != row.subject_key {
                         return Some((expected, "its subject key is not its subject's".into()));
                     }
-                    let computed = if *is_revoked {
+                    let computed = if row.revoked {
                         Fr::zero()
                     } else {
                         self.schema.leaf(&stored.record)
                     };
-                    match db::from_bytes(leaf) {
+                    match db::from_bytes(&row.leaf) {
                         Some(l) if l == computed => None,
                         Some(l) => Some((
                             expected,
@@ -1775,14 +1787,14 @@ impl Registry {
                 })
                 .collect();
             if rows.len() as u64 != end - start {
-                let present: HashSet<u64> = rows.iter().map(|r| r.0 as u64).collect();
+                let present: HashSet<u64> = rows.iter().map(|r| r.idx as u64).collect();
                 let missing = (start..end).find(|i| !present.contains(i)).expect("a gap");
                 return Err(failed(format!("record {missing}"), "missing".into()));
             }
             if let Some((index, problem)) = problems.into_iter().flatten().next() {
                 return Err(failed(format!("leaf {index}"), problem));
             }
-            revoked += rows.iter().filter(|r| r.4).count() as u64;
+            revoked += rows.iter().filter(|r| r.revoked).count() as u64;
             start = end;
         }
         if revoked != meta_revoked as u64 {
@@ -2181,13 +2193,13 @@ impl Builder {
                 } else {
                     schema.leaf(record)
                 };
-                (
-                    db::subject_key(&record.values[schema.subject]),
-                    serde_json::to_string(raw).expect("strings serialize"),
-                    db::to_bytes(&record.salt),
-                    *revoked != 0,
-                    db::to_bytes(&leaf),
-                )
+                NewRow {
+                    subject_key: db::subject_key(&record.values[schema.subject]),
+                    raw: serde_json::to_string(raw).expect("strings serialize"),
+                    salt: db::to_bytes(&record.salt),
+                    revoked: *revoked != 0,
+                    leaf: db::to_bytes(&leaf),
+                }
             })
             .collect();
         let err = db::error_at(&self.db_path);
@@ -2195,18 +2207,18 @@ impl Builder {
             .conn
             .prepare_cached("INSERT INTO records (idx, subject_key, raw, salt, revoked, leaf) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
             .map_err(&err)?;
-        for (key, raw, salt, revoked, leaf) in rows {
+        for row in rows {
             put.execute(rusqlite::params![
                 self.len as i64,
-                key,
-                raw,
-                salt.as_slice(),
-                revoked,
-                leaf.as_slice()
+                row.subject_key,
+                row.raw,
+                row.salt.as_slice(),
+                row.revoked,
+                row.leaf.as_slice()
             ])
             .map_err(&err)?;
             self.len += 1;
-            self.revoked += u64::from(revoked);
+            self.revoked += u64::from(row.revoked);
         }
         Ok(())
     }
