@@ -51,3 +51,10 @@ pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T 
         .expect("a rayon pool")
         .install(f)
 }
+
+/// The median of `values`: the middle one, the upper of the two middle
+/// ones for an even count. Timings are never NaN.
+pub fn median<T: PartialOrd + Copy>(mut values: Vec<T>) -> T {
+    values.sort_by(|a, b| a.partial_cmp(b).expect("comparable timings"));
+    values[values.len() / 2]
+}

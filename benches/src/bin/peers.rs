@@ -44,8 +44,8 @@ use plotters::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::{json, Value};
-use zkgov_benches::with_threads;
 use zkgov_benches::workload::ReferenceWorkload;
+use zkgov_benches::{median, with_threads};
 use zkgov_circuits::circuit::{StatementCircuit, StatementWitness};
 use zkgov_circuits::field::to_decimal;
 use zkgov_circuits::statement::Statement;
@@ -137,11 +137,6 @@ fn spinner(what: &str) -> ProgressBar {
     spinner.set_message(what.to_string());
     spinner.enable_steady_tick(Duration::from_millis(200));
     spinner
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
 }
 
 fn load_average() -> String {

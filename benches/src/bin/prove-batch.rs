@@ -27,6 +27,7 @@ use ark_groth16::Groth16;
 use ark_snark::SNARK;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use zkgov_benches::median;
 use zkgov_benches::workload::ReferenceWorkload;
 use zkgov_circuits::circuit::{CircuitSize, StatementCircuit};
 use zkgov_circuits::Fr;
@@ -46,11 +47,6 @@ fn status(field: &str) -> String {
                 .map(|l| l[field.len()..].trim().to_string())
         })
         .unwrap_or_else(|| "n/a".into())
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
 }
 
 fn ms(d: Duration) -> String {

@@ -49,6 +49,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use zkgov_benches::load::{reference_bodies, write_config, REGISTRY, TOKEN};
+use zkgov_benches::median;
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_circuits::statement::Statement;
 use zkgov_circuits::Fr;
@@ -99,11 +100,6 @@ fn options() -> Options {
             .unwrap_or_else(|| usage());
     }
     o
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn best(values: &[f64]) -> f64 {

@@ -23,8 +23,8 @@ use ark_bn254::Bn254;
 use ark_ff::One;
 use ark_groth16::Proof;
 use rayon::prelude::*;
-use zkgov_benches::with_threads;
 use zkgov_benches::workload::ReferenceWorkload;
+use zkgov_benches::{median, with_threads};
 use zkgov_circuits::Fr;
 use zkgov_log::verify::{verify, verify_batch, Item, PreparedKey};
 use zkgov_prover::engine::Engine;
@@ -39,11 +39,6 @@ const BATCH_SIZES: [usize; 4] = [1, 8, 64, 256];
 /// Seconds per proof as microseconds.
 fn per_proof_us(elapsed: Duration, proofs: usize) -> f64 {
     elapsed.as_secs_f64() * 1e6 / proofs as f64
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// Times `verify` on every item, in turn or in parallel across items; all
