@@ -493,22 +493,6 @@ pub(crate) fn plan_append<'a>(
     Ok(AppendPlan { outcomes, new })
 }
 
-/// The entries other writers appended since `seen`, for
-/// [`Storage::append_after`], in a log of `size` entries: `read(start,
-/// end)` reads them inside the append's transaction. A log shorter than
-/// `seen` is [`StorageError::Behind`]; without `seen`, there are none.
-pub(crate) fn appended_since(
-    seen: Option<u64>,
-    size: u64,
-    read: impl FnOnce(u64, u64) -> Result<Vec<Vec<u8>>>,
-) -> Result<Vec<Vec<u8>>> {
-    match seen {
-        Some(seen) if seen > size => Err(StorageError::Behind { seen, size }),
-        Some(seen) if seen < size => read(seen, size),
-        _ => Ok(Vec::new()),
-    }
-}
-
 impl<T> Stored<T> {
     /// The same index with its record mapped, such as a typed row to an
     /// [`IndexRecord`].

@@ -59,8 +59,8 @@ use super::sql::{
     ROOT_COLUMNS,
 };
 use super::{
-    appended_since, plan_append, tree_error, Appended, DecisionRecord, IndexCounts, IndexRecord,
-    KeyRecord, NewEntry, ResultRecord, RootRecord, StatementKey, Storage, StorageError, Stored,
+    plan_append, tree_error, Appended, DecisionRecord, IndexCounts, IndexRecord, KeyRecord,
+    NewEntry, ResultRecord, RootRecord, StatementKey, Storage, StorageError, Stored,
 };
 use zkgov_log::tree::{self, Hash, NodeId, NodeReader};
 
@@ -720,10 +720,7 @@ impl Storage for PostgresStorage {
             "SET LOCAL synchronous_commit = on; SELECT pg_advisory_xact_lock({APPEND_LOCK});"
         ))
         .map_err(db)?;
-        let size = sql::size(&mut tx)?;
-        let others = appended_since(seen, size, |start, end| {
-            sql::read_range(&mut tx, start, end)
-        })?;
+        let (size, others) = sql::appended_since(&mut tx, seen)?;
         let entries = build(&others);
         if entries.is_empty() {
             return Ok(Vec::new());

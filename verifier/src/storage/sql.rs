@@ -199,6 +199,23 @@ pub(super) fn size(conn: &mut impl Query) -> Result<u64> {
     from_sql_index(size.unwrap_or_default())
 }
 
+/// The log's size, and the entries other writers appended since `seen`,
+/// for [`Storage::append_after`](super::Storage::append_after), read
+/// inside the append's transaction. A log shorter than `seen` is
+/// [`StorageError::Behind`]; without `seen`, there are none.
+pub(super) fn appended_since(
+    tx: &mut impl Query,
+    seen: Option<u64>,
+) -> Result<(u64, Vec<Vec<u8>>)> {
+    let size = size(tx)?;
+    let others = match seen {
+        Some(seen) if seen > size => return Err(StorageError::Behind { seen, size }),
+        Some(seen) if seen < size => read_range(tx, seen, size)?,
+        _ => Vec::new(),
+    };
+    Ok((size, others))
+}
+
 /// The entries `start..end`. The caller chooses whether the two queries
 /// share a snapshot; they need not, as the log only grows, so entries below
 /// the size read first are there for the second.

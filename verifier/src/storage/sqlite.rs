@@ -36,8 +36,8 @@ use super::sql::{
     self, Dialect, Param, Query, DECISION_COLUMNS, KEY_COLUMNS, RESULT_COLUMNS, ROOT_COLUMNS,
 };
 use super::{
-    appended_since, plan_append, tree_error, Appended, DecisionRecord, IndexCounts, IndexRecord,
-    KeyRecord, NewEntry, ResultRecord, RootRecord, StatementKey, Storage, StorageError, Stored,
+    plan_append, tree_error, Appended, DecisionRecord, IndexCounts, IndexRecord, KeyRecord,
+    NewEntry, ResultRecord, RootRecord, StatementKey, Storage, StorageError, Stored,
 };
 use zkgov_log::tree::{self, Hash, NodeId, NodeReader};
 
@@ -375,10 +375,7 @@ impl Storage for SqliteStorage {
         let tx = writer
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
-        let size = sql::size(&mut Conn(&tx))?;
-        let others = appended_since(seen, size, |start, end| {
-            sql::read_range(&mut Conn(&tx), start, end)
-        })?;
+        let (size, others) = sql::appended_since(&mut Conn(&tx), seen)?;
         let entries = build(&others);
         if entries.is_empty() {
             return Ok(Vec::new());
