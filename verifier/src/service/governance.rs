@@ -42,8 +42,15 @@ pub(super) enum Verdict {
 
 /// Whether `entry` may change the log's governance now. Refusals other
 /// than missing endorsements are the entry's own faults.
+///
+/// The entry is judged with the time the appender would stamp on it now:
+/// a proposal keeps the time it was made at, while the log moves on for as
+/// long as the departments take to endorse it. Endorsements do not sign
+/// the time, so restamping it leaves them valid.
 pub(super) fn judge(log: &zkgov_log::rules::LogState, entry: &Entry) -> Result<Verdict, Refusal> {
-    match log.check(entry) {
+    let mut entry = entry.clone();
+    entry.set_time(log.next_time(super::now()));
+    match log.check(&entry) {
         Ok(()) => Ok(Verdict::Accepted),
         Err(Refusal::Unendorsed(needed)) => Ok(Verdict::Needs(needed)),
         Err(refusal) => Err(refusal),
