@@ -17,7 +17,7 @@ use zkgov_circuits::statement::Statement;
 use zkgov_circuits::Fr;
 use zkgov_prover::engine::Engine;
 use zkgov_verifier::proof_line::ProofLine;
-use zkgov_verifier::service::config::TokenHash;
+use zkgov_verifier::test_utils::{ConfigFile, Department};
 
 use crate::workload::ReferenceWorkload;
 
@@ -32,26 +32,11 @@ pub const TOKEN: &str = "bench-land-registry-token-0123456789";
 /// `DEPARTMENT`, that owns `REGISTRY`, read by the key directory `keys`,
 /// followed by `extra` (such as a `[limits]` table); its path.
 pub fn write_config(data: &Path, keys: &Path, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"listen = "127.0.0.1:0"
-data_dir = "{data}"
-
-[[department]]
-name = "{DEPARTMENT}"
-token_sha256 = "{token}"
-registries = ["{REGISTRY}"]
-
-[[key]]
-dir = "{keys}"
-registry = "{REGISTRY}"
-{extra}"#,
-        data = data.display(),
-        token = TokenHash::of(TOKEN).to_hex(),
-        keys = keys.display(),
-    );
-    let path = data.join("verifier.toml");
-    std::fs::write(&path, text).expect("write the service config");
-    path
+    ConfigFile::new(data)
+        .department(Department::new(DEPARTMENT, TOKEN).registries(&[REGISTRY]))
+        .key(keys, REGISTRY)
+        .table(extra)
+        .write(data.join("verifier.toml"))
 }
 
 /// What a submission was answered: (status, reason) → count. Status 0 is

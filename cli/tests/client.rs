@@ -11,6 +11,10 @@ use assert_cmd::Command;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use zkgov_log::checkpoint::LogSigner;
+// The log's origin (`zkgov.test/log`) has a `/` the state file's name must
+// sanitise. The land registry owns `real-estate`; the health department owns
+// no registry the key reads; the admin token registers keys.
+use zkgov_verifier::test_utils::{ConfigFile, Department, ADMIN, HEALTH, LAND, ORIGIN};
 
 mod support;
 use support::serve::Server;
@@ -19,14 +23,6 @@ const SCHEMA: &str = "../schemas/real-estate.toml";
 const POLICY: &str = "../policies/medical-premises.toml";
 const RECORDS: &str = "../prover/tests/data/real-estate.csv";
 
-/// The land registry's token; it owns the registry `real-estate`.
-const LAND: &str = "land-token-0123456789";
-/// The health department's token; it owns no registry the key reads.
-const HEALTH: &str = "health-token-0123456789";
-/// The admin token, for key registration.
-const ADMIN: &str = "admin-token-0123456789";
-/// The log's origin, with a `/` the state file's name must sanitise.
-const ORIGIN: &str = "zkgov.test/log";
 /// The registry's name in the service.
 const REGISTRY: &str = "real-estate";
 
@@ -177,10 +173,6 @@ fn setup_keys(out: &Path) -> String {
     metadata["key_id"].as_str().unwrap().to_string()
 }
 
-fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
 /// A service's directory: its config, data directory (signing key and,
 /// by default, SQLite database) and its log on standard error.
 struct Site {
@@ -223,28 +215,18 @@ impl Site {
     /// after its departments.
     fn configured(top: &str, tables: &str) -> Site {
         let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            r#"listen = "127.0.0.1:0"
-data_dir = "data"
-{top}origin = "{ORIGIN}"
-admin_token_sha256 = "{admin}"
-
-[[department]]
-name = "land-registry"
-token_sha256 = "{land}"
-registries = ["{REGISTRY}"]
-
-[[department]]
-name = "health"
-token_sha256 = "{health}"
-registries = ["licences"]
-decides = true
-{tables}"#,
-            land = sha256_hex(LAND),
-            health = sha256_hex(HEALTH),
-            admin = sha256_hex(ADMIN),
-        );
-        fs::write(dir.path().join("verifier.toml"), config).unwrap();
+        ConfigFile::new("data")
+            .raw(top)
+            .setting("origin", ORIGIN)
+            .admin(ADMIN)
+            .department(Department::new("land-registry", LAND).registries(&[REGISTRY]))
+            .department(
+                Department::new("health", HEALTH)
+                    .registries(&["licences"])
+                    .decides(),
+            )
+            .table(tables)
+            .write(dir.path().join("verifier.toml"));
         Site { dir }
     }
 

@@ -9,13 +9,10 @@ use std::path::Path;
 use std::process::Output;
 
 use assert_cmd::Command;
-use sha2::{Digest, Sha256};
 
 mod support;
 use support::serve::Server;
-
-const LAND: &str = "land-token-0123456789";
-const HEALTH: &str = "health-token-0123456789";
+use zkgov_verifier::test_utils::{ConfigFile, Department, HEALTH, LAND};
 
 fn zkgov() -> Command {
     let mut cmd = Command::cargo_bin("zkgov").unwrap();
@@ -44,28 +41,15 @@ fn keygen(department: &str, out: &Path) -> String {
 }
 
 fn write_config(dir: &Path, land_key: &str, health_key: &str) {
-    let hash = |t: &str| hex::encode(Sha256::digest(t.as_bytes()));
-    let config = format!(
-        r#"listen = "127.0.0.1:0"
-data_dir = "data"
-origin = "departments.test/log"
-
-[[department]]
-name = "land-registry"
-token_sha256 = "{land}"
-registries = ["real-estate"]
-key = "{land_key}"
-
-[[department]]
-name = "health"
-token_sha256 = "{health}"
-decides = true
-key = "{health_key}"
-"#,
-        land = hash(LAND),
-        health = hash(HEALTH),
-    );
-    fs::write(dir.join("verifier.toml"), config).unwrap();
+    ConfigFile::new("data")
+        .setting("origin", "departments.test/log")
+        .department(
+            Department::new("land-registry", LAND)
+                .registries(&["real-estate"])
+                .key(land_key),
+        )
+        .department(Department::new("health", HEALTH).decides().key(health_key))
+        .write(dir.join("verifier.toml"));
 }
 
 fn publish(server: &Server, root: &str, key: Option<&Path>) -> Output {

@@ -12,18 +12,16 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use sha2::{Digest, Sha256};
 use zkgov_log::checkpoint::{Checkpoint, LogSigner};
 use zkgov_log::policy::Policy;
 use zkgov_log::tree::{consistency_proof, leaf_hash, MemoryTree};
 use zkgov_log::witness::AddCheckpoint;
+use zkgov_verifier::test_utils::{ConfigFile, Department, LAND, ORIGIN};
 
 mod support;
 use support::serve::Server;
 use support::witness::WitnessSite;
 
-const ORIGIN: &str = "zkgov.test/log";
-const LAND: &str = "land-token-0123456789";
 const REGISTRY: &str = "real-estate";
 
 fn zkgov() -> Command {
@@ -34,10 +32,6 @@ fn zkgov() -> Command {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// One HTTP/1.1 request on a fresh connection: status, content type, body.
@@ -98,12 +92,14 @@ impl ServiceSite {
             (log.private_key() + "\n").as_bytes(),
         )
         .unwrap();
-        let mut config = format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\norigin = \"{ORIGIN}\"\n\n\
-             [[department]]\nname = \"land-registry\"\ntoken_sha256 = \"{}\"\n\
-             registries = [\"{REGISTRY}\"]\ndecides = true\n",
-            sha256_hex(LAND)
-        );
+        let mut config = ConfigFile::new("data")
+            .setting("origin", ORIGIN)
+            .department(
+                Department::new("land-registry", LAND)
+                    .registries(&[REGISTRY])
+                    .decides(),
+            )
+            .text();
         for (site, server) in witnesses {
             config += &site.service_config(server);
         }

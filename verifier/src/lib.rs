@@ -16,6 +16,8 @@
 //! - [`witness`]: the C2SP witness server behind `zkgov witness serve`.
 //! - [`proof_line`]: one proof as `zkgov prove` writes it and the service
 //!   reads it.
+//! - `test_utils` (feature `test-utils`): the test tokens and service
+//!   configuration files that every crate's tests share.
 //!
 #![deny(missing_docs, unsafe_code)]
 
@@ -23,5 +25,7 @@ pub mod client;
 pub mod proof_line;
 pub mod service;
 pub mod storage;
+#[cfg(feature = "test-utils")]
+pub mod test_utils;
 pub mod tiled;
 pub mod witness;

@@ -12,12 +12,9 @@ use zkgov_log::replay::replay;
 use zkgov_log::rules::LogState;
 use zkgov_log::signature::DepartmentSigner;
 use zkgov_verifier::client::{Client, ClientError};
-use zkgov_verifier::service::config::{Config, Overrides, TokenHash};
+use zkgov_verifier::service::config::Config;
 use zkgov_verifier::service::RunningService;
-
-const LAND: &str = "land-token-0123456789";
-const MARKET: &str = "market-token-0123456789";
-const HEALTH: &str = "health-token-0123456789";
+use zkgov_verifier::test_utils::{ConfigFile, Department, HEALTH, LAND, MARKET};
 
 struct Keys {
     land: Arc<DepartmentSigner>,
@@ -37,40 +34,24 @@ impl Keys {
 
 /// A config of three keyed departments (land-registry's key is `land`).
 fn config(data: &Path, keys: &Keys, land: &DepartmentSigner) -> Config {
-    let text = format!(
-        r#"listen = "127.0.0.1:0"
-data_dir = "{data}"
-origin = "signatures.test/log"
-
-[[department]]
-name = "land-registry"
-token_sha256 = "{land_token}"
-registries = ["real-estate"]
-key = "{land_key}"
-
-[[department]]
-name = "market-bureau"
-token_sha256 = "{market_token}"
-registries = ["business"]
-key = "{market_key}"
-
-[[department]]
-name = "health"
-token_sha256 = "{health_token}"
-decides = true
-key = "{health_key}"
-"#,
-        data = data.display(),
-        land_token = TokenHash::of(LAND).to_hex(),
-        market_token = TokenHash::of(MARKET).to_hex(),
-        health_token = TokenHash::of(HEALTH).to_hex(),
-        land_key = land.verifier_key(),
-        market_key = keys.market.verifier_key(),
-        health_key = keys.health.verifier_key(),
-    );
-    let path = data.join("verifier.toml");
-    std::fs::write(&path, text).unwrap();
-    Config::load(Some(&path), &|_| None, &Overrides::default()).unwrap()
+    ConfigFile::new(data)
+        .setting("origin", "signatures.test/log")
+        .department(
+            Department::new("land-registry", LAND)
+                .registries(&["real-estate"])
+                .key(land.verifier_key()),
+        )
+        .department(
+            Department::new("market-bureau", MARKET)
+                .registries(&["business"])
+                .key(keys.market.verifier_key()),
+        )
+        .department(
+            Department::new("health", HEALTH)
+                .decides()
+                .key(keys.health.verifier_key()),
+        )
+        .load(data.join("verifier.toml"))
 }
 
 fn client(service: &RunningService, token: &str, signer: Option<&Arc<DepartmentSigner>>) -> Client {

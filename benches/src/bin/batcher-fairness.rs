@@ -43,8 +43,9 @@ use zkgov_benches::load::{
     Outcomes,
 };
 use zkgov_circuits::field::to_decimal;
-use zkgov_verifier::service::config::{Config, Overrides, TokenHash};
+use zkgov_verifier::service::config::Config;
 use zkgov_verifier::service::RunningService;
+use zkgov_verifier::test_utils::{ConfigFile, Department};
 
 /// The department that floods invalid proofs.
 const FLOODER: &str = "dept-a";
@@ -97,37 +98,12 @@ fn options() -> Options {
 // ------------------------------------------------------------------ service
 
 fn service_config(data: &Path, flooder_keys: &Path, steady_keys: &Path) -> Config {
-    let text = format!(
-        r#"listen = "127.0.0.1:0"
-data_dir = "{data}"
-
-[[department]]
-name = "{FLOODER}"
-token_sha256 = "{flooder_token}"
-registries = ["{FLOODER_REGISTRY}"]
-
-[[department]]
-name = "{STEADY}"
-token_sha256 = "{steady_token}"
-registries = ["{STEADY_REGISTRY}"]
-
-[[key]]
-dir = "{flooder_keys}"
-registry = "{FLOODER_REGISTRY}"
-
-[[key]]
-dir = "{steady_keys}"
-registry = "{STEADY_REGISTRY}"
-"#,
-        data = data.display(),
-        flooder_token = TokenHash::of(FLOODER_TOKEN).to_hex(),
-        steady_token = TokenHash::of(STEADY_TOKEN).to_hex(),
-        flooder_keys = flooder_keys.display(),
-        steady_keys = steady_keys.display(),
-    );
-    let path = data.join("verifier.toml");
-    std::fs::write(&path, text).expect("write the service config");
-    Config::load(Some(&path), &|_| None, &Overrides::default()).expect("a valid service config")
+    ConfigFile::new(data)
+        .department(Department::new(FLOODER, FLOODER_TOKEN).registries(&[FLOODER_REGISTRY]))
+        .department(Department::new(STEADY, STEADY_TOKEN).registries(&[STEADY_REGISTRY]))
+        .key(flooder_keys, FLOODER_REGISTRY)
+        .key(steady_keys, STEADY_REGISTRY)
+        .load(data.join("verifier.toml"))
 }
 
 // ------------------------------------------------------------------ load

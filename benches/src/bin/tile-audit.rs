@@ -34,8 +34,9 @@ use zkgov_log::checkpoint::LogVerifier;
 use zkgov_log::rules::LogState;
 use zkgov_log::tiles::{Tile, TileSource};
 use zkgov_verifier::client::{self, Client};
-use zkgov_verifier::service::config::{Config, Overrides, TokenHash};
+use zkgov_verifier::service::config::Config;
 use zkgov_verifier::service::RunningService;
+use zkgov_verifier::test_utils::{ConfigFile, Department};
 use zkgov_verifier::tiled;
 
 const DEPARTMENT: &str = "land-registry";
@@ -44,24 +45,10 @@ const TOKEN: &str = "land-token-0123456789";
 const LANES: u64 = 16;
 
 fn service_config(data: &Path) -> Config {
-    let text = format!(
-        r#"listen = "127.0.0.1:0"
-data_dir = "{data}"
-
-[[department]]
-name = "{DEPARTMENT}"
-token_sha256 = "{token}"
-registries = ["{REGISTRY}"]
-
-[limits]
-max_in_flight = 256
-"#,
-        data = data.display(),
-        token = TokenHash::of(TOKEN).to_hex(),
-    );
-    let path = data.join("verifier.toml");
-    std::fs::write(&path, text).expect("write the service config");
-    Config::load(Some(&path), &|_| None, &Overrides::default()).expect("a valid service config")
+    ConfigFile::new(data)
+        .department(Department::new(DEPARTMENT, TOKEN).registries(&[REGISTRY]))
+        .table("[limits]\nmax_in_flight = 256\n")
+        .load(data.join("verifier.toml"))
 }
 
 /// POSTs `count` root announcements over `LANES` connections.

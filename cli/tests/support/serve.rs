@@ -5,29 +5,16 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use zkgov_verifier::test_utils::{ConfigFile, Department};
+
 /// Writes `dir/verifier.toml` for a service of the log `zkgov.test/log`
 /// with one department, `land-registry`, owning `real-estate` under
 /// `token`, its data in `dir/data`; the config's path.
 pub fn land_registry_config(dir: &Path, token: &str) -> std::path::PathBuf {
-    let config = dir.join("verifier.toml");
-    fs::write(
-        &config,
-        format!(
-            r#"listen = "127.0.0.1:0"
-origin = "zkgov.test/log"
-data_dir = "{data}"
-
-[[department]]
-name = "land-registry"
-token_sha256 = "{token}"
-registries = ["real-estate"]
-"#,
-            data = dir.join("data").display(),
-            token = zkgov_verifier::service::config::TokenHash::of(token).to_hex(),
-        ),
-    )
-    .unwrap();
-    config
+    ConfigFile::new(dir.join("data"))
+        .setting("origin", zkgov_verifier::test_utils::ORIGIN)
+        .department(Department::new("land-registry", token).registries(&["real-estate"]))
+        .write(dir.join("verifier.toml"))
 }
 
 /// A running `zkgov serve`, killed when dropped.
