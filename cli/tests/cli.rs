@@ -2,11 +2,8 @@
 
 use assert_cmd::Command;
 
-fn zkgov() -> Command {
-    let mut cmd = Command::cargo_bin("zkgov").unwrap();
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
-    cmd
-}
+mod support;
+use support::zkgov;
 
 fn stdout(cmd: &mut Command) -> String {
     let output = cmd.output().unwrap();

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use assert_cmd::Command;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use zkgov_log::checkpoint::LogSigner;
@@ -18,6 +17,7 @@ use zkgov_verifier::test_utils::{ConfigFile, Department, ADMIN, HEALTH, LAND, OR
 
 mod support;
 use support::serve::Server;
+use support::{ok, stderr, stdout, zkgov};
 
 const SCHEMA: &str = "../schemas/real-estate.toml";
 const POLICY: &str = "../policies/medical-premises.toml";
@@ -25,32 +25,6 @@ const RECORDS: &str = "../prover/tests/data/real-estate.csv";
 
 /// The registry's name in the service.
 const REGISTRY: &str = "real-estate";
-
-fn zkgov() -> Command {
-    let mut cmd = Command::cargo_bin("zkgov").unwrap();
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("ZKGOV_TOKEN")
-        .env_remove("ZKGOV_STATE_DIR");
-    cmd
-}
-
-fn ok(output: Output) -> Output {
-    assert!(
-        output.status.success(),
-        "exit {:?}\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()

@@ -8,18 +8,10 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Output;
 
-use assert_cmd::Command;
-
 mod support;
 use support::serve::Server;
+use support::zkgov;
 use zkgov_verifier::test_utils::{ConfigFile, Department, HEALTH, LAND};
-
-fn zkgov() -> Command {
-    let mut cmd = Command::cargo_bin("zkgov").unwrap();
-    cmd.env_remove("ZKGOV_TOKEN")
-        .env_remove("ZKGOV_DEPARTMENT_KEY");
-    cmd
-}
 
 fn text(output: &Output) -> String {
     format!(

@@ -6,7 +6,6 @@ use ark_bn254::Bn254;
 use ark_groth16::Groth16;
 use ark_snark::SNARK;
 use ark_std::rand::{rngs::StdRng, SeedableRng};
-use assert_cmd::Command;
 use zkgov_circuits::circuit::{StatementCircuit, StatementWitness};
 use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
@@ -17,15 +16,10 @@ use zkgov_keys::snarkjs;
 use zkgov_keys::store::KeyDir;
 
 mod support;
+use support::zkgov;
 
 const SCHEMA: &str = "../schemas/real-estate.toml";
 const POLICY: &str = "../policies/medical-premises.toml";
-
-fn zkgov() -> Command {
-    let mut cmd = Command::cargo_bin("zkgov").unwrap();
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
-    cmd
-}
 
 fn setup(out: &Path) -> std::process::Output {
     zkgov()

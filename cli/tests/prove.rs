@@ -5,27 +5,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
 use serde_json::Value;
+
+mod support;
+use support::{ok, stderr, zkgov};
 
 const SCHEMA: &str = "../schemas/real-estate.toml";
 const POLICY: &str = "../policies/medical-premises.toml";
 const RECORDS: &str = "../prover/tests/data/real-estate.csv";
-
-fn zkgov() -> Command {
-    let mut cmd = Command::cargo_bin("zkgov").unwrap();
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
-    cmd
-}
-
-fn ok(output: Output) -> Output {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// A run whose output holds `invalid_input` lines: exit 1, its other
 /// lines written.
@@ -569,10 +556,6 @@ fn cases_across_several_path_batches_keep_their_order_and_their_paths() {
     for line in lines(&out).iter().filter(|l| l["status"] == "proven") {
         assert_eq!(line["registry_root"], root.trim(), "{line}");
     }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]

@@ -4,19 +4,14 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use assert_cmd::Command;
+mod support;
+use support::zkgov;
 
 const SCHEMA: &str = "../schemas/real-estate.toml";
 const RECORDS: &str = "../prover/tests/data/real-estate.csv";
 const RECORDS_JSONL: &str = "../prover/tests/data/real-estate.jsonl";
 const BAD_RECORDS: &str = "../prover/tests/data/real-estate-bad.csv";
 const HEADER: &str = "subject,parcel,area_m2,usage,encumbered,issued,expires\n";
-
-fn zkgov() -> Command {
-    let mut cmd = Command::cargo_bin("zkgov").unwrap();
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
-    cmd
-}
 
 fn run(args: &[&str]) -> Output {
     zkgov().args(args).output().unwrap()

@@ -3,13 +3,12 @@
 //! with the same records given as CSV.
 
 mod support;
+use support::{stderr, zkgov};
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::process::Output;
-
-use assert_cmd::Command;
 
 /// Unique subjects, and a field of every type a query converts.
 const SCHEMA: &str = r#"
@@ -54,18 +53,8 @@ const COLUMNS: &str = "subject, name, status, scope, capital, open, expires";
 /// so it is accepted and ignored, and must never be printed.
 const PASSWORD: &str = "pw-never-printed-4711";
 
-fn zkgov() -> Command {
-    let mut cmd = Command::cargo_bin("zkgov").unwrap();
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
-    cmd
-}
-
 fn run(args: &[&str]) -> Output {
     zkgov().args(args).output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// The root printed by a successful command.

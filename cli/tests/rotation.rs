@@ -7,21 +7,13 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use assert_cmd::Command;
 use zkgov_verifier::client::Client;
 
 mod support;
 use support::serve::Server;
+use support::{stderr, zkgov};
 
 const TOKEN: &str = "land-token-0123456789";
-
-fn zkgov() -> Command {
-    Command::cargo_bin("zkgov").unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 fn publish(server: &Server, roots: std::ops::Range<u64>) {
     let client = Client::new(&server.url, Some(TOKEN.into()));

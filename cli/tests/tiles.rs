@@ -8,26 +8,14 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use assert_cmd::Command;
 use zkgov_log::tiles::{bundles_for, tiles_for_growth};
 use zkgov_verifier::client::Client;
 
 mod support;
 use support::serve::Server;
+use support::{stderr, stdout, zkgov};
 
 const TOKEN: &str = "land-token-0123456789";
-
-fn zkgov() -> Command {
-    Command::cargo_bin("zkgov").unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 fn start(dir: &Path) -> Server {
     let config = support::serve::land_registry_config(dir, TOKEN);

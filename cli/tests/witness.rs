@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use zkgov_log::checkpoint::{Checkpoint, LogSigner};
 use zkgov_log::policy::Policy;
 use zkgov_log::tree::{consistency_proof, leaf_hash, MemoryTree};
@@ -21,14 +20,9 @@ use zkgov_verifier::test_utils::{ConfigFile, Department, LAND, ORIGIN};
 mod support;
 use support::serve::Server;
 use support::witness::WitnessSite;
+use support::zkgov;
 
 const REGISTRY: &str = "real-estate";
-
-fn zkgov() -> Command {
-    let mut cmd = Command::cargo_bin("zkgov").unwrap();
-    cmd.env_remove("ZKGOV_TOKEN").env_remove("ZKGOV_STATE_DIR");
-    cmd
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

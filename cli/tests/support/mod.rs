@@ -13,3 +13,40 @@ pub mod postgres;
 pub mod serve;
 pub mod tamper;
 pub mod witness;
+
+use std::process::Output;
+
+/// `zkgov`, run from the crate's directory, with none of the `ZKGOV_*`
+/// variables of the environment the tests run in: a test sets what it
+/// means to.
+pub fn zkgov() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("zkgov").unwrap();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ZKGOV_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// `output`, which must be of a successful run.
+pub fn ok(output: Output) -> Output {
+    assert!(
+        output.status.success(),
+        "exit {:?}\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A run's standard output.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A run's standard error.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
