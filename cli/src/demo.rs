@@ -38,7 +38,8 @@ use zkgov_circuits::tree::TreeShape;
 use zkgov_circuits::Fr;
 use zkgov_keys::files::write_atomically;
 use zkgov_keys::store::{setup, KeyDir};
-use zkgov_log::checkpoint::LogVerifier;
+use zkgov_log::checkpoint::{Checkpoint, LogVerifier};
+use zkgov_log::licence::LicenceDocument;
 use zkgov_log::rules::LogState;
 use zkgov_log::signature::DepartmentSigner;
 use zkgov_prover::engine::Engine;
@@ -694,76 +695,154 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     let today = chrono::Utc::now().date_naive().to_string();
 
     println!("zkgov demo: clinics apply for a medical-institution licence, decided from two other departments' registries");
-    let registries = data.join("registries");
+    let registries_dir = data.join("registries");
     let mut rng = Synthetic(args.seed);
-    let Registries {
-        land: land_registry,
-        market: market_registry,
-        health: health_registry,
-    } = build_registries(args.records, shape, &registries, &mut rng)?;
-    let re_params = [("min_area", "120"), ("usage", "medical"), ("today", &today)];
-    let biz_params = [("today", today.as_str()), ("min_capital", "300000")];
+    let registries = build_registries(args.records, shape, &registries_dir, &mut rng)?;
+    let params = Params::on(&today);
     let applicants = choose_applicants(
         args,
-        (&land_registry, &re_params),
-        (&market_registry, &biz_params),
+        (&registries.land, &params.premises),
+        (&registries.market, &params.business),
         &mut rng,
     )?;
-    let [re_keys, biz_keys, lic_keys] = department_keys(data, shape)?;
+    let keys = department_keys(data, shape)?;
+    let rates = solo_rates(args, &registries, &keys, &applicants, &params, threads)?;
+    drop(registries);
 
+    let verifier = start_verifier(data, &registries_dir, &keys)?;
+    println!(
+        "\n5. {} clinics apply online while the three departments' workers run ({threads} proving threads each)",
+        applicants.len()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers = start_workers(&verifier, &registries_dir, &keys, threads, &stop)?;
+    let intake_started = Instant::now();
+    let applied = apply_all(
+        &verifier.url,
+        "medical-institution-licence",
+        applicants,
+        "applications",
+    )?;
+    let intake_secs = intake_started.elapsed().as_secs_f64();
+    wait_for_decisions(
+        &verifier.client(&verifier.health),
+        &verifier.queues(),
+        "medical-institution-licence",
+        applied.len() as u64,
+        &workers,
+    )?;
+    let first_secs = intake_started.elapsed().as_secs_f64();
+    println!(
+        "  {} applications taken in {intake_secs:.1} s; all decided automatically, licences issued, {first_secs:.1} s after the first",
+        applied.len()
+    );
+
+    let readings = read_cases(&verifier, &applied, &data.join("licences"))?;
+    designate(
+        &verifier,
+        &workers,
+        &applied,
+        &readings.licensed,
+        args.designations,
+    )?;
+    stop.store(true, Ordering::SeqCst);
+    let proofs = join_workers(workers)?;
+    replay(&verifier, &readings.documents)?;
+    verifier
+        .service
+        .shutdown()
+        .context("stopping the verifier")?;
+
+    print_summary(&readings, &proofs, &rates, applied.len(), first_secs, total);
+    Ok(())
+}
+
+/// The params of the demo's policies, on `today`.
+struct Params<'a> {
+    premises: [(&'static str, &'a str); 3],
+    business: [(&'static str, &'a str); 2],
+    licence: [(&'static str, &'a str); 1],
+}
+
+impl Params<'_> {
+    fn on(today: &str) -> Params<'_> {
+        Params {
+            premises: [("min_area", "120"), ("usage", "medical"), ("today", today)],
+            business: [("today", today), ("min_capital", "300000")],
+            licence: [("today", today)],
+        }
+    }
+}
+
+/// Step 3's measure of each policy's proving alone: seconds per proof.
+struct Rates {
+    premises: f64,
+    business: f64,
+    licence: f64,
+    /// How long step 3 took.
+    seconds: f64,
+}
+
+/// Step 3: each policy proven alone, with no service, for comparison.
+fn solo_rates(
+    args: &DemoArgs,
+    registries: &Registries,
+    [re_keys, biz_keys, lic_keys]: &[KeyDir; 3],
+    applicants: &[(String, Kind)],
+    params: &Params,
+    threads: usize,
+) -> Result<Rates> {
     println!("\n3. proving alone, for comparison ({SAMPLE} proofs per policy after {threads} to warm up, {threads} threads, no service)");
-    let sample = |kind: Kind| -> Vec<String> {
-        applicants
-            .iter()
-            .filter(|(_, k)| *k == kind)
-            .take(SAMPLE + threads)
-            .map(|(s, _)| s.clone())
-            .collect()
-    };
-    let sample_started = Instant::now();
-    let approved_sample = sample(Kind::Approved);
-    let re_rate = proving_rate(
-        &land_registry,
-        &re_keys,
+    let started = Instant::now();
+    let approved: Vec<String> = applicants
+        .iter()
+        .filter(|(_, k)| *k == Kind::Approved)
+        .take(SAMPLE + threads)
+        .map(|(s, _)| s.clone())
+        .collect();
+    let premises = proving_rate(
+        &registries.land,
+        re_keys,
         PREMISES,
-        &re_params,
-        &approved_sample,
+        &params.premises,
+        &approved,
         threads,
     )?;
-    let biz_rate = proving_rate(
-        &market_registry,
-        &biz_keys,
+    let business = proving_rate(
+        &registries.market,
+        biz_keys,
         ACTIVE_BUSINESS,
-        &biz_params,
-        &approved_sample,
+        &params.business,
+        &approved,
         threads,
     )?;
     // Licences in force today, of the institutions licensed before.
-    let valid = Policy::from_toml("policy.toml", VALID_LICENCE, health_registry.schema())?;
-    let valid_params = valid.encode_params(&[("today", &today)])?;
+    let health = &registries.health;
+    let valid = Policy::from_toml("policy.toml", VALID_LICENCE, health.schema())?;
+    let valid_params = valid.encode_params(&params.licence)?;
     let holders: Vec<String> = (0..args.records)
         .map(|i| applicant(args.records * 10 + i))
         .filter(|s| {
             let subject = zkgov_circuits::encoding::text_to_field(s);
-            health_registry
+            health
                 .records_of(&subject)
                 .iter()
-                .any(|(_, r)| valid.evaluate(health_registry.schema(), &r.values, &valid_params))
+                .any(|(_, r)| valid.evaluate(health.schema(), &r.values, &valid_params))
         })
         .take(SAMPLE + threads)
         .collect();
-    let lic_rate = proving_rate(
-        &health_registry,
-        &lic_keys,
+    let licence = proving_rate(
+        health,
+        lic_keys,
         VALID_LICENCE,
-        &[("today", &today)],
+        &params.licence,
         &holders,
         threads,
     )?;
     for (policy, rate) in [
-        ("medical-premises", re_rate),
-        ("active-medical-business", biz_rate),
-        ("valid-medical-licence", lic_rate),
+        ("medical-premises", premises),
+        ("active-medical-business", business),
+        ("valid-medical-licence", licence),
     ] {
         println!(
             "  {policy:<24} {:.1} ms per proof ({:.1} proofs/s)",
@@ -771,9 +850,51 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
             1.0 / rate
         );
     }
-    let sample_secs = sample_started.elapsed().as_secs_f64();
-    drop((land_registry, market_registry, health_registry));
+    Ok(Rates {
+        premises,
+        business,
+        licence,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
 
+/// The verifier of step 4, its departments, and the log's first
+/// checkpoint.
+struct Verifier {
+    service: RunningService,
+    url: String,
+    log_key: LogVerifier,
+    first_checkpoint: Checkpoint,
+    land: Department,
+    market: Department,
+    health: Department,
+    insurance: Department,
+}
+
+impl Verifier {
+    /// A client of `department`, signing as it.
+    fn client(&self, department: &Department) -> Client {
+        department_client(&self.url, department)
+    }
+
+    /// Clients of the three departments whose workers answer requests.
+    fn queues(&self) -> [Client; 3] {
+        [&self.land, &self.market, &self.health].map(|d| self.client(d))
+    }
+}
+
+/// A client of the service at `url` for `department`, signing as it.
+fn department_client(url: &str, department: &Department) -> Client {
+    Client::new(url, Some(department.token.clone())).with_signer(department.signer.clone())
+}
+
+/// Step 4: the verifier on loopback, with the departments' roots anchored
+/// and the two procedures registered.
+fn start_verifier(
+    data: &Path,
+    registries: &Path,
+    [re_keys, biz_keys, lic_keys]: &[KeyDir; 3],
+) -> Result<Verifier> {
     println!("\n4. verifier on loopback, embedded SQLite");
     let verifier_dir = data.join("verifier");
     if verifier_dir.exists() {
@@ -795,50 +916,67 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     )?;
     let config = Config::load(Some(&config_path), &|_| None, &Overrides::default())?;
     let service = RunningService::spawn(config)?;
-    let server = service.url();
+    let url = service.url();
     let log_key = LogVerifier::from_verifier_key(&service.verifier_key)?;
     println!(
-        "  listening on {server}; log {} signed by {}",
+        "  listening on {url}; log {} signed by {}",
         service.origin, service.verifier_key
     );
-    let client_of =
-        |d: &Department| Client::new(&server, Some(d.token.clone())).with_signer(d.signer.clone());
     for (department, dir) in [
         (&land, "real-estate"),
         (&market, "business-licences"),
         (&health, "medical-licences"),
     ] {
         let registry = Registry::open(&registries.join(dir))?;
-        client_of(department).publish_root(dir, &to_decimal(&registry.root()))?;
+        department_client(&url, department).publish_root(dir, &to_decimal(&registry.root()))?;
     }
     for (department, procedure) in [(&health, INSTITUTION), (&insurance, DESIGNATION)] {
-        client_of(department).post("/v1/procedures", &json!({ "procedure": procedure }))?;
+        department_client(&url, department)
+            .post("/v1/procedures", &json!({ "procedure": procedure }))?;
     }
     let first_checkpoint =
-        log_key.verify(&Client::new(&server, None).checkpoint()?, &service.origin)?;
+        log_key.verify(&Client::new(&url, None).checkpoint()?, &service.origin)?;
+    let verifier = Verifier {
+        service,
+        url,
+        log_key,
+        first_checkpoint,
+        land,
+        market,
+        health,
+        insurance,
+    };
     println!(
         "  each department signs its own roots, decisions and refusals; governance lists their keys"
     );
     println!(
         "  three registry roots anchored, two procedures registered; log size {}",
-        first_checkpoint.size
+        verifier.first_checkpoint.size
     );
+    Ok(verifier)
+}
 
-    println!(
-        "\n5. {} clinics apply online while the three departments' workers run ({threads} proving threads each)",
-        applicants.len()
-    );
-    let stop = Arc::new(AtomicBool::new(false));
+/// The departments' workers, by name.
+type Workers = [(&'static str, JoinHandle<Result<Tally>>); 3];
+
+/// Starts the three departments' workers, which serve until `stop`.
+fn start_workers(
+    verifier: &Verifier,
+    registries: &Path,
+    [re_keys, biz_keys, lic_keys]: &[KeyDir; 3],
+    threads: usize,
+    stop: &Arc<AtomicBool>,
+) -> Result<Workers> {
     let spawn = |department: &Department,
                  registry: &str,
-                 keys: Vec<PathBuf>,
+                 keys: &KeyDir,
                  licences: bool|
      -> Result<JoinHandle<Result<Tally>>> {
         let dir = registries.join(registry);
         let mut worker = Worker::open(
-            client_of(department),
+            verifier.client(department),
             Some(&dir),
-            &keys,
+            std::slice::from_ref(&keys.path),
             licences.then_some(dir.as_path()),
             threads,
         )?
@@ -848,66 +986,56 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
             worker.serve(&stop, false, &ProgressBar::hidden())
         }))
     };
-    let workers = [
+    Ok([
         (
             "land-registry",
-            spawn(&land, "real-estate", vec![re_keys.path.clone()], false)?,
+            spawn(&verifier.land, "real-estate", re_keys, false)?,
         ),
         (
             "market-bureau",
-            spawn(
-                &market,
-                "business-licences",
-                vec![biz_keys.path.clone()],
-                false,
-            )?,
+            spawn(&verifier.market, "business-licences", biz_keys, false)?,
         ),
         (
             "health-department",
-            spawn(
-                &health,
-                "medical-licences",
-                vec![lic_keys.path.clone()],
-                true,
-            )?,
+            spawn(&verifier.health, "medical-licences", lic_keys, true)?,
         ),
-    ];
-    let intake_started = Instant::now();
-    let applied = apply_all(
-        &server,
-        "medical-institution-licence",
-        applicants,
-        "applications",
-    )?;
-    let intake_secs = intake_started.elapsed().as_secs_f64();
-    let queues = [&land, &market, &health].map(client_of);
-    wait_for_decisions(
-        &client_of(&health),
-        &queues,
-        "medical-institution-licence",
-        applied.len() as u64,
-        &workers,
-    )?;
-    let first_secs = intake_started.elapsed().as_secs_f64();
-    println!(
-        "  {} applications taken in {intake_secs:.1} s; all decided automatically, licences issued, {first_secs:.1} s after the first",
-        applied.len()
-    );
+    ])
+}
 
+/// What step 6 read of the licence applications.
+struct Readings<'a> {
+    /// Per kind of case: how many, and one of them.
+    decided: BTreeMap<&'static str, (u64, &'a str)>,
+    /// What refused applicants were told, and how many were told it.
+    reasons: BTreeMap<String, u64>,
+    /// The licences issued, verified.
+    documents: Vec<LicenceDocument>,
+    /// The licensed subjects, with their licences' numbers.
+    licensed: Vec<(String, String)>,
+}
+
+/// Step 6: each applicant reads their case; an approved one fetches the
+/// licence and verifies it offline, into `licence_dir`.
+fn read_cases<'a>(
+    verifier: &Verifier,
+    applied: &'a [Applied],
+    licence_dir: &Path,
+) -> Result<Readings<'a>> {
     println!("\n6. applicants read their cases");
     let reading = Instant::now();
     let progress = bar(applied.len() as u64, "applicants");
-    let mut decided: BTreeMap<&'static str, (u64, &str)> = BTreeMap::new();
-    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-    let mut documents = Vec::new();
-    let mut licensed = Vec::new();
-    let licence_dir = data.join("licences");
+    let mut readings = Readings {
+        decided: BTreeMap::new(),
+        reasons: BTreeMap::new(),
+        documents: Vec::new(),
+        licensed: Vec::new(),
+    };
     if licence_dir.exists() {
-        std::fs::remove_dir_all(&licence_dir)
+        std::fs::remove_dir_all(licence_dir)
             .with_context(|| format!("clearing {}", licence_dir.display()))?;
     }
-    for case in &applied {
-        let (status, applicant) = status_of(&server, case)?;
+    for case in applied {
+        let (status, applicant) = status_of(&verifier.url, case)?;
         let outcome = status["status"].as_str().unwrap_or_default();
         let expected = if case.kind == Kind::Approved {
             "approved"
@@ -920,28 +1048,31 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
             case.case_id,
             case.kind.describe()
         );
-        decided
+        readings
+            .decided
             .entry(case.kind.describe())
             .or_insert((0, &case.case_id))
             .0 += 1;
         if case.kind == Kind::Approved {
             let document = fetch_document(&applicant, &case.case_id)?;
             let verified = document
-                .verify(&log_key)
+                .verify(&verifier.log_key)
                 .with_context(|| format!("{}: the licence document", case.case_id))?;
             ensure!(
                 document.holder.subject == case.subject,
                 "{}: the licence names another holder",
                 case.case_id
             );
-            licensed.push((case.subject.clone(), verified.licence.number.clone()));
+            readings
+                .licensed
+                .push((case.subject.clone(), verified.licence.number.clone()));
             let mut text = serde_json::to_string_pretty(&document)?;
             text.push('\n');
             write_atomically(
                 &licence_dir.join(format!("{}.json", case.case_id)),
                 text.as_bytes(),
             )?;
-            documents.push(document);
+            readings.documents.push(document);
         } else {
             let told = told(&status);
             let expected = case.kind.told().unwrap_or_default();
@@ -952,23 +1083,35 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
                 case.case_id,
                 case.kind.describe()
             );
-            *reasons.entry(told.join(" and ")).or_default() += 1;
+            *readings.reasons.entry(told.join(" and ")).or_default() += 1;
         }
         progress.inc(1);
     }
     progress.finish_and_clear();
     println!(
         "  {} licences fetched and verified offline with the log's key alone (kept in {}); {} refused applicants each told the one condition that failed ({:.1} s)",
-        documents.len(),
+        readings.documents.len(),
         licence_dir.display(),
-        reasons.values().sum::<u64>(),
+        readings.reasons.values().sum::<u64>(),
         reading.elapsed().as_secs_f64()
     );
+    Ok(readings)
+}
 
+/// Step 7: up to `designations` licence holders, and one in ten as many
+/// refused applicants, apply for the second procedure, which the licence
+/// backs.
+fn designate(
+    verifier: &Verifier,
+    workers: &Workers,
+    applied: &[Applied],
+    licensed: &[(String, String)],
+    designations: u64,
+) -> Result<()> {
     println!(
         "\n7. the licence backs a second procedure: designation as a medical-insurance provider"
     );
-    let holders = licensed.len().min(args.designations as usize);
+    let holders = licensed.len().min(designations as usize);
     let mut second: Vec<(String, Kind)> = licensed[..holders]
         .iter()
         .map(|(s, _)| (s.clone(), Kind::Approved))
@@ -981,24 +1124,24 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     {
         second.push((case.subject.clone(), Kind::UnknownSubject));
     }
-    let second_started = Instant::now();
+    let started = Instant::now();
     let second_applied = apply_all(
-        &server,
+        &verifier.url,
         "medical-insurance-designation",
         second,
         "designations",
     )?;
     wait_for_decisions(
-        &client_of(&insurance),
-        &queues,
+        &verifier.client(&verifier.insurance),
+        &verifier.queues(),
         "medical-insurance-designation",
         second_applied.len() as u64,
-        &workers,
+        workers,
     )?;
-    let second_secs = second_started.elapsed().as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64();
     let mut designated = 0;
     for case in &second_applied {
-        let (status, _) = status_of(&server, case)?;
+        let (status, _) = status_of(&verifier.url, case)?;
         let expected = if case.kind == Kind::Approved {
             designated += 1;
             "approved"
@@ -1021,30 +1164,37 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         }
     }
     println!(
-        "  {designated} licence holders designated; {} without a licence refused, told: subject not found; in {second_secs:.1} s",
+        "  {designated} licence holders designated; {} without a licence refused, told: subject not found; in {seconds:.1} s",
         second_applied.len() - designated
     );
+    Ok(())
+}
 
-    stop.store(true, Ordering::SeqCst);
-    let mut proofs = BTreeMap::new();
-    let mut proving_secs = 0.0;
+/// Waits for the workers, which were told to stop; their tallies by name.
+fn join_workers(workers: Workers) -> Result<BTreeMap<&'static str, Tally>> {
+    let mut tallies = BTreeMap::new();
     for (name, worker) in workers {
         let tally = worker
             .join()
             .map_err(|_| anyhow::anyhow!("the {name} worker panicked"))??;
-        proving_secs += tally.proving_seconds;
-        proofs.insert(name, tally);
+        tallies.insert(name, tally);
     }
+    Ok(tallies)
+}
 
+/// Step 8: the whole log replayed, as any outsider would, and every
+/// licence's checkpoint found within it.
+fn replay(verifier: &Verifier, documents: &[LicenceDocument]) -> Result<()> {
     println!("\n8. replaying the log, as any outsider would");
     let started = Instant::now();
-    let auditor = Client::new(&server, None);
+    let auditor = Client::new(&verifier.url, None);
+    let origin = &verifier.service.origin;
     let replay = bar(0, "entries replayed");
     let monitored = monitor(
         &auditor,
-        &log_key,
-        &service.origin,
-        Some(&first_checkpoint),
+        &verifier.log_key,
+        origin,
+        Some(&verifier.first_checkpoint),
         LogState::new(),
         |n, total| {
             replay.set_length(total);
@@ -1053,8 +1203,8 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     )?;
     replay.finish_and_clear();
     let counts = monitored.state.counts();
-    for document in &documents {
-        let (_, signed) = document.decision.verify(&log_key, &service.origin)?;
+    for document in documents {
+        let (_, signed) = document.decision.verify(&verifier.log_key, origin)?;
         ensure!(
             signed.size <= monitored.checkpoint.size,
             "a licence's checkpoint is beyond the log"
@@ -1063,33 +1213,44 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     println!(
         "  {} entries: checkpoint signature valid, consistent with the first checkpoint ({} entries), {} proofs verified again, {} decisions recomputed by the rules ({:.2?})",
         monitored.checkpoint.size,
-        first_checkpoint.size,
+        verifier.first_checkpoint.size,
         counts.results,
         counts.decisions,
         started.elapsed()
     );
-    service.shutdown().context("stopping the verifier")?;
+    Ok(())
+}
 
+/// The summary: the cases, the proofs, and the time against proving alone.
+fn print_summary(
+    readings: &Readings,
+    proofs: &BTreeMap<&'static str, Tally>,
+    rates: &Rates,
+    applications: usize,
+    first_secs: f64,
+    total: Instant,
+) {
     let proved: u64 = proofs.values().map(|t| t.proven).sum();
-    let first_alone = proofs["land-registry"].proven as f64 * re_rate
-        + proofs["market-bureau"].proven as f64 * biz_rate;
-    let alone = first_alone + proofs["health-department"].proven as f64 * lic_rate;
+    let proving_secs: f64 = proofs.values().map(|t| t.proving_seconds).sum();
+    let first_alone = proofs["land-registry"].proven as f64 * rates.premises
+        + proofs["market-bureau"].proven as f64 * rates.business;
+    let alone = first_alone + proofs["health-department"].proven as f64 * rates.licence;
     let elapsed = total.elapsed().as_secs_f64();
     println!("\nsummary");
-    for (what, (count, example)) in &decided {
+    for (what, (count, example)) in &readings.decided {
         println!("  {what:<48} {count:>5}   (such as {example})");
     }
     println!("  what refused applicants were told:");
-    for (reason, count) in &reasons {
+    for (reason, count) in &readings.reasons {
         println!("    {reason:<60} {count:>5}");
     }
-    for (name, tally) in &proofs {
+    for (name, tally) in proofs {
         println!(
             "  {name:<18} {:>5} proofs, {:>4} unmet, {:>4} licences issued",
             tally.proven, tally.unmet, tally.licences
         );
     }
-    let per_second = applied.len() as f64 / first_secs;
+    let per_second = applications as f64 / first_secs;
     println!(
         "  applications:   {per_second:.1} per second end to end (intake, two departments' proofs, verification, the automatic decision, the licence issued): {:.1} years of a city of 800,000 a year per day",
         per_second * 86_400.0 / 800_000.0
@@ -1105,8 +1266,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     println!(
         "  total:          {elapsed:.1} s, {:.2}× the proofs alone; without step 3, which only measures them, {:.1} s, {:.2}×",
         elapsed / alone,
-        elapsed - sample_secs,
-        (elapsed - sample_secs) / alone
+        elapsed - rates.seconds,
+        (elapsed - rates.seconds) / alone
     );
-    Ok(())
 }
