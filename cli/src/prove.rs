@@ -600,6 +600,162 @@ struct Tally {
     invalid_input: u64,
 }
 
+impl Tally {
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Proven(_) => self.proven += 1,
+            Outcome::NotSatisfied { .. } => self.not_satisfied += 1,
+            Outcome::SubjectNotFound { .. } => self.subject_not_found += 1,
+            Outcome::Revoked { .. } => self.revoked += 1,
+            Outcome::InvalidInput { .. } => self.invalid_input += 1,
+        }
+    }
+
+    fn cases(&self) -> u64 {
+        self.proven
+            + self.not_satisfied
+            + self.subject_not_found
+            + self.revoked
+            + self.invalid_input
+    }
+}
+
+/// What a run proves with, opened and checked against one another: the
+/// registry, the key, its schema and policy, and the params.
+struct Inputs<'a> {
+    registry: Registry,
+    keys: zkgov_keys::store::KeyDir,
+    schema: Schema,
+    policy: Policy,
+    /// The params as given, `NAME=VALUE`.
+    given: Vec<(&'a str, &'a str)>,
+    /// The params encoded, in the policy's order.
+    params: Vec<Fr>,
+}
+
+impl<'a> Inputs<'a> {
+    fn open(args: &'a ProveArgs, registry_dir: &Path) -> Result<Inputs<'a>> {
+        eprintln!("opening the registry {} …", registry_dir.display());
+        let registry = Registry::open(registry_dir)?;
+        let keys = crate::keys::open(&args.keys)?;
+        let schema = Schema::from_toml(
+            &args.keys.join("schema.toml").display().to_string(),
+            &keys.schema_text,
+        )?;
+        let policy = Policy::from_toml(
+            &args.keys.join("policy.toml").display().to_string(),
+            &keys.policy_text,
+            &schema,
+        )?;
+        if registry.schema() != &schema {
+            bail!(
+                "the registry {} has schema {:?}, but the key {} is for schema {:?}",
+                registry_dir.display(),
+                registry.schema().name,
+                args.keys.display(),
+                schema.name
+            );
+        }
+        let key_shape = keys.shape()?;
+        if registry.shape() != key_shape {
+            bail!(
+                "the registry {} is a tree of arity {}, depth {}, but the key {} is for arity {}, depth {}",
+                registry_dir.display(),
+                registry.shape().arity(),
+                registry.shape().depth(),
+                args.keys.display(),
+                key_shape.arity(),
+                key_shape.depth()
+            );
+        }
+        let given: Vec<(&str, &str)> = args
+            .params
+            .iter()
+            .map(|p| {
+                p.split_once('=')
+                    .ok_or_else(|| Malformed(format!("--param {p:?}: expected NAME=VALUE")))
+            })
+            .collect::<Result<_, _>>()?;
+        let params = policy
+            .encode_params(&given)
+            .map_err(|e| Malformed(e.to_string()))?;
+        Ok(Inputs {
+            registry,
+            keys,
+            schema,
+            policy,
+            given,
+            params,
+        })
+    }
+
+    /// What the run's lines are proofs of.
+    fn identity(&self, cases: &Path, shard: Option<(u64, u64)>) -> Result<RunIdentity> {
+        Ok(RunIdentity {
+            key_id: self.keys.metadata.key_id.clone(),
+            registry_root: to_decimal(&self.registry.root()),
+            params: self
+                .policy
+                .params
+                .iter()
+                .zip(&self.params)
+                .map(|(param, encoded)| RunParam {
+                    name: param.name.clone(),
+                    value: self
+                        .given
+                        .iter()
+                        .find(|(name, _)| *name == param.name)
+                        .map_or_else(String::new, |(_, value)| value.to_string()),
+                    encoded: to_decimal(encoded),
+                })
+                .collect(),
+            cases_sha256: file_sha256(cases)?,
+            shard: shard.map(|(i, n)| format!("{i}/{n}")),
+        })
+    }
+}
+
+/// The output file as the run writes it: whole lines in input order, with
+/// the cases that need no proof held back until every earlier proof is
+/// written.
+struct Lines<'a> {
+    file: File,
+    path: &'a Path,
+    tally: Tally,
+    progress: ProgressBar,
+    /// Cases that need no proof, by their place in the input.
+    decided: Arc<Mutex<VecDeque<(u64, Outcome)>>>,
+}
+
+impl Lines<'_> {
+    fn write(&mut self, outcome: &Outcome) -> Result<()> {
+        self.tally.count(outcome);
+        let mut line = serde_json::to_vec(outcome)?;
+        line.push(b'\n');
+        // One write per whole line: an interruption never splits a line
+        // between two runs.
+        self.file
+            .write_all(&line)
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        self.progress.inc(1);
+        Ok(())
+    }
+
+    /// Writes the held-back cases before the case at `seq` (all, if none).
+    fn write_decided_before(&mut self, seq: Option<u64>) -> Result<()> {
+        let decided = self.decided.clone();
+        let mut queue = decided.lock().expect("no panics while held");
+        while queue
+            .front()
+            .is_some_and(|(s, _)| seq.is_none_or(|seq| *s < seq))
+        {
+            let (_, outcome) = queue.pop_front().expect("front exists");
+            self.write(&outcome)?;
+        }
+        Ok(())
+    }
+}
+
 pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
     // The summary's time is the command's: opening the registry and
     // preparing the keys take a noticeable part of a small batch.
@@ -611,50 +767,7 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
         "give the registry directory first: `zkgov prove DIR --keys …`",
     )
     .expect("clap requires the registry directory");
-    eprintln!("opening the registry {} …", registry_dir.display());
-    let registry = Registry::open(registry_dir)?;
-    let keys = crate::keys::open(&args.keys)?;
-    let schema = Schema::from_toml(
-        &args.keys.join("schema.toml").display().to_string(),
-        &keys.schema_text,
-    )?;
-    let policy = Policy::from_toml(
-        &args.keys.join("policy.toml").display().to_string(),
-        &keys.policy_text,
-        &schema,
-    )?;
-    if registry.schema() != &schema {
-        bail!(
-            "the registry {} has schema {:?}, but the key {} is for schema {:?}",
-            registry_dir.display(),
-            registry.schema().name,
-            args.keys.display(),
-            schema.name
-        );
-    }
-    let key_shape = keys.shape()?;
-    if registry.shape() != key_shape {
-        bail!(
-            "the registry {} is a tree of arity {}, depth {}, but the key {} is for arity {}, depth {}",
-            registry_dir.display(),
-            registry.shape().arity(),
-            registry.shape().depth(),
-            args.keys.display(),
-            key_shape.arity(),
-            key_shape.depth()
-        );
-    }
-    let given: Vec<(&str, &str)> = args
-        .params
-        .iter()
-        .map(|p| {
-            p.split_once('=')
-                .ok_or_else(|| Malformed(format!("--param {p:?}: expected NAME=VALUE")))
-        })
-        .collect::<Result<_, _>>()?;
-    let params = policy
-        .encode_params(&given)
-        .map_err(|e| Malformed(e.to_string()))?;
+    let inputs = Inputs::open(args, registry_dir)?;
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     let threads = args
         .threads
@@ -663,25 +776,7 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
         return Err(Malformed("--threads must be at least 1".into()).into());
     }
 
-    let identity = RunIdentity {
-        key_id: keys.metadata.key_id.clone(),
-        registry_root: to_decimal(&registry.root()),
-        params: policy
-            .params
-            .iter()
-            .zip(&params)
-            .map(|(param, encoded)| RunParam {
-                name: param.name.clone(),
-                value: given
-                    .iter()
-                    .find(|(name, _)| *name == param.name)
-                    .map_or_else(String::new, |(_, value)| value.to_string()),
-                encoded: to_decimal(encoded),
-            })
-            .collect(),
-        cases_sha256: file_sha256(&args.cases)?,
-        shard: shard.map(|(i, n)| format!("{i}/{n}")),
-    };
+    let identity = inputs.identity(&args.cases, shard)?;
     claim_output(&args.out, &identity, args.resume)?;
     let (done, invalid_before) = if args.resume {
         completed_cases(&args.out)?
@@ -704,14 +799,13 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
     }
 
     eprintln!("preparing the key {} …", identity.key_id);
-    let engine = Engine::new(&keys, schema.clone(), policy.clone())?;
+    let engine = Engine::new(&inputs.keys, inputs.schema.clone(), inputs.policy.clone())?;
     let key_id = engine.key_id().to_string();
-    let mut out = OpenOptions::new()
+    let file = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&args.out)
         .with_context(|| format!("cannot open {}", args.out.display()))?;
-
     let progress = ProgressBar::new(total - skipped).with_style(
         ProgressStyle::with_template(
             "{spinner} {pos}/{len} cases [{bar:30}] {per_sec} ETA {eta} {msg}",
@@ -726,17 +820,24 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
         ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
             .context("cannot install the Ctrl-C handler")?;
     }
-
-    // Cases that need no proof wait here, in input order, until every
-    // earlier proof has been written.
-    let decided: Arc<Mutex<VecDeque<(u64, Outcome)>>> = Arc::default();
-    let mut tally = Tally::default();
-    let mut failure: Option<anyhow::Error> = None;
+    let mut lines = Lines {
+        file,
+        path: &args.out,
+        tally: Tally::default(),
+        progress,
+        decided: Arc::default(),
+    };
 
     let jobs = {
-        let decided = decided.clone();
+        let decided = lines.decided.clone();
         let stop = stop.clone();
-        let (registry, schema, policy, params) = (&registry, &schema, &policy, &params);
+        let Inputs {
+            registry,
+            schema,
+            policy,
+            params,
+            ..
+        } = &inputs;
         let done = &done;
         let mut rows = read_cases(&args.cases)?
             .filter(move |(row, _)| in_shard(*row))
@@ -771,50 +872,20 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
         })
     };
 
-    let mut write = |outcome: &Outcome, out: &mut File| -> Result<()> {
-        match outcome {
-            Outcome::Proven(_) => tally.proven += 1,
-            Outcome::NotSatisfied { .. } => tally.not_satisfied += 1,
-            Outcome::SubjectNotFound { .. } => tally.subject_not_found += 1,
-            Outcome::Revoked { .. } => tally.revoked += 1,
-            Outcome::InvalidInput { .. } => tally.invalid_input += 1,
-        }
-        let mut line = serde_json::to_vec(outcome)?;
-        line.push(b'\n');
-        // One write per whole line: an interruption never splits a line
-        // between two runs.
-        out.write_all(&line)
-            .with_context(|| format!("cannot write {}", args.out.display()))?;
-        progress.inc(1);
-        Ok(())
-    };
-    let flush_decided_before = |seq: Option<u64>,
-                                out: &mut File,
-                                write: &mut dyn FnMut(&Outcome, &mut File) -> Result<()>|
-     -> Result<()> {
-        let mut queue = decided.lock().expect("no panics while held");
-        while queue
-            .front()
-            .is_some_and(|(s, _)| seq.is_none_or(|seq| *s < seq))
-        {
-            let (_, outcome) = queue.pop_front().expect("front exists");
-            write(&outcome, out)?;
-        }
-        Ok(())
-    };
-
+    let mut failure: Option<anyhow::Error> = None;
     engine.prove_batch(jobs, threads, &stop, |(seq, case_id), statement, result| {
         if failure.is_some() {
             return;
         }
         let step = (|| -> Result<()> {
-            flush_decided_before(Some(seq), &mut out, &mut write)?;
+            lines.write_decided_before(Some(seq))?;
             let proof = result?;
             if !args.no_self_check && !engine.verify(&statement, &proof) {
                 bail!("self-check: a proof does not verify; refusing to write it (is the key damaged?)");
             }
-            let outcome = Outcome::Proven(ProofLine::new(&key_id, &case_id, &statement, &proof));
-            write(&outcome, &mut out)
+            lines.write(&Outcome::Proven(ProofLine::new(
+                &key_id, &case_id, &statement, &proof,
+            )))
         })();
         if let Err(e) = step {
             failure = Some(e);
@@ -824,17 +895,38 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
     if let Some(e) = failure {
         return Err(e);
     }
-    flush_decided_before(None, &mut out, &mut write)?;
-    out.sync_all()
+    lines.write_decided_before(None)?;
+    lines
+        .file
+        .sync_all()
         .with_context(|| format!("cannot sync {}", args.out.display()))?;
-    progress.finish_and_clear();
+    lines.progress.finish_and_clear();
 
-    let elapsed = started.elapsed().as_secs_f64();
-    let cases = tally.proven
-        + tally.not_satisfied
-        + tally.subject_not_found
-        + tally.revoked
-        + tally.invalid_input;
+    let interrupted = stop.load(Ordering::SeqCst);
+    summarise(
+        &lines.tally,
+        skipped,
+        started.elapsed().as_secs_f64(),
+        interrupted,
+    );
+    if interrupted {
+        std::process::exit(130);
+    }
+    let invalid = invalid_before + lines.tally.invalid_input;
+    if invalid > 0 {
+        eprintln!(
+            "error: {} holds {invalid} invalid_input line{}: those cases were not proved; \
+             their `reason` says why",
+            args.out.display(),
+            if invalid == 1 { "" } else { "s" }
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The run's last line: its counts, time and rates.
+fn summarise(tally: &Tally, skipped: u64, elapsed: f64, interrupted: bool) {
     eprintln!(
         "{} proven, {} not satisfied, {} subject not found, {} revoked, {} invalid input{} in \
          {elapsed:.1} s ({:.2} cases/s, {:.2} proofs/s){}",
@@ -848,28 +940,14 @@ pub(crate) fn run(args: &ProveArgs) -> Result<ExitCode> {
         } else {
             String::new()
         },
-        cases as f64 / elapsed,
+        tally.cases() as f64 / elapsed,
         tally.proven as f64 / elapsed,
-        if stop.load(Ordering::SeqCst) {
+        if interrupted {
             "; interrupted: run again with --resume"
         } else {
             ""
         }
     );
-    if stop.load(Ordering::SeqCst) {
-        std::process::exit(130);
-    }
-    let invalid = invalid_before + tally.invalid_input;
-    if invalid > 0 {
-        eprintln!(
-            "error: {} holds {invalid} invalid_input line{}: those cases were not proved; \
-             their `reason` says why",
-            args.out.display(),
-            if invalid == 1 { "" } else { "s" }
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
