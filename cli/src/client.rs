@@ -1235,13 +1235,18 @@ fn trust_context(
 }
 
 pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {
-    let args = match command {
-        LogCommand::Verify(args) => args,
-        LogCommand::Restore(args) => return crate::serve::restore(args),
-        LogCommand::Export(args) => return export(args),
-        LogCommand::RotateKey(args) => return crate::serve::rotate_key(args),
-        LogCommand::Key(args) => return log_key(args),
-    };
+    match command {
+        LogCommand::Verify(args) => verify(args),
+        LogCommand::Restore(args) => crate::serve::restore(args),
+        LogCommand::Export(args) => export(args),
+        LogCommand::RotateKey(args) => crate::serve::rotate_key(args),
+        LogCommand::Key(args) => log_key(args),
+    }
+}
+
+/// `zkgov log verify`: the log checked against the trusted state (every
+/// entry replayed, with `--full`), and the state moved on.
+fn verify(args: &LogVerifyArgs) -> Result<ExitCode> {
     let server = base_url(&args.server)?;
     let mut receipts = Vec::new();
     for path in &args.receipts {
