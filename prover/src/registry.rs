@@ -753,6 +753,19 @@ const READ_CHUNK: usize = 4_096;
 /// Records hashed and inserted together while building.
 const BUILD_CHUNK: usize = 16_384;
 
+/// The registry database's one row about the registry: its schema, shape,
+/// counts, root and the number of its last change.
+struct Header {
+    schema_toml: String,
+    schema_hash: String,
+    arity: i64,
+    depth: i64,
+    records: i64,
+    revoked: i64,
+    root: Vec<u8>,
+    change: i64,
+}
+
 impl Registry {
     /// Builds a new registry in `out`, which must not exist, from records
     /// validated against the schema in `schema_toml`.
@@ -829,22 +842,21 @@ impl Registry {
     ) -> Result<Self, RegistryError> {
         let err = db::error_at(&db_path);
         conn.execute_batch("BEGIN DEFERRED").map_err(&err)?;
-        type Row = (String, String, i64, i64, i64, i64, Vec<u8>, i64);
-        let row: Option<Row> = conn
+        let row: Option<Header> = conn
             .query_row(
                 "SELECT schema_toml, schema_hash, arity, depth, records, revoked, root, change FROM registry",
                 [],
                 |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
+                    Ok(Header {
+                        schema_toml: r.get(0)?,
+                        schema_hash: r.get(1)?,
+                        arity: r.get(2)?,
+                        depth: r.get(3)?,
+                        records: r.get(4)?,
+                        revoked: r.get(5)?,
+                        root: r.get(6)?,
+                        change: r.get(7)?,
+                    })
                 },
             )
             .optional()
@@ -854,7 +866,17 @@ impl Registry {
             line: None,
             problem,
         };
-        let Some((schema_toml, hash, arity, depth, records, revoked, root, change)) = row else {
+        let Some(Header {
+            schema_toml,
+            schema_hash: hash,
+            arity,
+            depth,
+            records,
+            revoked,
+            root,
+            change,
+        }) = row
+        else {
             return Err(damaged("it holds no registry row".into()));
         };
         let schema = Schema::from_toml(&format!("{} (schema)", db_path.display()), &schema_toml)
