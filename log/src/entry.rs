@@ -34,6 +34,7 @@ use crate::signature::{Endorsement, EntrySignature};
 
 /// One entry of the anchor log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Entry {
     /// Who takes part, and the parameters of the rules: the first entry of
@@ -53,30 +54,35 @@ pub enum Entry {
         /// once set it never changes.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         origin: Option<String>,
-        /// The departments' signatures that authorise this change (see
-        /// [`crate::rules`] for who must sign what).
+        /// The departments' signatures that authorise this change (the
+        /// acceptance rules, `rules`, say who must sign what).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         endorsements: Vec<Endorsement>,
         /// When it took effect, RFC 3339 UTC.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::Time))]
         time: String,
     },
     /// A verifying key registered for a policy over a registry.
     Key {
         /// The key id, lowercase hex.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::KeyId))]
         key_id: String,
         /// The registry the policy reads.
         registry: String,
         /// The policy's name.
         policy: String,
         /// The policy's canonical hash, lowercase hex.
+        #[cfg_attr(feature = "utoipa", schema(pattern = "^[0-9a-f]{64}$"))]
         policy_hash: String,
         /// The verifying key, snarkjs JSON.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::SnarkjsVerifyingKey))]
         verifying_key: Value,
         /// The schema, TOML text.
         schema_toml: String,
         /// The policy, TOML text.
         policy_toml: String,
         /// When it was registered, RFC 3339 UTC.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::Time))]
         time: String,
     },
     /// A registry root anchored by the department that owns the registry.
@@ -86,8 +92,10 @@ pub enum Entry {
         /// The registry.
         registry: String,
         /// The root, a canonical decimal field element.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::FieldElement))]
         root: String,
         /// When it was anchored, RFC 3339 UTC.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::Time))]
         time: String,
         /// The department's signature, required once governance lists a
         /// key for it.
@@ -98,20 +106,26 @@ pub enum Entry {
     /// can check it again.
     Result {
         /// The key id.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::KeyId))]
         key_id: String,
         /// The case number; its `text` encoding is the `case_id` input.
         case_id: String,
         /// The subject tag, a canonical decimal field element.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::FieldElement))]
         subject_tag: String,
         /// The registry root, a canonical decimal field element.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::FieldElement))]
         registry_root: String,
         /// Every public input, in order, canonical decimal.
+        #[cfg_attr(feature = "utoipa", schema(value_type = Vec<crate::openapi::FieldElement>))]
         public_inputs: Vec<String>,
         /// The proof, snarkjs JSON.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::SnarkjsProof))]
         proof: Value,
         /// The department that submitted it.
         department: String,
         /// When it was accepted, RFC 3339 UTC.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::Time))]
         time: String,
     },
     /// A decision on a case, citing the entries it relied on: by the
@@ -123,6 +137,7 @@ pub enum Entry {
         /// The deciding department.
         department: String,
         /// `approved`, `refused`, or `revoked` (which amends an approval).
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::DecisionOutcome))]
         decision: String,
         /// The log indexes of the results (and, for a refusal, the unmet
         /// evidence) relied on.
@@ -139,6 +154,7 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         licence: Option<Licence>,
         /// When it was recorded, RFC 3339 UTC.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::Time))]
         time: String,
         /// The deciding department's signature, required once governance
         /// lists a key for it; automatic decisions have none.
@@ -154,6 +170,7 @@ pub enum Entry {
         /// The procedure, TOML text.
         procedure_toml: String,
         /// When it was registered, RFC 3339 UTC.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::Time))]
         time: String,
     },
     /// A case created by an application: its number and procedure, never
@@ -165,6 +182,7 @@ pub enum Entry {
         procedure: String,
         /// When it was created, RFC 3339 UTC; computed params (`today`)
         /// come from it.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::Time))]
         time: String,
     },
     /// A department's answer that an item of evidence cannot be proved.
@@ -177,10 +195,12 @@ pub enum Entry {
         department: String,
         /// `not_satisfied`, `subject_not_found`, `revoked` or
         /// `invalid_input`.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::UnmetReason))]
         reason: String,
         /// For `not_satisfied`, the conditions that failed.
         conditions: Vec<String>,
         /// When it was recorded, RFC 3339 UTC.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::Time))]
         time: String,
         /// The department's signature, required once governance lists a
         /// key for it.
@@ -198,12 +218,14 @@ pub enum Entry {
         /// standard base64.
         signature: String,
         /// When the hand-over took place, RFC 3339 UTC.
+        #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::Time))]
         time: String,
     },
 }
 
 /// The licence an approval issues, as its decision entry holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Licence {
     /// The licence number.
@@ -212,6 +234,7 @@ pub struct Licence {
     pub registry: String,
     /// The holder's subject tag in the case: the holder proves it is the
     /// holder by opening it (subject and case secret).
+    #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::FieldElement))]
     pub subject_tag: String,
     /// The licence record's fields other than its subject, by name.
     pub fields: std::collections::BTreeMap<String, String>,
@@ -219,6 +242,7 @@ pub struct Licence {
 
 /// A department as governance entries list it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GovernedDepartment {
     /// Its name, as entries name it.

@@ -16,6 +16,7 @@
 //! - [`policy`]: a client's trust policy: log keys, witnesses and the quorum of cosignatures;
 //! - [`receipt`]: receipts and their client-side verification;
 //! - [`licence`]: licence documents, as holders keep them, verified offline;
+//! - `openapi` (feature `utoipa`): schemas of the log's JSON for an OpenAPI document;
 //! - [`verify`]: Groth16 verification, single and in random-linear-combination batches;
 //! - [`rules`]: the acceptance rules, a pure state machine over entries;
 //! - [`replay`]: replaying a log through the rules, with proofs checked in batches;
@@ -62,6 +63,8 @@ pub mod entry;
 pub mod handover;
 pub mod json;
 pub mod licence;
+#[cfg(feature = "utoipa")]
+pub mod openapi;
 pub mod policy;
 pub mod procedure;
 pub mod receipt;

@@ -31,6 +31,7 @@ pub const FORMAT: &str = "zkgov-licence-v1";
 
 /// A licence as its holder keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LicenceDocument {
     /// Always [`FORMAT`].
@@ -53,11 +54,13 @@ pub struct LicenceDocument {
 
 /// Who holds a licence, and the opening that shows it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Holder {
     /// The holder's id, as the registries know it.
     pub subject: String,
     /// The case secret, canonical decimal.
+    #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::FieldElement))]
     pub case_secret: String,
 }
 

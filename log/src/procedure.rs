@@ -48,6 +48,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a procedure's cases are decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionRule {
     /// The rules decide as soon as the evidence settles it.
@@ -58,6 +59,7 @@ pub enum DecisionRule {
 
 /// One input the applicant supplies.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApplicantInput {
     /// Its name, as evidence items refer to it.

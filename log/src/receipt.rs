@@ -15,17 +15,22 @@ use crate::{decode_hash, encode_hash};
 
 /// Proof that an entry is in the log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
     /// The entry's index in the log.
     pub index: u64,
     /// The entry, canonical JSON text.
+    #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::EntryText))]
     pub entry: String,
     /// The entry's leaf hash, base64.
+    #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::Base64Hash))]
     pub leaf_hash: String,
     /// A signed checkpoint of a log that contains the entry.
+    #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::SignedNote))]
     pub checkpoint: String,
     /// The inclusion proof against that checkpoint, base64 hashes.
+    #[cfg_attr(feature = "utoipa", schema(value_type = Vec<crate::openapi::Base64Hash>))]
     pub inclusion_proof: Vec<String>,
 }
 

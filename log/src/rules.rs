@@ -1958,16 +1958,20 @@ pub struct CaseResult<'a> {
 
 /// One result in a [`Comparison`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ComparedResult {
     /// Its log index.
     pub index: u64,
     /// Its key id.
+    #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::KeyId))]
     pub key_id: String,
     /// The key's policy.
     pub policy: String,
     /// Its subject tag.
+    #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::FieldElement))]
     pub subject_tag: String,
     /// The registry root it used.
+    #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::FieldElement))]
     pub registry_root: String,
     /// Its params, decoded by type.
     pub params: BTreeMap<String, String>,
@@ -1980,6 +1984,7 @@ pub struct ComparedResult {
 
 /// Whether a case holds what the deciding department requires.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Comparison {
     /// The case number.
     pub case_id: String,

@@ -64,18 +64,23 @@ pub const MAX_SIGNATURE_SKEW_SECONDS: i64 = 60;
 
 /// A department's signature on an entry, as the entry carries it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EntrySignature {
     /// The signing key's id, 8 lowercase hex digits as in its verifier key.
+    #[cfg_attr(feature = "utoipa", schema(pattern = "^[0-9a-f]{8}$"))]
     pub key_id: String,
     /// When it was signed, RFC 3339 UTC to the second.
+    #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::Time))]
     pub signed_at: String,
     /// The Ed25519 signature of the signed message, standard base64.
+    #[cfg_attr(feature = "utoipa", schema(content_encoding = "base64"))]
     pub signature: String,
 }
 
 /// A department's signature on a governance entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Endorsement {
     /// The department.
