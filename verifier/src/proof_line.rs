@@ -15,17 +15,21 @@ use ark_bn254::Bn254;
 use ark_groth16::Proof;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 use zkgov_circuits::field::to_decimal;
 use zkgov_circuits::statement::Statement;
 use zkgov_keys::snarkjs;
 
-/// One proof of one statement, with what the service needs to judge it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One proof of one statement, with what the service needs to judge it:
+/// exactly a `proven` line of `zkgov prove`'s output. Other fields (such as
+/// `status`) are ignored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ProofLine {
-    /// The case number, as the case file gave it (its hash is public
-    /// input 1).
+    /// The case number, 1 to 128 bytes without control characters; public
+    /// input 1 must be its `text` encoding.
     pub case_id: String,
-    /// The key the proof was made with.
+    /// The registered key the proof was made with.
+    #[schema(value_type = zkgov_log::openapi::KeyId)]
     pub key_id: String,
     /// The registry root proved against, in decimal: public input 0,
     /// repeated for readers of the line. The service reads the root from
@@ -33,9 +37,14 @@ pub struct ProofLine {
     /// leave out.
     #[serde(default)]
     pub registry_root: String,
-    /// The public inputs, in decimal, in the circuit's order.
+    /// The public inputs in the key's order: `registry_root`, `case_id`,
+    /// `subject_tag`, then the policy's params (`KeySummary.public_inputs`
+    /// names them). Each is a canonical decimal field element below r; the
+    /// count must equal the key's.
+    #[schema(value_type = Vec<zkgov_log::openapi::FieldElement>, min_items = 3)]
     pub public_inputs: Vec<String>,
     /// The proof, in snarkjs's JSON.
+    #[schema(value_type = zkgov_log::openapi::SnarkjsProof)]
     pub proof: Value,
 }
 

@@ -1,5 +1,6 @@
 //! The handlers of the `/v1` API.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,15 +10,19 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
 use zkgov_keys::digest::{key_id, policy_hash};
 use zkgov_keys::snarkjs;
 use zkgov_log::entry::{format_time, Entry};
+use zkgov_log::openapi::{
+    Base64Hash, EntryText, FieldElement, KeyId, SignedNote, SnarkjsVerifyingKey, Time,
+};
 use zkgov_log::receipt::Receipt;
-use zkgov_log::rules::{check_case_id, LoggedKey, Refusal};
+use zkgov_log::rules::{check_case_id, Comparison, LoggedKey, Refusal};
 use zkgov_log::signature::EntrySignature;
 use zkgov_log::{encode_hash, tree};
 
@@ -25,8 +30,12 @@ use super::appender::{AppendError, Committed, Draft, Outcome};
 use super::applications::licence_work;
 use super::auth::{AdminAuth, DepartmentAuth};
 use super::batcher;
-use super::error::ApiError;
-use super::{now, AppState, OPENAPI};
+use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::openapi::{
+    Internal, Overloaded, Timeout, TimeoutAppend, TooLarge, TooLargeBatch, Unauthorized,
+    UnavailableAppend,
+};
+use super::{now, AppState};
 use crate::proof_line::ProofLine;
 use crate::storage::{tree_error, Nodes, StorageError};
 
@@ -273,12 +282,76 @@ pub(super) fn latest_checkpoint(state: &AppState) -> Result<(String, u64), ApiEr
 
 // ---------------------------------------------------------------- health
 
-/// Answers from memory: a probe must not queue for a database connection
-/// behind the requests it is meant to watch.
-pub(super) async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({"status": "ok", "log_size": *state.log_size.borrow()}))
+/// Health check
+///
+/// The service's log size as this process knows it, from memory: the probe
+/// never waits for a database connection. Subject to the concurrency limit and
+/// the timeout like every route, so a service that sheds requests reports it.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "service",
+    responses(
+        (
+            status = 200,
+            description = "The service is healthy.",
+            body = Health,
+            example = json!({"status": "ok", "log_size": 42}),
+        ),
+        (status = 408, response = Timeout),
+        (status = 503, response = Overloaded),
+    ),
+)]
+pub(super) async fn healthz(State(state): State<Arc<AppState>>) -> Json<Health> {
+    Json(Health {
+        status: HealthStatus::Ok,
+        log_size: *state.log_size.borrow(),
+    })
 }
 
+/// The service's health.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Health {
+    /// Always `ok`.
+    status: HealthStatus,
+    /// The number of entries in the log, as this process knows it: read at
+    /// start-up and raised by each of its appends.
+    log_size: u64,
+}
+
+/// A healthy service's status.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum HealthStatus {
+    /// It answers.
+    Ok,
+}
+
+/// Prometheus metrics
+///
+/// Request counts by method, route pattern and status; proof outcomes
+/// (`accepted`, `existing`, or the refusal reason); the log size; the per-proof
+/// verification-time histogram; and requests shed at the concurrency limit.
+/// Subject to the concurrency limit and the timeout like every route.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "getMetrics",
+    tag = "service",
+    responses(
+        (
+            status = 200,
+            description = "The metrics in the OpenMetrics text format, version 1.0.0 \
+             (`Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8`), \
+             which Prometheus scrapes; counters end in `_total` and the text in `# EOF`.",
+            body = String,
+            content_type = "application/openmetrics-text",
+        ),
+        (status = 408, response = Timeout),
+        (status = 503, response = Overloaded),
+    ),
+)]
 pub(super) async fn get_metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
@@ -287,21 +360,44 @@ pub(super) async fn get_metrics(State(state): State<Arc<AppState>>) -> Response 
         .into_response()
 }
 
+/// This OpenAPI document
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    operation_id = "getOpenApi",
+    tag = "service",
+    responses(
+        (
+            status = 200,
+            description = "The OpenAPI 3.1 document of the API.",
+            body = Object,
+        ),
+        (status = 408, response = Timeout),
+        (status = 503, response = Overloaded),
+    ),
+)]
 pub(super) async fn get_openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        super::openapi::document(),
+    )
+        .into_response()
 }
 
 // ---------------------------------------------------------------- keys
 
-/// A key registration: the verifying key and the policy it proves.
-#[derive(Deserialize)]
+/// A verifying key and the policy it proves. The key's public-input count
+/// must equal the policy's (400 `key_shape`).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct KeyRegistration {
-    /// The registry the policy reads.
+    /// The registry the policy reads; a department must own it (422
+    /// `unknown_registry`).
     pub registry: String,
     /// The verifying key, snarkjs JSON.
+    #[schema(value_type = SnarkjsVerifyingKey)]
     pub verifying_key: Value,
-    /// The schema, TOML text.
+    /// The registry schema, TOML text.
     pub schema: String,
     /// The policy, TOML text.
     pub policy: String,
@@ -348,6 +444,79 @@ pub(super) async fn register_key(
     .await
 }
 
+/// Register a verifying key and its policy (admin)
+///
+/// Builds a `key` entry from the request (the verifying key parsed with every
+/// point validated, the schema and policy parsed, the key id derived from the
+/// verifying key and the policy's canonical hash) and appends it if the log's
+/// rules accept it; see *Acceptance rules for keys*. A key id already logged is
+/// not appended again: the answer is 200 with the existing entry's receipt,
+/// whatever registry the request names. Body limit:
+/// `limits.max_batch_body_bytes`, default 8 MiB.
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    operation_id = "registerKey",
+    tag = "keys",
+    security(("admin" = [])),
+    request_body = KeyRegistration,
+    responses(
+        (
+            status = 200,
+            description = "A key with this id was already in the log; nothing was appended, \
+             and the body is the receipt of the existing entry against the last checkpoint \
+             signed.",
+            body = Receipt,
+        ),
+        (
+            status = 201,
+            description = "The key was appended to the log and durably committed; the body is \
+             its receipt.",
+            body = Receipt,
+        ),
+        (
+            status = 400,
+            description = "The request or the key is malformed. Possible `reason` values: \
+             `malformed_request`: the body is not a strict JSON object (see *Request bodies*), \
+             or the `Content-Type` is not `application/json`, a required field is missing, a \
+             field has the wrong type, or an unknown field is present; `malformed_request`: \
+             `verifying_key` is not a valid snarkjs Groth16 BN254 verifying key (the message \
+             names the JSON path; an identity `vk_alpha_1`, `vk_beta_2`, `vk_gamma_2` or \
+             `vk_delta_2` is refused here), or the schema or policy TOML does not parse or \
+             validate; `identity_point`: a point of the verifying key is the identity, such as \
+             `IC[2]` (the message names it), which would leave a public input unbound; \
+             `key_shape`: the policy's public-input count differs from the key's (its `IC` \
+             points less one); `malformed_key`: the rules cannot parse the entry's verifying \
+             key, schema or policy, or the key is not in canonical snarkjs form; \
+             `key_id_mismatch`: the key id does not recompute from the verifying key and \
+             policy.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "identity_point", "message": "verifying key point IC[2] is the identity"}}),
+        ),
+        (status = 401, response = Unauthorized),
+        (
+            status = 403,
+            description = "A department token was presented; only the admin token may register \
+             keys. Possible `reason` values: `forbidden`: only the admin token may register \
+             keys.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "forbidden", "message": "only the admin token may register keys"}}),
+        ),
+        (status = 408, response = TimeoutAppend),
+        (status = 413, response = TooLargeBatch),
+        (
+            status = 422,
+            description = "The key cannot be logged. Possible `reason` values: \
+             `unknown_registry`: no department owns a registry with this name; `key_reused`: \
+             this verifying key is already logged, under another key id (another policy or \
+             schema) or for another registry; a key proves one policy over one registry.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "key_reused", "message": "this verifying key is already logged as key 3f1c…, for another policy or registry; a key proves one policy"}}),
+        ),
+        (status = 500, response = Internal),
+        (status = 503, response = UnavailableAppend),
+    ),
+)]
 pub(super) async fn post_key(
     State(state): State<Arc<AppState>>,
     _admin: AdminAuth,
@@ -357,50 +526,209 @@ pub(super) async fn post_key(
     Ok(receipt_response(&outcome, receipt))
 }
 
-fn key_summary(key: &LoggedKey) -> Value {
-    json!({
-        "key_id": key.key_id,
-        "registry": key.registry,
-        "policy": key.policy_name,
-        "public_inputs": key.input_names,
-        "log_index": key.index,
-    })
+/// A registered key.
+#[derive(Serialize, ToSchema)]
+pub(super) struct KeySummary {
+    #[schema(value_type = KeyId)]
+    key_id: String,
+    /// The registry the policy reads.
+    registry: String,
+    /// The policy's name.
+    policy: String,
+    /// The names of the public inputs, in order: `registry_root`,
+    /// `case_id`, `subject_tag`, then the policy's params.
+    public_inputs: Vec<String>,
+    /// The log index of the key's entry.
+    log_index: u64,
 }
 
-pub(super) async fn list_keys(State(state): State<Arc<AppState>>) -> Json<Value> {
+impl KeySummary {
+    fn of(key: &LoggedKey) -> KeySummary {
+        KeySummary {
+            key_id: key.key_id.clone(),
+            registry: key.registry.clone(),
+            policy: key.policy_name.clone(),
+            public_inputs: key.input_names.clone(),
+            log_index: key.index,
+        }
+    }
+}
+
+/// Every registered key.
+#[derive(Serialize, ToSchema)]
+pub(super) struct KeyList {
+    /// Every registered key, in log order.
+    keys: Vec<KeySummary>,
+}
+
+/// A key's summary, with its verifying key, schema and policy.
+#[derive(Serialize, ToSchema)]
+pub(super) struct KeyDetail {
+    #[serde(flatten)]
+    summary: KeySummary,
+    /// The verifying key, snarkjs JSON.
+    #[schema(value_type = SnarkjsVerifyingKey)]
+    verifying_key: Value,
+    /// The schema, TOML text.
+    schema: String,
+    /// The policy, TOML text.
+    policy_toml: String,
+}
+
+/// List the registered verifying keys
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    operation_id = "listKeys",
+    tag = "keys",
+    responses(
+        (
+            status = 200,
+            description = "Every registered key, in log order.",
+            body = KeyList,
+        ),
+        (status = 408, response = Timeout),
+        (status = 503, response = Overloaded),
+    ),
+)]
+pub(super) async fn list_keys(State(state): State<Arc<AppState>>) -> Json<KeyList> {
     let log = state.log();
     let mut list: Vec<&Arc<LoggedKey>> = log.keys().collect();
     list.sort_by_key(|k| k.index);
-    Json(json!({"keys": list.iter().map(|k| key_summary(k)).collect::<Vec<_>>()}))
+    Json(KeyList {
+        keys: list.iter().map(|k| KeySummary::of(k)).collect(),
+    })
 }
 
+/// Get a registered key, with its verifying key, schema and policy
+#[utoipa::path(
+    get,
+    path = "/v1/keys/{key_id}",
+    operation_id = "getKey",
+    tag = "keys",
+    params(
+        (
+            "key_id" = String,
+            Path,
+            description = "The key id, 64 lowercase hex digits.",
+        ),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The key.",
+            body = KeyDetail,
+        ),
+        (
+            status = 404,
+            description = "No such key. Possible `reason` values: `unknown_key`: no key with \
+             this id is registered.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "unknown_key", "message": "no key 00ff… is registered"}}),
+        ),
+        (status = 408, response = Timeout),
+        (status = 503, response = Overloaded),
+    ),
+)]
 pub(super) async fn get_key(
     State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyDetail>, ApiError> {
     let key = state
         .log()
         .key(&id)
         .cloned()
         .ok_or(ApiError::Refused(Refusal::UnknownKey(id)))?;
-    let mut body = key_summary(&key);
-    body["verifying_key"] = key.verifying_key.clone();
-    body["schema"] = Value::String(key.schema_toml.clone());
-    body["policy_toml"] = Value::String(key.policy_toml.clone());
-    Ok(Json(body))
+    Ok(Json(KeyDetail {
+        summary: KeySummary::of(&key),
+        verifying_key: key.verifying_key.clone(),
+        schema: key.schema_toml.clone(),
+        policy_toml: key.policy_toml.clone(),
+    }))
 }
 
 // ---------------------------------------------------------------- roots
 
-#[derive(Deserialize)]
+/// A registry root to anchor.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RootPublication {
+    /// The registry's Merkle root, canonical decimal below r.
+    #[schema(value_type = FieldElement)]
     root: String,
-    /// The department's signature, once governance lists its key.
+    /// The department's signature of the entry this request appends;
+    /// required once governance lists its key (403 `unsigned`,
+    /// `bad_signature`).
     #[serde(default)]
+    #[schema(nullable = false)]
     signature: Option<EntrySignature>,
 }
 
+/// Anchor a registry root (owning department)
+///
+/// Appends a `root` entry, the registry's current Merkle root, if the rules
+/// accept it: the submitting department owns the registry, and the root is a
+/// canonical field element. Proofs against this root are accepted for
+/// `freshness_seconds` (default 7 days) from now; once the registry anchors a
+/// different root, they are accepted for at most `grace_seconds` (default 900)
+/// more. Roots are not deduplicated: publishing the same root again appends a
+/// new entry, which restarts its freshness window and makes it the registry's
+/// latest root again. Body limit: `limits.max_body_bytes`, default 64 KiB.
+#[utoipa::path(
+    post,
+    path = "/v1/registries/{registry}/roots",
+    operation_id = "publishRoot",
+    tag = "roots",
+    security(("department" = [])),
+    params(
+        (
+            "registry" = String,
+            Path,
+            description = "The registry's name.",
+            example = "real-estate",
+        ),
+    ),
+    request_body(content = RootPublication, example = json!({"root": "42"})),
+    responses(
+        (
+            status = 201,
+            description = "The root was appended to the log and durably committed; the body is \
+             its receipt.",
+            body = Receipt,
+        ),
+        (
+            status = 400,
+            description = "The request is malformed. Possible `reason` values: \
+             `malformed_request`: the body is not a strict JSON object (see *Request bodies*), \
+             or the `Content-Type` is not `application/json`, a required field is missing, a \
+             field has the wrong type, or an unknown field is present; `non_canonical_input`: \
+             `root` is not a canonical decimal field element below r.",
+            body = ErrorBody,
+        ),
+        (status = 401, response = Unauthorized),
+        (
+            status = 403,
+            description = "The token is valid but does not allow this action. Possible \
+             `reason` values: `forbidden`: the admin token was presented; it cannot act for a \
+             department; `forbidden`: the registry belongs to another department. `unsigned`: \
+             the department has a key in governance and the request carries no `signature`; \
+             `bad_signature`: the signature is by another key, does not verify over this \
+             entry, or is dated outside the window.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "forbidden", "message": "the admin token cannot act for a department"}}),
+        ),
+        (status = 408, response = TimeoutAppend),
+        (status = 413, response = TooLarge),
+        (
+            status = 422,
+            description = "The registry is not known. Possible `reason` values: \
+             `unknown_registry`: no department owns a registry with this name.",
+            body = ErrorBody,
+        ),
+        (status = 500, response = Internal),
+        (status = 503, response = UnavailableAppend),
+    ),
+)]
 pub(super) async fn post_root(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
@@ -498,6 +826,110 @@ fn refused(state: &AppState, error: ApiError) -> ApiError {
     error
 }
 
+/// Submit one proof (department)
+///
+/// Verifies one Groth16 proof and, if the rules accept the `result` entry it
+/// would become, appends it. The checks, in order (see *Acceptance rules for
+/// proofs*): the case number is well formed; the key is logged; the submitting
+/// department owns its registry; the public-input count matches the key; every
+/// public input is canonical; public input 1 encodes `case_id`; the statement
+/// (key, case, subject tag) is new; the registry root (public input 0) was
+/// anchored by the owning department, is fresh, and is the registry's latest
+/// root or was superseded at most `grace_seconds` ago; the proof's points are
+/// valid; the proof verifies. A statement already logged with the same public
+/// inputs is not appended again: the answer is 200 with the existing entry's
+/// receipt; with other public inputs it is 409 `conflicting_statement`. Body
+/// limit: `limits.max_body_bytes`, default 64 KiB.
+#[utoipa::path(
+    post,
+    path = "/v1/proofs",
+    operation_id = "submitProof",
+    tag = "proofs",
+    security(("department" = [])),
+    request_body = ProofLine,
+    responses(
+        (
+            status = 200,
+            description = "A result with the same key, case and subject tag, and the same \
+             public inputs, was already in the log; nothing was appended, and the body is the \
+             receipt of the existing entry against the last checkpoint signed.",
+            body = Receipt,
+        ),
+        (
+            status = 201,
+            description = "The result was appended to the log and durably committed; the body \
+             is its receipt.",
+            body = Receipt,
+        ),
+        (
+            status = 400,
+            description = "The submission is malformed. Possible `reason` values: \
+             `malformed_request`: the body is not a strict JSON object (see *Request bodies*), \
+             or the `Content-Type` is not `application/json`, a required field is missing, a \
+             field has the wrong type, or an unknown field is present; `malformed_request`: \
+             the case number is not 1 to 128 bytes without control characters; \
+             `wrong_public_input_count`: the number of public inputs differs from the key's; \
+             `non_canonical_input`: a public input is not a canonical decimal field element \
+             below r; `case_id_mismatch`: public input 1 is not the `text` encoding of \
+             `case_id`; `malformed_proof`: the proof is not a valid snarkjs Groth16 BN254 \
+             proof: wrong `protocol` or `curve`, a non-canonical coordinate, a point off the \
+             curve, outside the subgroup or the identity (the message names the JSON path).",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "case_id_mismatch", "message": "public input 1 is not the case_id encoding of `C-2026-0042`"}}),
+        ),
+        (status = 401, response = Unauthorized),
+        (
+            status = 403,
+            description = "The token is valid but does not allow this action. Possible \
+             `reason` values: `forbidden`: the admin token was presented; it cannot act for a \
+             department, or the key proves facts of a registry that belongs to another \
+             department.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "forbidden", "message": "the admin token cannot act for a department"}}),
+        ),
+        (
+            status = 404,
+            description = "No such key. Possible `reason` values: `unknown_key`: no key with \
+             this `key_id` is registered.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = TimeoutAppend),
+        (
+            status = 409,
+            description = "The statement contradicts the log. Possible `reason` values: \
+             `conflicting_statement`: the statement (key, case, subject tag) is logged already \
+             with other public inputs; a statement is proved once.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "conflicting_statement", "message": "the statement (key, case, subject tag) is logged at entry 7 with other public inputs; a statement is proved once"}}),
+        ),
+        (status = 413, response = TooLarge),
+        (
+            status = 422,
+            description = "The proof is well formed but is not accepted. Possible `reason` \
+             values: `unknown_registry`: no department owns the key's registry any more; \
+             `root_not_anchored`: the registry root (public input 0) was never anchored by the \
+             registry's owning department; `root_stale`: the registry root was anchored longer \
+             ago than the freshness window (`freshness_seconds`); publish it again; \
+             `root_superseded`: the registry anchored a newer root longer ago than the grace \
+             period (`grace_seconds`); prove against the latest root; `invalid_proof`: the \
+             proof does not verify for these public inputs under this key.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "invalid_proof", "message": "the proof does not verify for these public inputs under this key"}}),
+        ),
+        (status = 500, response = Internal),
+        (
+            status = 503,
+            description = "The service is at its concurrency limit (`limits.max_in_flight`, \
+             default 256), the verification batcher's queue is full, or the service is \
+             shutting down; retry later. Possible `reason` values: `overloaded`: the service \
+             is busy; retry later; `shutting_down`: the service is shutting down and no longer \
+             appends to the log. `storage_unavailable`: the database failed a read or a \
+             commit; nothing was written, and the request may be retried.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "overloaded", "message": "the service is busy; retry later"}}),
+        ),
+    ),
+)]
 pub(super) async fn post_proof(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
@@ -527,19 +959,53 @@ pub(super) async fn post_proof(
     Ok(receipt_response(&outcome, receipt))
 }
 
-#[derive(Deserialize)]
+/// Several proofs, verified together with one random-linear-combination
+/// check and appended in one commit. An item that does not parse as a
+/// `ProofLine` is rejected on its own; it does not refuse the batch.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Batch {
+    /// At most `limits.max_batch_items` (default 1024) submissions, each a
+    /// `ProofLine`. An item that is not one, whatever its JSON type, is not
+    /// a fault of the batch: it gets its own `rejected` result, which says
+    /// why.
     items: Vec<Value>,
 }
 
-#[derive(Serialize)]
-struct BatchOutcome {
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    receipt: Option<Receipt>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<Value>,
+/// The outcome of each item of a batch.
+#[derive(Serialize, ToSchema)]
+pub(super) struct BatchResponse {
+    /// One outcome per item, in the order of the request. All receipts
+    /// share one checkpoint.
+    results: Vec<BatchResult>,
+}
+
+/// The outcome of one batch item.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub(super) enum BatchResult {
+    /// Appended as a new entry.
+    Accepted {
+        /// The entry's receipt.
+        receipt: Receipt,
+    },
+    /// The same statement (key, case, subject tag) with the same public
+    /// inputs was already in the log (or earlier in this batch), and the
+    /// receipt names that entry.
+    Existing {
+        /// The entry's receipt.
+        receipt: Receipt,
+    },
+    /// Refused, for the reason given: one of `malformed_request`,
+    /// `unknown_key`, `forbidden`, `unknown_registry`,
+    /// `wrong_public_input_count`, `non_canonical_input`,
+    /// `case_id_mismatch`, `conflicting_statement`, `root_not_anchored`,
+    /// `root_stale`, `root_superseded`, `malformed_proof` or
+    /// `invalid_proof`.
+    Rejected {
+        /// Why.
+        error: ErrorDetail,
+    },
 }
 
 /// Where one batch item stands.
@@ -631,6 +1097,55 @@ pub(super) async fn settle(
     Ok((items, checkpoint, size))
 }
 
+/// Submit a batch of proofs (department)
+///
+/// Checks each item as `POST /v1/proofs` does, verifies every item still
+/// standing with one random-linear-combination check (locating bad proofs by
+/// splitting the batch in halves), appends the accepted results in one durable
+/// commit, and answers 200 with one outcome per item. The rules are applied
+/// again, in order, as the results are appended, so an item that repeats an
+/// earlier item's statement is `existing` (same public inputs) or rejected with
+/// `conflicting_statement` (other public inputs). Items are refused
+/// individually; only a malformed batch, authentication or a service limit
+/// refuses the whole request. At most `limits.max_batch_items` (default 1024)
+/// items. Body limit: `limits.max_batch_body_bytes`, default 8 MiB.
+#[utoipa::path(
+    post,
+    path = "/v1/proofs/batch",
+    operation_id = "submitProofBatch",
+    tag = "proofs",
+    security(("department" = [])),
+    request_body = Batch,
+    responses(
+        (
+            status = 200,
+            description = "One outcome per item, in order: a receipt or the reason for refusal.",
+            body = BatchResponse,
+        ),
+        (
+            status = 400,
+            description = "The batch is malformed. Possible `reason` values: \
+             `malformed_request`: the body is not a strict JSON object (see *Request bodies*), \
+             or the `Content-Type` is not `application/json`, a required field is missing, a \
+             field has the wrong type, or an unknown field is present; `malformed_request`: \
+             the batch holds more than `limits.max_batch_items` items.",
+            body = ErrorBody,
+        ),
+        (status = 401, response = Unauthorized),
+        (
+            status = 403,
+            description = "The token is valid but does not allow this action. Possible \
+             `reason` values: `forbidden`: the admin token was presented; it cannot act for a \
+             department.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "forbidden", "message": "the admin token cannot act for a department"}}),
+        ),
+        (status = 408, response = TimeoutAppend),
+        (status = 413, response = TooLargeBatch),
+        (status = 500, response = Internal),
+        (status = 503, response = UnavailableAppend),
+    ),
+)]
 pub(super) async fn post_batch(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
@@ -663,94 +1178,189 @@ pub(super) async fn post_batch(
     let mut receipts = receipts(&state, indexes, checkpoint, size)
         .await?
         .into_iter();
-    let results: Vec<BatchOutcome> = items
+    let mut next_receipt = || {
+        receipts
+            .next()
+            .ok_or_else(|| ApiError::Internal("a settled item without a receipt".into()))
+    };
+    let results = items
         .into_iter()
         .map(|item| {
-            let (status, error) = match item {
-                Item::Done(Outcome::New(_)) => ("accepted", None),
-                Item::Existing(_) | Item::Done(Outcome::Existing(_)) => ("existing", None),
-                Item::Refused(e) => ("rejected", Some(e)),
+            let result = match item {
+                Item::Done(Outcome::New(_)) => BatchResult::Accepted {
+                    receipt: next_receipt()?,
+                },
+                Item::Existing(_) | Item::Done(Outcome::Existing(_)) => BatchResult::Existing {
+                    receipt: next_receipt()?,
+                },
+                Item::Refused(e) => {
+                    state.metrics.proof(e.reason());
+                    return Ok(BatchResult::Rejected { error: e.detail() });
+                }
                 Item::Pending(..) | Item::Verified(_) | Item::Done(Outcome::Refused(_)) => {
                     unreachable!("every item is settled")
                 }
             };
-            match error {
-                None => {
-                    state.metrics.proof(status);
-                    BatchOutcome {
-                        status,
-                        receipt: receipts.next(),
-                        error: None,
-                    }
-                }
-                Some(e) => {
-                    state.metrics.proof(e.reason());
-                    BatchOutcome {
-                        status,
-                        receipt: None,
-                        error: Some(e.body()["error"].clone()),
-                    }
-                }
-            }
+            state.metrics.proof(match result {
+                BatchResult::Accepted { .. } => "accepted",
+                _ => "existing",
+            });
+            Ok(result)
         })
-        .collect();
-    Ok(Json(json!({ "results": results })).into_response())
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Json(BatchResponse { results }).into_response())
 }
 
 // ---------------------------------------------------------------- cases
 
+/// The results and decisions of a case
+///
+/// Everything the log holds about a case, from the rules' state: its results,
+/// each with its params decoded by type, and its decisions, each with the
+/// results it cites.
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{case_id}",
+    operation_id = "getCase",
+    tag = "cases",
+    params(
+        (
+            "case_id" = String,
+            Path,
+            description = "The case number, as the departments share it (percent-encoded in \
+             the path): 1 to 128 bytes, no control characters. Its `text` encoding is public \
+             input 1 of every proof in the case.",
+            example = "C-2026-0042",
+        ),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The case's results and decisions, in log order (empty lists for an \
+             unknown case).",
+            body = CaseResults,
+        ),
+        (
+            status = 400,
+            description = "The case number is malformed. Possible `reason` values: \
+             `malformed_request`: the case number is not 1 to 128 bytes without control \
+             characters.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (status = 500, response = Internal),
+        (status = 503, response = Overloaded),
+    ),
+)]
 pub(super) async fn get_case(
     State(state): State<Arc<AppState>>,
     ApiPath(case_id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CaseResults>, ApiError> {
     check_case_id(&case_id)?;
     let log = state.log();
-    let results: Vec<Value> = log
+    let results = log
         .case_results(&case_id)
         .iter()
-        .map(|r| {
-            let params = log
+        .map(|r| CaseResult {
+            index: r.index,
+            key_id: r.key_id.clone(),
+            subject_tag: r.subject_tag.clone(),
+            registry_root: r.registry_root.clone(),
+            params: log
                 .key(&r.key_id)
                 .map(|k| k.decode_params(&r.public_inputs))
-                .unwrap_or_default();
-            json!({
-                "index": r.index,
-                "key_id": r.key_id,
-                "subject_tag": r.subject_tag,
-                "registry_root": r.registry_root,
-                "params": params,
-                "department": r.department,
-                "time": format_time(r.time),
-            })
+                .unwrap_or_default(),
+            department: r.department.clone(),
+            time: format_time(r.time),
         })
         .collect();
-    let decisions: Vec<Value> = log
+    let decisions = log
         .case_decisions(&case_id)
         .iter()
-        .map(|d| {
-            json!({
-                "index": d.index,
-                "department": d.department,
-                "decision": d.decision,
-                "results": d.results,
-                "time": format_time(d.time),
-            })
+        .map(|d| CaseDecision {
+            index: d.index,
+            department: d.department.clone(),
+            decision: d.decision.clone(),
+            results: d.results.clone(),
+            time: format_time(d.time),
         })
         .collect();
-    Ok(Json(json!({
-        "case_id": case_id,
-        "results": results,
-        "decisions": decisions,
-    })))
+    Ok(Json(CaseResults {
+        case_id,
+        results,
+        decisions,
+    }))
 }
 
-#[derive(Deserialize)]
+/// Everything the log holds about a case, in log order. A case with
+/// nothing logged has empty lists.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CaseResults {
+    case_id: String,
+    results: Vec<CaseResult>,
+    decisions: Vec<CaseDecision>,
+}
+
+/// A result of a case.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CaseResult {
+    /// The log index of the result.
+    index: u64,
+    #[schema(value_type = KeyId)]
+    key_id: String,
+    #[schema(value_type = FieldElement)]
+    subject_tag: String,
+    #[schema(value_type = FieldElement)]
+    registry_root: String,
+    /// The policy's params by name (the public inputs after the first
+    /// three), decoded by each param's type: dates as `YYYY-MM-DD`, enums
+    /// by variant name, booleans as `true` or `false`, decimals with their
+    /// scale's places; a value that does not decode (a `text` or `id`
+    /// hash, or an out-of-range value) stays canonical decimal. Empty if
+    /// the key is not loaded.
+    params: BTreeMap<String, String>,
+    /// The department that submitted the proof.
+    department: String,
+    /// When it was accepted.
+    #[schema(value_type = Time)]
+    time: String,
+}
+
+/// A decision on a case.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CaseDecision {
+    /// The log index of the decision; its entry also holds the note.
+    index: u64,
+    department: String,
+    /// `approved`, `refused` or `revoked`.
+    decision: String,
+    /// The log indexes of the results the decision cites.
+    results: Vec<u64>,
+    /// When it was recorded.
+    #[schema(value_type = Time)]
+    time: String,
+}
+
+/// What a comparison requires of a case.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct CompareQuery {
-    /// Comma-separated key ids.
+    /// Comma-separated key ids whose results the case needs; blanks around
+    /// ids and empty items are ignored, and at least one id is needed. An
+    /// id that is not logged is simply missing.
+    #[param(min_length = 1, example = "3f1c…a9,7be0…12")]
     require: String,
-    /// Comma-separated `NAME=VALUE` params the results must hold.
+    /// Comma-separated `NAME=VALUE` params that a result must hold to
+    /// count, each value written as its param's type reads it and encoded
+    /// by each required key's policy's param type (a date as `YYYY-MM-DD`,
+    /// an enum by variant name, an integer in decimal). An expected param
+    /// that a result's policy does not have does not concern that result,
+    /// but each must be a param of some required key's policy. Blanks
+    /// around items are ignored; absent or empty, every result of a
+    /// required key counts.
     #[serde(default)]
+    #[param(required = false, example = "today=2026-11-23,usage=medical")]
     expect: String,
 }
 
@@ -771,11 +1381,63 @@ pub(super) fn parse_expectations(text: &str) -> Result<Vec<(String, String)>, Ap
         .collect()
 }
 
+/// Check that a case has results for every required key, with the expected
+/// params, about one subject
+///
+/// Weighs the case's results under the required keys: a result counts when
+/// every expected param that its key's policy has holds the expected value. The
+/// case is `complete` when each required key has a result that counts, and
+/// `tags_match` when it is complete and the results that count all carry one
+/// subject tag: a case whose results name two subjects does not match, even if
+/// one of them alone would cover every key. `cited` lists what a decision on
+/// the case cites. Every result of a required key is listed, with its params
+/// decoded and, if it does not count, why. Nothing about the records is
+/// revealed.
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{case_id}/compare",
+    operation_id = "compareCase",
+    tag = "cases",
+    params(
+        (
+            "case_id" = String,
+            Path,
+            description = "The case number, as the departments share it (percent-encoded in \
+             the path): 1 to 128 bytes, no control characters. Its `text` encoding is public \
+             input 1 of every proof in the case.",
+            example = "C-2026-0042",
+        ),
+        CompareQuery,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The comparison.",
+            body = Comparison,
+            example = json!({"case_id": "C-2026-0042", "complete": true, "missing": [], "tags_match": true, "results": [{"index": 7, "key_id": "36f9bb9bf1c52d26688254dc6d6f77dc0c9ca8afe75cef7c916b789172eabbef", "policy": "medical-premises", "subject_tag": "1830284923", "registry_root": "42", "params": {"min_area": "120", "today": "2026-11-23", "usage": "medical"}, "counts": true}, {"index": 8, "key_id": "a1d24fabe9321074bb56fa0a86da577b00f6ade499a4fefb2fb326c0ac9bf408", "policy": "practising-licence", "subject_tag": "1830284923", "registry_root": "77", "params": {"today": "2026-11-23"}, "counts": true}, {"index": 9, "key_id": "36f9bb9bf1c52d26688254dc6d6f77dc0c9ca8afe75cef7c916b789172eabbef", "policy": "medical-premises", "subject_tag": "1830284923", "registry_root": "42", "params": {"min_area": "120", "today": "2026-10-01", "usage": "medical"}, "counts": false, "why": "today is 2026-10-01, not 2026-11-23"}], "cited": [7, 8]}),
+        ),
+        (
+            status = 400,
+            description = "The query is malformed. Possible `reason` values: \
+             `malformed_request`: the case number is not 1 to 128 bytes without control \
+             characters; `malformed_request`: `require` is missing or names no key id, or an \
+             unknown query parameter is present; `malformed_request`: an item of `expect` is \
+             not `NAME=VALUE`, an expected value does not encode as its param's type, or an \
+             expected param is in none of the policies of the required keys' results in the \
+             case.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "malformed_request", "message": "expect usage: no required key's policy has this param"}}),
+        ),
+        (status = 408, response = Timeout),
+        (status = 500, response = Internal),
+        (status = 503, response = Overloaded),
+    ),
+)]
 pub(super) async fn compare_case(
     State(state): State<Arc<AppState>>,
     ApiPath(case_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<CompareQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Comparison>, ApiError> {
     check_case_id(&case_id)?;
     let required: Vec<String> = query
         .require
@@ -786,27 +1448,121 @@ pub(super) async fn compare_case(
         .collect();
     let expect = parse_expectations(&query.expect)?;
     let comparison = state.log().compare(&case_id, &required, &expect)?;
-    Ok(Json(
-        serde_json::to_value(comparison).expect("a comparison serializes"),
-    ))
+    Ok(Json(comparison))
 }
 
-#[derive(Deserialize)]
+/// A decision on a case.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DecisionRequest {
+    /// `approved` or `refused`; any other value is refused with 400
+    /// `malformed_request`.
     pub decision: String,
+    /// The log indexes of the results the decision relies on; each must be
+    /// a result of this case (409 `conflict`). A comparison's `cited` lists
+    /// them.
     #[serde(default)]
     pub results: Vec<u64>,
+    /// Free text, such as the reason for a refusal; at most 1024 bytes of
+    /// UTF-8.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub note: String,
-    /// The case's latest decision, which this one amends.
+    /// The case's latest decision, which this one amends; a second decision
+    /// without it is refused (409 `already_decided`).
     #[serde(default)]
+    #[schema(nullable = false)]
     pub amends: Option<u64>,
-    /// The deciding department's signature, once governance lists its key.
+    /// The department's signature of the entry this request appends;
+    /// required once governance lists its key (403 `unsigned`,
+    /// `bad_signature`).
     #[serde(default)]
+    #[schema(nullable = false)]
     pub signature: Option<EntrySignature>,
 }
 
+/// Record a department's decision on a case (department)
+///
+/// Appends a `decision` entry for the authenticated department, citing the
+/// results it relied on, if the rules accept it. They check, in order: the
+/// department is in the governance in force (403 `unknown_department`) and has
+/// `decides = true` (403 `forbidden`), before the body is read; the case number
+/// is well formed (400 `malformed_request`); the decision is `approved` or
+/// `refused`, and the note is at most 1024 bytes (400 `malformed_request`); and
+/// every cited log index is a result of this case (409 `conflict`). Decisions
+/// are not deduplicated: each request appends a new entry. Body limit:
+/// `limits.max_body_bytes`, default 64 KiB.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{case_id}/decisions",
+    operation_id = "recordDecision",
+    tag = "cases",
+    security(("department" = [])),
+    params(
+        (
+            "case_id" = String,
+            Path,
+            description = "The case number, as the departments share it (percent-encoded in \
+             the path): 1 to 128 bytes, no control characters. Its `text` encoding is public \
+             input 1 of every proof in the case.",
+            example = "C-2026-0042",
+        ),
+    ),
+    request_body(content = DecisionRequest, example = json!({"decision": "approved", "results": [7, 9], "note": ""})),
+    responses(
+        (
+            status = 201,
+            description = "The decision was appended to the log and durably committed; the \
+             body is its receipt.",
+            body = Receipt,
+        ),
+        (
+            status = 400,
+            description = "The request is malformed. Possible `reason` values: \
+             `malformed_request`: the body is not a strict JSON object (see *Request bodies*), \
+             or the `Content-Type` is not `application/json`, a required field is missing, a \
+             field has the wrong type, or an unknown field is present; `malformed_request`: \
+             the case number is not 1 to 128 bytes without control characters; \
+             `malformed_request`: `decision` is neither `approved` nor `refused`, or `note` \
+             exceeds 1024 bytes.",
+            body = ErrorBody,
+        ),
+        (status = 401, response = Unauthorized),
+        (
+            status = 403,
+            description = "The token is valid but does not allow this action. Possible \
+             `reason` values: `forbidden`: the admin token was presented; it cannot act for a \
+             department; `forbidden`: the department may not decide cases (`decides = true`); \
+             `unknown_department`: the governance in force names no such department. \
+             `unsigned`: the department has a key in governance and the request carries no \
+             `signature`; `bad_signature`: the signature is by another key, does not verify \
+             over this entry, or is dated outside the window.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "forbidden", "message": "department `land-registry` may not decide cases (`decides = true`)"}}),
+        ),
+        (status = 408, response = TimeoutAppend),
+        (
+            status = 409,
+            description = "The decision conflicts with the log. Possible `reason` values: \
+             `conflict`: a cited log index is not a result of this case (a result of another \
+             case, another kind of entry, or no entry at all).",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "conflict", "message": "log entry 3 is not a result of case `C-2026-0042`"}}),
+        ),
+        (status = 413, response = TooLarge),
+        (
+            status = 422,
+            description = "The decision breaks the procedure's rule. Possible `reason` values: \
+             `decision_rule`: an approval must cite the results it relied on, each anchored \
+             for this case and meeting the procedure; a refusal of an automatic case must name \
+             a reason.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "decision_rule", "message": "case `C-2026-0042`: an approval cites the results it relied on"}}),
+        ),
+        (status = 500, response = Internal),
+        (status = 503, response = UnavailableAppend),
+    ),
+)]
 pub(super) async fn post_decision(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
@@ -861,6 +1617,39 @@ pub(super) async fn decide(
 
 // ---------------------------------------------------------------- log
 
+/// The last checkpoint the service signed
+///
+/// The last checkpoint the service signed, as a C2SP signed note. The service
+/// keeps it, fsynced, beside the log's signing key and never signs a checkpoint
+/// that does not extend it; it is signed when entries are committed, before
+/// their receipts are returned, so it covers every entry of every receipt
+/// returned so far. Once the configured witnesses (`[[witness]]`) have cosigned
+/// it, their C2SP `cosignature/v1` lines follow the log's signature line.
+#[utoipa::path(
+    get,
+    path = "/v1/log/checkpoint",
+    operation_id = "getCheckpoint",
+    tag = "log",
+    responses(
+        (
+            status = 200,
+            description = "The last signed checkpoint of the log as a C2SP signed note \
+             (`Content-Type: text/plain; charset=utf-8`).",
+            body = SignedNote,
+            content_type = "text/plain",
+        ),
+        (status = 408, response = Timeout),
+        (
+            status = 500,
+            description = "An internal error, such as no checkpoint signed yet; the detail \
+             goes to the server log only. Possible `reason` values: `internal`: internal \
+             error.",
+            body = ErrorBody,
+            example = json!({"error": {"reason": "internal", "message": "internal error"}}),
+        ),
+        (status = 503, response = Overloaded),
+    ),
+)]
 pub(super) async fn get_checkpoint(
     State(state): State<Arc<AppState>>,
 ) -> Result<Response, ApiError> {
@@ -868,35 +1657,135 @@ pub(super) async fn get_checkpoint(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
-/// The log's origin, its verifier key, and the hand-overs that led to it:
-/// what a client needs to check the checkpoints. A client trusts the key on
-/// first use only; after that it follows the hand-overs
-/// from the key it trusts (see [`zkgov_log::handover`]).
-pub(super) async fn get_log_key(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let handovers: Vec<Value> = state
+/// The log's verifier key and its hand-overs
+///
+/// The log's origin and its Ed25519 verifier key (`name+hash+base64`, as C2SP
+/// signed notes name keys), which `zkgov log verify --log-key` and `zkgov
+/// licence verify --log-key` take; `zkgov log key` prints it. A client that
+/// learns the key from the service it audits trusts it on first use: compare it
+/// with the key the operator publishes elsewhere. The response also lists every
+/// hand-over of the log's key (`log_key` entries, each signed by the key before
+/// it), in log order: a client that trusts an earlier key follows them,
+/// fetching each entry with an inclusion proof, and accepts a checkpoint signed
+/// by a key only within that key's span (see `docs/formats.md`, "Log key
+/// rotation").
+#[utoipa::path(
+    get,
+    path = "/v1/log/key",
+    operation_id = "getLogKey",
+    tag = "log",
+    responses(
+        (
+            status = 200,
+            description = "The log's origin, its verifier key in force, and the hand-overs.",
+            body = LogKey,
+        ),
+        (status = 408, response = Timeout),
+        (status = 503, response = Overloaded),
+    ),
+)]
+pub(super) async fn get_log_key(State(state): State<Arc<AppState>>) -> Json<LogKey> {
+    let handovers = state
         .log()
         .handovers()
         .iter()
-        .map(|(index, key)| json!({"index": index, "key": key}))
+        .map(|(index, key)| Handover {
+            index: *index,
+            key: key.clone(),
+        })
         .collect();
-    Json(json!({
-        "origin": state.config.origin,
-        "verifier_key": state.signed.signer().verifier_key(),
-        "handovers": handovers,
-    }))
+    Json(LogKey {
+        origin: state.config.origin.clone(),
+        verifier_key: state.signed.signer().verifier_key(),
+        handovers,
+    })
 }
 
-#[derive(Deserialize)]
+/// The log's keys: what a client needs to check the checkpoints. A client
+/// trusts the key on first use only; after that it follows the hand-overs
+/// from the key it trusts.
+#[derive(Serialize, ToSchema)]
+pub(super) struct LogKey {
+    /// The log's origin, which names its keys.
+    origin: String,
+    /// The log's verifier key in force, `name+hash+base64`.
+    #[schema(examples("zkgov.example/log+4c3f21d0+AeR1…"))]
+    verifier_key: String,
+    /// The hand-overs, in log order.
+    handovers: Vec<Handover>,
+}
+
+/// A hand-over of the log's key.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Handover {
+    /// The log index of the `log_key` entry.
+    index: u64,
+    /// The verifier key it hands over to.
+    key: String,
+}
+
+/// A range of the log's entries.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct EntriesQuery {
+    /// The first index.
     start: u64,
+    /// One past the last index; defaults to the log's size. Must not
+    /// exceed the log's size.
     end: Option<u64>,
 }
 
+/// A page of the log's entries.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Entries {
+    entries: Vec<EntryItem>,
+}
+
+/// One entry, with its index.
+#[derive(Serialize, ToSchema)]
+pub(super) struct EntryItem {
+    index: u64,
+    #[schema(value_type = EntryText)]
+    entry: String,
+}
+
+/// A range of log entries
+///
+/// The entries with index in [start, end), at most
+/// `limits.max_entries_per_page` (default 1000) of them: a longer range is cut
+/// short, so page on from the last index returned + 1.
+#[utoipa::path(
+    get,
+    path = "/v1/log/entries",
+    operation_id = "getEntries",
+    tag = "log",
+    params(
+        EntriesQuery,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The entries, in index order.",
+            body = Entries,
+        ),
+        (
+            status = 400,
+            description = "The range is malformed. Possible `reason` values: \
+             `malformed_request`: a query parameter is missing, is not a non-negative integer, \
+             or is not known to this route; `malformed_request`: `start` > `end`, or the range \
+             extends past the log.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (status = 500, response = Internal),
+        (status = 503, response = Overloaded),
+    ),
+)]
 pub(super) async fn get_entries(
     State(state): State<Arc<AppState>>,
     ApiQuery(query): ApiQuery<EntriesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Entries>, ApiError> {
     let page = state.config.limits.max_entries_per_page;
     let storage = state.storage.clone();
     let (start, entries) = blocking(move || {
@@ -914,30 +1803,74 @@ pub(super) async fn get_entries(
         Ok((query.start, storage.entries(query.start, end)?))
     })
     .await?;
-    let entries: Vec<Value> = entries
+    let entries = entries
         .into_iter()
         .enumerate()
-        .map(|(i, bytes)| {
-            json!({
-                "index": start + i as u64,
-                "entry": String::from_utf8_lossy(&bytes),
-            })
+        .map(|(i, bytes)| EntryItem {
+            index: start + i as u64,
+            entry: String::from_utf8_lossy(&bytes).into_owned(),
         })
         .collect();
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(Entries { entries }))
 }
 
-#[derive(Deserialize)]
+/// An entry, and the tree to prove it in.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct InclusionQuery {
+    /// The entry's index; must be below `size`.
     index: u64,
+    /// The tree size; must not exceed the log's size.
     size: u64,
 }
 
+/// An entry's inclusion proof.
+#[derive(Serialize, ToSchema)]
+pub(super) struct InclusionProof {
+    index: u64,
+    size: u64,
+    /// The RFC 6962 audit path of leaf `index` in the tree of the first
+    /// `size` entries, base64 hashes.
+    #[schema(value_type = Vec<Base64Hash>)]
+    proof: Vec<String>,
+}
+
+/// An inclusion proof for one entry
+///
+/// The RFC 6962 inclusion proof of entry `index` in the tree of the log's first
+/// `size` entries; check it against a checkpoint of that size.
+#[utoipa::path(
+    get,
+    path = "/v1/log/inclusion",
+    operation_id = "getInclusionProof",
+    tag = "log",
+    params(
+        InclusionQuery,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The proof.",
+            body = InclusionProof,
+        ),
+        (
+            status = 400,
+            description = "The query is malformed. Possible `reason` values: \
+             `malformed_request`: a query parameter is missing, is not a non-negative integer, \
+             or is not known to this route; `malformed_request`: not `index` < `size` ≤ the \
+             log's size.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (status = 500, response = Internal),
+        (status = 503, response = Overloaded),
+    ),
+)]
 pub(super) async fn get_inclusion(
     State(state): State<Arc<AppState>>,
     ApiQuery(query): ApiQuery<InclusionQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InclusionProof>, ApiError> {
     let storage = state.storage.clone();
     let proof = blocking(move || {
         let current = storage.size()?;
@@ -951,24 +1884,72 @@ pub(super) async fn get_inclusion(
             .map_err(|e| ApiError::from(tree_error(e)))
     })
     .await?;
-    Ok(Json(json!({
-        "index": query.index,
-        "size": query.size,
-        "proof": proof.iter().map(encode_hash).collect::<Vec<_>>(),
-    })))
+    Ok(Json(InclusionProof {
+        index: query.index,
+        size: query.size,
+        proof: proof.iter().map(encode_hash).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+/// Two tree sizes.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ConsistencyQuery {
+    /// The older tree size.
     old: u64,
+    /// The newer tree size; at least `old`, at most the log's size.
     new: u64,
 }
 
+/// A consistency proof between two trees.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ConsistencyProof {
+    old: u64,
+    new: u64,
+    /// The RFC 6962 consistency proof between the trees of the first `old`
+    /// and `new` entries, base64 hashes; empty when `old` is 0 or equals
+    /// `new`.
+    #[schema(value_type = Vec<Base64Hash>)]
+    proof: Vec<String>,
+}
+
+/// A consistency proof between two tree sizes
+///
+/// The RFC 6962 consistency proof that the tree of the first `old` entries is a
+/// prefix of the tree of the first `new` entries; check it between two
+/// checkpoints of those sizes.
+#[utoipa::path(
+    get,
+    path = "/v1/log/consistency",
+    operation_id = "getConsistencyProof",
+    tag = "log",
+    params(
+        ConsistencyQuery,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The proof.",
+            body = ConsistencyProof,
+        ),
+        (
+            status = 400,
+            description = "The query is malformed. Possible `reason` values: \
+             `malformed_request`: a query parameter is missing, is not a non-negative integer, \
+             or is not known to this route; `malformed_request`: not `old` ≤ `new` ≤ the log's \
+             size.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (status = 500, response = Internal),
+        (status = 503, response = Overloaded),
+    ),
+)]
 pub(super) async fn get_consistency(
     State(state): State<Arc<AppState>>,
     ApiQuery(query): ApiQuery<ConsistencyQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConsistencyProof>, ApiError> {
     let storage = state.storage.clone();
     let proof = blocking(move || {
         let current = storage.size()?;
@@ -982,9 +1963,9 @@ pub(super) async fn get_consistency(
             .map_err(|e| ApiError::from(tree_error(e)))
     })
     .await?;
-    Ok(Json(json!({
-        "old": query.old,
-        "new": query.new,
-        "proof": proof.iter().map(encode_hash).collect::<Vec<_>>(),
-    })))
+    Ok(Json(ConsistencyProof {
+        old: query.old,
+        new: query.new,
+        proof: proof.iter().map(encode_hash).collect(),
+    }))
 }

@@ -20,13 +20,16 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::Datelike;
 use rand::RngCore;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use subtle::ConstantTimeEq;
+use utoipa::{IntoParams, ToSchema};
 use zkgov_circuits::field::to_decimal;
 use zkgov_circuits::schema::Schema;
-use zkgov_log::entry::{format_time, Entry};
-use zkgov_log::procedure::{ApplicantInput, Procedure};
+use zkgov_log::entry::{format_time, Entry, Licence};
+use zkgov_log::openapi::{FieldElement, Time};
+use zkgov_log::procedure::{ApplicantInput, DecisionRule, Procedure};
+use zkgov_log::receipt::Receipt;
 use zkgov_log::rules::{Answer, Application, LogState, LoggedProcedure};
 use zkgov_log::signature::EntrySignature;
 
@@ -38,7 +41,8 @@ use super::appender::{Draft, Outcome};
 use super::auth::{
     check_session_case, over_tls, secret_digest, ApplicantAuth, DepartmentAuth, SESSION_COOKIE,
 };
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::openapi::{Timeout, TooLarge, TooLargeBatch, Unauthorized, Unavailable};
 use super::{now, AppState};
 use crate::proof_line::ProofLine;
 use crate::storage::casework::{Leased, NewApplication, NewWork, Work, WorkKind};
@@ -93,14 +97,55 @@ impl RateLimit {
 
 // ---------------------------------------------------------------- procedures
 
-#[derive(Deserialize)]
+/// A procedure to register.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ProcedureRegistration {
+    /// The procedure, TOML text.
     procedure: String,
 }
 
-/// `POST /v1/procedures`: the deciding department registers (or replaces)
-/// a procedure.
+/// Register or replace a procedure (deciding department)
+///
+/// Appends a `procedure` entry if the rules accept it: the procedure parses
+/// (400 `malformed_request`), the department is its decider (403 `forbidden`),
+/// and every item of evidence names a registered key with exactly its policy's
+/// params (400 `invalid_procedure`). The same text again answers 200 with the
+/// existing entry's receipt.
+#[utoipa::path(
+    post,
+    path = "/v1/procedures",
+    operation_id = "registerProcedure",
+    tag = "applications",
+    security(("department" = [])),
+    request_body = ProcedureRegistration,
+    responses(
+        (
+            status = 200,
+            description = "Already registered with this text.",
+            body = Receipt,
+        ),
+        (
+            status = 201,
+            description = "Registered; the body is its receipt.",
+            body = Receipt,
+        ),
+        (
+            status = 400,
+            description = "`malformed_request` or `invalid_procedure`.",
+            body = ErrorBody,
+        ),
+        (status = 401, response = Unauthorized),
+        (
+            status = 403,
+            description = "`forbidden`: the department does not decide this procedure.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (status = 413, response = TooLarge),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn post_procedure(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
@@ -136,39 +181,102 @@ pub(super) async fn post_procedure(
     Ok(receipt_response(&outcome, receipt))
 }
 
-/// `GET /v1/procedures`: every procedure, with what its form asks.
-pub(super) async fn list_procedures(State(state): State<Arc<AppState>>) -> Json<Value> {
+/// List the registered procedures
+///
+/// Every procedure in its latest version, with what its form asks (`applicant`)
+/// and the evidence it requires.
+#[utoipa::path(
+    get,
+    path = "/v1/procedures",
+    operation_id = "listProcedures",
+    tag = "applications",
+    responses(
+        (
+            status = 200,
+            description = "The procedures.",
+            body = ProcedureList,
+        ),
+        (status = 408, response = Timeout),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(super) async fn list_procedures(State(state): State<Arc<AppState>>) -> Json<ProcedureList> {
     let log = state.log();
-    let procedures: Vec<Value> = log
+    let procedures = log
         .procedures()
         .map(|p| {
             let procedure = &p.procedure;
-            json!({
-                "name": procedure.name,
-                "title": procedure.title,
-                "decides": procedure.decides,
-                "rule": procedure.rule,
-                "index": p.index,
-                "applicant": procedure.applicant,
-                "evidence": procedure.evidence.iter().map(|item| json!({
-                    "name": item.name,
-                    "title": item.title,
-                    "policy": item.policy,
-                    "registry": item.registry,
-                })).collect::<Vec<_>>(),
-                "procedure_toml": p.procedure_toml,
-            })
+            ProcedureSummary {
+                name: procedure.name.clone(),
+                title: procedure.title.clone(),
+                decides: procedure.decides.clone(),
+                rule: procedure.rule,
+                index: p.index,
+                applicant: procedure.applicant.clone(),
+                evidence: procedure
+                    .evidence
+                    .iter()
+                    .map(|item| EvidenceSummary {
+                        name: item.name.clone(),
+                        title: item.title.clone(),
+                        policy: item.policy.clone(),
+                        registry: item.registry.clone(),
+                    })
+                    .collect(),
+                procedure_toml: p.procedure_toml.clone(),
+            }
         })
         .collect();
-    Json(json!({ "procedures": procedures }))
+    Json(ProcedureList { procedures })
+}
+
+/// Every registered procedure.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ProcedureList {
+    procedures: Vec<ProcedureSummary>,
+}
+
+/// A procedure, with what its form asks.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ProcedureSummary {
+    /// Its name, unique in the log.
+    name: String,
+    /// Its title, for people.
+    title: String,
+    /// The deciding department.
+    decides: String,
+    /// How cases are decided.
+    rule: DecisionRule,
+    /// The log index of its entry.
+    index: u64,
+    /// What the applicant supplies.
+    applicant: Vec<ApplicantInput>,
+    /// The evidence required, in order.
+    evidence: Vec<EvidenceSummary>,
+    /// The procedure, TOML text.
+    procedure_toml: String,
+}
+
+/// An item of evidence a procedure requires.
+#[derive(Serialize, ToSchema)]
+pub(super) struct EvidenceSummary {
+    name: String,
+    title: String,
+    /// The policy that proves it.
+    policy: String,
+    /// The registry the policy reads.
+    registry: String,
 }
 
 // ---------------------------------------------------------------- intake
 
-#[derive(Deserialize)]
+/// An application: the procedure, and the applicant's answers.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ApplicationForm {
+    /// The procedure's name.
     pub procedure: String,
+    /// An answer to each of the procedure's applicant inputs, by name.
     pub inputs: BTreeMap<String, String>,
 }
 
@@ -391,31 +499,98 @@ pub(super) async fn apply(
     })
 }
 
-/// `POST /v1/applications`: an applicant applies. No token: applicants are
-/// not departments.
+/// Apply under a procedure (no token)
+///
+/// Validates the inputs against the procedure, creates the case (a `case` entry
+/// with a number such as `DJY-2026-000123`, never reused), draws a 254-bit case
+/// secret from the OS CSPRNG, and queues one evidence request per item at the
+/// department that owns its registry. The access code is returned once and
+/// stored only hashed. Rate-limited per client address
+/// (`limits.applications_per_minute`, default 30; 429 `too_many_requests`).
+/// Body limit: `limits.max_body_bytes`.
+#[utoipa::path(
+    post,
+    path = "/v1/applications",
+    operation_id = "apply",
+    tag = "applications",
+    request_body(content = ApplicationForm, example = json!({"procedure": "medical-institution-licence", "inputs": {"credit_code": "91310000MA1K4XYZ2B"}})),
+    responses(
+        (
+            status = 201,
+            description = "The case, its access code (shown once) and its log index.",
+            body = ApplicationReceived,
+        ),
+        (
+            status = 400,
+            description = "`malformed_request`: an input is missing, unknown, too long, or not \
+             valid for a registry's subject.",
+            body = ErrorBody,
+        ),
+        (
+            status = 404,
+            description = "`not_found`: no such procedure.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (status = 413, response = TooLarge),
+        (
+            status = 429,
+            description = "`too_many_requests`.",
+            body = ErrorBody,
+        ),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn post_application(
     State(state): State<Arc<AppState>>,
     addr: Option<Extension<ClientAddr>>,
     ApiJson(form): ApiJson<ApplicationForm>,
 ) -> Result<Response, ApiError> {
     let applied = apply(&state, addr.map(|a| a.0), form).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "case_id": applied.case_id,
-            "access_code": applied.access_code,
-            "procedure": applied.procedure,
-            "index": applied.index,
-            "created": format_time(applied.created),
-        })),
-    )
-        .into_response())
+    let received = ApplicationReceived {
+        case_id: applied.case_id,
+        access_code: applied.access_code,
+        procedure: applied.procedure,
+        index: applied.index,
+        created: format_time(applied.created),
+    };
+    Ok((StatusCode::CREATED, Json(received)).into_response())
 }
 
-#[derive(Deserialize)]
+/// An application received.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ApplicationReceived {
+    /// The case number.
+    case_id: String,
+    /// The access code, shown once: it opens an applicant session.
+    access_code: String,
+    /// The procedure's name.
+    procedure: String,
+    /// The case entry's log index.
+    index: u64,
+    /// When the case was created.
+    #[schema(value_type = Time)]
+    created: String,
+}
+
+/// An access code to exchange for a session.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AccessCode {
+    /// The code the application gave.
     access_code: String,
+}
+
+/// An applicant session.
+#[derive(Serialize, ToSchema)]
+pub(super) struct SessionOpened {
+    /// The bearer token, also set as the `zkgov_session` cookie.
+    token: String,
+    /// The case it reads.
+    case_id: String,
+    /// When it expires.
+    #[schema(value_type = Time)]
+    expires: String,
 }
 
 /// An applicant session: its token, and the `Set-Cookie` value that holds
@@ -481,9 +656,51 @@ pub(super) async fn create_session(
     })
 }
 
-/// `POST /v1/applications/{case}/session`: exchanges the access code for
-/// an applicant session, set as an `HttpOnly` cookie and returned as a
-/// bearer token for API clients.
+/// Exchange an access code for an applicant session
+///
+/// Returns a session token (a day) and sets it as the `zkgov_session` cookie,
+/// `HttpOnly; SameSite=Strict`, so that the access code never travels again,
+/// nor in any URL. Rate-limited like intake.
+#[utoipa::path(
+    post,
+    path = "/v1/applications/{case_id}/session",
+    operation_id = "openSession",
+    tag = "applications",
+    params(
+        (
+            "case_id" = String,
+            Path,
+            description = "The case number, such as `DJY-2026-000123`.",
+            example = "DJY-2026-000123",
+        ),
+    ),
+    request_body = AccessCode,
+    responses(
+        (
+            status = 201,
+            description = "The session.",
+            body = SessionOpened,
+        ),
+        (
+            status = 400,
+            description = "`malformed_request`.",
+            body = ErrorBody,
+        ),
+        (
+            status = 403,
+            description = "`forbidden`: the case number and access code do not match.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (status = 413, response = TooLarge),
+        (
+            status = 429,
+            description = "`too_many_requests`.",
+            body = ErrorBody,
+        ),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn post_session(
     State(state): State<Arc<AppState>>,
     addr: Option<Extension<ClientAddr>>,
@@ -494,15 +711,12 @@ pub(super) async fn post_session(
     let secure = over_tls(&headers);
     let addr = addr.map(|a| a.0);
     let session = open_session(&state, addr, &case_id, &body.access_code, secure).await?;
-    let mut response = (
-        StatusCode::CREATED,
-        Json(json!({
-            "token": session.token,
-            "case_id": case_id,
-            "expires": format_time(session.expires),
-        })),
-    )
-        .into_response();
+    let opened = SessionOpened {
+        token: session.token,
+        case_id,
+        expires: format_time(session.expires),
+    };
+    let mut response = (StatusCode::CREATED, Json(opened)).into_response();
     response
         .headers_mut()
         .insert(header::SET_COOKIE, session.cookie);
@@ -518,13 +732,16 @@ pub(super) fn case_status(
     application: &Application,
     work: &[Work],
     at: i64,
-) -> Value {
+) -> CaseStatus {
     let Some(logged) = log.procedure_at(application.procedure) else {
-        return json!({ "case_id": application.case_id });
+        return CaseStatus {
+            case_id: application.case_id.clone(),
+            detail: None,
+        };
     };
     let procedure = &logged.procedure;
     let decision = log.latest_decision(application);
-    let evidence: Vec<Value> = procedure
+    let evidence = procedure
         .evidence
         .iter()
         .map(|item| {
@@ -546,42 +763,129 @@ pub(super) fn case_status(
                 None if leased => ("in_progress", vec![], None),
                 None => ("pending", vec![], None),
             };
-            json!({
-                "name": item.name,
-                "title": item.title,
-                "registry": item.registry,
-                "status": status,
-                "conditions": conditions,
-                "params": procedure.params(item, application.time),
-                "entry": entry,
-            })
+            EvidenceStatus {
+                name: item.name.clone(),
+                title: item.title.clone(),
+                registry: item.registry.clone(),
+                status: status.to_string(),
+                conditions,
+                params: procedure.params(item, application.time),
+                entry,
+            }
         })
         .collect();
     let licence_work = work.iter().find(|w| w.kind == WorkKind::Licence);
-    json!({
-        "case_id": application.case_id,
-        "procedure": procedure.name,
-        "title": procedure.title,
-        "created": format_time(application.time),
-        "status": log.case_status(application),
-        "evidence": evidence,
-        "decision": decision.map(|d| json!({
-            "index": d.index,
-            "decision": d.decision,
-            "automatic": d.automatic,
-            "note": d.note,
-            "time": format_time(d.time),
-        })),
-        "licence": decision.and_then(|d| d.licence.as_ref()).map(|l| json!({
-            "number": l.number,
-            "registry": l.registry,
-            "fields": l.fields,
-            "issued": licence_work.is_some_and(|w| w.done.is_some()),
-        })),
-    })
+    CaseStatus {
+        case_id: application.case_id.clone(),
+        detail: Some(CaseDetail {
+            procedure: procedure.name.clone(),
+            title: procedure.title.clone(),
+            created: format_time(application.time),
+            status: log.case_status(application).to_string(),
+            evidence,
+            decision: decision.map(|d| DecisionSummary {
+                index: d.index,
+                decision: d.decision.clone(),
+                automatic: d.automatic,
+                note: d.note.clone(),
+                time: format_time(d.time),
+            }),
+            licence: decision
+                .and_then(|d| d.licence.as_ref())
+                .map(|l| LicenceStatus {
+                    number: l.number.clone(),
+                    registry: l.registry.clone(),
+                    fields: l.fields.clone(),
+                    issued: licence_work.is_some_and(|w| w.done.is_some()),
+                }),
+        }),
+    }
 }
 
-pub(super) async fn status_of(state: &Arc<AppState>, case_id: &str) -> Result<Value, ApiError> {
+/// An application's case: each item of evidence with its params decoded,
+/// the latest decision and the licence.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CaseStatus {
+    /// The case number.
+    pub case_id: String,
+    /// The rest, which a case whose procedure is not in the log lacks.
+    #[serde(flatten)]
+    pub detail: Option<CaseDetail>,
+}
+
+/// What a case's status says beyond its number.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CaseDetail {
+    /// The procedure's name.
+    pub procedure: String,
+    /// The procedure's title.
+    pub title: String,
+    /// When the case was created.
+    #[schema(value_type = Time)]
+    pub created: String,
+    /// `open`, `approved`, `refused` or `revoked`.
+    #[schema(pattern = "^(open|approved|refused|revoked)$")]
+    pub status: String,
+    /// Each item of evidence, in the procedure's order.
+    pub evidence: Vec<EvidenceStatus>,
+    /// The latest decision.
+    pub decision: Option<DecisionSummary>,
+    /// The licence the decision issues.
+    pub licence: Option<LicenceStatus>,
+}
+
+/// Where an item of evidence stands.
+#[derive(Serialize, ToSchema)]
+pub(super) struct EvidenceStatus {
+    pub name: String,
+    pub title: String,
+    /// The registry that holds it.
+    pub registry: String,
+    /// `pending`, `in_progress`, `verified`, `not_satisfied` (with its
+    /// conditions), `subject_not_found`, `revoked`, `invalid_input`, or
+    /// `not_needed` once the case is decided without it.
+    pub status: String,
+    /// For `not_satisfied`, the conditions that failed.
+    pub conditions: Vec<String>,
+    /// Its params, decoded.
+    pub params: BTreeMap<String, String>,
+    /// The log index of its answer, once answered.
+    pub entry: Option<u64>,
+}
+
+/// A case's latest decision.
+#[derive(Serialize, ToSchema)]
+pub(super) struct DecisionSummary {
+    /// The decision's log index.
+    pub index: u64,
+    /// `approved`, `refused` or `revoked`.
+    pub decision: String,
+    /// Whether the procedure's automatic rule made it.
+    pub automatic: bool,
+    /// Free text, such as the reason for a refusal.
+    pub note: String,
+    /// When it was recorded.
+    #[schema(value_type = Time)]
+    pub time: String,
+}
+
+/// The licence an approval issues, and whether it is in its registry yet.
+#[derive(Serialize, ToSchema)]
+pub(super) struct LicenceStatus {
+    /// The licence number.
+    pub number: String,
+    /// The registry the licence record goes into.
+    pub registry: String,
+    /// The licence record's fields other than its subject.
+    pub fields: BTreeMap<String, String>,
+    /// Whether the deciding department has entered it in the registry.
+    pub issued: bool,
+}
+
+pub(super) async fn status_of(
+    state: &Arc<AppState>,
+    case_id: &str,
+) -> Result<CaseStatus, ApiError> {
     let storage = state.storage.clone();
     let case = case_id.to_string();
     let work = blocking(move || Ok(storage.case_work(&case)?)).await?;
@@ -592,7 +896,42 @@ pub(super) async fn status_of(state: &Arc<AppState>, case_id: &str) -> Result<Va
     Ok(case_status(&log, application, &work, now()))
 }
 
-/// `GET /v1/applications/{case}`: the applicant's view, under its session.
+/// The applicant's view of its case
+#[utoipa::path(
+    get,
+    path = "/v1/applications/{case_id}",
+    operation_id = "applicationStatus",
+    tag = "applications",
+    security(("applicant" = [])),
+    params(
+        (
+            "case_id" = String,
+            Path,
+            description = "The case number, such as `DJY-2026-000123`.",
+            example = "DJY-2026-000123",
+        ),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The status.",
+            body = CaseStatus,
+        ),
+        (status = 401, response = Unauthorized),
+        (
+            status = 403,
+            description = "`forbidden`: the session is for another case.",
+            body = ErrorBody,
+        ),
+        (
+            status = 404,
+            description = "`not_found`.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn get_application(
     State(state): State<Arc<AppState>>,
     ApplicantAuth(session_case): ApplicantAuth,
@@ -603,26 +942,91 @@ pub(super) async fn get_application(
     Ok(no_store(Json(status).into_response()))
 }
 
-#[derive(Deserialize)]
+/// Which cases to list.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct CaseListQuery {
+    /// Only the cases of this procedure.
     #[serde(default)]
     procedure: Option<String>,
+    /// Only the cases in this state: `open`, `approved`, `refused` or
+    /// `revoked`.
     #[serde(default)]
+    #[param(pattern = "^(open|approved|refused|revoked)$")]
     status: Option<String>,
+    /// The page, from 1.
     #[serde(default)]
+    #[param(minimum = 1)]
     page: Option<usize>,
+}
+
+/// A page of cases, newest first.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CaseList {
+    cases: Vec<CaseSummary>,
+    /// This page's number, from 1.
+    page: usize,
+    /// Cases per page.
+    per_page: usize,
+    /// The cases that match, on every page.
+    total: usize,
+}
+
+/// A case, in brief.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CaseSummary {
+    case_id: String,
+    /// Its procedure's name.
+    procedure: Option<String>,
+    /// When it was created.
+    #[schema(value_type = Time)]
+    created: String,
+    /// `open`, `approved`, `refused` or `revoked`.
+    status: String,
+    /// How many items of evidence are answered.
+    answered: usize,
+    /// How many its procedure requires.
+    required: usize,
 }
 
 /// Cases per page of `GET /v1/cases`.
 pub const CASES_PER_PAGE: usize = 100;
 
-/// `GET /v1/cases`: applications' cases, newest first, for departments.
+/// List applications' cases (department)
+///
+/// Newest first, 100 per page, filtered by procedure and by status (`open`,
+/// `approved`, `refused`, `revoked`).
+#[utoipa::path(
+    get,
+    path = "/v1/cases",
+    operation_id = "listCases",
+    tag = "applications",
+    security(("department" = [])),
+    params(
+        CaseListQuery,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "A page of cases.",
+            body = CaseList,
+        ),
+        (
+            status = 400,
+            description = "`malformed_request`: an unknown status.",
+            body = ErrorBody,
+        ),
+        (status = 401, response = Unauthorized),
+        (status = 408, response = Timeout),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn list_cases(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(_): DepartmentAuth,
     ApiQuery(query): ApiQuery<CaseListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CaseList>, ApiError> {
     if let Some(status) = &query.status {
         if !["open", "approved", "refused", "revoked"].contains(&status.as_str()) {
             return Err(ApiError::MalformedRequest(format!(
@@ -657,79 +1061,174 @@ pub(super) async fn list_cases(
         .collect();
     cases.sort_by_key(|a| std::cmp::Reverse(a.index));
     let total = cases.len();
-    let listed: Vec<Value> = cases
+    let listed = cases
         .iter()
         .skip((page - 1).saturating_mul(CASES_PER_PAGE))
         .take(CASES_PER_PAGE)
-        .map(|a| {
-            let answered = a.answers.len();
-            json!({
-                "case_id": a.case_id,
-                "procedure": log.procedure_at(a.procedure).map(|p| p.procedure.name.clone()),
-                "created": format_time(a.time),
-                "status": log.case_status(a),
-                "answered": answered,
-                "required": log.procedure_at(a.procedure).map_or(0, |p| p.procedure.evidence.len()),
-            })
+        .map(|a| CaseSummary {
+            case_id: a.case_id.clone(),
+            procedure: log
+                .procedure_at(a.procedure)
+                .map(|p| p.procedure.name.clone()),
+            created: format_time(a.time),
+            status: log.case_status(a).to_string(),
+            answered: a.answers.len(),
+            required: log
+                .procedure_at(a.procedure)
+                .map_or(0, |p| p.procedure.evidence.len()),
         })
         .collect();
-    Ok(Json(json!({
-        "cases": listed,
-        "page": page,
-        "per_page": CASES_PER_PAGE,
-        "total": total,
-    })))
+    Ok(Json(CaseList {
+        cases: listed,
+        page,
+        per_page: CASES_PER_PAGE,
+        total,
+    }))
 }
 
-/// `GET /v1/cases/{case}/status`: an application's case as a department
-/// sees it (the applicant's view, without the inputs).
+/// An application's case as departments see it (department)
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{case_id}/status",
+    operation_id = "caseStatus",
+    tag = "applications",
+    security(("department" = [])),
+    params(
+        (
+            "case_id" = String,
+            Path,
+            description = "The case number, such as `DJY-2026-000123`.",
+            example = "DJY-2026-000123",
+        ),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The status.",
+            body = CaseStatus,
+        ),
+        (status = 401, response = Unauthorized),
+        (
+            status = 404,
+            description = "`not_found`.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn get_case_status(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(_): DepartmentAuth,
     ApiPath(case_id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CaseStatus>, ApiError> {
     status_of(&state, &case_id).await.map(Json)
 }
 
 // ---------------------------------------------------------------- work
 
-#[derive(Deserialize)]
+/// How much work to lease, and for how long.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct LeaseQuery {
+    /// Most requests to lease; 64 if absent.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1024)]
     limit: Option<usize>,
+    /// How long the lease lasts, in seconds; 300 if absent.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 3600)]
     lease_seconds: Option<i64>,
 }
 
+/// The requests leased.
+#[derive(Serialize, ToSchema)]
+pub(super) struct WorkLease {
+    work: Vec<LeasedRequest>,
+}
+
+/// One leased request as the worker receives it, by its kind.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(super) enum LeasedRequest {
+    /// Prove an item of evidence, or answer that it cannot be proved.
+    Evidence {
+        /// The request's id, for `POST /v1/work/{id}`.
+        id: i64,
+        case_id: String,
+        /// The item of the case's procedure.
+        evidence: String,
+        /// The applicant's input the item is about.
+        subject: Option<String>,
+        /// The case secret, for the subject tag.
+        #[schema(value_type = FieldElement)]
+        case_secret: String,
+        /// The key to prove with.
+        key_id: Option<String>,
+        /// The policy to prove.
+        policy: Option<String>,
+        /// The registry the policy reads.
+        registry: Option<String>,
+        /// The policy's params, as the procedure fixes or computes them.
+        params: Option<BTreeMap<String, String>>,
+        /// When the lease runs out.
+        #[schema(value_type = Option<Time>)]
+        leased_until: Option<String>,
+    },
+    /// Enter an approved licence in its registry.
+    Licence {
+        /// The request's id, for `POST /v1/work/{id}`.
+        id: i64,
+        case_id: String,
+        /// The holder, as the registries know it.
+        subject: Option<String>,
+        /// The log index of the approval.
+        decision: Option<u64>,
+        /// The licence the approval issues.
+        licence: Option<Licence>,
+        /// When the lease runs out.
+        #[schema(value_type = Option<Time>)]
+        leased_until: Option<String>,
+    },
+    /// A request whose case or procedure is not in the log.
+    Unknown {
+        /// The request's id.
+        id: i64,
+        case_id: String,
+    },
+}
+
 /// One leased request as the worker receives it.
-fn leased_json(log: &LogState, leased: &Leased) -> Value {
+fn leased_request(log: &LogState, leased: &Leased) -> LeasedRequest {
     let work = &leased.work;
     let application = &leased.application;
     let logged = log
         .application(&work.case_id)
         .and_then(|a| log.procedure_at(a.procedure));
     let Some(logged) = logged else {
-        return json!({ "id": work.id, "case_id": work.case_id, "kind": "unknown" });
+        return LeasedRequest::Unknown {
+            id: work.id,
+            case_id: work.case_id.clone(),
+        };
     };
     let procedure = &logged.procedure;
     match work.kind {
         WorkKind::Evidence => {
             let item = procedure.item(&work.evidence);
             let key = log.evidence_key(logged, &work.evidence);
-            json!({
-                "id": work.id,
-                "kind": "evidence",
-                "case_id": work.case_id,
-                "evidence": work.evidence,
-                "subject": item.and_then(|i| application.inputs.get(&i.subject)),
-                "case_secret": application.case_secret,
-                "key_id": key.map(|k| k.key_id.clone()),
-                "policy": item.map(|i| i.policy.clone()),
-                "registry": item.map(|i| i.registry.clone()),
-                "params": item.map(|i| procedure.params(i, application.created)),
-                "leased_until": work.leased_until.map(format_time),
-            })
+            LeasedRequest::Evidence {
+                id: work.id,
+                case_id: work.case_id.clone(),
+                evidence: work.evidence.clone(),
+                subject: item.and_then(|i| application.inputs.get(&i.subject).cloned()),
+                case_secret: application.case_secret.clone(),
+                key_id: key.map(|k| k.key_id.clone()),
+                policy: item.map(|i| i.policy.clone()),
+                registry: item.map(|i| i.registry.clone()),
+                params: item.map(|i| procedure.params(i, application.created)),
+                leased_until: work.leased_until.map(format_time),
+            }
         }
         WorkKind::Licence => {
             let decision = log
@@ -739,20 +1238,52 @@ fn leased_json(log: &LogState, leased: &Leased) -> Value {
                 .evidence
                 .first()
                 .and_then(|i| application.inputs.get(&i.subject));
-            json!({
-                "id": work.id,
-                "kind": "licence",
-                "case_id": work.case_id,
-                "subject": holder,
-                "decision": decision.map(|d| d.index),
-                "licence": decision.and_then(|d| d.licence.clone()),
-                "leased_until": work.leased_until.map(format_time),
-            })
+            LeasedRequest::Licence {
+                id: work.id,
+                case_id: work.case_id.clone(),
+                subject: holder.cloned(),
+                decision: decision.map(|d| d.index),
+                licence: decision.and_then(|d| d.licence.clone()),
+                leased_until: work.leased_until.map(format_time),
+            }
         }
     }
 }
 
-/// `GET /v1/work`: leases the department's pending requests.
+/// Lease the department's pending requests (department)
+///
+/// Leases up to `limit` (default 64, at most 1024) requests that are neither
+/// done nor under a running lease, oldest first, for `lease_seconds` (default
+/// 300, at most 3600), in one transaction (`FOR UPDATE SKIP LOCKED` on
+/// PostgreSQL): workers sharing a queue never lease the same request at once,
+/// and a lease that expires returns its request to the queue. An evidence
+/// request carries the case, the subject, the case secret, the key, the policy,
+/// the registry and the params; a licence request the licence and its holder.
+#[utoipa::path(
+    get,
+    path = "/v1/work",
+    operation_id = "leaseWork",
+    tag = "applications",
+    security(("department" = [])),
+    params(
+        LeaseQuery,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The leased requests, `Cache-Control: no-store`.",
+            body = WorkLease,
+        ),
+        (
+            status = 400,
+            description = "`malformed_request`.",
+            body = ErrorBody,
+        ),
+        (status = 401, response = Unauthorized),
+        (status = 408, response = Timeout),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn get_work(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
@@ -778,16 +1309,34 @@ pub(super) async fn get_work(
         state.casework_changed();
     }
     let log = state.log();
-    let items: Vec<Value> = leased.iter().map(|l| leased_json(&log, l)).collect();
-    Ok(no_store(Json(json!({ "work": items })).into_response()))
+    let work = leased.iter().map(|l| leased_request(&log, l)).collect();
+    Ok(no_store(Json(WorkLease { work }).into_response()))
 }
 
-/// `GET /v1/work/queue`: the department's queue, counted, with its open
-/// requests (no secrets).
+/// The department's queue, counted (department)
+///
+/// Pending, leased and done requests, and up to 100 open ones, without secrets.
+#[utoipa::path(
+    get,
+    path = "/v1/work/queue",
+    operation_id = "workQueue",
+    tag = "applications",
+    security(("department" = [])),
+    responses(
+        (
+            status = 200,
+            description = "The queue.",
+            body = Queue,
+        ),
+        (status = 401, response = Unauthorized),
+        (status = 408, response = Timeout),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn get_queue(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Queue>, ApiError> {
     let storage = state.storage.clone();
     let name = department.name.clone();
     let at = now();
@@ -798,58 +1347,200 @@ pub(super) async fn get_queue(
         ))
     })
     .await?;
-    let open: Vec<Value> = open
+    let open = open
         .iter()
-        .map(|w| {
-            json!({
-                "id": w.id,
-                "case_id": w.case_id,
-                "kind": w.kind.as_str(),
-                "evidence": w.evidence,
-                "leased_until": w.leased_until.filter(|u| *u > at).map(format_time),
-                "leases": w.leases,
-            })
+        .map(|w| OpenRequest {
+            id: w.id,
+            case_id: w.case_id.clone(),
+            kind: w.kind.as_str().to_string(),
+            evidence: w.evidence.clone(),
+            leased_until: w.leased_until.filter(|u| *u > at).map(format_time),
+            leases: w.leases,
         })
         .collect();
-    Ok(Json(json!({
-        "department": department.name,
-        "pending": counts.pending,
-        "leased": counts.leased,
-        "done": counts.done,
-        "open": open,
-    })))
+    Ok(Json(Queue {
+        department: department.name,
+        pending: counts.pending,
+        leased: counts.leased,
+        done: counts.done,
+        open,
+    }))
+}
+
+/// A department's queue, counted, with its open requests.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Queue {
+    /// The department.
+    department: String,
+    /// Requests waiting for a lease.
+    pending: u64,
+    /// Requests under a lease.
+    leased: u64,
+    /// Requests answered.
+    done: u64,
+    /// The oldest open requests, at most 100.
+    open: Vec<OpenRequest>,
+}
+
+/// An open request, without its secrets.
+#[derive(Serialize, ToSchema)]
+pub(super) struct OpenRequest {
+    id: i64,
+    case_id: String,
+    /// `evidence` or `licence`.
+    kind: String,
+    /// The item of evidence; empty for a licence.
+    evidence: String,
+    /// When its lease runs out, while it is leased.
+    #[schema(value_type = Option<Time>)]
+    leased_until: Option<String>,
+    /// How many times it was leased.
+    leases: i64,
 }
 
 /// A completed request: a proof, an unmet answer, or an issued licence.
-#[derive(Deserialize)]
+///
+/// The fields are only as strict as the body's parsing: a batch judges
+/// each item on its own, so what an item holds is checked there.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Completion {
+    /// The request's id: in a batch, required; in the path's route, the
+    /// path's.
     #[serde(default)]
+    #[schema(nullable = false)]
     id: Option<i64>,
+    /// For evidence, `proof`, or why it cannot be proved:
+    /// `not_satisfied`, `subject_not_found`, `revoked` or
+    /// `invalid_input`; for a licence, `issued`.
     outcome: String,
+    /// With a proof: the key it was made with.
     #[serde(default)]
+    #[schema(nullable = false)]
     key_id: Option<String>,
+    /// With a proof: its public inputs, canonical decimal.
     #[serde(default)]
+    #[schema(nullable = false)]
     public_inputs: Option<Vec<String>>,
+    /// With a proof: the proof, snarkjs JSON.
     #[serde(default)]
+    #[schema(value_type = Value)]
     proof: Option<Value>,
+    /// With `not_satisfied`: the conditions that failed.
     #[serde(default)]
     conditions: Vec<String>,
+    /// With `issued`: the log index of the licence registry's root that
+    /// holds the licence, anchored after the approval.
     #[serde(default)]
+    #[schema(nullable = false)]
     root_index: Option<u64>,
-    /// The department's signature of an unmet answer, once governance
-    /// lists its key.
+    /// The department's signature of an unmet answer (an `EntrySignature`),
+    /// once governance lists its key.
     #[serde(default)]
+    #[schema(value_type = Object)]
     signature: Option<EntrySignature>,
 }
 
-#[derive(Deserialize)]
+/// Several completed requests.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Completions {
+    /// At most `limits.max_batch_items` (default 1024) of them.
     items: Vec<Completion>,
 }
 
-/// `POST /v1/work/{id}`: completes one request.
+/// What became of completed requests, in their order.
+#[derive(Serialize, ToSchema)]
+pub(super) struct WorkResults {
+    results: Vec<WorkOutcome>,
+}
+
+/// What became of one completed request.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub(super) enum WorkOutcome {
+    /// The answer is in the log, or the licence in its registry.
+    Accepted {
+        /// The request.
+        id: i64,
+        /// The log index of the answer (or of the licence's root).
+        index: u64,
+    },
+    /// The request was answered before.
+    Existing {
+        /// The request.
+        id: i64,
+        /// The log index of its answer.
+        index: u64,
+    },
+    /// Refused; in a batch only (the route of one request answers with
+    /// the refusal's status and body).
+    Rejected {
+        /// Why.
+        error: ErrorDetail,
+        /// The status the refusal has.
+        http_status: u16,
+    },
+}
+
+/// Complete one request (department)
+///
+/// As one item of `POST /v1/work`; a rejection answers with its status. An
+/// unmet answer (`not_satisfied`, `subject_not_found`, `revoked`,
+/// `invalid_input`) carries the department's `signature` (an EntrySignature
+/// over the `unmet` entry it appends) once governance lists its key; without it
+/// the item is rejected with `unsigned`.
+#[utoipa::path(
+    post,
+    path = "/v1/work/{id}",
+    operation_id = "completeWork",
+    tag = "applications",
+    security(("department" = [])),
+    params(
+        (
+            "id" = i64,
+            Path,
+        ),
+    ),
+    request_body = Completion,
+    responses(
+        (
+            status = 200,
+            description = "`accepted` or `existing`, with the answering entry's index.",
+            body = WorkOutcome,
+        ),
+        (
+            status = 400,
+            description = "`malformed_request`.",
+            body = ErrorBody,
+        ),
+        (status = 401, response = Unauthorized),
+        (
+            status = 403,
+            description = "`forbidden`: the request is another department's.",
+            body = ErrorBody,
+        ),
+        (
+            status = 404,
+            description = "`not_found`.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (
+            status = 409,
+            description = "`already_answered`, `already_decided` or `conflict`.",
+            body = ErrorBody,
+        ),
+        (status = 413, response = TooLargeBatch),
+        (
+            status = 422,
+            description = "`not_requested`, `subject_mismatch`, `invalid_proof` or a root \
+             refusal.",
+            body = ErrorBody,
+        ),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn post_work(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
@@ -858,27 +1549,56 @@ pub(super) async fn post_work(
 ) -> Result<Response, ApiError> {
     completion.id = Some(id);
     let mut results = complete(&state, &department.name, vec![completion]).await?;
-    let result = results.remove(0);
-    if result["status"] == "rejected" {
-        let status = result["http_status"].as_u64().unwrap_or(400) as u16;
-        let mut body = result.clone();
-        body.as_object_mut().map(|o| o.remove("http_status"));
-        return Ok((
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            Json(json!({ "error": body["error"] })),
+    match results.remove(0) {
+        WorkOutcome::Rejected { error, http_status } => Ok((
+            StatusCode::from_u16(http_status).unwrap_or(StatusCode::BAD_REQUEST),
+            Json(ErrorBody { error }),
         )
-            .into_response());
+            .into_response()),
+        done => Ok(Json(done).into_response()),
     }
-    Ok(Json(result).into_response())
 }
 
-/// `POST /v1/work`: completes many requests at once; proofs are verified
-/// together.
+/// Complete many requests (department)
+///
+/// Each item names its request (`id`) and its outcome: `proof` (with `key_id`,
+/// `public_inputs`, `proof`; verified in one batch), `not_satisfied` (with the
+/// failed `conditions`), `subject_not_found`, `revoked`, `invalid_input`, or
+/// for a licence `issued` (with `root_index`, the root of the licence registry
+/// anchored after the approval). Each result is `accepted`, `existing` or
+/// `rejected` with its error. An unmet answer (`not_satisfied`,
+/// `subject_not_found`, `revoked`, `invalid_input`) carries the department's
+/// `signature` (an EntrySignature over the `unmet` entry it appends) once
+/// governance lists its key; without it the item is rejected with `unsigned`.
+#[utoipa::path(
+    post,
+    path = "/v1/work",
+    operation_id = "completeWorkBatch",
+    tag = "applications",
+    security(("department" = [])),
+    request_body = Completions,
+    responses(
+        (
+            status = 200,
+            description = "One result per item.",
+            body = WorkResults,
+        ),
+        (
+            status = 400,
+            description = "`malformed_request`.",
+            body = ErrorBody,
+        ),
+        (status = 401, response = Unauthorized),
+        (status = 408, response = Timeout),
+        (status = 413, response = TooLargeBatch),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn post_work_batch(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
     ApiJson(batch): ApiJson<Completions>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WorkResults>, ApiError> {
     let limit = state.config.limits.max_batch_items;
     if batch.items.len() > limit {
         return Err(ApiError::MalformedRequest(format!(
@@ -887,15 +1607,14 @@ pub(super) async fn post_work_batch(
         )));
     }
     let results = complete(&state, &department.name, batch.items).await?;
-    Ok(Json(json!({ "results": results })))
+    Ok(Json(WorkResults { results }))
 }
 
-fn rejected(error: &ApiError) -> Value {
-    json!({
-        "status": "rejected",
-        "error": error.body()["error"].clone(),
-        "http_status": error.status().as_u16(),
-    })
+fn rejected(error: &ApiError) -> WorkOutcome {
+    WorkOutcome::Rejected {
+        error: error.detail(),
+        http_status: error.status().as_u16(),
+    }
 }
 
 /// Completes requests of `department`: proofs go through the rules and
@@ -906,7 +1625,7 @@ async fn complete(
     state: &Arc<AppState>,
     department: &str,
     completions: Vec<Completion>,
-) -> Result<Vec<Value>, ApiError> {
+) -> Result<Vec<WorkOutcome>, ApiError> {
     let ids: Vec<Option<i64>> = completions.iter().map(|c| c.id).collect();
     let storage = state.storage.clone();
     let works = blocking(move || {
@@ -919,7 +1638,9 @@ async fn complete(
     })
     .await?;
 
-    let mut results: Vec<Option<Value>> = vec![None; completions.len()];
+    let mut results: Vec<Option<WorkOutcome>> = std::iter::repeat_with(|| None)
+        .take(completions.len())
+        .collect();
     let mut proofs: Vec<(usize, Work, Result<ProofLine, ApiError>)> = Vec::new();
     let mut drafts: Vec<(usize, Work, Draft)> = Vec::new();
     let mut done: Vec<(i64, u64, usize)> = Vec::new();
@@ -948,7 +1669,7 @@ async fn complete(
             continue;
         }
         if let Some(index) = work.done {
-            results[i] = Some(json!({ "status": "existing", "id": work.id, "index": index }));
+            results[i] = Some(WorkOutcome::Existing { id: work.id, index });
             continue;
         }
         touched.push(work.case_id.clone());
@@ -996,8 +1717,7 @@ async fn complete(
                 match checked {
                     Ok(index) => {
                         done.push((work.id, index, i));
-                        results[i] =
-                            Some(json!({ "status": "accepted", "id": work.id, "index": index }));
+                        results[i] = Some(WorkOutcome::Accepted { id: work.id, index });
                     }
                     Err(e) => results[i] = Some(rejected(&e)),
                 }
@@ -1021,7 +1741,7 @@ async fn complete(
                 | Item::Done(Outcome::New(index) | Outcome::Existing(index)) => {
                     done.push((work.id, index, i));
                     cases.push(work.case_id.clone());
-                    json!({ "status": "accepted", "id": work.id, "index": index })
+                    WorkOutcome::Accepted { id: work.id, index }
                 }
                 Item::Refused(e) => rejected(&e),
                 _ => rejected(&ApiError::Internal("an unsettled item".into())),
@@ -1037,7 +1757,7 @@ async fn complete(
                 Outcome::New(index) | Outcome::Existing(index) => {
                     done.push((work.id, index, i));
                     cases.push(work.case_id.clone());
-                    json!({ "status": "accepted", "id": work.id, "index": index })
+                    WorkOutcome::Accepted { id: work.id, index }
                 }
                 Outcome::Refused(refusal) => rejected(&ApiError::Refused(refusal)),
             });

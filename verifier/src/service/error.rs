@@ -3,10 +3,15 @@
 //! `{"error": {"reason": "root_stale", "message": "…"}}`. Internal errors
 //! reach the client as a generic 500 and the server log as detail.
 
+use std::borrow::Cow;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use zkgov_log::rules::Refusal;
 
@@ -122,8 +127,114 @@ impl ApiError {
     }
 
     /// The JSON body of this error.
-    pub fn body(&self) -> serde_json::Value {
-        json!({"error": {"reason": self.reason(), "message": self.to_string()}})
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.detail(),
+        }
+    }
+
+    /// Why the request was refused, as a body or a batch item gives it.
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail {
+            reason: self.reason(),
+            message: self.to_string(),
+        }
+    }
+}
+
+/// The body of every refusal: `{"error": {"reason": …, "message": …}}`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(examples(json!({"error": {
+    "reason": "root_stale",
+    "message": "registry root 4213… of `real-estate` was anchored 700000 s ago, beyond the \
+                604800 s freshness window; publish it again"
+}})))]
+pub struct ErrorBody {
+    /// Why.
+    pub error: ErrorDetail,
+}
+
+/// Why a request (or one item of a batch) was refused.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// The stable, machine-readable reason.
+    #[schema(value_type = Reason)]
+    pub reason: &'static str,
+    /// A human-readable explanation; its wording may change.
+    pub message: String,
+}
+
+/// Every `reason` a refusal may give, with its status.
+pub const REASONS: &[(&str, u16)] = &[
+    ("missing_token", 401),
+    ("invalid_token", 401),
+    ("forbidden", 403),
+    ("unknown_department", 403),
+    ("unsigned", 403),
+    ("bad_signature", 403),
+    ("unendorsed", 403),
+    ("malformed_request", 400),
+    ("malformed_proof", 400),
+    ("non_canonical_input", 400),
+    ("wrong_public_input_count", 400),
+    ("case_id_mismatch", 400),
+    ("identity_point", 400),
+    ("key_shape", 400),
+    ("malformed_key", 400),
+    ("key_id_mismatch", 400),
+    ("malformed_time", 400),
+    ("invalid_procedure", 400),
+    ("unknown_key", 404),
+    ("unknown_procedure", 404),
+    ("not_found", 404),
+    ("method_not_allowed", 405),
+    ("timeout", 408),
+    ("conflict", 409),
+    ("conflicting_statement", 409),
+    ("already_logged", 409),
+    ("case_exists", 409),
+    ("already_answered", 409),
+    ("already_decided", 409),
+    ("body_too_large", 413),
+    ("unknown_registry", 422),
+    ("root_not_anchored", 422),
+    ("root_stale", 422),
+    ("root_superseded", 422),
+    ("invalid_proof", 422),
+    ("key_reused", 422),
+    ("not_requested", 422),
+    ("subject_mismatch", 422),
+    ("decision_rule", 422),
+    ("too_many_requests", 429),
+    ("internal", 500),
+    ("overloaded", 503),
+    ("shutting_down", 503),
+    ("storage_unavailable", 503),
+];
+
+/// The schema of a refusal's `reason`: one of [`REASONS`].
+pub enum Reason {}
+
+impl PartialSchema for Reason {
+    fn schema() -> RefOr<Schema> {
+        let mut table = String::from(
+            "The stable, machine-readable reason of a refusal, and its HTTP status:\n\n\
+             | reason | status |\n|---|---|\n",
+        );
+        for (reason, status) in REASONS {
+            table.push_str(&format!("| `{reason}` | {status} |\n"));
+        }
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(table.trim_end()))
+            .enum_values(Some(REASONS.iter().map(|(reason, _)| *reason)))
+            .into()
+    }
+}
+
+impl ToSchema for Reason {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Reason")
     }
 }
 

@@ -43,7 +43,8 @@ use zkgov_log::rules::Application;
 use super::api::{blocking, no_store, ApiPath};
 use super::applications::case_status;
 use super::auth::{check_session_case, ApplicantSession};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::Timeout;
 use super::{now, AppState};
 
 /// How often a stream reads the case even if nothing woke it: for leases
@@ -93,7 +94,8 @@ async fn read(state: &Arc<AppState>, case_id: &str, session: &str) -> Result<Rea
     let application = log
         .application(case_id)
         .ok_or_else(|| ApiError::NotFound(format!("no application `{case_id}`")))?;
-    let status = case_status(&log, application, &work, now());
+    let status = serde_json::to_value(case_status(&log, application, &work, now()))
+        .map_err(|e| ApiError::Internal(format!("a case's status: {e}")))?;
     Ok(Reading::Status(status, log.size(), mark(application)))
 }
 
@@ -223,8 +225,69 @@ impl EventStream {
     }
 }
 
-/// `GET /v1/applications/{case}/events`: the applicant's status as
-/// server-sent events, under its session.
+/// The applicant's view of its case, as server-sent events
+///
+/// The status of `GET /v1/applications/{case_id}` as a `text/event-stream`,
+/// under the same session: the `zkgov_session` cookie, which a browser's
+/// `EventSource` sends (it cannot set headers), or a bearer token; the access
+/// code never goes in a URL. The first event is the current status; another
+/// follows each time it changes (an item leased, answered, the decision, the
+/// licence issued). Each is an event named `status` whose data is the status
+/// JSON and whose id is the log size it was read at (a change in the work queue
+/// alone repeats the id). A comment line is sent after 15 s without an event.
+/// Once the case is settled (decided, and its licence issued if the decision
+/// grants one) the stream sends an event named `end` (data `{"reason":
+/// "settled"}`, `retry` 60 s) and closes; a client closes its `EventSource` on
+/// `end`. The stream also closes, without `end`, when the session expires and
+/// when the service shuts down. At most `limits.max_event_streams` (default 64,
+/// or half of `limits.max_connections` if that is less) are open at once;
+/// beyond that, 503 `overloaded`.
+#[utoipa::path(
+    get,
+    path = "/v1/applications/{case_id}/events",
+    operation_id = "applicationEvents",
+    tag = "applications",
+    security(("applicant" = [])),
+    params(
+        (
+            "case_id" = String,
+            Path,
+            description = "The case number, such as `DJY-2026-000123`.",
+            example = "DJY-2026-000123",
+        ),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The stream: `event: status`, `id: <log size>`, `data: <Status \
+             JSON>`, one per change, then `event: end` once the case is settled.",
+            body = String,
+            content_type = "text/event-stream",
+            example = json!("event: status\ndata: {\"case_id\":\"DJY-2026-000123\",\"status\":\"open\",…}\nid: 42\n\n"),
+        ),
+        (
+            status = 401,
+            description = "No usable session: `missing_token` or `invalid_token`.",
+            body = ErrorBody,
+        ),
+        (
+            status = 403,
+            description = "`forbidden`: the session is for another case.",
+            body = ErrorBody,
+        ),
+        (
+            status = 404,
+            description = "`not_found`.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (
+            status = 503,
+            description = "`overloaded`: `limits.max_event_streams` streams are open.",
+            body = ErrorBody,
+        ),
+    ),
+)]
 pub(super) async fn get_application_events(
     State(state): State<Arc<AppState>>,
     session: ApplicantSession,

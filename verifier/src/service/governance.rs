@@ -20,16 +20,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use zkgov_log::entry::Entry;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use zkgov_log::entry::{Entry, GovernedDepartment};
+use zkgov_log::receipt::Receipt;
 use zkgov_log::rules::Refusal;
 use zkgov_log::signature::{Endorsement, EntrySignature};
 
 use super::api::{append_one, receipt_response, ApiJson};
 use super::appender::Draft;
 use super::auth::DepartmentAuth;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{Malformed, Timeout, TooLarge, Unavailable};
 use super::AppState;
 
 /// What the rules say of a governance change with the endorsements it has.
@@ -57,17 +59,37 @@ pub(super) fn judge(log: &zkgov_log::rules::LogState, entry: &Entry) -> Result<V
     }
 }
 
-/// `GET /v1/governance`: the governance in force and the pending proposal.
-pub(super) async fn get_governance(State(state): State<Arc<AppState>>) -> Json<Value> {
+/// The governance in force, and the change waiting for endorsements
+///
+/// The departments, their registries and keys, and the rules' windows in force;
+/// and, when the service's configuration changes a department that has a key,
+/// the proposed governance entry with what it still needs (`needed`).
+/// Departments sign the proposal (`zkgov governance endorse`) and post their
+/// signatures to `/v1/governance/endorsements`.
+#[utoipa::path(
+    get,
+    path = "/v1/governance",
+    operation_id = "getGovernance",
+    tag = "log",
+    responses(
+        (
+            status = 200,
+            description = "The governance and the proposal (null when the configuration and \
+             the log agree).",
+            body = GovernanceView,
+        ),
+        (status = 408, response = Timeout),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(super) async fn get_governance(State(state): State<Arc<AppState>>) -> Json<GovernanceView> {
     let log = state.log();
-    let current = log.governance().map(|g| {
-        json!({
-            "index": g.index,
-            "origin": g.origin,
-            "departments": g.entry_departments(),
-            "freshness_seconds": g.freshness_seconds,
-            "grace_seconds": g.grace_seconds,
-        })
+    let current = log.governance().map(|g| GovernanceInForce {
+        index: g.index,
+        origin: g.origin.clone(),
+        departments: g.entry_departments(),
+        freshness_seconds: g.freshness_seconds,
+        grace_seconds: g.grace_seconds,
     });
     let proposal = state.proposal().clone().map(|entry| {
         let needed = match judge(&log, &entry) {
@@ -75,25 +97,127 @@ pub(super) async fn get_governance(State(state): State<Arc<AppState>>) -> Json<V
             Ok(Verdict::Needs(needed)) => Some(needed),
             Err(refusal) => Some(refusal.to_string()),
         };
-        json!({
-            "entry": entry,
-            "replaces": log.governance().map(|g| g.index),
-            "needed": needed,
-        })
+        Proposal {
+            entry,
+            replaces: log.governance().map(|g| g.index),
+            needed,
+        }
     });
-    Json(json!({ "governance": current, "proposal": proposal }))
+    Json(GovernanceView {
+        governance: current,
+        proposal,
+    })
+}
+
+/// The governance in force, and the change that waits for endorsements.
+#[derive(Serialize, ToSchema)]
+pub(super) struct GovernanceView {
+    /// The governance in force; none before the first entry.
+    governance: Option<GovernanceInForce>,
+    /// The configured change, while it waits.
+    proposal: Option<Proposal>,
+}
+
+/// The governance in force.
+#[derive(Serialize, ToSchema)]
+pub(super) struct GovernanceInForce {
+    /// The log index of its entry.
+    index: u64,
+    /// The log's origin, once governance has set it.
+    origin: Option<String>,
+    /// The departments, sorted by name.
+    departments: Vec<GovernedDepartment>,
+    /// How long after anchoring a registry root proofs may use it, in
+    /// seconds.
+    freshness_seconds: u64,
+    /// How long a registry root may still back proofs after its registry
+    /// anchored a newer one, in seconds.
+    grace_seconds: u64,
+}
+
+/// A governance change that waits for endorsements.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Proposal {
+    /// The governance entry, with the endorsements it has.
+    entry: Entry,
+    /// The log index of the governance it replaces.
+    replaces: Option<u64>,
+    /// What it still needs; none once it may be appended.
+    needed: Option<String>,
 }
 
 /// A department's endorsement of the proposal.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EndorsementRequest {
+    /// The department's signature of the proposed governance entry.
     signature: EntrySignature,
 }
 
-/// `POST /v1/governance/endorsements`: adds the department's endorsement
-/// to the proposal (replacing an earlier one of it), and appends the
-/// proposal once the endorsements suffice.
+/// An endorsement taken, while the proposal needs more.
+#[derive(Serialize, ToSchema)]
+pub(super) struct EndorsementPending {
+    /// Always `pending`.
+    status: Pending,
+    /// What the proposal still needs.
+    needed: String,
+}
+
+/// A proposal that waits.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Pending {
+    /// It needs more endorsements.
+    Pending,
+}
+
+/// Endorse the proposed governance change (department)
+///
+/// Adds the department's signature of the proposal (replacing an earlier one of
+/// it), and appends the governance entry as soon as the endorsements suffice.
+/// The proposal lives in memory: after a restart the service proposes the
+/// configured change again. Body limit: `limits.max_body_bytes`.
+#[utoipa::path(
+    post,
+    path = "/v1/governance/endorsements",
+    operation_id = "endorseGovernance",
+    tag = "log",
+    security(("department" = [])),
+    request_body = EndorsementRequest,
+    responses(
+        (
+            status = 201,
+            description = "The endorsements suffice: the governance entry is in the log; the \
+             body is its receipt.",
+            body = Receipt,
+        ),
+        (
+            status = 202,
+            description = "Endorsed; the change still needs more (`needed`).",
+            body = EndorsementPending,
+        ),
+        (status = 400, response = Malformed),
+        (
+            status = 401,
+            description = "No usable department token.",
+            body = ErrorBody,
+        ),
+        (
+            status = 403,
+            description = "`bad_signature`: the signature is not by the department's key in \
+             force, or does not verify over the proposal.",
+            body = ErrorBody,
+        ),
+        (
+            status = 404,
+            description = "`not_found`: no change is proposed.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (status = 413, response = TooLarge),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn post_endorsement(
     State(state): State<Arc<AppState>>,
     DepartmentAuth(department): DepartmentAuth,
@@ -121,7 +245,10 @@ pub(super) async fn post_endorsement(
     match verdict {
         Verdict::Needs(needed) => Ok((
             StatusCode::ACCEPTED,
-            Json(json!({ "status": "pending", "needed": needed })),
+            Json(EndorsementPending {
+                status: Pending::Pending,
+                needed,
+            }),
         )
             .into_response()),
         Verdict::Accepted => {

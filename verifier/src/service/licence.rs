@@ -14,10 +14,60 @@ use zkgov_log::licence::{Holder, LicenceDocument};
 
 use super::api::{blocking, existing_receipt, no_store, ApiPath};
 use super::auth::{check_session_case, ApplicantAuth};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{Timeout, Unauthorized, Unavailable};
 use super::AppState;
 use crate::storage::casework::WorkKind;
 
+/// The applicant's licence document
+///
+/// Once the case is approved and its licence is in the deciding department's
+/// registry: the licence as the decision entry states it, the holder's opening
+/// of its subject tag (the subject's id and the case secret, which is why only
+/// the applicant's session reads it), and the decision's receipt against the
+/// latest checkpoint. `zkgov licence verify` checks it offline with the log's
+/// key.
+#[utoipa::path(
+    get,
+    path = "/v1/applications/{case_id}/licence",
+    operation_id = "applicationLicence",
+    tag = "applications",
+    security(("applicant" = [])),
+    params(
+        (
+            "case_id" = String,
+            Path,
+            description = "The case number, such as `DJY-2026-000123`.",
+            example = "DJY-2026-000123",
+        ),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The licence document.",
+            body = LicenceDocument,
+        ),
+        (status = 401, response = Unauthorized),
+        (
+            status = 403,
+            description = "`forbidden`: the session is for another case.",
+            body = ErrorBody,
+        ),
+        (
+            status = 404,
+            description = "`not_found`.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (
+            status = 409,
+            description = "`conflict`: the case is not decided yet, is refused, or its licence \
+             is not yet issued into the registry.",
+            body = ErrorBody,
+        ),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn get_licence(
     State(state): State<Arc<AppState>>,
     ApplicantAuth(session_case): ApplicantAuth,

@@ -44,6 +44,7 @@ mod events;
 mod governance;
 mod licence;
 pub mod metrics;
+mod openapi;
 pub mod rotation;
 pub mod signed;
 pub mod startup;
@@ -59,8 +60,11 @@ use metrics::Metrics;
 use signed::SignedLog;
 use startup::LogStartError;
 
-/// The OpenAPI 3.1 document of the API.
-pub const OPENAPI: &str = include_str!("openapi.json");
+/// The OpenAPI 3.1 document of the API, generated from the handlers and
+/// their bodies.
+pub fn openapi_document() -> &'static str {
+    openapi::document()
+}
 
 /// Every route the service answers, as (method, path pattern); the OpenAPI
 /// document lists exactly these.

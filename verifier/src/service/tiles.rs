@@ -19,7 +19,8 @@ use zkgov_log::tiles::{encode_bundle, hash_tile, Tile, TileKind};
 use zkgov_log::tree::TreeError;
 
 use super::api::{blocking, ApiPath};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{Bytes, Timeout, Unavailable};
 use super::AppState;
 use crate::storage::Nodes;
 
@@ -29,7 +30,45 @@ pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` of a partial tile.
 pub const PARTIAL: &str = "public, max-age=10";
 
-/// `GET /v1/log/tile/{*path}`.
+/// A C2SP tlog-tiles tile of the log, or an entry bundle
+///
+/// The log under the C2SP `tlog-tiles` prefix `/v1/log`: `tile/<L>/<N>[.p/<W>]`
+/// holds hashes of tree level 8·L (32 bytes each), `tile/entries/<N>[.p/<W>]`
+/// entries 256·N on, each a big-endian uint16 length and the entry's bytes. `N`
+/// is in groups of three digits, all but the last prefixed by `x`
+/// (`x001/x234/067`). Only canonical paths are served, and only tiles that the
+/// latest signed checkpoint covers (404 otherwise). Full tiles are
+/// `Cache-Control: public, max-age=31536000, immutable`; partial tiles `public,
+/// max-age=10`.
+#[utoipa::path(
+    get,
+    path = "/v1/log/tile/{path}",
+    operation_id = "getTile",
+    tag = "log",
+    params(
+        (
+            "path" = String,
+            Path,
+            description = "The rest of the tile path after `tile/`, slashes included, such as \
+             `0/x001/x234/067.p/8` or `entries/003`.",
+        ),
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The tile's bytes.",
+            body = Bytes,
+            content_type = "application/octet-stream",
+        ),
+        (
+            status = 404,
+            description = "Not a canonical tile path, or a tile beyond the latest checkpoint.",
+            body = ErrorBody,
+        ),
+        (status = 408, response = Timeout),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn get_tile(
     State(state): State<Arc<AppState>>,
     ApiPath(path): ApiPath<String>,

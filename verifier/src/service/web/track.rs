@@ -254,7 +254,10 @@ pub(super) async fn status(
     if !signed_in(&auth, &case_id) {
         return ask_for_code(&case_id);
     }
-    let status = match status_of(&state, &case_id).await {
+    let status = match status_of(&state, &case_id).await.and_then(|status| {
+        serde_json::to_value(status)
+            .map_err(|e| ApiError::Internal(format!("a case's status: {e}")))
+    }) {
         Ok(status) => status,
         Err(e) => return failure(&ctx, e),
     };
