@@ -18,29 +18,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::serve::Server;
+use support::{ok, zkgov};
 use zkgov_verifier::service::config::TokenHash;
+use zkgov_verifier::test_utils::{ConfigFile, Department, ADMIN, LAND, ORIGIN};
 
 const REQUIREMENTS: &str = include_str!("data/schemathesis-requirements.txt");
-const ADMIN: &str = "admin-token-0123456789";
-const LAND: &str = "land-token-0123456789";
 /// Test cases per operation, and the seed, so that a failure reproduces.
 const EXAMPLES: &str = "40";
 const SEED: &str = "20261204";
 
-fn zkgov(dir: &Path) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("zkgov"));
+/// `zkgov`, run in `dir`.
+fn zkgov_in(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = zkgov();
     cmd.current_dir(dir);
     cmd
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let output = cmd.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// Whether `python3 -m venv` works here.
@@ -86,54 +77,47 @@ fn every_route_answers_as_the_openapi_document_says() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let schema = manifest.join("../schemas/real-estate.toml");
-    ok(zkgov(dir)
+    ok(zkgov_in(dir)
         .args(["keys", "setup", "--schema"])
         .arg(&schema)
         .arg("--policy")
         .arg(manifest.join("../policies/medical-premises.toml"))
-        .args(["--depth", "3", "--out", "keys"]));
-    ok(zkgov(dir)
+        .args(["--depth", "3", "--out", "keys"])
+        .output()
+        .unwrap());
+    ok(zkgov_in(dir)
         .args(["registry", "build", "--schema"])
         .arg(&schema)
         .arg("--records")
         .arg(manifest.join("../prover/tests/data/real-estate.csv"))
-        .args(["--depth", "3", "--out", "registry"]));
-    fs::write(
-        dir.join("verifier.toml"),
-        format!(
-            r#"listen = "127.0.0.1:0"
-data_dir = "data"
-origin = "zkgov.test/log"
-admin_token_sha256 = "{admin}"
-
-[[department]]
-name = "land-registry"
-token_sha256 = "{land}"
-registries = ["real-estate", "licences"]
-decides = true
-
-[[key]]
-dir = "keys"
-registry = "real-estate"
-"#,
-            admin = TokenHash::of(ADMIN).to_hex(),
-            land = TokenHash::of(LAND).to_hex(),
-        ),
-    )
-    .unwrap();
+        .args(["--depth", "3", "--out", "registry"])
+        .output()
+        .unwrap());
+    ConfigFile::new("data")
+        .setting("origin", ORIGIN)
+        .admin(ADMIN)
+        .department(
+            Department::new("land-registry", LAND)
+                .registries(&["real-estate", "licences"])
+                .decides(),
+        )
+        .key("keys", "real-estate")
+        .write(dir.join("verifier.toml"));
     let server = Server::start(&dir.join("verifier.toml"), &dir.join("serve.log"));
     // A root and one anchored statement, so that the case routes answer
     // with real entries as well as with refusals.
-    ok(zkgov(dir)
+    ok(zkgov_in(dir)
         .args(["root", "publish", "registry", "--registry", "real-estate"])
-        .args(["--server", &server.url, "--token", LAND]));
+        .args(["--server", &server.url, "--token", LAND])
+        .output()
+        .unwrap());
     fs::write(
         dir.join("cases.csv"),
         "case_id,subject,case_secret\n\
          C-1,110101199003071234,17364605483691509955259406812973901988435554935154002607551147150191611203790\n",
     )
     .unwrap();
-    ok(zkgov(dir)
+    ok(zkgov_in(dir)
         .args([
             "prove",
             "registry",
@@ -143,15 +127,20 @@ registry = "real-estate"
             "cases.csv",
         ])
         .args(["--param", "min_area=400", "--param", "usage=medical"])
-        .args(["--param", "today=2026-11-23", "--out", "proofs.jsonl"]));
-    ok(zkgov(dir).args([
-        "submit",
-        "proofs.jsonl",
-        "--server",
-        &server.url,
-        "--token",
-        LAND,
-    ]));
+        .args(["--param", "today=2026-11-23", "--out", "proofs.jsonl"])
+        .output()
+        .unwrap());
+    ok(zkgov_in(dir)
+        .args([
+            "submit",
+            "proofs.jsonl",
+            "--server",
+            &server.url,
+            "--token",
+            LAND,
+        ])
+        .output()
+        .unwrap());
 
     // Tokens reach schemathesis through its environment, never a file.
     fs::write(

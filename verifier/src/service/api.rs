@@ -1457,6 +1457,7 @@ pub(super) async fn compare_case(
 pub(super) struct DecisionRequest {
     /// `approved` or `refused`; any other value is refused with 400
     /// `malformed_request`.
+    #[schema(pattern = "^(approved|refused)$")]
     pub decision: String,
     /// The log indexes of the results the decision relies on; each must be
     /// a result of this case (409 `conflict`). A comparison's `cited` lists
