@@ -32,7 +32,7 @@ use super::auth::{AdminAuth, DepartmentAuth};
 use super::batcher;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::openapi::{
-    Internal, Overloaded, Timeout, TimeoutAppend, TooLarge, TooLargeBatch, Unauthorized,
+    CasePath, Internal, Overloaded, Timeout, TimeoutAppend, TooLarge, TooLargeBatch, Unauthorized,
     UnavailableAppend,
 };
 use super::{now, AppState};
@@ -1224,14 +1224,7 @@ pub(super) async fn post_batch(
     operation_id = "getCase",
     tag = "cases",
     params(
-        (
-            "case_id" = String,
-            Path,
-            description = "The case number, as the departments share it (percent-encoded in \
-             the path): 1 to 128 bytes, no control characters. Its `text` encoding is public \
-             input 1 of every proof in the case.",
-            example = "C-2026-0042",
-        ),
+        CasePath,
     ),
     responses(
         (
@@ -1399,14 +1392,7 @@ pub(super) fn parse_expectations(text: &str) -> Result<Vec<(String, String)>, Ap
     operation_id = "compareCase",
     tag = "cases",
     params(
-        (
-            "case_id" = String,
-            Path,
-            description = "The case number, as the departments share it (percent-encoded in \
-             the path): 1 to 128 bytes, no control characters. Its `text` encoding is public \
-             input 1 of every proof in the case.",
-            example = "C-2026-0042",
-        ),
+        CasePath,
         CompareQuery,
     ),
     responses(
@@ -1500,14 +1486,7 @@ pub(super) struct DecisionRequest {
     tag = "cases",
     security(("department" = [])),
     params(
-        (
-            "case_id" = String,
-            Path,
-            description = "The case number, as the departments share it (percent-encoded in \
-             the path): 1 to 128 bytes, no control characters. Its `text` encoding is public \
-             input 1 of every proof in the case.",
-            example = "C-2026-0042",
-        ),
+        CasePath,
     ),
     request_body(content = DecisionRequest, example = json!({"decision": "approved", "results": [7, 9], "note": ""})),
     responses(

@@ -42,7 +42,10 @@ use super::auth::{
     check_session_case, over_tls, secret_digest, ApplicantAuth, DepartmentAuth, SESSION_COOKIE,
 };
 use super::error::{ApiError, ErrorBody, ErrorDetail};
-use super::openapi::{Timeout, TooLarge, TooLargeBatch, Unauthorized, Unavailable};
+use super::openapi::{
+    ApplicationPath, NoApplication, OtherCase, Timeout, TooLarge, TooLargeBatch, Unauthorized,
+    Unavailable,
+};
 use super::{now, AppState};
 use crate::proof_line::ProofLine;
 use crate::storage::casework::{Leased, NewApplication, NewWork, Work, WorkKind};
@@ -666,14 +669,7 @@ pub(super) async fn create_session(
     path = "/v1/applications/{case_id}/session",
     operation_id = "openSession",
     tag = "applications",
-    params(
-        (
-            "case_id" = String,
-            Path,
-            description = "The case number, such as `DJY-2026-000123`.",
-            example = "DJY-2026-000123",
-        ),
-    ),
+    params(ApplicationPath),
     request_body = AccessCode,
     responses(
         (
@@ -903,14 +899,7 @@ pub(super) async fn status_of(
     operation_id = "applicationStatus",
     tag = "applications",
     security(("applicant" = [])),
-    params(
-        (
-            "case_id" = String,
-            Path,
-            description = "The case number, such as `DJY-2026-000123`.",
-            example = "DJY-2026-000123",
-        ),
-    ),
+    params(ApplicationPath),
     responses(
         (
             status = 200,
@@ -918,16 +907,8 @@ pub(super) async fn status_of(
             body = CaseStatus,
         ),
         (status = 401, response = Unauthorized),
-        (
-            status = 403,
-            description = "`forbidden`: the session is for another case.",
-            body = ErrorBody,
-        ),
-        (
-            status = 404,
-            description = "`not_found`.",
-            body = ErrorBody,
-        ),
+        (status = 403, response = OtherCase),
+        (status = 404, response = NoApplication),
         (status = 408, response = Timeout),
         (status = 503, response = Unavailable),
     ),
@@ -1093,14 +1074,7 @@ pub(super) async fn list_cases(
     operation_id = "caseStatus",
     tag = "applications",
     security(("department" = [])),
-    params(
-        (
-            "case_id" = String,
-            Path,
-            description = "The case number, such as `DJY-2026-000123`.",
-            example = "DJY-2026-000123",
-        ),
-    ),
+    params(ApplicationPath),
     responses(
         (
             status = 200,
@@ -1108,11 +1082,7 @@ pub(super) async fn list_cases(
             body = CaseStatus,
         ),
         (status = 401, response = Unauthorized),
-        (
-            status = 404,
-            description = "`not_found`.",
-            body = ErrorBody,
-        ),
+        (status = 404, response = NoApplication),
         (status = 408, response = Timeout),
         (status = 503, response = Unavailable),
     ),

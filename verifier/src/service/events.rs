@@ -44,7 +44,7 @@ use super::api::{blocking, no_store, ApiPath};
 use super::applications::case_status;
 use super::auth::{check_session_case, ApplicantSession};
 use super::error::{ApiError, ErrorBody};
-use super::openapi::Timeout;
+use super::openapi::{ApplicationPath, NoApplication, OtherCase, Timeout};
 use super::{now, AppState};
 
 /// How often a stream reads the case even if nothing woke it: for leases
@@ -248,14 +248,7 @@ impl EventStream {
     operation_id = "applicationEvents",
     tag = "applications",
     security(("applicant" = [])),
-    params(
-        (
-            "case_id" = String,
-            Path,
-            description = "The case number, such as `DJY-2026-000123`.",
-            example = "DJY-2026-000123",
-        ),
-    ),
+    params(ApplicationPath),
     responses(
         (
             status = 200,
@@ -270,16 +263,8 @@ impl EventStream {
             description = "No usable session: `missing_token` or `invalid_token`.",
             body = ErrorBody,
         ),
-        (
-            status = 403,
-            description = "`forbidden`: the session is for another case.",
-            body = ErrorBody,
-        ),
-        (
-            status = 404,
-            description = "`not_found`.",
-            body = ErrorBody,
-        ),
+        (status = 403, response = OtherCase),
+        (status = 404, response = NoApplication),
         (status = 408, response = Timeout),
         (
             status = 503,

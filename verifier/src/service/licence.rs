@@ -15,7 +15,9 @@ use zkgov_log::licence::{Holder, LicenceDocument};
 use super::api::{blocking, existing_receipt, no_store, ApiPath};
 use super::auth::{check_session_case, ApplicantAuth};
 use super::error::{ApiError, ErrorBody};
-use super::openapi::{Timeout, Unauthorized, Unavailable};
+use super::openapi::{
+    ApplicationPath, NoApplication, OtherCase, Timeout, Unauthorized, Unavailable,
+};
 use super::AppState;
 use crate::storage::casework::WorkKind;
 
@@ -33,14 +35,7 @@ use crate::storage::casework::WorkKind;
     operation_id = "applicationLicence",
     tag = "applications",
     security(("applicant" = [])),
-    params(
-        (
-            "case_id" = String,
-            Path,
-            description = "The case number, such as `DJY-2026-000123`.",
-            example = "DJY-2026-000123",
-        ),
-    ),
+    params(ApplicationPath),
     responses(
         (
             status = 200,
@@ -48,16 +43,8 @@ use crate::storage::casework::WorkKind;
             body = LicenceDocument,
         ),
         (status = 401, response = Unauthorized),
-        (
-            status = 403,
-            description = "`forbidden`: the session is for another case.",
-            body = ErrorBody,
-        ),
-        (
-            status = 404,
-            description = "`not_found`.",
-            body = ErrorBody,
-        ),
+        (status = 403, response = OtherCase),
+        (status = 404, response = NoApplication),
         (status = 408, response = Timeout),
         (
             status = 409,

@@ -13,7 +13,7 @@ use serde_json::json;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
-use utoipa::{Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
+use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
 
 /// The document, as served.
 pub fn document() -> &'static str {
@@ -82,7 +82,7 @@ pub fn document() -> &'static str {
         super::governance::get_governance,
         super::governance::post_endorsement,
     ),
-    components(responses(Timeout, TimeoutAppend, Overloaded, Unavailable, UnavailableAppend, Internal, Unauthorized, TooLarge, TooLargeBatch, Malformed)),
+    components(responses(Timeout, TimeoutAppend, Overloaded, Unavailable, UnavailableAppend, Internal, Unauthorized, TooLarge, TooLargeBatch, Malformed, OtherCase, NoApplication)),
     modifiers(&BearerSchemes),
 )]
 struct ApiDoc;
@@ -258,4 +258,44 @@ refusal! {
      `malformed_request`.",
     "malformed_request",
     "expected a request with `Content-Type: application/json`",
+}
+
+refusal! {
+    /// An applicant session that reads another case.
+    OtherCase,
+    "`forbidden`: the session is for another case.",
+    "forbidden",
+    "this session is for another case",
+}
+
+refusal! {
+    /// An application that does not exist.
+    NoApplication,
+    "`not_found`: no application has this case number.",
+    "not_found",
+    "no application `DJY-2026-000123`",
+}
+
+/// The case a department's route is about, in its path. The type only
+/// describes the parameter: the handlers take the path as a string.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(super) struct CasePath {
+    /// The case number, as the departments share it (percent-encoded in the
+    /// path): 1 to 128 bytes, no control characters. Its `text` encoding is
+    /// public input 1 of every proof in the case.
+    #[param(example = "C-2026-0042")]
+    case_id: String,
+}
+
+/// The application a route is about, in its path. The type only describes
+/// the parameter: the handlers take the path as a string.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(super) struct ApplicationPath {
+    /// The case number, such as `DJY-2026-000123`.
+    #[param(example = "DJY-2026-000123")]
+    case_id: String,
 }
