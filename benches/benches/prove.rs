@@ -12,6 +12,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use zkgov_benches::workload::ReferenceWorkload;
 use zkgov_circuits::circuit::StatementCircuit;
+use zkgov_keys::qap::CircomReduction;
 use zkgov_prover::engine::Engine;
 
 const BATCH: usize = 8;
@@ -34,7 +35,7 @@ fn prove(c: &mut Criterion) {
             shape: workload.shape,
             assignment: Some((statement, witness)),
         };
-        Groth16::<Bn254>::prove(&pk, circuit, rng).expect("plain arkworks proves")
+        Groth16::<Bn254, CircomReduction>::prove(&pk, circuit, rng).expect("plain arkworks proves")
     };
 
     let mut group = c.benchmark_group(format!("prove_{BATCH}_reference"));

@@ -12,6 +12,7 @@ use zkgov_circuits::schema::Schema;
 use zkgov_circuits::statement::{Statement, SubjectTag};
 use zkgov_circuits::tree::{RegistryTree, TreeShape};
 use zkgov_circuits::Fr;
+use zkgov_keys::qap::CircomReduction;
 use zkgov_keys::snarkjs;
 use zkgov_keys::store::KeyDir;
 
@@ -86,7 +87,7 @@ fn write_proof(dir: &Path, work: &Path) -> Vec<Fr> {
         shape,
         assignment: Some((&statement, &witness)),
     };
-    let proof = Groth16::<Bn254>::prove(
+    let proof = Groth16::<Bn254, CircomReduction>::prove(
         &keys.proving_key().unwrap(),
         circuit,
         &mut StdRng::seed_from_u64(2),

@@ -32,12 +32,15 @@
 //! - [`snarkjs`]: the snarkjs proof, verifying key and public-signal JSON,
 //!   parsed with full validation, and offline verification.
 //! - [`solidity`]: the Solidity Groth16 verifier export.
+//! - [`qap`]: circom's R1CS-to-QAP reduction, which zkgov keys use, so
+//!   that they have the layout of a snarkjs `.zkey`.
 //! - [`r1cs`]: the circuit's R1CS as an iden3 `.r1cs` file, for circom's
 //!   and snarkjs's tools.
 #![deny(missing_docs, unsafe_code)]
 
 pub mod digest;
 pub mod files;
+pub mod qap;
 pub mod r1cs;
 pub mod snarkjs;
 pub mod solidity;

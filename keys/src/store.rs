@@ -5,7 +5,7 @@
 //!
 //! | file | content |
 //! |---|---|
-//! | `proving_key.bin` | the arkworks proving key, uncompressed |
+//! | `proving_key.bin` | the arkworks proving key, uncompressed; its H query for circom's reduction ([`crate::qap`]) |
 //! | `verifying_key.bin` | the arkworks verifying key, compressed |
 //! | `verification_key.json` | the verifying key in snarkjs's layout |
 //! | `schema.toml`, `policy.toml` | the files the key was set up from |
@@ -36,10 +36,13 @@ use zkgov_circuits::Fr;
 
 use crate::digest::{circuit_digest, key_id, policy_hash, Digest32};
 use crate::files::{self, FileError};
+use crate::qap::{CircomReduction, Reduction};
 use crate::snarkjs;
 
-/// The key directory format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The key directory format this build writes: 2, whose proving keys are
+/// for circom's reduction and say so in `reduction`. It reads format 1 too,
+/// whose keys are for libsnark's.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The provenance recorded for keys from [`setup`].
 pub const SINGLE_PARTY: &str = "single-party — insecure for production";
@@ -84,7 +87,7 @@ pub enum KeyError {
         problem: String,
     },
     /// The directory was written by an unknown format version.
-    #[error("{path}: key directory format version {found} is not supported (this build reads version {supported})")]
+    #[error("{path}: key directory format version {found} is not supported (this build reads versions 1 to {supported})")]
     UnsupportedVersion {
         /// The metadata file.
         path: PathBuf,
@@ -186,6 +189,10 @@ pub struct Metadata {
     pub tree: TreeInfo,
     /// SHA-256 of the R1CS matrices, hex.
     pub circuit_digest: String,
+    /// The R1CS-to-QAP reduction the proving key's H query is for: absent
+    /// in format 1 (libsnark's), `circom` in the keys [`setup`] makes.
+    #[serde(default)]
+    pub reduction: Reduction,
     /// R1CS constraints.
     pub constraints: usize,
     /// The public input names, in statement order.
@@ -220,7 +227,7 @@ pub fn setup<R: RngCore + CryptoRng>(
 ) -> Result<GeneratedKeys, KeyError> {
     let circuit = StatementCircuit::shape_only(schema, policy, shape);
     let matrices = circuit.matrices()?;
-    let (proving_key, verifying_key) = Groth16::<Bn254>::setup(circuit, rng)?;
+    let (proving_key, verifying_key) = Groth16::<Bn254, CircomReduction>::setup(circuit, rng)?;
     let policy_hash = policy_hash(schema, policy);
 
     let mut files = BTreeMap::new();
@@ -253,6 +260,7 @@ pub fn setup<R: RngCore + CryptoRng>(
             depth: shape.depth(),
         },
         circuit_digest: circuit_digest(&matrices).to_string(),
+        reduction: Reduction::Circom,
         constraints: matrices.num_constraints,
         public_inputs: policy.public_input_names(),
         setup: SINGLE_PARTY.to_string(),
@@ -327,7 +335,22 @@ impl KeyDir {
         // The version is read first, so that a newer layout gets the right error.
         let found = value.get("format_version").and_then(|v| v.as_u64());
         match found {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            // Format 1 has no `reduction`: its keys are libsnark's. From
+            // format 2 on, the metadata names it.
+            Some(1) if value.get("reduction").is_none() => {}
+            Some(1) => {
+                return Err(KeyError::Metadata {
+                    path: metadata_path,
+                    problem: "format 1 has no `reduction`: its keys are for libsnark's".into(),
+                })
+            }
+            Some(v) if v == u64::from(FORMAT_VERSION) && value.get("reduction").is_some() => {}
+            Some(v) if v == u64::from(FORMAT_VERSION) => {
+                return Err(KeyError::Metadata {
+                    path: metadata_path,
+                    problem: "missing `reduction`".into(),
+                })
+            }
             Some(v) => {
                 return Err(KeyError::UnsupportedVersion {
                     path: metadata_path,

@@ -17,6 +17,7 @@ use zkgov_circuits::statement::{Statement, SubjectTag};
 use zkgov_circuits::tree::{RegistryTree, TreeShape};
 use zkgov_circuits::Fr;
 use zkgov_keys::digest::Digest32;
+use zkgov_keys::qap::CircomReduction;
 use zkgov_keys::snarkjs;
 use zkgov_keys::solidity::{calldata, verifier_contract_with, ContractOptions};
 use zkgov_keys::store::{setup, KeyDir};
@@ -107,7 +108,7 @@ fn a_reference_proof_verifies_with_snarkjs() {
         shape,
         assignment: Some((&statement, &witness)),
     };
-    let proof = Groth16::<Bn254>::prove(
+    let proof = Groth16::<Bn254, CircomReduction>::prove(
         &dir.proving_key().unwrap(),
         circuit,
         &mut StdRng::seed_from_u64(4),

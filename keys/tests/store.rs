@@ -13,6 +13,7 @@ use zkgov_circuits::schema::Schema;
 use zkgov_circuits::statement::{Statement, SubjectTag};
 use zkgov_circuits::tree::{RegistryTree, TreeShape};
 use zkgov_circuits::Fr;
+use zkgov_keys::qap::{CircomReduction, Reduction};
 use zkgov_keys::store::{
     setup, KeyDir, KeyError, METADATA, POLICY, PROVING_KEY, SCHEMA, VERIFICATION_KEY_JSON,
     VERIFYING_KEY,
@@ -92,7 +93,8 @@ fn a_written_key_directory_opens_and_proves() {
     );
     assert_eq!(m.policy.name, "medical-premises");
     assert_eq!((m.tree.arity, m.tree.depth), (4, 2));
-    assert_eq!(m.format_version, 1);
+    assert_eq!(m.format_version, 2);
+    assert_eq!(m.reduction, Reduction::Circom);
     assert_eq!(m.key_id.len(), 64);
 
     // The loaded proving key proves a statement that the verifying key accepts.
@@ -135,7 +137,7 @@ fn a_written_key_directory_opens_and_proves() {
         shape: shape(),
         assignment: Some((&statement, &witness)),
     };
-    let proof = Groth16::<Bn254>::prove(
+    let proof = Groth16::<Bn254, CircomReduction>::prove(
         &dir.proving_key().unwrap(),
         circuit,
         &mut StdRng::seed_from_u64(1),
@@ -223,15 +225,40 @@ fn a_missing_file_is_named() {
 #[test]
 fn another_format_version_is_refused() {
     let (_dir, keys) = copy();
-    edit_metadata(&keys, |m| m["format_version"] = 2.into());
+    edit_metadata(&keys, |m| m["format_version"] = 3.into());
     assert!(matches!(
         KeyDir::open(&keys),
         Err(KeyError::UnsupportedVersion {
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
             ..
         })
     ));
+}
+
+#[test]
+fn a_format_1_key_is_read_as_libsnarks_and_each_format_says_its_reduction_as_it_should() {
+    let (_dir, keys) = copy();
+    edit_metadata(&keys, |m| {
+        m["format_version"] = 1.into();
+        m.as_object_mut().unwrap().remove("reduction");
+    });
+    assert_eq!(
+        KeyDir::open(&keys).unwrap().metadata.reduction,
+        Reduction::Libsnark
+    );
+    edit_metadata(&keys, |m| m["reduction"] = "circom".into());
+    let refused = KeyDir::open(&keys).unwrap_err().to_string();
+    assert!(refused.contains("format 1 has no `reduction`"), "{refused}");
+    edit_metadata(&keys, |m| {
+        m["format_version"] = 2.into();
+        m.as_object_mut().unwrap().remove("reduction");
+    });
+    let refused = KeyDir::open(&keys).unwrap_err().to_string();
+    assert!(refused.contains("missing `reduction`"), "{refused}");
+    edit_metadata(&keys, |m| m["reduction"] = "groth".into());
+    let refused = KeyDir::open(&keys).unwrap_err().to_string();
+    assert!(refused.contains("unknown variant `groth`"), "{refused}");
 }
 
 #[test]

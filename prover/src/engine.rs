@@ -8,7 +8,8 @@
 //! witness-only synthesis ([`StatementCircuit::assign`]), a satisfiability
 //! check against the cached matrices, and the Groth16 prover run on those
 //! matrices and tables ([`prover`]). Given the same randomness, the proof is
-//! the one `ark_groth16`'s `create_proof_with_reduction_and_matrices` makes.
+//! the one `ark_groth16`'s `create_proof_with_reduction_and_matrices` makes
+//! with the reduction the key is for ([`zkgov_keys::qap`]).
 //!
 //! Two ways to prove:
 //! - [`Engine::prove`]: one proof, parallel inside the proof on the global
@@ -155,7 +156,7 @@ impl Engine {
         let (schema, policy) = (schema.into(), policy.into());
         let shape = keys.shape()?;
         let matrices = keys.check_circuit(&schema, &policy, shape)?;
-        let proving_key = TabledKey::new(keys.proving_key()?);
+        let proving_key = TabledKey::new(keys.proving_key()?, keys.metadata.reduction);
         let verifying_key = ark_groth16::prepare_verifying_key(&keys.verifying_key);
         Ok(Self {
             schema,

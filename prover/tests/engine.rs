@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use ark_bn254::Bn254;
 use ark_groth16::r1cs_to_qap::LibsnarkReduction;
 use ark_groth16::{Groth16, Proof};
+use ark_snark::SNARK;
 use ark_std::rand::{rngs::StdRng, SeedableRng};
 use zkgov_circuits::circuit::{StatementCircuit, StatementWitness};
 use zkgov_circuits::policy::Policy;
@@ -19,8 +20,10 @@ use zkgov_circuits::schema::{Record, Schema};
 use zkgov_circuits::statement::{Statement, SubjectTag};
 use zkgov_circuits::tree::{RegistryTree, TreeShape};
 use zkgov_circuits::Fr;
+use zkgov_keys::qap::{CircomReduction, Reduction};
 use zkgov_keys::snarkjs;
 use zkgov_keys::store::{setup, KeyDir, KeyError};
+use zkgov_prover::engine::prover::{create_proof, TabledKey};
 use zkgov_prover::engine::{Engine, EngineError, REORDER_WINDOW_PER_THREAD};
 
 const SCHEMA: &str = include_str!("../../schemas/real-estate.toml");
@@ -187,7 +190,7 @@ fn the_engine_makes_the_proof_arkworks_makes_for_the_same_randomness() {
         (Fr::from(0u64), Fr::from(3u64)),
     ] {
         let ours = f.engine.prove_assigned(&assignment, r, s).unwrap();
-        let cached = Groth16::<Bn254, LibsnarkReduction>::create_proof_with_reduction_and_matrices(
+        let cached = Groth16::<Bn254, CircomReduction>::create_proof_with_reduction_and_matrices(
             f.engine.proving_key(),
             r,
             s,
@@ -197,7 +200,7 @@ fn the_engine_makes_the_proof_arkworks_makes_for_the_same_randomness() {
             &full,
         )
         .unwrap();
-        let synthesized = Groth16::<Bn254, LibsnarkReduction>::create_proof_with_reduction(
+        let synthesized = Groth16::<Bn254, CircomReduction>::create_proof_with_reduction(
             StatementCircuit {
                 schema: f.engine.schema(),
                 policy: f.engine.policy(),
@@ -212,6 +215,32 @@ fn the_engine_makes_the_proof_arkworks_makes_for_the_same_randomness() {
         assert_eq!(ours, cached);
         assert_eq!(ours, synthesized);
     }
+    // A key of format 1, for libsnark's reduction, proves as arkworks'
+    // default prover does with it.
+    let circuit =
+        StatementCircuit::shape_only(f.engine.schema(), f.engine.policy(), f.engine.shape());
+    let (libsnark_key, _) =
+        Groth16::<Bn254>::circuit_specific_setup(circuit, &mut StdRng::seed_from_u64(3)).unwrap();
+    let tabled = TabledKey::new(libsnark_key.clone(), Reduction::Libsnark);
+    let (r, s) = (Fr::from(7u64), Fr::from(11u64));
+    let ours = create_proof(&tabled, m, r, s, &full, None).unwrap();
+    let theirs = Groth16::<Bn254, LibsnarkReduction>::create_proof_with_reduction_and_matrices(
+        &libsnark_key,
+        r,
+        s,
+        m,
+        m.num_instance_variables,
+        m.num_constraints,
+        &full,
+    )
+    .unwrap();
+    assert_eq!(ours, theirs);
+    // Under the other reduction's witness map the proof would differ.
+    let mismatched = TabledKey::new(libsnark_key, Reduction::Circom);
+    assert_ne!(
+        create_proof(&mismatched, m, r, s, &full, None).unwrap(),
+        theirs
+    );
     // A tampered assignment is refused, not proved.
     let mut tampered = assignment.clone();
     tampered.witness[0] += Fr::from(1u64);

@@ -15,6 +15,7 @@ use fixture::{reason, Client, Fixture, ADMIN, LAND, REGISTRY};
 use serde_json::{json, Value};
 use zkgov_circuits::circuit::{StatementCircuit, StatementWitness};
 use zkgov_circuits::Fr;
+use zkgov_keys::qap::CircomReduction;
 use zkgov_log::entry::Entry;
 use zkgov_log::replay::{replay, Violation};
 use zkgov_log::rules::{LogState, Refusal};
@@ -308,8 +309,12 @@ fn a_resubmitted_statement_with_other_inputs_is_a_conflict() {
         shape: f.shape,
         assignment: Some((&statement, &witness)),
     };
-    let proof =
-        Groth16::<Bn254>::prove(&f.proving_key, circuit, &mut StdRng::seed_from_u64(1)).unwrap();
+    let proof = Groth16::<Bn254, CircomReduction>::prove(
+        &f.proving_key,
+        circuit,
+        &mut StdRng::seed_from_u64(1),
+    )
+    .unwrap();
     let (status, body) = client.post(
         "/v1/proofs",
         Some(LAND),

@@ -69,7 +69,14 @@ fn main() {
         let assignment = engine.assign(statement, witness).expect("satisfied");
         let all: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
         let ints: Ints = all.iter().map(|v| v.into_bigint()).collect();
-        let quotient = witness_map(matrices, inputs, matrices.num_constraints, &all).expect("maps");
+        let quotient = witness_map(
+            workload.keys.metadata.reduction,
+            matrices,
+            inputs,
+            matrices.num_constraints,
+            &all,
+        )
+        .expect("maps");
         l_h.push(l_h_scalars(pk, &ints[inputs..], &quotient));
         full.push(ints);
     }

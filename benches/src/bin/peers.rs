@@ -52,6 +52,7 @@ use zkgov_circuits::statement::Statement;
 use zkgov_circuits::tree::{RegistryTree, TreeShape};
 use zkgov_circuits::Fr;
 use zkgov_keys::digest::Digest32;
+use zkgov_keys::qap::CircomReduction;
 use zkgov_keys::snarkjs;
 use zkgov_prover::engine::Engine;
 
@@ -476,7 +477,8 @@ impl Zkgov<'_> {
             assignment: Some((statement, witness)),
         };
         std::hint::black_box(
-            Groth16::<Bn254>::prove(&self.pk, circuit, rng).expect("plain arkworks proves"),
+            Groth16::<Bn254, CircomReduction>::prove(&self.pk, circuit, rng)
+                .expect("plain arkworks proves"),
         );
     }
 

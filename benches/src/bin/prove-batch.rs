@@ -1,7 +1,7 @@
 //! The proving engine against plain arkworks on the reference workload
 //! (`medical-premises` over `real-estate`, arity 4, depth 10), in one run:
 //!
-//! - (a) plain arkworks: `Groth16::<Bn254>::prove(&pk, circuit, rng)` for
+//! - (a) plain arkworks: `Groth16::<Bn254, CircomReduction>::prove(&pk, circuit, rng)` for
 //!   each case in turn, full synthesis included, with arkworks' own
 //!   parallelism inside each proof;
 //! - (b) `Engine::prove_batch` on as many workers as cores, one
@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 
 use ark_bn254::Bn254;
 use ark_ff::UniformRand;
-use ark_groth16::r1cs_to_qap::LibsnarkReduction;
 use ark_groth16::Groth16;
 use ark_snark::SNARK;
 use rand::rngs::StdRng;
@@ -31,6 +30,7 @@ use zkgov_benches::median;
 use zkgov_benches::workload::ReferenceWorkload;
 use zkgov_circuits::circuit::{CircuitSize, StatementCircuit};
 use zkgov_circuits::Fr;
+use zkgov_keys::qap::CircomReduction;
 use zkgov_prover::engine::msm::{sum_batch_affine, MsmCount};
 use zkgov_prover::engine::{Engine, MsmCounts, ProofTimings};
 
@@ -109,7 +109,7 @@ fn main() {
             shape: workload.shape,
             assignment: Some((statement, witness)),
         };
-        Groth16::<Bn254>::prove(&pk, circuit, rng).expect("plain arkworks proves")
+        Groth16::<Bn254, CircomReduction>::prove(&pk, circuit, rng).expect("plain arkworks proves")
     };
     // Warm up both paths (page in the key, fill caches).
     std::hint::black_box(plain(&mut rng, &workload.cases[0]));
@@ -228,7 +228,7 @@ fn main() {
             let (r, s) = (Fr::rand(&mut rng), Fr::rand(&mut rng));
             let started = Instant::now();
             let proof =
-                Groth16::<Bn254, LibsnarkReduction>::create_proof_with_reduction_and_matrices(
+                Groth16::<Bn254, CircomReduction>::create_proof_with_reduction_and_matrices(
                     engine.proving_key(),
                     r,
                     s,

@@ -2,7 +2,9 @@
 //!
 //! The steps, and so the proof for given `r` and `s`, are those of
 //! `ark_groth16`'s `create_proof_with_reduction_and_matrices` with the
-//! libsnark R1CS-to-QAP reduction; a test pins the two to the same bytes.
+//! R1CS-to-QAP reduction the key is for (circom's, for the keys zkgov sets
+//! up, or libsnark's, for keys of format 1; see [`zkgov_keys::qap`]); a
+//! test pins the two to the same bytes for each.
 //! What differs is how: the witness map evaluates the constraint rows in
 //! plain loops (no per-row rayon task), the MSMs use the key's
 //! precomputed window tables ([`FixedBaseMsm`]), and the L and H queries,
@@ -18,6 +20,9 @@ use ark_ff::{FftField, Field, One, PrimeField, Zero};
 use ark_groth16::{Proof, ProvingKey};
 use ark_poly::{EvaluationDomain, GeneralEvaluationDomain};
 use ark_relations::r1cs::{ConstraintMatrices, SynthesisError};
+
+use ark_groth16::r1cs_to_qap::R1CSToQAP;
+use zkgov_keys::qap::{CircomReduction, Reduction};
 
 use super::msm::{FixedBaseMsm, MsmCount, Scratch};
 
@@ -53,6 +58,8 @@ fn g2_msm(
 pub struct TabledKey {
     /// The proving key.
     pub key: ProvingKey<Bn254>,
+    /// The reduction the key's H query is for.
+    pub reduction: Reduction,
     a: FixedBaseMsm<g1::Config>,
     b_g1: FixedBaseMsm<g1::Config>,
     b_g2: FixedBaseMsm<g2::Config>,
@@ -63,8 +70,9 @@ pub struct TabledKey {
 }
 
 impl TabledKey {
-    /// Builds the window tables of `key`'s queries, on the current rayon pool.
-    pub fn new(key: ProvingKey<Bn254>) -> Self {
+    /// Builds the window tables of `key`'s queries, on the current rayon
+    /// pool; its H query is for `reduction`.
+    pub fn new(key: ProvingKey<Bn254>, reduction: Reduction) -> Self {
         let l_and_h = [&key.l_query[..], &key.h_query[..]].concat();
         let ((a, b_g1), (b_g2, l_h)) = rayon::join(
             || {
@@ -82,6 +90,7 @@ impl TabledKey {
         );
         Self {
             key,
+            reduction,
             a,
             b_g1,
             b_g2,
@@ -180,7 +189,13 @@ pub fn create_proof(
 
     let (l_h_acc, a_acc, b_g1_acc, b_g2_acc) = if let Some(t) = timings.as_deref_mut() {
         let h = timed(Some(&mut t.witness_map), || {
-            witness_map(matrices, num_inputs, num_constraints, full_assignment)
+            witness_map(
+                tabled.reduction,
+                matrices,
+                num_inputs,
+                num_constraints,
+                full_assignment,
+            )
         })?;
         let (ints, l_h_ints) = timed(Some(&mut t.scalars), || {
             let ints = to_bigints(full_assignment);
@@ -199,7 +214,13 @@ pub fn create_proof(
         let ints = to_bigints(full_assignment);
         let (l_h_acc, (b_g2_acc, (a_acc, b_g1_acc))) = rayon::join(
             || {
-                let h = witness_map(matrices, num_inputs, num_constraints, full_assignment)?;
+                let h = witness_map(
+                    tabled.reduction,
+                    matrices,
+                    num_inputs,
+                    num_constraints,
+                    full_assignment,
+                )?;
                 let l_h = l_h_scalars(&tabled.key, &ints[num_inputs..], &h);
                 Ok::<_, SynthesisError>(g1_msm(&tabled.l_h, &l_h))
             },
@@ -277,6 +298,7 @@ pub fn msm_counts(
 ) -> Result<MsmCounts, SynthesisError> {
     let num_inputs = matrices.num_instance_variables;
     let h = witness_map(
+        tabled.reduction,
         matrices,
         num_inputs,
         matrices.num_constraints,
@@ -313,10 +335,31 @@ fn evaluate(row: &[(Fr, usize)], assignment: &[Fr]) -> Fr {
     sum
 }
 
+/// The scalars of the key's H query for `full_assignment`, under
+/// `reduction`: `(A·B − C)` on the odd coset of the double domain
+/// (circom's), or the coefficients of the quotient `h` (libsnark's).
+pub fn witness_map(
+    reduction: Reduction,
+    matrices: &ConstraintMatrices<Fr>,
+    num_inputs: usize,
+    num_constraints: usize,
+    full_assignment: &[Fr],
+) -> Result<Vec<Fr>, SynthesisError> {
+    match reduction {
+        Reduction::Circom => CircomReduction::witness_map_from_matrices::<
+            Fr,
+            GeneralEvaluationDomain<Fr>,
+        >(matrices, num_inputs, num_constraints, full_assignment),
+        Reduction::Libsnark => {
+            libsnark_witness_map(matrices, num_inputs, num_constraints, full_assignment)
+        }
+    }
+}
+
 /// The libsnark R1CS-to-QAP witness map: the coefficients of
 /// `h = (A·B − C) / Z` over the evaluation domain, exactly as
 /// `LibsnarkReduction::witness_map_from_matrices` computes them.
-pub fn witness_map(
+fn libsnark_witness_map(
     matrices: &ConstraintMatrices<Fr>,
     num_inputs: usize,
     num_constraints: usize,
