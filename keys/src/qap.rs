@@ -147,6 +147,7 @@ pub fn odd_coset<F: FftField, D: EvaluationDomain<F>>(domain: &D) -> Result<D, S
 mod tests {
     use super::*;
     use ark_bn254::{Bn254, Fr};
+    use ark_ff::Zero;
     use ark_groth16::Groth16;
     use ark_poly::{GeneralEvaluationDomain, Polynomial};
     use ark_relations::lc;
