@@ -6,7 +6,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use zkgov_circuits::tree::TreeShape;
-use zkgov_keys::store::{setup, KeyDir, KeyError};
+use zkgov_keys::store::{GeneratedKeys, KeyDir, KeyError, Metadata, Source};
+use zkgov_keys::zkey::format_hash;
 
 use crate::{load_policy, Malformed};
 
@@ -14,6 +15,9 @@ use crate::{load_policy, Malformed};
 pub(crate) enum KeysCommand {
     /// Run a single-party Groth16 setup for a policy and write a key directory.
     Setup(SetupArgs),
+    /// Import the final `.zkey` of a snarkjs phase-2 ceremony for a policy, checked against the
+    /// policy's circuit and its contributions checked, and write a key directory.
+    Import(ImportArgs),
     /// Verify a key directory and print its metadata.
     Inspect {
         /// The key directory.
@@ -63,6 +67,15 @@ pub(crate) struct SetupArgs {
     json: bool,
 }
 
+#[derive(Args)]
+pub(crate) struct ImportArgs {
+    /// The ceremony's final `.zkey` (snarkjs, Groth16, BN254).
+    #[arg(long, value_name = "FILE")]
+    zkey: PathBuf,
+    #[command(flatten)]
+    keys: SetupArgs,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum ExportFormat {
     /// snarkjs `verification_key.json`.
@@ -92,6 +105,7 @@ pub(crate) struct ExportArgs {
 pub(crate) fn run(command: &KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Setup(args) => run_setup(args),
+        KeysCommand::Import(args) => run_import(args),
         KeysCommand::Inspect { dir, json } => inspect(dir, *json),
         KeysCommand::Export(args) => export(args),
         KeysCommand::Register(args) => register(args),
@@ -162,6 +176,29 @@ fn register(args: &RegisterArgs) -> Result<()> {
 }
 
 fn run_setup(args: &SetupArgs) -> Result<()> {
+    make_keys(args, "setting up keys", |source| {
+        Ok(source.setup(&mut rand::rngs::OsRng)?)
+    })
+}
+
+fn run_import(args: &ImportArgs) -> Result<()> {
+    let bytes = std::fs::read(&args.zkey)
+        .with_context(|| format!("cannot read {}", args.zkey.display()))?;
+    make_keys(&args.keys, "importing keys", |source| {
+        source.import(&bytes).map_err(|e| match e {
+            KeyError::Zkey(e) => Malformed(format!("{}: {e}", args.zkey.display())).into(),
+            other => other.into(),
+        })
+    })
+}
+
+/// Makes a key directory at `args.out` with `make`, saying what it does,
+/// and prints its key id or its metadata.
+fn make_keys(
+    args: &SetupArgs,
+    doing: &str,
+    make: impl FnOnce(&Source) -> Result<GeneratedKeys>,
+) -> Result<()> {
     let (schema, policy) = load_policy(&args.schema, &args.policy)?;
     let shape = TreeShape::new(args.arity, args.depth).map_err(|e| Malformed(e.to_string()))?;
     let read = |path: &Path| {
@@ -175,29 +212,52 @@ fn run_setup(args: &SetupArgs) -> Result<()> {
         .into());
     }
     eprintln!(
-        "setting up keys for {} over arity {}, depth {} …",
+        "{doing} for {} over arity {}, depth {} …",
         policy.name,
         shape.arity(),
         shape.depth()
     );
     let started = Instant::now();
-    let keys = setup(
-        &schema,
-        &policy,
+    let (schema_text, policy_text) = (read(&args.schema)?, read(&args.policy)?);
+    let keys = make(&Source {
+        schema: &schema,
+        policy: &policy,
         shape,
-        &read(&args.schema)?,
-        &read(&args.policy)?,
-        &mut rand::rngs::OsRng,
-    )?;
+        schema_text: &schema_text,
+        policy_text: &policy_text,
+    })?;
     keys.write(&args.out)?;
     eprintln!("done in {:.2?}", started.elapsed());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&keys.metadata)?);
     } else {
         println!("key id  {}", keys.metadata.key_id);
+        println!("setup   {}", keys.metadata.setup);
+        print_ceremony(&keys.metadata);
         println!("wrote   {}", args.out.display());
     }
     Ok(())
+}
+
+/// A ceremony's contributions, newest first, each hash as snarkjs prints it.
+fn print_ceremony(m: &Metadata) {
+    let Some(ceremony) = &m.ceremony else { return };
+    println!("zkey            blake2b {}", ceremony.zkey_blake2b);
+    for (i, c) in ceremony.contributions.iter().enumerate().rev() {
+        println!(
+            "contribution #{} {}{}:",
+            i + 1,
+            c.name.as_deref().unwrap_or(""),
+            if c.beacon { " (beacon)" } else { "" }
+        );
+        let bytes = hex::decode(&c.hash)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b).ok());
+        let printed = bytes.map_or_else(|| c.hash.clone(), |b| format_hash(&b));
+        for line in printed.lines() {
+            println!("\t\t{line}");
+        }
+    }
 }
 
 fn inspect(dir: &Path, json: bool) -> Result<()> {
@@ -221,6 +281,7 @@ fn inspect(dir: &Path, json: bool) -> Result<()> {
     println!("constraints     {}", m.constraints);
     println!("public inputs   {}", m.public_inputs.join(", "));
     println!("setup           {}", m.setup);
+    print_ceremony(m);
     println!("created         {}", m.created);
     println!("format version  {}", m.format_version);
     for (file, hash) in &m.files {

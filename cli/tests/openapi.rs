@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::serve::Server;
-use support::{ok, zkgov};
+use support::{ok, prove_one_case, zkgov_in};
 use zkgov_verifier::service::config::TokenHash;
 use zkgov_verifier::test_utils::{ConfigFile, Department, ADMIN, LAND, ORIGIN};
 
@@ -26,13 +26,6 @@ const REQUIREMENTS: &str = include_str!("data/schemathesis-requirements.txt");
 /// Test cases per operation, and the seed, so that a failure reproduces.
 const EXAMPLES: &str = "40";
 const SEED: &str = "20261204";
-
-/// `zkgov`, run in `dir`.
-fn zkgov_in(dir: &Path) -> assert_cmd::Command {
-    let mut cmd = zkgov();
-    cmd.current_dir(dir);
-    cmd
-}
 
 /// Whether `python3 -m venv` works here.
 fn venv_works() -> bool {
@@ -111,25 +104,7 @@ fn every_route_answers_as_the_openapi_document_says() {
         .args(["--server", &server.url, "--token", LAND])
         .output()
         .unwrap());
-    fs::write(
-        dir.join("cases.csv"),
-        "case_id,subject,case_secret\n\
-         C-1,110101199003071234,17364605483691509955259406812973901988435554935154002607551147150191611203790\n",
-    )
-    .unwrap();
-    ok(zkgov_in(dir)
-        .args([
-            "prove",
-            "registry",
-            "--keys",
-            "keys",
-            "--cases",
-            "cases.csv",
-        ])
-        .args(["--param", "min_area=400", "--param", "usage=medical"])
-        .args(["--param", "today=2026-11-23", "--out", "proofs.jsonl"])
-        .output()
-        .unwrap());
+    prove_one_case(dir, "keys", "registry");
     ok(zkgov_in(dir)
         .args([
             "submit",

@@ -36,6 +36,8 @@
 //!   that they have the layout of a snarkjs `.zkey`.
 //! - [`r1cs`]: the circuit's R1CS as an iden3 `.r1cs` file, for circom's
 //!   and snarkjs's tools.
+//! - [`zkey`]: snarkjs's `.zkey` proving key, read with validation, and
+//!   its phase-2 contributions checked as `snarkjs zkey verify` does.
 #![deny(missing_docs, unsafe_code)]
 
 pub mod digest;
@@ -45,3 +47,4 @@ pub mod r1cs;
 pub mod snarkjs;
 pub mod solidity;
 pub mod store;
+pub mod zkey;

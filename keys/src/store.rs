@@ -38,6 +38,7 @@ use crate::digest::{circuit_digest, key_id, policy_hash, Digest32};
 use crate::files::{self, FileError};
 use crate::qap::{CircomReduction, Reduction};
 use crate::snarkjs;
+use crate::zkey::{Kind, Zkey, ZkeyError};
 
 /// The key directory format this build writes: 2, whose proving keys are
 /// for circom's reduction and say so in `reduction`. It reads format 1 too,
@@ -140,6 +141,10 @@ pub enum KeyError {
         /// The given circuit: tree shape and digest.
         given: String,
     },
+    /// A `.zkey` to import is malformed, for another circuit, or its
+    /// contributions do not check.
+    #[error("{0}")]
+    Zkey(#[from] ZkeyError),
     /// A key file does not deserialize.
     #[error("{path}: {problem}")]
     Malformed {
@@ -199,10 +204,59 @@ pub struct Metadata {
     pub public_inputs: Vec<String>,
     /// Who ran the setup, and how far it can be trusted.
     pub setup: String,
+    /// For a key imported from a ceremony's `.zkey`: the file and its
+    /// contributions. Absent for a single-party setup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceremony: Option<Ceremony>,
     /// When the setup ran (RFC 3339, UTC).
     pub created: String,
     /// SHA-256 of every other file in the directory, hex, by file name.
     pub files: BTreeMap<String, String>,
+}
+
+/// Where an imported key came from: the `.zkey` file and the contributions
+/// it records, as `snarkjs zkey verify` prints them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ceremony {
+    /// BLAKE2b-512 of the imported `.zkey` file, hex (as `b2sum` prints it).
+    pub zkey_blake2b: String,
+    /// The circuit hash `snarkjs groth16 setup` computed, hex.
+    pub circuit_hash: String,
+    /// The contributions, oldest first.
+    pub contributions: Vec<ContributionInfo>,
+}
+
+/// One contribution of a ceremony.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContributionInfo {
+    /// The name its contributor gave, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its contribution hash, hex: the 64 bytes snarkjs prints in groups.
+    pub hash: String,
+    /// Whether it came from a public random beacon.
+    pub beacon: bool,
+}
+
+impl Ceremony {
+    fn of(zkey: &Zkey, bytes: &[u8]) -> Ceremony {
+        use blake2::Digest;
+        Ceremony {
+            zkey_blake2b: hex::encode(blake2::Blake2b512::digest(bytes)),
+            circuit_hash: hex::encode(zkey.circuit_hash),
+            contributions: zkey
+                .contributions
+                .iter()
+                .map(|c| ContributionInfo {
+                    name: c.name.clone(),
+                    hash: hex::encode(c.hash()),
+                    beacon: matches!(c.kind, Kind::Beacon { .. }),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Freshly generated keys, not yet written.
@@ -225,56 +279,132 @@ pub fn setup<R: RngCore + CryptoRng>(
     policy_text: &str,
     rng: &mut R,
 ) -> Result<GeneratedKeys, KeyError> {
-    let circuit = StatementCircuit::shape_only(schema, policy, shape);
-    let matrices = circuit.matrices()?;
-    let (proving_key, verifying_key) = Groth16::<Bn254, CircomReduction>::setup(circuit, rng)?;
-    let policy_hash = policy_hash(schema, policy);
+    Source {
+        schema,
+        policy,
+        shape,
+        schema_text,
+        policy_text,
+    }
+    .setup(rng)
+}
 
-    let mut files = BTreeMap::new();
-    let mut pk_bytes = Vec::new();
-    proving_key
-        .serialize_uncompressed(&mut pk_bytes)
-        .expect("serializing into a Vec cannot fail");
-    let mut vk_bytes = Vec::new();
-    verifying_key
-        .serialize_compressed(&mut vk_bytes)
-        .expect("serializing into a Vec cannot fail");
-    let vk_json = serde_json::to_vec_pretty(&snarkjs::verifying_key_to_json(&verifying_key))
-        .expect("a JSON value serializes");
-    files.insert(PROVING_KEY, pk_bytes);
-    files.insert(VERIFYING_KEY, vk_bytes);
-    files.insert(VERIFICATION_KEY_JSON, vk_json);
-    files.insert(SCHEMA, schema_text.as_bytes().to_vec());
-    files.insert(POLICY, policy_text.as_bytes().to_vec());
+/// What a key directory is made for: the policy over its schema, the tree
+/// shape, and the two files' text, which the directory keeps.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    /// The schema.
+    pub schema: &'a Schema,
+    /// The policy.
+    pub policy: &'a Policy,
+    /// The registry tree shape.
+    pub shape: TreeShape,
+    /// The schema file's text.
+    pub schema_text: &'a str,
+    /// The policy file's text.
+    pub policy_text: &'a str,
+}
 
-    let metadata = Metadata {
-        format_version: FORMAT_VERSION,
-        key_id: key_id(&verifying_key, &policy_hash).to_string(),
-        policy: PolicyInfo {
-            name: policy.name.clone(),
-            schema: schema.name.clone(),
-            hash: policy_hash.to_string(),
-        },
-        tree: TreeInfo {
-            arity: shape.arity(),
-            depth: shape.depth(),
-        },
-        circuit_digest: circuit_digest(&matrices).to_string(),
-        reduction: Reduction::Circom,
-        constraints: matrices.num_constraints,
-        public_inputs: policy.public_input_names(),
-        setup: SINGLE_PARTY.to_string(),
-        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        files: files
-            .iter()
-            .map(|(name, bytes)| (name.to_string(), Digest32::of(bytes).to_string()))
-            .collect(),
-    };
-    Ok(GeneratedKeys {
-        metadata,
-        proving_key,
-        files,
-    })
+impl Source<'_> {
+    /// Runs a single-party Groth16 setup.
+    pub fn setup<R: RngCore + CryptoRng>(&self, rng: &mut R) -> Result<GeneratedKeys, KeyError> {
+        let circuit = StatementCircuit::shape_only(self.schema, self.policy, self.shape);
+        let matrices = circuit.matrices()?;
+        let (proving_key, _) = Groth16::<Bn254, CircomReduction>::setup(circuit, rng)?;
+        Ok(self.keys(proving_key, &matrices, SINGLE_PARTY.to_string(), None))
+    }
+
+    /// Imports the final `.zkey` of a snarkjs phase-2 ceremony, the file's
+    /// bytes. The key must be for exactly this circuit (the wire and input
+    /// counts, the domain, and every coefficient of A and B), and its
+    /// contributions must each follow from the ones before, as `snarkjs
+    /// zkey verify` checks them. A key with no contribution is refused: its
+    /// δ is 1, so anyone can forge its proofs.
+    ///
+    /// The import does not read the powers of tau, so it cannot check that
+    /// the key's fixed part (α, β, the public inputs' query, A and B) was
+    /// derived from one: the metadata says so, and `snarkjs zkey verify` on
+    /// the circuit's `.r1cs` (`zkgov keys export --format r1cs`) and the
+    /// ptau is that check.
+    pub fn import(&self, zkey_bytes: &[u8]) -> Result<GeneratedKeys, KeyError> {
+        let zkey = Zkey::parse(zkey_bytes)?;
+        let matrices =
+            StatementCircuit::shape_only(self.schema, self.policy, self.shape).matrices()?;
+        zkey.check_circuit(&matrices)?;
+        zkey.check_contributions()?;
+        let count = zkey.contributions.len();
+        if count == 0 {
+            return Err(ZkeyError::Uncontributed.into());
+        }
+        let ceremony = Ceremony::of(&zkey, zkey_bytes);
+        let beacon = ceremony.contributions.iter().any(|c| c.beacon);
+        let setup = format!(
+            "multi-party ceremony ({count} contribution{}{}), imported from a snarkjs .zkey; \
+             contributions checked, initial key not checked against a powers of tau",
+            if count == 1 { "" } else { "s" },
+            if beacon { ", beacon" } else { "" },
+        );
+        Ok(self.keys(zkey.proving_key(), &matrices, setup, Some(ceremony)))
+    }
+
+    /// The key directory's files and metadata for `proving_key`, a key for
+    /// circom's reduction.
+    fn keys(
+        &self,
+        proving_key: ProvingKey<Bn254>,
+        matrices: &ConstraintMatrices<Fr>,
+        setup: String,
+        ceremony: Option<Ceremony>,
+    ) -> GeneratedKeys {
+        let verifying_key = &proving_key.vk;
+        let policy_hash = policy_hash(self.schema, self.policy);
+        let mut files = BTreeMap::new();
+        let mut pk_bytes = Vec::new();
+        proving_key
+            .serialize_uncompressed(&mut pk_bytes)
+            .expect("serializing into a Vec cannot fail");
+        let mut vk_bytes = Vec::new();
+        verifying_key
+            .serialize_compressed(&mut vk_bytes)
+            .expect("serializing into a Vec cannot fail");
+        let vk_json = serde_json::to_vec_pretty(&snarkjs::verifying_key_to_json(verifying_key))
+            .expect("a JSON value serializes");
+        files.insert(PROVING_KEY, pk_bytes);
+        files.insert(VERIFYING_KEY, vk_bytes);
+        files.insert(VERIFICATION_KEY_JSON, vk_json);
+        files.insert(SCHEMA, self.schema_text.as_bytes().to_vec());
+        files.insert(POLICY, self.policy_text.as_bytes().to_vec());
+
+        let metadata = Metadata {
+            format_version: FORMAT_VERSION,
+            key_id: key_id(verifying_key, &policy_hash).to_string(),
+            policy: PolicyInfo {
+                name: self.policy.name.clone(),
+                schema: self.schema.name.clone(),
+                hash: policy_hash.to_string(),
+            },
+            tree: TreeInfo {
+                arity: self.shape.arity(),
+                depth: self.shape.depth(),
+            },
+            circuit_digest: circuit_digest(matrices).to_string(),
+            reduction: Reduction::Circom,
+            constraints: matrices.num_constraints,
+            public_inputs: self.policy.public_input_names(),
+            setup,
+            ceremony,
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            files: files
+                .iter()
+                .map(|(name, bytes)| (name.to_string(), Digest32::of(bytes).to_string()))
+                .collect(),
+        };
+        GeneratedKeys {
+            metadata,
+            proving_key,
+            files,
+        }
+    }
 }
 
 impl GeneratedKeys {

@@ -30,6 +30,32 @@ pub fn zkgov() -> assert_cmd::Command {
     cmd
 }
 
+/// `zkgov`, run in `dir`.
+pub fn zkgov_in(dir: &std::path::Path) -> assert_cmd::Command {
+    let mut cmd = zkgov();
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// Proves case `C-1`, whose subject's premises in the test registry
+/// (`prover/tests/data/real-estate.csv`) are medical and over 400 m², with
+/// the key directory `keys` against the registry directory `registry`, both
+/// in `dir`, and writes the line to `proofs.jsonl` there.
+pub fn prove_one_case(dir: &std::path::Path, keys: &str, registry: &str) {
+    std::fs::write(
+        dir.join("cases.csv"),
+        "case_id,subject,case_secret\n\
+         C-1,110101199003071234,17364605483691509955259406812973901988435554935154002607551147150191611203790\n",
+    )
+    .unwrap();
+    ok(zkgov_in(dir)
+        .args(["prove", registry, "--keys", keys, "--cases", "cases.csv"])
+        .args(["--param", "min_area=400", "--param", "usage=medical"])
+        .args(["--param", "today=2026-11-23", "--out", "proofs.jsonl"])
+        .output()
+        .unwrap());
+}
+
 /// `output`, which must be of a successful run.
 pub fn ok(output: Output) -> Output {
     assert!(

@@ -1,0 +1,280 @@
+//! A snarkjs phase-2 ceremony for a zkgov policy, imported into zkgov: the
+//! policy's circuit exported as `.r1cs`, `snarkjs groth16 setup` on it with
+//! a power-12 ptau, a contribution and a beacon with snarkjs, then `zkgov
+//! keys import`. The imported key proves with zkgov, and the proof verifies
+//! with `snarkjs groth16 verify`, with `zkgov verify` and in the service.
+//! A key with no contribution, a key for another circuit and a tampered
+//! contribution are refused, by zkgov and by snarkjs.
+
+mod support;
+
+use std::path::Path;
+
+use support::node::{printed_hashes, ptau, snarkjs};
+use support::serve::Server;
+use support::{ok, prove_one_case, stderr, stdout, zkgov_in};
+use zkgov_verifier::test_utils::{ConfigFile, Department, ADMIN, LAND, ORIGIN};
+
+const SCHEMA: &str = "../schemas/real-estate.toml";
+const POLICY: &str = "../policies/medical-premises.toml";
+const RECORDS: &str = "../prover/tests/data/real-estate.csv";
+const BEACON: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+fn manifest(file: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(file)
+        .display()
+        .to_string()
+}
+
+/// `zkgov keys import` of `zkey` at `depth` into `out`.
+fn import(dir: &Path, zkey: &str, depth: &str, out: &str) -> std::process::Output {
+    zkgov_in(dir)
+        .args(["keys", "import", "--zkey", zkey])
+        .args(["--schema", &manifest(SCHEMA), "--policy", &manifest(POLICY)])
+        .args(["--depth", depth, "--out", out])
+        .output()
+        .unwrap()
+}
+
+/// The byte offset of section `id`'s content in a bin file.
+fn section_start(bytes: &[u8], id: u32) -> usize {
+    let mut at = 12;
+    loop {
+        let found = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        let length = u64::from_le_bytes(bytes[at + 4..at + 12].try_into().unwrap()) as usize;
+        if found == id {
+            return at + 12;
+        }
+        at += 12 + length;
+    }
+}
+
+#[test]
+fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
+    let ptau = ptau(12);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let ptau = ptau.display().to_string();
+
+    // The policy's circuit, from a key directory of the same shape.
+    ok(zkgov_in(dir)
+        .args(["keys", "setup", "--schema", &manifest(SCHEMA)])
+        .args([
+            "--policy",
+            &manifest(POLICY),
+            "--depth",
+            "2",
+            "--out",
+            "single",
+        ])
+        .output()
+        .unwrap());
+    ok(zkgov_in(dir)
+        .args([
+            "keys",
+            "export",
+            "single",
+            "--format",
+            "r1cs",
+            "--out",
+            "circuit.r1cs",
+        ])
+        .output()
+        .unwrap());
+
+    // The ceremony, all with snarkjs.
+    snarkjs(
+        &["groth16", "setup", "circuit.r1cs", &ptau, "0000.zkey"],
+        dir,
+    );
+    let first = snarkjs(
+        &[
+            "zkey",
+            "contribute",
+            "0000.zkey",
+            "0001.zkey",
+            "--name=land registry",
+            "-e=land registry entropy",
+        ],
+        dir,
+    );
+    let beacon = snarkjs(
+        &[
+            "zkey",
+            "beacon",
+            "0001.zkey",
+            "final.zkey",
+            BEACON,
+            "10",
+            "-n=final beacon",
+        ],
+        dir,
+    );
+    let mut hashes = printed_hashes(&first, "Contribution Hash:");
+    hashes.extend(printed_hashes(&beacon, "Contribution Hash:"));
+    assert_eq!(hashes.len(), 2, "{first}{beacon}");
+    let verified = snarkjs(
+        &["zkey", "verify", "circuit.r1cs", &ptau, "final.zkey"],
+        dir,
+    );
+    assert!(verified.contains("ZKey Ok!"), "{verified}");
+
+    // The import records the ceremony as snarkjs printed it.
+    let imported = ok(import(dir, "final.zkey", "2", "imported"));
+    let printed = stdout(&imported);
+    assert!(
+        printed.contains("setup   multi-party ceremony (2 contributions, beacon), imported"),
+        "{printed}"
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("imported/metadata.json")).unwrap())
+            .unwrap();
+    let ceremony = &metadata["ceremony"];
+    let recorded: Vec<&str> = ceremony["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["hash"].as_str().unwrap())
+        .collect();
+    assert_eq!(recorded, hashes);
+    assert_eq!(
+        ceremony["contributions"][0]["name"], "land registry",
+        "{ceremony}"
+    );
+    assert_eq!(ceremony["contributions"][1]["beacon"], true);
+    let file = std::fs::read(dir.join("final.zkey")).unwrap();
+    assert_eq!(
+        ceremony["zkey_blake2b"],
+        hex::encode(<blake2::Blake2b512 as blake2::Digest>::digest(&file))
+    );
+    // `keys inspect` prints every contribution as snarkjs does, newest
+    // first, and the verifying key is the one snarkjs exports.
+    let inspected = stdout(&ok(zkgov_in(dir)
+        .args(["keys", "inspect", "imported"])
+        .output()
+        .unwrap()));
+    let beacon_at = inspected
+        .find("contribution #2 final beacon (beacon):")
+        .unwrap();
+    let first_at = inspected.find("contribution #1 land registry:").unwrap();
+    assert!(beacon_at < first_at, "{inspected}");
+    assert!(inspected.contains(&hashes[0][..8]), "{inspected}");
+    snarkjs(
+        &["zkey", "export", "verificationkey", "final.zkey", "vk.json"],
+        dir,
+    );
+    let theirs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("vk.json")).unwrap()).unwrap();
+    let ours: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("imported/verification_key.json")).unwrap())
+            .unwrap();
+    assert_eq!(ours, theirs);
+
+    // A zkgov proof with the imported key verifies with zkgov and snarkjs.
+    ok(zkgov_in(dir)
+        .args(["registry", "build", "--schema", &manifest(SCHEMA)])
+        .args([
+            "--records",
+            &manifest(RECORDS),
+            "--depth",
+            "2",
+            "--out",
+            "registry",
+        ])
+        .output()
+        .unwrap());
+    prove_one_case(dir, "imported", "registry");
+    let valid = ok(zkgov_in(dir)
+        .args(["verify", "--keys", "imported", "--line", "proofs.jsonl"])
+        .output()
+        .unwrap());
+    assert_eq!(stdout(&valid).trim(), "valid");
+    let line: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("proofs.jsonl")).unwrap()).unwrap();
+    assert_eq!(line["status"], "proven", "{line}");
+    std::fs::write(dir.join("proof.json"), line["proof"].to_string()).unwrap();
+    std::fs::write(dir.join("public.json"), line["public_inputs"].to_string()).unwrap();
+    let accepted = snarkjs(
+        &["groth16", "verify", "vk.json", "public.json", "proof.json"],
+        dir,
+    );
+    assert!(accepted.contains("OK!"), "{accepted}");
+
+    // And in the service, which holds the imported key.
+    ConfigFile::new("data")
+        .setting("origin", ORIGIN)
+        .admin(ADMIN)
+        .department(Department::new("land-registry", LAND).registries(&["real-estate"]))
+        .key("imported", "real-estate")
+        .write(dir.join("verifier.toml"));
+    let server = Server::start(&dir.join("verifier.toml"), &dir.join("serve.log"));
+    ok(zkgov_in(dir)
+        .args(["root", "publish", "registry", "--registry", "real-estate"])
+        .args(["--server", &server.url, "--token", LAND])
+        .output()
+        .unwrap());
+    let submitted = ok(zkgov_in(dir)
+        .args([
+            "submit",
+            "proofs.jsonl",
+            "--server",
+            &server.url,
+            "--token",
+            LAND,
+        ])
+        .output()
+        .unwrap());
+    assert!(
+        stderr(&submitted).contains("1 accepted"),
+        "{}",
+        stderr(&submitted)
+    );
+    server.stop();
+
+    // Refusals. A key with no contribution: its δ is 1.
+    let refused = import(dir, "0000.zkey", "2", "uncontributed");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("0000.zkey: it has no contribution, so its δ is 1"),
+        "{}",
+        stderr(&refused)
+    );
+    // A key for another circuit: the depth-3 tree's.
+    let refused = import(dir, "final.zkey", "3", "other");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("final.zkey: the .zkey is not for this circuit"),
+        "{}",
+        stderr(&refused)
+    );
+    // A tampered contribution: the first record's transcript, one bit.
+    let mut tampered = file.clone();
+    let transcript = section_start(&file, 10) + 64 + 4 + 3 * 64 + 128;
+    tampered[transcript] ^= 1;
+    std::fs::write(dir.join("tampered.zkey"), &tampered).unwrap();
+    let refused = import(dir, "tampered.zkey", "2", "tampered");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains(
+            "contribution 1 (land registry): its transcript is not the hash of the ones before it"
+        ),
+        "{}",
+        stderr(&refused)
+    );
+    let theirs = support::node::run_node_bin(
+        "snarkjs",
+        &["zkey", "verify", "circuit.r1cs", &ptau, "tampered.zkey"],
+        dir,
+    );
+    let said = support::node::plain(&theirs.stdout);
+    assert!(!said.contains("ZKey Ok!"), "snarkjs accepted it:\n{said}");
+    assert!(
+        said.contains("INVALID(0): Inconsistent transcript"),
+        "{said}"
+    );
+    // Nothing was written for any refusal.
+    for out in ["uncontributed", "other", "tampered"] {
+        assert!(!dir.join(out).exists(), "{out} was written");
+    }
+}

@@ -1,0 +1,1012 @@
+//! snarkjs's Groth16 proving key file, `.zkey` (BN254), read with every
+//! field checked, and its phase-2 contributions checked as `snarkjs zkey
+//! verify` checks them.
+//!
+//! The file is `"zkey"`, a version (1) and a section count, each a
+//! little-endian `u32`, then sections in any order, each an id (`u32`), a
+//! byte length (`u64`) and its bytes:
+//!
+//! | id | content |
+//! |---|---|
+//! | 1 | the protocol, 1 for Groth16 |
+//! | 2 | the field sizes and primes, the wire, public input and domain counts, then α₁, β₁, β₂, γ₂, δ₁, δ₂ |
+//! | 3 | the public inputs' query (arkworks' `gamma_abc_g1`), `n_public + 1` points |
+//! | 4 | the coefficients of A and B, with one input row per public wire |
+//! | 5, 6, 7 | the A, B (G1) and B (G2) queries, a point per wire |
+//! | 8 | the private wires' query (arkworks' `l_query`), divided by δ |
+//! | 9 | the H query of circom's reduction: the odd Lagrange points of the double domain, divided by δ |
+//! | 10 | the circuit hash and the contributions |
+//!
+//! Points are affine, each coordinate in Montgomery form, little-endian;
+//! a G2 coordinate is `c0 ‖ c1`, and the point at infinity is all zero
+//! bytes. Hashes see another encoding, snarkjs's "uncompressed" one:
+//! standard form, big-endian, `c1 ‖ c0`. A coefficient is stored as
+//! `c·R² mod r`, the form snarkjs's prover multiplies by a witness.
+//!
+//! Nothing here reduces a value: a coordinate, a coefficient or a prime
+//! that is not below its modulus is refused, as is a point off the curve
+//! or outside the prime-order subgroup (which snarkjs does not check).
+
+use ark_bn254::{Bn254, Fq, Fq2, Fr, G1Affine, G2Affine};
+use ark_ec::pairing::Pairing;
+use ark_ec::short_weierstrass::SWCurveConfig;
+use ark_ec::{AffineRepr, CurveConfig, CurveGroup};
+use ark_ff::{BigInt, BigInteger, Field, PrimeField, Zero};
+use ark_groth16::{ProvingKey, VerifyingKey};
+use ark_relations::r1cs::ConstraintMatrices;
+use blake2::{Blake2b512, Digest};
+use rand::RngCore;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use sha2::Sha256;
+
+/// The magic bytes at the start of a `.zkey` file.
+pub const MAGIC: &[u8; 4] = b"zkey";
+
+/// Bytes per base or scalar field element.
+const N8: usize = 32;
+/// Bytes of a G1 point.
+const G1_BYTES: usize = 2 * N8;
+/// Bytes of a G2 point.
+const G2_BYTES: usize = 4 * N8;
+/// Bytes of a contribution record before its parameters.
+const RECORD_BYTES: usize = 3 * G1_BYTES + G2_BYTES + 64 + 4 + 4;
+
+/// The largest beacon iteration exponent checked: 2^32 SHA-256 hashes take
+/// minutes, and a file may ask for 2^63.
+pub const MAX_BEACON_EXP: u8 = 32;
+
+/// Why a `.zkey` file is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ZkeyError {
+    /// The file does not start with `zkey` and version 1.
+    #[error("not a snarkjs .zkey file (version 1): {0}")]
+    NotZkey(String),
+    /// A section is missing, repeated, unknown or of the wrong length.
+    #[error("section {section}: {problem}")]
+    Section {
+        /// The section id.
+        section: u32,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The key is not for this circuit.
+    #[error("the .zkey is not for this circuit: {0}")]
+    OtherCircuit(String),
+    /// The key has no contribution: its δ is 1.
+    #[error(
+        "it has no contribution, so its δ is 1 and anyone can forge its proofs; contribute to \
+         it first (`snarkjs zkey contribute`)"
+    )]
+    Uncontributed,
+    /// A contribution does not follow from the ones before it.
+    #[error("contribution {index} ({name}): {problem}")]
+    Contribution {
+        /// Its position, from 1.
+        index: usize,
+        /// Its name, or `unnamed`.
+        name: String,
+        /// Which check it fails.
+        problem: String,
+    },
+}
+
+fn section_error(section: u32, problem: impl Into<String>) -> ZkeyError {
+    ZkeyError::Section {
+        section,
+        problem: problem.into(),
+    }
+}
+
+/// A coefficient of the A or B matrix (section 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coefficient {
+    /// 0 for A, 1 for B.
+    pub matrix: u32,
+    /// The constraint (row); rows from the circuit's constraint count on
+    /// are the input rows.
+    pub constraint: u32,
+    /// The wire (column).
+    pub signal: u32,
+    /// The coefficient.
+    pub value: Fr,
+}
+
+/// How a contribution drew its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// From entropy its contributor kept secret.
+    Contribution,
+    /// From a public random beacon: SHA-256 iterated `2^iterations_exp`
+    /// times on `hash`.
+    Beacon {
+        /// The exponent of the iteration count.
+        iterations_exp: u8,
+        /// The beacon's value.
+        hash: Vec<u8>,
+    },
+}
+
+/// A phase-2 contribution (a record of section 10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contribution {
+    /// δ₁ after this contribution.
+    pub delta_after: G1Affine,
+    /// The contributor's base point `s·G1`.
+    pub g1_s: G1Affine,
+    /// `s·x·G1`, where x is the contribution's secret.
+    pub g1_sx: G1Affine,
+    /// `x` times the point that the transcript hashes to in G2.
+    pub g2_spx: G2Affine,
+    /// BLAKE2b-512 of the circuit hash, the earlier contributions and this
+    /// one's `g1_s` and `g1_sx`.
+    pub transcript: [u8; 64],
+    /// Contribution or beacon.
+    pub kind: Kind,
+    /// The name the contributor gave, if any (at most 64 bytes, as snarkjs
+    /// cuts it).
+    pub name: Option<String>,
+}
+
+/// A parsed `.zkey`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zkey {
+    /// Wires, including the constant one.
+    pub n_vars: u32,
+    /// Public inputs, not counting the constant one.
+    pub n_public: u32,
+    /// The QAP domain's size, a power of two.
+    pub domain_size: u32,
+    /// α·G1.
+    pub alpha_g1: G1Affine,
+    /// β·G1.
+    pub beta_g1: G1Affine,
+    /// β·G2.
+    pub beta_g2: G2Affine,
+    /// γ·G2.
+    pub gamma_g2: G2Affine,
+    /// δ·G1.
+    pub delta_g1: G1Affine,
+    /// δ·G2.
+    pub delta_g2: G2Affine,
+    /// Section 3.
+    pub ic: Vec<G1Affine>,
+    /// Section 4, in file order.
+    pub coefficients: Vec<Coefficient>,
+    /// Section 5.
+    pub a: Vec<G1Affine>,
+    /// Section 6.
+    pub b_g1: Vec<G1Affine>,
+    /// Section 7.
+    pub b_g2: Vec<G2Affine>,
+    /// Section 8.
+    pub c: Vec<G1Affine>,
+    /// Section 9.
+    pub h: Vec<G1Affine>,
+    /// The circuit hash `zkey new` computed (section 10).
+    pub circuit_hash: [u8; 64],
+    /// The contributions, oldest first.
+    pub contributions: Vec<Contribution>,
+}
+
+/// A little-endian reader over one section, whose errors name it.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    section: u32,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ZkeyError> {
+        if self.bytes.len() < n {
+            return Err(section_error(self.section, "ends early"));
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, ZkeyError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, ZkeyError> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn limbs(&mut self) -> Result<[u64; 4], ZkeyError> {
+        let bytes = self.take(N8)?;
+        Ok(std::array::from_fn(|i| {
+            u64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"))
+        }))
+    }
+
+    /// A base field element in Montgomery form.
+    fn fq(&mut self) -> Result<Fq, ZkeyError> {
+        let raw = BigInt(self.limbs()?);
+        if raw >= Fq::MODULUS {
+            return Err(section_error(self.section, "a coordinate is not below q"));
+        }
+        Ok(Fq::new_unchecked(raw))
+    }
+
+    fn g1(&mut self) -> Result<G1Affine, ZkeyError> {
+        let (x, y) = (self.fq()?, self.fq()?);
+        if x.is_zero() && y.is_zero() {
+            return Ok(G1Affine::zero());
+        }
+        let point = G1Affine::new_unchecked(x, y);
+        if !point.is_on_curve() || !point.is_in_correct_subgroup_assuming_on_curve() {
+            return Err(section_error(
+                self.section,
+                "a G1 point is not on the curve",
+            ));
+        }
+        Ok(point)
+    }
+
+    fn g2(&mut self) -> Result<G2Affine, ZkeyError> {
+        let x = Fq2::new(self.fq()?, self.fq()?);
+        let y = Fq2::new(self.fq()?, self.fq()?);
+        if x.is_zero() && y.is_zero() {
+            return Ok(G2Affine::zero());
+        }
+        let point = G2Affine::new_unchecked(x, y);
+        if !point.is_on_curve() {
+            return Err(section_error(
+                self.section,
+                "a G2 point is not on the curve",
+            ));
+        }
+        if !point.is_in_correct_subgroup_assuming_on_curve() {
+            return Err(section_error(
+                self.section,
+                "a G2 point is not in the prime-order subgroup",
+            ));
+        }
+        Ok(point)
+    }
+
+    fn g1s(&mut self, n: usize) -> Result<Vec<G1Affine>, ZkeyError> {
+        (0..n).map(|_| self.g1()).collect()
+    }
+
+    fn end(&self) -> Result<(), ZkeyError> {
+        if self.bytes.is_empty() {
+            Ok(())
+        } else {
+            Err(section_error(
+                self.section,
+                format!("{} bytes beyond its content", self.bytes.len()),
+            ))
+        }
+    }
+}
+
+/// The sections of a bin file, by id; ids 1 to 10 each exactly once.
+fn sections(bytes: &[u8]) -> Result<[&[u8]; 10], ZkeyError> {
+    let not = |why: &str| ZkeyError::NotZkey(why.to_string());
+    if bytes.len() < 12 || &bytes[..4] != MAGIC {
+        return Err(not("no `zkey` magic"));
+    }
+    let version = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+    if version != 1 {
+        return Err(not(&format!("version {version}")));
+    }
+    let count = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    let mut found: [Option<&[u8]>; 10] = [None; 10];
+    let mut rest = &bytes[12..];
+    for _ in 0..count {
+        if rest.len() < 12 {
+            return Err(not("a section header is cut short"));
+        }
+        let id = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
+        let length = u64::from_le_bytes(rest[4..12].try_into().expect("8 bytes"));
+        rest = &rest[12..];
+        let length = usize::try_from(length)
+            .ok()
+            .filter(|&n| n <= rest.len())
+            .ok_or_else(|| section_error(id, "is longer than the file"))?;
+        let slot = id
+            .checked_sub(1)
+            .and_then(|i| found.get_mut(i as usize))
+            .ok_or_else(|| section_error(id, "is not a Groth16 .zkey section"))?;
+        if slot.is_some() {
+            return Err(section_error(id, "appears twice"));
+        }
+        *slot = Some(&rest[..length]);
+        rest = &rest[length..];
+    }
+    if !rest.is_empty() {
+        return Err(not("bytes after the last section"));
+    }
+    let mut out: [&[u8]; 10] = [&[]; 10];
+    for (i, section) in found.into_iter().enumerate() {
+        out[i] = section.ok_or_else(|| section_error(i as u32 + 1, "is missing"))?;
+    }
+    Ok(out)
+}
+
+impl Zkey {
+    /// Parses a `.zkey` file's bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Zkey, ZkeyError> {
+        let sections = sections(bytes)?;
+        let reader = |id: u32| Reader {
+            bytes: sections[id as usize - 1],
+            section: id,
+        };
+
+        let mut protocol = reader(1);
+        let id = protocol.u32()?;
+        if id != 1 {
+            return Err(section_error(
+                1,
+                format!("protocol {id} is not Groth16 (1)"),
+            ));
+        }
+        protocol.end()?;
+
+        let mut header = reader(2);
+        for (name, modulus) in [
+            ("q", Fq::MODULUS.to_bytes_le()),
+            ("r", Fr::MODULUS.to_bytes_le()),
+        ] {
+            let n8 = header.u32()?;
+            if n8 as usize != N8 || header.take(N8)? != modulus.as_slice() {
+                return Err(section_error(2, format!("{name} is not BN254's")));
+            }
+        }
+        let (n_vars, n_public, domain_size) = (header.u32()?, header.u32()?, header.u32()?);
+        if n_public >= n_vars {
+            return Err(section_error(2, "more public inputs than wires"));
+        }
+        if !domain_size.is_power_of_two() {
+            return Err(section_error(2, "the domain size is not a power of two"));
+        }
+        let (alpha_g1, beta_g1, beta_g2) = (header.g1()?, header.g1()?, header.g2()?);
+        let (gamma_g2, delta_g1, delta_g2) = (header.g2()?, header.g1()?, header.g2()?);
+        header.end()?;
+
+        let points = |id: u32, count: usize, size: usize| -> Result<Reader, ZkeyError> {
+            let r = reader(id);
+            if r.bytes.len() != count * size {
+                return Err(section_error(
+                    id,
+                    format!("holds {} bytes, not {count} points", r.bytes.len()),
+                ));
+            }
+            Ok(r)
+        };
+        let (vars, publics) = (n_vars as usize, n_public as usize);
+        let ic = points(3, publics + 1, G1_BYTES)?.g1s(publics + 1)?;
+        let a = points(5, vars, G1_BYTES)?.g1s(vars)?;
+        let b_g1 = points(6, vars, G1_BYTES)?.g1s(vars)?;
+        let mut b2 = points(7, vars, G2_BYTES)?;
+        let b_g2 = (0..vars).map(|_| b2.g2()).collect::<Result<_, _>>()?;
+        let private = vars - publics - 1;
+        let c = points(8, private, G1_BYTES)?.g1s(private)?;
+        let h = points(9, domain_size as usize, G1_BYTES)?.g1s(domain_size as usize)?;
+
+        let coefficients = read_coefficients(reader(4), n_vars, domain_size)?;
+        let (circuit_hash, contributions) = read_contributions(reader(10))?;
+        Ok(Zkey {
+            n_vars,
+            n_public,
+            domain_size,
+            alpha_g1,
+            beta_g1,
+            beta_g2,
+            gamma_g2,
+            delta_g1,
+            delta_g2,
+            ic,
+            coefficients,
+            a,
+            b_g1,
+            b_g2,
+            c,
+            h,
+            circuit_hash,
+            contributions,
+        })
+    }
+
+    /// Checks that the key is for the circuit of `matrices`: the same wire,
+    /// public input and domain counts, and section 4 holding exactly the
+    /// circuit's A and B, row by row, then one input row per public wire,
+    /// in the order `snarkjs groth16 setup` writes them.
+    pub fn check_circuit(&self, matrices: &ConstraintMatrices<Fr>) -> Result<(), ZkeyError> {
+        let other = |why: String| Err(ZkeyError::OtherCircuit(why));
+        let vars = matrices.num_instance_variables + matrices.num_witness_variables;
+        let publics = matrices.num_instance_variables - 1;
+        if self.n_vars as usize != vars || self.n_public as usize != publics {
+            return other(format!(
+                "it has {} wires and {} public inputs, the circuit {vars} and {publics}",
+                self.n_vars, self.n_public
+            ));
+        }
+        let rows = matrices.num_constraints + matrices.num_instance_variables;
+        let domain = rows.next_power_of_two();
+        if self.domain_size as usize != domain {
+            return other(format!(
+                "its domain has {} points, the circuit's {domain}",
+                self.domain_size
+            ));
+        }
+        let mut expected = Vec::with_capacity(self.coefficients.len());
+        for (row, (a, b)) in matrices.a.iter().zip(&matrices.b).enumerate() {
+            for (matrix, terms) in [(0, a), (1, b)] {
+                expected.extend(terms.iter().map(|&(value, wire)| Coefficient {
+                    matrix,
+                    constraint: row as u32,
+                    signal: wire as u32,
+                    value,
+                }));
+            }
+        }
+        expected.extend((0..=publics).map(|wire| Coefficient {
+            matrix: 0,
+            constraint: (matrices.num_constraints + wire) as u32,
+            signal: wire as u32,
+            value: Fr::from(1u64),
+        }));
+        if self.coefficients.len() != expected.len() {
+            return other(format!(
+                "it has {} coefficients, the circuit {}",
+                self.coefficients.len(),
+                expected.len()
+            ));
+        }
+        if let Some(i) = (0..expected.len()).find(|&i| self.coefficients[i] != expected[i]) {
+            return other(format!(
+                "coefficient {i} is {:?}, the circuit's {:?}",
+                self.coefficients[i], expected[i]
+            ));
+        }
+        Ok(())
+    }
+
+    /// The arkworks proving key, for circom's reduction.
+    pub fn proving_key(&self) -> ProvingKey<Bn254> {
+        ProvingKey {
+            vk: VerifyingKey {
+                alpha_g1: self.alpha_g1,
+                beta_g2: self.beta_g2,
+                gamma_g2: self.gamma_g2,
+                delta_g2: self.delta_g2,
+                gamma_abc_g1: self.ic.clone(),
+            },
+            beta_g1: self.beta_g1,
+            delta_g1: self.delta_g1,
+            a_query: self.a.clone(),
+            b_g1_query: self.b_g1.clone(),
+            b_g2_query: self.b_g2.clone(),
+            h_query: self.h.clone(),
+            l_query: self.c.clone(),
+        }
+    }
+
+    /// Checks the chain of contributions as `snarkjs zkey verify` does,
+    /// without the powers of tau: each transcript hashes the circuit hash,
+    /// the contributions before it and its own base points; each
+    /// contribution's secret is the same in G1 and G2 and moves δ by it; a
+    /// beacon's secret is the one its public value derives; and the
+    /// header's δ is the last contribution's.
+    pub fn check_contributions(&self) -> Result<(), ZkeyError> {
+        let mut transcript = Blake2b512::new();
+        transcript.update(self.circuit_hash);
+        let mut delta = G1Affine::generator();
+        for (i, contribution) in self.contributions.iter().enumerate() {
+            let fail = |problem: &str| ZkeyError::Contribution {
+                index: i + 1,
+                name: contribution
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| "unnamed".into()),
+                problem: problem.to_string(),
+            };
+            let mut own = transcript.clone();
+            own.update(uncompressed_g1(&contribution.g1_s));
+            own.update(uncompressed_g1(&contribution.g1_sx));
+            if own.finalize().as_slice() != contribution.transcript {
+                return Err(fail("its transcript is not the hash of the ones before it"));
+            }
+            let g2_sp = hash_to_g2(&contribution.transcript);
+            if !same_ratio(
+                contribution.g1_s,
+                contribution.g1_sx,
+                g2_sp,
+                contribution.g2_spx,
+            ) {
+                return Err(fail("its secret differs between G1 and G2"));
+            }
+            if !same_ratio(delta, contribution.delta_after, g2_sp, contribution.g2_spx) {
+                return Err(fail("δ did not move by its secret"));
+            }
+            if let Kind::Beacon {
+                iterations_exp,
+                hash,
+            } = &contribution.kind
+            {
+                if *iterations_exp > MAX_BEACON_EXP {
+                    return Err(fail(&format!(
+                        "its beacon asks for 2^{iterations_exp} hashes; zkgov checks at most \
+                         2^{MAX_BEACON_EXP}"
+                    )));
+                }
+                let mut rng = beacon_rng(hash, *iterations_exp);
+                let secret = fr_from_rng(&mut rng);
+                let g1_s = g1_from_rng(&mut rng);
+                if g1_s != contribution.g1_s || (g1_s * secret).into_affine() != contribution.g1_sx
+                {
+                    return Err(fail("its secret is not the one its beacon derives"));
+                }
+            }
+            transcript.update(public_key(contribution));
+            delta = contribution.delta_after;
+        }
+        if delta != self.delta_g1 {
+            return Err(section_error(2, "δ₁ is not the last contribution's"));
+        }
+        if !same_ratio(
+            G1Affine::generator(),
+            self.delta_g1,
+            G2Affine::generator(),
+            self.delta_g2,
+        ) {
+            return Err(section_error(2, "δ₁ and δ₂ differ"));
+        }
+        Ok(())
+    }
+}
+
+fn read_coefficients(
+    mut r: Reader,
+    n_vars: u32,
+    domain_size: u32,
+) -> Result<Vec<Coefficient>, ZkeyError> {
+    let count = r.u32()? as usize;
+    if r.bytes.len() != count * (12 + N8) {
+        return Err(section_error(
+            4,
+            format!("does not hold {count} coefficients"),
+        ));
+    }
+    (0..count)
+        .map(|_| {
+            let (matrix, constraint, signal) = (r.u32()?, r.u32()?, r.u32()?);
+            let raw = BigInt(r.limbs()?);
+            if matrix > 1 || constraint >= domain_size || signal >= n_vars {
+                return Err(section_error(4, "a coefficient lies outside the matrices"));
+            }
+            if raw >= Fr::MODULUS {
+                return Err(section_error(4, "a coefficient is not below r"));
+            }
+            // raw = c·R² mod r; as a Montgomery form it is c·R, whose
+            // standard form, read as a Montgomery form again, is c.
+            let value = Fr::new_unchecked(Fr::new_unchecked(raw).into_bigint());
+            Ok(Coefficient {
+                matrix,
+                constraint,
+                signal,
+                value,
+            })
+        })
+        .collect()
+}
+
+fn read_contributions(mut r: Reader) -> Result<([u8; 64], Vec<Contribution>), ZkeyError> {
+    let circuit_hash: [u8; 64] = r.take(64)?.try_into().expect("64 bytes");
+    let count = r.u32()?;
+    let mut contributions = Vec::new();
+    for _ in 0..count {
+        if r.bytes.len() < RECORD_BYTES {
+            return Err(section_error(10, "a contribution is cut short"));
+        }
+        let (delta_after, g1_s, g1_sx) = (r.g1()?, r.g1()?, r.g1()?);
+        let g2_spx = r.g2()?;
+        let transcript: [u8; 64] = r.take(64)?.try_into().expect("64 bytes");
+        let kind = r.u32()?;
+        let length = r.u32()? as usize;
+        let mut params = Reader {
+            bytes: r.take(length)?,
+            section: 10,
+        };
+        let (mut name, mut iterations_exp, mut hash) = (None, None, None);
+        let mut last_key = 0;
+        while !params.bytes.is_empty() {
+            let key = params.u8()?;
+            if key <= last_key {
+                return Err(section_error(10, "contribution parameters out of order"));
+            }
+            last_key = key;
+            match key {
+                1 => {
+                    let n = params.u8()? as usize;
+                    let text = std::str::from_utf8(params.take(n)?)
+                        .map_err(|_| section_error(10, "a contribution name is not UTF-8"))?;
+                    name = Some(text.to_string());
+                }
+                2 => iterations_exp = Some(params.u8()?),
+                3 => {
+                    let n = params.u8()? as usize;
+                    hash = Some(params.take(n)?.to_vec());
+                }
+                other => {
+                    return Err(section_error(
+                        10,
+                        format!("unknown contribution parameter {other}"),
+                    ))
+                }
+            }
+        }
+        let kind = match (kind, iterations_exp, hash) {
+            (0, None, None) => Kind::Contribution,
+            (1, Some(iterations_exp), Some(hash)) => Kind::Beacon {
+                iterations_exp,
+                hash,
+            },
+            _ => {
+                return Err(section_error(
+                    10,
+                    "a contribution is neither a contribution nor a beacon",
+                ))
+            }
+        };
+        contributions.push(Contribution {
+            delta_after,
+            g1_s,
+            g1_sx,
+            g2_spx,
+            transcript,
+            kind,
+            name,
+        });
+    }
+    r.end()?;
+    Ok((circuit_hash, contributions))
+}
+
+impl Contribution {
+    /// The contribution's hash, as snarkjs prints it after contributing and
+    /// verifying: BLAKE2b-512 of its public key.
+    pub fn hash(&self) -> [u8; 64] {
+        Blake2b512::digest(public_key(self)).into()
+    }
+}
+
+/// A hash as snarkjs prints it: four lines of four groups of eight hex
+/// digits.
+pub fn format_hash(hash: &[u8; 64]) -> String {
+    hash.chunks(16)
+        .map(|line| {
+            line.chunks(4)
+                .map(hex::encode)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// snarkjs's `hashPubKey`: the contribution's points, uncompressed, and its
+/// transcript.
+fn public_key(c: &Contribution) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(3 * G1_BYTES + G2_BYTES + 64);
+    bytes.extend(uncompressed_g1(&c.delta_after));
+    bytes.extend(uncompressed_g1(&c.g1_s));
+    bytes.extend(uncompressed_g1(&c.g1_sx));
+    bytes.extend(uncompressed_g2(&c.g2_spx));
+    bytes.extend(c.transcript);
+    bytes
+}
+
+fn big_endian(x: &Fq) -> Vec<u8> {
+    x.into_bigint().to_bytes_be()
+}
+
+/// snarkjs's uncompressed G1: x and y big-endian, infinity as zeros.
+pub fn uncompressed_g1(p: &G1Affine) -> Vec<u8> {
+    match p.xy() {
+        None => vec![0; G1_BYTES],
+        Some((x, y)) => [big_endian(&x), big_endian(&y)].concat(),
+    }
+}
+
+/// snarkjs's uncompressed G2: each coordinate `c1 ‖ c0`, big-endian.
+pub fn uncompressed_g2(p: &G2Affine) -> Vec<u8> {
+    match p.xy() {
+        None => vec![0; G2_BYTES],
+        Some((x, y)) => [
+            big_endian(&x.c1),
+            big_endian(&x.c0),
+            big_endian(&y.c1),
+            big_endian(&y.c0),
+        ]
+        .concat(),
+    }
+}
+
+/// `e(a, bx) = e(ax, b)`, with no point at infinity.
+fn same_ratio(a: G1Affine, ax: G1Affine, b: G2Affine, bx: G2Affine) -> bool {
+    if a.is_zero() || ax.is_zero() || b.is_zero() || bx.is_zero() {
+        return false;
+    }
+    Bn254::pairing(a, bx) == Bn254::pairing(ax, b)
+}
+
+/// ffjavascript's ChaCha, seeded with eight big-endian words: rand_chacha's
+/// ChaCha20 with each word's bytes reversed.
+fn chacha(seed: &[u8]) -> ChaCha20Rng {
+    let mut bytes = [0u8; 32];
+    for (word, out) in seed[..32].chunks(4).zip(bytes.chunks_mut(4)) {
+        out.copy_from_slice(&[word[3], word[2], word[1], word[0]]);
+    }
+    ChaCha20Rng::from_seed(bytes)
+}
+
+/// ffjavascript's `nextU64`: the first word high.
+fn next_u64(rng: &mut ChaCha20Rng) -> u64 {
+    let high = rng.next_u32() as u64;
+    (high << 32) | rng.next_u32() as u64
+}
+
+/// ffjavascript's `F.fromRng` for a 254-bit prime field: four words, the
+/// first lowest, masked to the modulus's bits and drawn again until below
+/// it, taken as a Montgomery form.
+fn raw_from_rng<const BITS: u32>(rng: &mut ChaCha20Rng, modulus: BigInt<4>) -> BigInt<4> {
+    loop {
+        let mut limbs: [u64; 4] = std::array::from_fn(|_| next_u64(rng));
+        limbs[3] &= (1u64 << (BITS - 192)) - 1;
+        let v = BigInt(limbs);
+        if v < modulus {
+            return v;
+        }
+    }
+}
+
+fn fq_from_rng(rng: &mut ChaCha20Rng) -> Fq {
+    Fq::new_unchecked(raw_from_rng::<254>(rng, Fq::MODULUS))
+}
+
+fn fr_from_rng(rng: &mut ChaCha20Rng) -> Fr {
+    Fr::new_unchecked(raw_from_rng::<254>(rng, Fr::MODULUS))
+}
+
+/// Whether `x`, in standard form, is above `(q−1)/2`.
+fn fq_is_negative(x: &Fq) -> bool {
+    x.into_bigint() > Fq::MODULUS_MINUS_ONE_DIV_TWO
+}
+
+fn g1_from_rng(rng: &mut ChaCha20Rng) -> G1Affine {
+    let b = Fq::from(3u64);
+    loop {
+        let x = fq_from_rng(rng);
+        let greatest = rng.next_u32() & 1 == 1;
+        if let Some(mut y) = (x.square() * x + b).sqrt() {
+            if greatest != fq_is_negative(&y) {
+                y = -y;
+            }
+            return G1Affine::new_unchecked(x, y);
+        }
+    }
+}
+
+/// snarkjs's `hashToG2`: G2's `fromRng` on a ChaCha seeded with the
+/// transcript's first 32 bytes, the point multiplied by the cofactor as an
+/// integer.
+fn hash_to_g2(transcript: &[u8; 64]) -> G2Affine {
+    let mut rng = chacha(transcript);
+    let b = ark_bn254::g2::Config::COEFF_B;
+    loop {
+        let x = Fq2::new(fq_from_rng(&mut rng), fq_from_rng(&mut rng));
+        let greatest = rng.next_u32() & 1 == 1;
+        if let Some(mut y) = (x.square() * x + b).sqrt() {
+            let negative = if y.c1.is_zero() {
+                fq_is_negative(&y.c0)
+            } else {
+                fq_is_negative(&y.c1)
+            };
+            if greatest != negative {
+                y = -y;
+            }
+            let point = G2Affine::new_unchecked(x, y);
+            return point
+                .mul_bigint(ark_bn254::g2::Config::COFACTOR)
+                .into_affine();
+        }
+    }
+}
+
+/// snarkjs's beacon generator: SHA-256 iterated `2^iterations_exp` times on
+/// the beacon's value, then a ChaCha seeded with the result.
+fn beacon_rng(hash: &[u8], iterations_exp: u8) -> ChaCha20Rng {
+    let mut value = hash.to_vec();
+    for _ in 0..1u64 << iterations_exp {
+        value = Sha256::digest(&value).to_vec();
+    }
+    chacha(&value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    const FINAL: &[u8] = include_bytes!("../tests/data/zkey/multiplier_final.zkey");
+    const INITIAL: &[u8] = include_bytes!("../tests/data/zkey/multiplier_0000.zkey");
+    const PRINTED: &str = include_str!("../tests/data/zkey/multiplier_final.json");
+
+    /// The byte range of section `id` in `bytes`.
+    fn section_range(bytes: &[u8], id: u32) -> std::ops::Range<usize> {
+        let mut at = 12;
+        loop {
+            let found = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+            let length = u64::from_le_bytes(bytes[at + 4..at + 12].try_into().unwrap()) as usize;
+            if found == id {
+                return at + 12..at + 12 + length;
+            }
+            at += 12 + length;
+        }
+    }
+
+    #[test]
+    fn a_snarkjs_key_reads_with_the_hashes_snarkjs_printed() {
+        let zkey = Zkey::parse(FINAL).unwrap();
+        let printed: Value = serde_json::from_str(PRINTED).unwrap();
+        assert_eq!(
+            hex::encode(zkey.circuit_hash),
+            printed["circuit_hash"].as_str().unwrap()
+        );
+        let expected = printed["contributions"].as_array().unwrap();
+        assert_eq!(zkey.contributions.len(), expected.len());
+        for (c, e) in zkey.contributions.iter().zip(expected) {
+            assert_eq!(hex::encode(c.hash()), e["hash"].as_str().unwrap());
+            assert_eq!(c.name.as_deref(), e["name"].as_str());
+            match (&c.kind, e.get("beacon")) {
+                (Kind::Contribution, None) => {}
+                (
+                    Kind::Beacon {
+                        iterations_exp,
+                        hash,
+                    },
+                    Some(b),
+                ) => {
+                    assert_eq!(hex::encode(hash), b["hash"].as_str().unwrap());
+                    assert_eq!(u64::from(*iterations_exp), b["iterations_exp"]);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(zkey.n_public, 2);
+        assert_eq!(zkey.ic.len(), 3);
+        assert_eq!(zkey.h.len(), zkey.domain_size as usize);
+        assert_eq!(
+            zkey.c.len(),
+            (zkey.n_vars - zkey.n_public - 1) as usize,
+            "one C point per private wire"
+        );
+        assert_eq!(zkey.gamma_g2, G2Affine::generator());
+        zkey.check_contributions().unwrap();
+        assert_eq!(
+            format_hash(&zkey.contributions[0].hash()).lines().next(),
+            Some("86e728f1 ed5093a4 2fb4e19c 4db175f7")
+        );
+    }
+
+    #[test]
+    fn contributions_leave_what_they_must_and_the_initial_key_has_none() {
+        let initial = Zkey::parse(INITIAL).unwrap();
+        let last = Zkey::parse(FINAL).unwrap();
+        assert!(initial.contributions.is_empty());
+        assert_eq!(initial.delta_g1, G1Affine::generator());
+        initial.check_contributions().unwrap();
+        assert_eq!(initial.circuit_hash, last.circuit_hash);
+        assert_eq!(
+            (&initial.ic, &initial.a, &initial.b_g1, &initial.b_g2),
+            (&last.ic, &last.a, &last.b_g1, &last.b_g2)
+        );
+        assert_eq!(initial.coefficients, last.coefficients);
+        assert_ne!(initial.delta_g1, last.delta_g1);
+        // Section 4 holds A and B, then one input row per public wire.
+        let inputs: Vec<_> = last
+            .coefficients
+            .iter()
+            .filter(|c| c.matrix == 0 && c.value == Fr::from(1u64))
+            .rev()
+            .take(3)
+            .map(|c| c.signal)
+            .collect();
+        assert_eq!(inputs, [2, 1, 0]);
+    }
+
+    #[test]
+    fn a_tampered_contribution_is_refused_and_named() {
+        let range = section_range(FINAL, 10);
+        // The second record's transcript: after the circuit hash, the count
+        // and the first record (392 bytes and a 15-byte name parameter),
+        // then three G1 points and a G2 point.
+        let first = RECORD_BYTES + 2 + "land registry".len();
+        let transcript = range.start + 68 + first + 3 * G1_BYTES + G2_BYTES;
+        let mut bytes = FINAL.to_vec();
+        bytes[transcript] ^= 1;
+        let error = Zkey::parse(&bytes)
+            .unwrap()
+            .check_contributions()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            ZkeyError::Contribution {
+                index: 2,
+                name: "unnamed".into(),
+                problem: "its transcript is not the hash of the ones before it".into(),
+            }
+        );
+        // The header's δ, swapped for the one before the beacon.
+        let earlier = Zkey::parse(FINAL).unwrap().contributions[1].delta_after;
+        let mut zkey = Zkey::parse(FINAL).unwrap();
+        zkey.delta_g1 = earlier;
+        assert_eq!(
+            zkey.check_contributions().unwrap_err().to_string(),
+            "section 2: δ₁ is not the last contribution's"
+        );
+        // The beacon's value, changed.
+        let mut zkey = Zkey::parse(FINAL).unwrap();
+        if let Kind::Beacon { hash, .. } = &mut zkey.contributions[2].kind {
+            hash[0] ^= 1;
+        }
+        let error = zkey.check_contributions().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "contribution 3 (final beacon): its secret is not the one its beacon derives"
+        );
+        // A secret that differs between G1 and G2.
+        let mut zkey = Zkey::parse(FINAL).unwrap();
+        zkey.contributions[0].g1_sx =
+            (zkey.contributions[0].g1_sx + G1Affine::generator()).into_affine();
+        let error = zkey.check_contributions().unwrap_err().to_string();
+        assert!(
+            error.starts_with("contribution 1 (land registry): "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn malformed_files_are_refused_with_the_section_named() {
+        let refuse = |bytes: &[u8]| Zkey::parse(bytes).unwrap_err().to_string();
+        assert_eq!(
+            refuse(b"ptau\x01\0\0\0\0\0\0\0"),
+            "not a snarkjs .zkey file (version 1): no `zkey` magic"
+        );
+        assert_eq!(
+            refuse(&FINAL[..FINAL.len() - 1]),
+            "section 10: is longer than the file"
+        );
+        // A coordinate of α₁ set to q: not below q, never reduced.
+        let header = section_range(FINAL, 2);
+        let mut bytes = FINAL.to_vec();
+        let alpha = header.start + 4 + 32 + 4 + 32 + 12;
+        bytes[alpha..alpha + 32].copy_from_slice(&Fq::MODULUS.to_bytes_le());
+        assert_eq!(refuse(&bytes), "section 2: a coordinate is not below q");
+        // α₁ moved off the curve.
+        let mut bytes = FINAL.to_vec();
+        bytes[alpha] ^= 1;
+        assert_eq!(refuse(&bytes), "section 2: a G1 point is not on the curve");
+        // A coefficient not below r.
+        let coefficients = section_range(FINAL, 4);
+        let mut bytes = FINAL.to_vec();
+        let value = coefficients.start + 4 + 12;
+        bytes[value..value + 32].copy_from_slice(&Fr::MODULUS.to_bytes_le());
+        assert_eq!(refuse(&bytes), "section 4: a coefficient is not below r");
+        // A section given twice: the protocol's id on the header.
+        let mut bytes = FINAL.to_vec();
+        let at = section_range(FINAL, 2).start - 12;
+        bytes[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
+        assert_eq!(refuse(&bytes), "section 1: appears twice");
+        // Every truncation is refused, none panics.
+        for cut in (0..FINAL.len()).step_by(97) {
+            assert!(Zkey::parse(&FINAL[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}
