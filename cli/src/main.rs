@@ -16,6 +16,7 @@ use zkgov_circuits::schema::Schema;
 use zkgov_circuits::tree::TreeShape;
 
 mod casework;
+mod ceremony;
 mod client;
 mod cpu;
 mod demo;
@@ -51,6 +52,9 @@ enum Command {
     /// Groth16 keys per policy: setup, inspection, export.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Phase-2 ceremonies on snarkjs `.zkey` files: contribute, or end with a beacon.
+    #[command(subcommand)]
+    Ceremony(ceremony::CeremonyCommand),
     /// Verify a Groth16 proof offline, from snarkjs-format files or a `zkgov prove` line: exit 0 valid, 1 invalid, 2 malformed.
     Verify(VerifyArgs),
     /// Run the reference workload end to end on a synthetic registry.
@@ -228,6 +232,7 @@ fn main() -> ExitCode {
         Command::Hash(HashCommand::Poseidon { inputs }) => hash_poseidon(&inputs),
         Command::Policy(PolicyCommand::Inspect(args)) => inspect(&args),
         Command::Keys(command) => keys::run(&command),
+        Command::Ceremony(command) => ceremony::run(&command),
         Command::Verify(args) => match verify(&args) {
             Ok(valid) => {
                 if args.json {

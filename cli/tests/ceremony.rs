@@ -1,6 +1,7 @@
-//! A snarkjs phase-2 ceremony for a zkgov policy, imported into zkgov: the
-//! policy's circuit exported as `.r1cs`, `snarkjs groth16 setup` on it with
-//! a power-12 ptau, a contribution and a beacon with snarkjs, then `zkgov
+//! A phase-2 ceremony for a zkgov policy, with both tools, imported into
+//! zkgov: the policy's circuit exported as `.r1cs`, `snarkjs groth16 setup`
+//! on it with a power-12 ptau, contributions by zkgov, snarkjs and zkgov,
+//! zkgov's beacon, each key verified by `snarkjs zkey verify`, then `zkgov
 //! keys import`. The imported key proves with zkgov, and the proof verifies
 //! with `snarkjs groth16 verify`, with `zkgov verify` and in the service.
 //! A key with no contribution, a key for another circuit and a tampered
@@ -83,48 +84,78 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
         .output()
         .unwrap());
 
-    // The ceremony, all with snarkjs.
+    // The ceremony: zkgov, snarkjs, zkgov, then zkgov's beacon. Every
+    // contribution hash, as the tool that made it printed it.
     snarkjs(
         &["groth16", "setup", "circuit.r1cs", &ptau, "0000.zkey"],
         dir,
     );
-    let first = snarkjs(
-        &[
-            "zkey",
-            "contribute",
-            "0000.zkey",
-            "0001.zkey",
-            "--name=land registry",
-            "-e=land registry entropy",
-        ],
-        dir,
+    let zkgov_contributes = |input: &str, output: &str, name: &str| {
+        stdout(&ok(zkgov_in(dir)
+            .args(["ceremony", "contribute", input, output, "--name", name])
+            .output()
+            .unwrap()))
+    };
+    let mut hashes = printed_hashes(
+        &zkgov_contributes("0000.zkey", "0001.zkey", "land registry"),
+        "Contribution Hash:",
     );
-    let beacon = snarkjs(
-        &[
-            "zkey",
-            "beacon",
-            "0001.zkey",
-            "final.zkey",
-            BEACON,
-            "10",
-            "-n=final beacon",
-        ],
-        dir,
-    );
-    let mut hashes = printed_hashes(&first, "Contribution Hash:");
-    hashes.extend(printed_hashes(&beacon, "Contribution Hash:"));
-    assert_eq!(hashes.len(), 2, "{first}{beacon}");
-    let verified = snarkjs(
-        &["zkey", "verify", "circuit.r1cs", &ptau, "final.zkey"],
-        dir,
-    );
-    assert!(verified.contains("ZKey Ok!"), "{verified}");
+    hashes.extend(printed_hashes(
+        &snarkjs(
+            &[
+                "zkey",
+                "contribute",
+                "0001.zkey",
+                "0002.zkey",
+                "--name=market bureau",
+                "-e=market bureau entropy",
+            ],
+            dir,
+        ),
+        "Contribution Hash:",
+    ));
+    hashes.extend(printed_hashes(
+        &zkgov_contributes("0002.zkey", "0003.zkey", "health"),
+        "Contribution Hash:",
+    ));
+    hashes.extend(printed_hashes(
+        &stdout(&ok(zkgov_in(dir)
+            .args([
+                "ceremony",
+                "beacon",
+                "0003.zkey",
+                "final.zkey",
+                "--hash",
+                BEACON,
+            ])
+            .args(["--iterations-exp", "10", "--name", "final beacon"])
+            .output()
+            .unwrap())),
+        "Contribution Hash:",
+    ));
+    assert_eq!(hashes.len(), 4, "{hashes:?}");
+    // snarkjs accepts every key of the ceremony, and so does zkgov.
+    for (i, zkey) in ["0001.zkey", "0002.zkey", "0003.zkey", "final.zkey"]
+        .into_iter()
+        .enumerate()
+    {
+        let verified = snarkjs(&["zkey", "verify", "circuit.r1cs", &ptau, zkey], dir);
+        assert!(verified.contains("ZKey Ok!"), "{zkey}: {verified}");
+        for hash in &hashes[..=i] {
+            let printed: String = verified.split_whitespace().collect();
+            assert!(
+                printed.contains(hash.as_str()),
+                "{zkey}: no {hash} in {verified}"
+            );
+        }
+        ok(import(dir, zkey, "2", &format!("imported-{i}")));
+    }
 
     // The import records the ceremony as snarkjs printed it.
     let imported = ok(import(dir, "final.zkey", "2", "imported"));
     let printed = stdout(&imported);
     assert!(
-        printed.contains("setup   multi-party ceremony (2 contributions, beacon), imported"),
+        printed.contains("setup   multi-party ceremony (4 contributions, beacon), imported"),
         "{printed}"
     );
     let metadata: serde_json::Value =
@@ -142,7 +173,8 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
         ceremony["contributions"][0]["name"], "land registry",
         "{ceremony}"
     );
-    assert_eq!(ceremony["contributions"][1]["beacon"], true);
+    assert_eq!(ceremony["contributions"][3]["beacon"], true);
+    assert_eq!(ceremony["contributions"][1]["name"], "market bureau");
     let file = std::fs::read(dir.join("final.zkey")).unwrap();
     assert_eq!(
         ceremony["zkey_blake2b"],
@@ -155,7 +187,7 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
         .output()
         .unwrap()));
     let beacon_at = inspected
-        .find("contribution #2 final beacon (beacon):")
+        .find("contribution #4 final beacon (beacon):")
         .unwrap();
     let first_at = inspected.find("contribution #1 land registry:").unwrap();
     assert!(beacon_at < first_at, "{inspected}");
@@ -248,33 +280,55 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
         "{}",
         stderr(&refused)
     );
-    // A tampered contribution: the first record's transcript, one bit.
-    let mut tampered = file.clone();
-    let transcript = section_start(&file, 10) + 64 + 4 + 3 * 64 + 128;
-    tampered[transcript] ^= 1;
-    std::fs::write(dir.join("tampered.zkey"), &tampered).unwrap();
-    let refused = import(dir, "tampered.zkey", "2", "tampered");
-    assert_eq!(refused.status.code(), Some(2));
-    assert!(
-        stderr(&refused).contains(
-            "contribution 1 (land registry): its transcript is not the hash of the ones before it"
+    // Tampered keys, each refused by both tools, with what is wrong named:
+    // the first contribution's transcript, one bit; and a coefficient of A,
+    // still a field element, plus one.
+    let mut transcript = file.clone();
+    transcript[section_start(&file, 10) + 64 + 4 + 3 * 64 + 128] ^= 1;
+    let mut coefficient = file.clone();
+    coefficient[section_start(&file, 4) + 4 + 12] ^= 1;
+    for (name, bytes, ours, theirs) in [
+        (
+            "transcript",
+            transcript,
+            "contribution 1 (land registry): its transcript is not the hash of the ones before it",
+            "INVALID(0): Inconsistent transcript",
         ),
-        "{}",
-        stderr(&refused)
-    );
-    let theirs = support::node::run_node_bin(
-        "snarkjs",
-        &["zkey", "verify", "circuit.r1cs", &ptau, "tampered.zkey"],
-        dir,
-    );
-    let said = support::node::plain(&theirs.stdout);
-    assert!(!said.contains("ZKey Ok!"), "snarkjs accepted it:\n{said}");
-    assert!(
-        said.contains("INVALID(0): Inconsistent transcript"),
-        "{said}"
-    );
+        (
+            "coefficient",
+            coefficient,
+            "the .zkey is not for this circuit: coefficient 0 is",
+            "Coeffs section is not identical",
+        ),
+    ] {
+        std::fs::write(dir.join(format!("{name}.zkey")), &bytes).unwrap();
+        let refused = import(dir, &format!("{name}.zkey"), "2", name);
+        assert_eq!(refused.status.code(), Some(2), "{name}");
+        assert!(
+            stderr(&refused).contains(ours),
+            "{name}: {}",
+            stderr(&refused)
+        );
+        let verified = support::node::run_node_bin(
+            "snarkjs",
+            &[
+                "zkey",
+                "verify",
+                "circuit.r1cs",
+                &ptau,
+                &format!("{name}.zkey"),
+            ],
+            dir,
+        );
+        let said = support::node::plain(&verified.stdout) + &support::node::plain(&verified.stderr);
+        assert!(
+            !said.contains("ZKey Ok!"),
+            "snarkjs accepted {name}:\n{said}"
+        );
+        assert!(said.contains(theirs), "{name}: {said}");
+    }
     // Nothing was written for any refusal.
-    for out in ["uncontributed", "other", "tampered"] {
+    for out in ["uncontributed", "other", "transcript", "coefficient"] {
         assert!(!dir.join(out).exists(), "{out} was written");
     }
 }

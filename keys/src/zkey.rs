@@ -535,9 +535,7 @@ impl Zkey {
                          2^{MAX_BEACON_EXP}"
                     )));
                 }
-                let mut rng = beacon_rng(hash, *iterations_exp);
-                let secret = fr_from_rng(&mut rng);
-                let g1_s = g1_from_rng(&mut rng);
+                let (secret, g1_s) = draw_secret(&mut beacon_rng(hash, *iterations_exp));
                 if g1_s != contribution.g1_s || (g1_s * secret).into_affine() != contribution.g1_sx
                 {
                     return Err(fail("its secret is not the one its beacon derives"));
@@ -559,6 +557,208 @@ impl Zkey {
         }
         Ok(())
     }
+    /// The file's bytes: sections 1 to 10 in order, as `snarkjs zkey
+    /// contribute` and `zkey beacon` write them.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut header = Writer::default();
+        for modulus in [Fq::MODULUS.to_bytes_le(), Fr::MODULUS.to_bytes_le()] {
+            header.u32(N8 as u32);
+            header.bytes(&modulus);
+        }
+        header.u32(self.n_vars);
+        header.u32(self.n_public);
+        header.u32(self.domain_size);
+        header.g1(&self.alpha_g1);
+        header.g1(&self.beta_g1);
+        header.g2(&self.beta_g2);
+        header.g2(&self.gamma_g2);
+        header.g1(&self.delta_g1);
+        header.g2(&self.delta_g2);
+        let mut coefficients = Writer::default();
+        coefficients.u32(self.coefficients.len() as u32);
+        for c in &self.coefficients {
+            coefficients.u32(c.matrix);
+            coefficients.u32(c.constraint);
+            coefficients.u32(c.signal);
+            // c·R² as an integer: the Montgomery form of the element c·R.
+            let times_r = Fr::from_bigint(c.value.0).expect("a Montgomery form is below r");
+            coefficients.bytes(&times_r.0.to_bytes_le());
+        }
+        let mut contributions = Writer::default();
+        contributions.bytes(&self.circuit_hash);
+        contributions.u32(self.contributions.len() as u32);
+        for c in &self.contributions {
+            contributions.g1(&c.delta_after);
+            contributions.g1(&c.g1_s);
+            contributions.g1(&c.g1_sx);
+            contributions.g2(&c.g2_spx);
+            contributions.bytes(&c.transcript);
+            let mut params = Writer::default();
+            if let Some(name) = &c.name {
+                params.bytes(&[1, name.len() as u8]);
+                params.bytes(name.as_bytes());
+            }
+            contributions.u32(match &c.kind {
+                Kind::Contribution => 0,
+                Kind::Beacon {
+                    iterations_exp,
+                    hash,
+                } => {
+                    params.bytes(&[2, *iterations_exp, 3, hash.len() as u8]);
+                    params.bytes(hash);
+                    1
+                }
+            });
+            contributions.u32(params.0.len() as u32);
+            contributions.bytes(&params.0);
+        }
+        let points = |g1: &[G1Affine]| {
+            let mut w = Writer::default();
+            g1.iter().for_each(|p| w.g1(p));
+            w.0
+        };
+        let mut b_g2 = Writer::default();
+        self.b_g2.iter().for_each(|p| b_g2.g2(p));
+        let sections: [Vec<u8>; 10] = [
+            1u32.to_le_bytes().to_vec(),
+            header.0,
+            points(&self.ic),
+            coefficients.0,
+            points(&self.a),
+            points(&self.b_g1),
+            b_g2.0,
+            points(&self.c),
+            points(&self.h),
+            contributions.0,
+        ];
+        let mut file = Writer::default();
+        file.bytes(MAGIC);
+        file.u32(1);
+        file.u32(sections.len() as u32);
+        for (id, section) in (1u32..).zip(&sections) {
+            file.u32(id);
+            file.bytes(&(section.len() as u64).to_le_bytes());
+            file.bytes(section);
+        }
+        file.0
+    }
+
+    /// The key after one more contribution, whose secret and base point
+    /// are drawn from `rng`, as `snarkjs zkey contribute` (with a `kind` of
+    /// [`Kind::Contribution`]) and `zkey beacon` (with the beacon's
+    /// parameters, and `rng` from [`beacon_rng`]) make it: δ times the
+    /// secret, the private wires' and H queries divided by it, and the
+    /// contribution's record appended. `name` is cut to 64 bytes, at a
+    /// character boundary.
+    pub fn contribute(&self, rng: &mut ChaCha20Rng, kind: Kind, name: Option<&str>) -> Zkey {
+        let (secret, g1_s) = draw_secret(rng);
+        let g1_sx = (g1_s * secret).into_affine();
+        let mut transcript = self.transcript();
+        transcript.update(uncompressed_g1(&g1_s));
+        transcript.update(uncompressed_g1(&g1_sx));
+        let transcript: [u8; 64] = transcript.finalize().into();
+        let g2_spx = (hash_to_g2(&transcript) * secret).into_affine();
+        let inverse = secret.inverse().expect("a drawn secret is not zero");
+        let divide = |points: &[G1Affine]| -> Vec<G1Affine> {
+            #[cfg(feature = "parallel")]
+            use rayon::prelude::*;
+            #[cfg(feature = "parallel")]
+            let scaled: Vec<_> = points.par_iter().map(|p| *p * inverse).collect();
+            #[cfg(not(feature = "parallel"))]
+            let scaled: Vec<_> = points.iter().map(|p| *p * inverse).collect();
+            ark_bn254::G1Projective::normalize_batch(&scaled)
+        };
+        let mut next = self.clone();
+        next.delta_g1 = (self.delta_g1 * secret).into_affine();
+        next.delta_g2 = (self.delta_g2 * secret).into_affine();
+        next.c = divide(&self.c);
+        next.h = divide(&self.h);
+        next.contributions.push(Contribution {
+            delta_after: next.delta_g1,
+            g1_s,
+            g1_sx,
+            g2_spx,
+            transcript,
+            kind,
+            name: name.map(|n| {
+                let mut end = n.len().min(64);
+                while !n.is_char_boundary(end) {
+                    end -= 1;
+                }
+                n[..end].to_string()
+            }),
+        });
+        next
+    }
+
+    /// The transcript hash so far: the circuit hash and every
+    /// contribution's public key.
+    fn transcript(&self) -> Blake2b512 {
+        let mut transcript = Blake2b512::new();
+        transcript.update(self.circuit_hash);
+        for c in &self.contributions {
+            transcript.update(public_key(c));
+        }
+        transcript
+    }
+}
+
+/// A little-endian writer.
+#[derive(Default)]
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_le_bytes());
+    }
+
+    /// A base field element in Montgomery form.
+    fn fq(&mut self, x: &Fq) {
+        self.bytes(&x.0.to_bytes_le());
+    }
+
+    fn g1(&mut self, p: &G1Affine) {
+        match p.xy() {
+            None => self.bytes(&[0; G1_BYTES]),
+            Some((x, y)) => {
+                self.fq(&x);
+                self.fq(&y);
+            }
+        }
+    }
+
+    fn g2(&mut self, p: &G2Affine) {
+        match p.xy() {
+            None => self.bytes(&[0; G2_BYTES]),
+            Some((x, y)) => {
+                for c in [x.c0, x.c1, y.c0, y.c1] {
+                    self.fq(&c);
+                }
+            }
+        }
+    }
+}
+
+/// A contribution's secret and base point `s·G1`, drawn in snarkjs's order.
+fn draw_secret(rng: &mut ChaCha20Rng) -> (Fr, G1Affine) {
+    let secret = fr_from_rng(rng);
+    (secret, g1_from_rng(rng))
+}
+
+/// A ChaCha for a contribution's secret, as snarkjs seeds it: from
+/// BLAKE2b-512 of 64 bytes of the operating system's randomness and the
+/// contributor's `entropy` text.
+pub fn contribution_rng(entropy: &str) -> ChaCha20Rng {
+    let mut random = [0u8; 64];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    let mut hasher = Blake2b512::new();
+    hasher.update(random);
+    hasher.update(entropy.as_bytes());
+    chacha(&hasher.finalize())
 }
 
 fn read_coefficients(
@@ -820,8 +1020,9 @@ fn hash_to_g2(transcript: &[u8; 64]) -> G2Affine {
 }
 
 /// snarkjs's beacon generator: SHA-256 iterated `2^iterations_exp` times on
-/// the beacon's value, then a ChaCha seeded with the result.
-fn beacon_rng(hash: &[u8], iterations_exp: u8) -> ChaCha20Rng {
+/// the beacon's value, then a ChaCha seeded with the result. An exponent
+/// over [`MAX_BEACON_EXP`] would take hours; callers refuse it first.
+pub fn beacon_rng(hash: &[u8], iterations_exp: u8) -> ChaCha20Rng {
     let mut value = hash.to_vec();
     for _ in 0..1u64 << iterations_exp {
         value = Sha256::digest(&value).to_vec();
@@ -969,6 +1170,52 @@ mod tests {
         assert!(
             error.starts_with("contribution 1 (land registry): "),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_snarkjs_key_writes_back_byte_for_byte() {
+        assert!(Zkey::parse(FINAL).unwrap().to_bytes() == FINAL);
+    }
+
+    #[test]
+    fn a_contribution_and_a_beacon_check_as_snarkjs_checks_them() {
+        let zkey = Zkey::parse(FINAL).unwrap();
+        let next = zkey.contribute(
+            &mut contribution_rng("test entropy"),
+            Kind::Contribution,
+            Some("health department, whose name is longer than sixty-four bytes: é"),
+        );
+        next.check_contributions().unwrap();
+        let added = next.contributions.last().unwrap();
+        // 65 bytes, the last two an `é`: cut to 63, not through the `é`.
+        assert_eq!(
+            added.name.as_deref(),
+            Some("health department, whose name is longer than sixty-four bytes: ")
+        );
+        assert_ne!(next.delta_g1, zkey.delta_g1);
+        assert_eq!((&next.a, &next.ic), (&zkey.a, &zkey.ic));
+        // C and H are divided by the secret δ moved by.
+        assert_ne!(next.h, zkey.h);
+        let reread = Zkey::parse(&next.to_bytes()).unwrap();
+        assert_eq!(reread, next);
+
+        let hash = vec![7u8; 32];
+        let beacon = next.contribute(
+            &mut beacon_rng(&hash, 10),
+            Kind::Beacon {
+                iterations_exp: 10,
+                hash,
+            },
+            Some("beacon"),
+        );
+        beacon.check_contributions().unwrap();
+        // The same beacon derives the same secret: a second one adds the
+        // same g1_s.
+        let again = next.contribute(&mut beacon_rng(&[7u8; 32], 10), Kind::Contribution, None);
+        assert_eq!(
+            again.contributions.last().unwrap().g1_s,
+            beacon.contributions.last().unwrap().g1_s
         );
     }
 

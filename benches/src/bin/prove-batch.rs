@@ -255,7 +255,7 @@ fn main() {
         ("witness-only synthesis (`assign`)", timings.synthesis),
         ("satisfiability check (`first_unsatisfied`)", timings.check),
         (
-            "witness map (row evaluations, 7 FFTs of 2^12)",
+            "witness map (row evaluations, 6 FFTs of 2^12)",
             timings.witness_map,
         ),
         ("field elements to integers", timings.scalars),

@@ -114,7 +114,8 @@ pub struct ProofTimings {
     pub synthesis: Duration,
     /// The satisfiability check of the assignment against the matrices.
     pub check: Duration,
-    /// The R1CS-to-QAP witness map: row evaluations and seven FFTs of the domain size.
+    /// The R1CS-to-QAP witness map: row evaluations and the reduction's FFTs of the domain
+    /// size (six for circom's, seven for libsnark's).
     pub witness_map: Duration,
     /// Field elements to integers, for the MSMs.
     pub scalars: Duration,
