@@ -5,18 +5,82 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use ark_relations::r1cs::ConstraintMatrices;
 use clap::{Args, Subcommand};
+use zkgov_circuits::circuit::StatementCircuit;
+use zkgov_circuits::tree::TreeShape;
+use zkgov_circuits::Fr;
+use zkgov_keys::ptau::Ptau;
 use zkgov_keys::zkey::{beacon_rng, contribution_rng, format_hash, Kind, Zkey, MAX_BEACON_EXP};
 
-use crate::Malformed;
+use crate::{load_policy, Malformed};
 
 #[derive(Subcommand)]
 pub(crate) enum CeremonyCommand {
+    /// Make a policy circuit's initial `.zkey` from a phase-2-prepared powers of tau, byte for
+    /// byte as `snarkjs groth16 setup` makes it from the circuit's `.r1cs`.
+    New(NewArgs),
     /// Contribute to a `.zkey`: check the contributions before, draw a secret from the operating
     /// system's randomness, write the next key, and print the contribution hash as snarkjs does.
     Contribute(ContributeArgs),
     /// End a ceremony with a public random beacon, as `snarkjs zkey beacon` does.
     Beacon(BeaconArgs),
+    /// Verify a ceremony's key against the policy's circuit and the powers of tau, as `snarkjs
+    /// zkey verify` does, and print every contribution: exit 0 valid, 1 invalid, 2 malformed.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct NewArgs {
+    /// The powers of tau, prepared for phase 2 (`snarkjs powersoftau prepare phase2`).
+    #[arg(long, value_name = "FILE")]
+    ptau: PathBuf,
+    #[command(flatten)]
+    circuit: Circuit,
+    /// The `.zkey` to write; it must not exist.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct VerifyArgs {
+    /// The powers of tau the ceremony began from.
+    #[arg(long, value_name = "FILE")]
+    ptau: PathBuf,
+    /// The `.zkey` to verify: the ceremony's final key, or any key along it.
+    #[arg(long, value_name = "FILE")]
+    zkey: PathBuf,
+    #[command(flatten)]
+    circuit: Circuit,
+}
+
+/// The policy circuit a ceremony is for.
+#[derive(Args)]
+pub(crate) struct Circuit {
+    /// The schema file (TOML).
+    #[arg(long)]
+    schema: PathBuf,
+    /// The policy file (TOML).
+    #[arg(long)]
+    policy: PathBuf,
+    /// Children per tree node: 2, 4, 8 or 16.
+    #[arg(long, default_value_t = TreeShape::DEFAULT_ARITY)]
+    arity: usize,
+    /// Levels of the registry tree.
+    #[arg(long)]
+    depth: u32,
+}
+
+impl Circuit {
+    /// The policy's name and its circuit's matrices.
+    fn matrices(&self) -> Result<(String, ConstraintMatrices<Fr>)> {
+        let (schema, policy) = load_policy(&self.schema, &self.policy)?;
+        let shape = TreeShape::new(self.arity, self.depth).map_err(|e| Malformed(e.to_string()))?;
+        let matrices = StatementCircuit::shape_only(&schema, &policy, shape)
+            .matrices()
+            .context("cannot synthesize the policy circuit")?;
+        Ok((policy.name, matrices))
+    }
 }
 
 #[derive(Args)]
@@ -52,6 +116,8 @@ pub(crate) struct BeaconArgs {
 
 pub(crate) fn run(command: &CeremonyCommand) -> Result<()> {
     match command {
+        CeremonyCommand::New(args) => new(args),
+        CeremonyCommand::Verify(args) => verify(args),
         CeremonyCommand::Contribute(args) => contribute(&args.keys, |zkey, name| {
             zkey.contribute(&mut contribution_rng(""), Kind::Contribution, name)
         }),
@@ -80,13 +146,7 @@ pub(crate) fn run(command: &CeremonyCommand) -> Result<()> {
 /// Reads `keys.input`, checks its contributions, adds one with `add`, and
 /// writes `keys.output` atomically.
 fn contribute(keys: &Keys, add: impl FnOnce(&Zkey, Option<&str>) -> Zkey) -> Result<()> {
-    if keys.output.exists() {
-        return Err(Malformed(format!(
-            "{} already exists; choose another OUT or remove it first",
-            keys.output.display()
-        ))
-        .into());
-    }
+    refuse_existing(&keys.output)?;
     let zkey = read(&keys.input)?;
     let started = Instant::now();
     let next = add(&zkey, keys.name.as_deref());
@@ -98,9 +158,80 @@ fn contribute(keys: &Keys, add: impl FnOnce(&Zkey, Option<&str>) -> Zkey) -> Res
         keys.output.display(),
         started.elapsed()
     );
-    println!("Contribution Hash:");
-    for line in format_hash(&added.hash()).lines() {
+    print_hash("Contribution Hash:", &added.hash());
+    Ok(())
+}
+
+fn new(args: &NewArgs) -> Result<()> {
+    refuse_existing(&args.out)?;
+    let started = Instant::now();
+    let (policy, matrices) = args.circuit.matrices()?;
+    let bytes = read_ptau(&args.ptau)?;
+    let malformed = |e: &dyn std::fmt::Display| Malformed(format!("{}: {e}", args.ptau.display()));
+    let ptau = Ptau::parse(&bytes).map_err(|e| malformed(&e))?;
+    let zkey = Zkey::initial(&matrices, &ptau).map_err(|e| malformed(&e))?;
+    zkgov_keys::files::write_atomically(&args.out, &zkey.to_initial_bytes())?;
+    eprintln!(
+        "initial key for {policy} ({} constraints, domain 2^{}) written to {} in {:.2?}",
+        matrices.num_constraints,
+        zkey.domain_size.trailing_zeros(),
+        args.out.display(),
+        started.elapsed()
+    );
+    print_hash("Circuit Hash:", &zkey.circuit_hash);
+    Ok(())
+}
+
+fn verify(args: &VerifyArgs) -> Result<()> {
+    let started = Instant::now();
+    let (_, matrices) = args.circuit.matrices()?;
+    let bytes = std::fs::read(&args.zkey)
+        .with_context(|| format!("cannot read {}", args.zkey.display()))?;
+    let zkey =
+        Zkey::parse(&bytes).map_err(|e| Malformed(format!("{}: {e}", args.zkey.display())))?;
+    let ptau_bytes = read_ptau(&args.ptau)?;
+    let ptau =
+        Ptau::parse(&ptau_bytes).map_err(|e| Malformed(format!("{}: {e}", args.ptau.display())))?;
+    print_hash("Circuit Hash:", &zkey.circuit_hash);
+    for (i, c) in zkey.contributions.iter().enumerate().rev() {
+        let name = c.name.as_deref().unwrap_or("");
+        print_hash(&format!("contribution #{} {name}:", i + 1), &c.hash());
+        if let Kind::Beacon {
+            iterations_exp,
+            hash,
+        } = &c.kind
+        {
+            println!("Beacon generator: {}", hex::encode(hash));
+            println!("Beacon iterations Exp: {iterations_exp}");
+        }
+    }
+    zkey.check_ceremony(&matrices, &ptau)
+        .map_err(|e| anyhow::anyhow!("{} does not verify: {e}", args.zkey.display()))?;
+    eprintln!("verified in {:.2?}", started.elapsed());
+    println!("ZKey Ok!");
+    Ok(())
+}
+
+/// A hash under its label, as snarkjs prints it.
+fn print_hash(label: &str, hash: &[u8; 64]) {
+    println!("{label}");
+    for line in format_hash(hash).lines() {
         println!("\t\t{line}");
+    }
+}
+
+/// A powers of tau file's bytes.
+pub(crate) fn read_ptau(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn refuse_existing(out: &Path) -> Result<()> {
+    if out.exists() {
+        return Err(Malformed(format!(
+            "{} already exists; choose another path or remove it first",
+            out.display()
+        ))
+        .into());
     }
     Ok(())
 }

@@ -72,6 +72,10 @@ pub(crate) struct ImportArgs {
     /// The ceremony's final `.zkey` (snarkjs, Groth16, BN254).
     #[arg(long, value_name = "FILE")]
     zkey: PathBuf,
+    /// The powers of tau the ceremony began from: the key is checked against it too, as
+    /// `snarkjs zkey verify` does, and only then counts as multi-party.
+    #[arg(long, value_name = "FILE")]
+    ptau: Option<PathBuf>,
     #[command(flatten)]
     keys: SetupArgs,
 }
@@ -184,8 +188,13 @@ fn run_setup(args: &SetupArgs) -> Result<()> {
 fn run_import(args: &ImportArgs) -> Result<()> {
     let bytes = std::fs::read(&args.zkey)
         .with_context(|| format!("cannot read {}", args.zkey.display()))?;
+    let ptau = args
+        .ptau
+        .as_deref()
+        .map(crate::ceremony::read_ptau)
+        .transpose()?;
     make_keys(&args.keys, "importing keys", |source| {
-        source.import(&bytes).map_err(|e| match e {
+        source.import(&bytes, ptau.as_deref()).map_err(|e| match e {
             KeyError::Zkey(e) => Malformed(format!("{}: {e}", args.zkey.display())).into(),
             other => other.into(),
         })
@@ -243,6 +252,9 @@ fn make_keys(
 fn print_ceremony(m: &Metadata) {
     let Some(ceremony) = &m.ceremony else { return };
     println!("zkey            blake2b {}", ceremony.zkey_blake2b);
+    if let Some(ptau) = &ceremony.ptau_blake2b {
+        println!("ptau            blake2b {ptau}");
+    }
     for (i, c) in ceremony.contributions.iter().enumerate().rev() {
         println!(
             "contribution #{} {}{}:",

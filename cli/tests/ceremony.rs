@@ -1,8 +1,9 @@
 //! A phase-2 ceremony for a zkgov policy, with both tools, imported into
 //! zkgov: the policy's circuit exported as `.r1cs`, `snarkjs groth16 setup`
-//! on it with a power-12 ptau, contributions by zkgov, snarkjs and zkgov,
-//! zkgov's beacon, each key verified by `snarkjs zkey verify`, then `zkgov
-//! keys import`. The imported key proves with zkgov, and the proof verifies
+//! on it with a power-12 ptau (and zkgov's `ceremony new`, byte for byte the
+//! same), contributions by zkgov, snarkjs and zkgov, zkgov's beacon, each
+//! key verified by `snarkjs zkey verify` and `zkgov ceremony verify`, then
+//! `zkgov keys import`. The imported key proves with zkgov, and the proof verifies
 //! with `snarkjs groth16 verify`, with `zkgov verify` and in the service.
 //! A key with no contribution, a key for another circuit and a tampered
 //! contribution are refused, by zkgov and by snarkjs.
@@ -28,12 +29,35 @@ fn manifest(file: &str) -> String {
         .to_string()
 }
 
-/// `zkgov keys import` of `zkey` at `depth` into `out`.
-fn import(dir: &Path, zkey: &str, depth: &str, out: &str) -> std::process::Output {
+/// `zkgov keys import` of `zkey` at `depth` into `out`, with `more`
+/// arguments.
+fn import(dir: &Path, zkey: &str, depth: &str, out: &str, more: &[&str]) -> std::process::Output {
     zkgov_in(dir)
         .args(["keys", "import", "--zkey", zkey])
-        .args(["--schema", &manifest(SCHEMA), "--policy", &manifest(POLICY)])
         .args(["--depth", depth, "--out", out])
+        .args(more)
+        .args(circuit())
+        .output()
+        .unwrap()
+}
+
+/// The policy's schema and policy arguments.
+fn circuit() -> [String; 4] {
+    [
+        "--schema".into(),
+        manifest(SCHEMA),
+        "--policy".into(),
+        manifest(POLICY),
+    ]
+}
+
+/// `zkgov ceremony verify` of `zkey`, for the depth-2 circuit.
+fn ceremony_verify(dir: &Path, ptau: &str, zkey: &str) -> std::process::Output {
+    zkgov_in(dir)
+        .args([
+            "ceremony", "verify", "--ptau", ptau, "--zkey", zkey, "--depth", "2",
+        ])
+        .args(circuit())
         .output()
         .unwrap()
 }
@@ -89,6 +113,31 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
     snarkjs(
         &["groth16", "setup", "circuit.r1cs", &ptau, "0000.zkey"],
         dir,
+    );
+    // zkgov makes the same initial key, byte for byte.
+    let made = ok(zkgov_in(dir)
+        .args([
+            "ceremony",
+            "new",
+            "--ptau",
+            &ptau,
+            "--depth",
+            "2",
+            "--out",
+            "ours.zkey",
+        ])
+        .args(circuit())
+        .output()
+        .unwrap());
+    assert!(
+        stdout(&made).starts_with("Circuit Hash:"),
+        "{}",
+        stdout(&made)
+    );
+    assert!(
+        std::fs::read(dir.join("ours.zkey")).unwrap()
+            == std::fs::read(dir.join("0000.zkey")).unwrap(),
+        "zkgov's initial key differs from snarkjs's"
     );
     let zkgov_contributes = |input: &str, output: &str, name: &str| {
         stdout(&ok(zkgov_in(dir)
@@ -148,14 +197,30 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
                 "{zkey}: no {hash} in {verified}"
             );
         }
-        ok(import(dir, zkey, "2", &format!("imported-{i}")));
+        let ours = stdout(&ok(ceremony_verify(dir, &ptau, zkey)));
+        assert!(ours.ends_with("ZKey Ok!\n"), "{zkey}: {ours}");
+        let ours: String = ours.split_whitespace().collect();
+        for hash in &hashes[..=i] {
+            assert!(ours.contains(hash.as_str()), "{zkey}: no {hash} in zkgov's");
+        }
+        let unchecked = stdout(&ok(import(dir, zkey, "2", &format!("imported-{i}"), &[])));
+        assert!(
+            unchecked.contains("initial key not checked against a powers of tau"),
+            "{unchecked}"
+        );
     }
 
     // The import records the ceremony as snarkjs printed it.
-    let imported = ok(import(dir, "final.zkey", "2", "imported"));
+    let imported = ok(import(
+        dir,
+        "final.zkey",
+        "2",
+        "imported",
+        &["--ptau", &ptau],
+    ));
     let printed = stdout(&imported);
     assert!(
-        printed.contains("setup   multi-party ceremony (4 contributions, beacon), imported"),
+        printed.contains("setup   multi-party (4 contributions, beacon)\n"),
         "{printed}"
     );
     let metadata: serde_json::Value =
@@ -176,9 +241,11 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
     assert_eq!(ceremony["contributions"][3]["beacon"], true);
     assert_eq!(ceremony["contributions"][1]["name"], "market bureau");
     let file = std::fs::read(dir.join("final.zkey")).unwrap();
+    let b2sum = |bytes: &[u8]| hex::encode(<blake2::Blake2b512 as blake2::Digest>::digest(bytes));
+    assert_eq!(ceremony["zkey_blake2b"], b2sum(&file));
     assert_eq!(
-        ceremony["zkey_blake2b"],
-        hex::encode(<blake2::Blake2b512 as blake2::Digest>::digest(&file))
+        ceremony["ptau_blake2b"],
+        b2sum(&std::fs::read(&ptau).unwrap())
     );
     // `keys inspect` prints every contribution as snarkjs does, newest
     // first, and the verifying key is the one snarkjs exports.
@@ -265,7 +332,7 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
     server.stop();
 
     // Refusals. A key with no contribution: its δ is 1.
-    let refused = import(dir, "0000.zkey", "2", "uncontributed");
+    let refused = import(dir, "0000.zkey", "2", "uncontributed", &[]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(
         stderr(&refused).contains("0000.zkey: it has no contribution, so its δ is 1"),
@@ -273,7 +340,7 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
         stderr(&refused)
     );
     // A key for another circuit: the depth-3 tree's.
-    let refused = import(dir, "final.zkey", "3", "other");
+    let refused = import(dir, "final.zkey", "3", "other", &[]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(
         stderr(&refused).contains("final.zkey: the .zkey is not for this circuit"),
@@ -287,7 +354,20 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
     transcript[section_start(&file, 10) + 64 + 4 + 3 * 64 + 128] ^= 1;
     let mut coefficient = file.clone();
     coefficient[section_start(&file, 4) + 4 + 12] ^= 1;
+    // And two points of H swapped: still points, still the contributions'
+    // δ, but no longer the ptau's.
+    let mut h = file.clone();
+    let at = section_start(&file, 9);
+    let (first, second) = (file[at..at + 64].to_vec(), file[at + 64..at + 128].to_vec());
+    h[at..at + 64].copy_from_slice(&second);
+    h[at + 64..at + 128].copy_from_slice(&first);
     for (name, bytes, ours, theirs) in [
+        (
+            "h",
+            h,
+            "section 9: is not the initial key's, from the powers of tau and the circuit, divided by δ",
+            "H section does not match",
+        ),
         (
             "transcript",
             transcript,
@@ -302,13 +382,12 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
         ),
     ] {
         std::fs::write(dir.join(format!("{name}.zkey")), &bytes).unwrap();
-        let refused = import(dir, &format!("{name}.zkey"), "2", name);
+        let refused = import(dir, &format!("{name}.zkey"), "2", name, &["--ptau", &ptau]);
         assert_eq!(refused.status.code(), Some(2), "{name}");
-        assert!(
-            stderr(&refused).contains(ours),
-            "{name}: {}",
-            stderr(&refused)
-        );
+        assert!(stderr(&refused).contains(ours), "{name}: {}", stderr(&refused));
+        let verified = ceremony_verify(dir, &ptau, &format!("{name}.zkey"));
+        assert_eq!(verified.status.code(), Some(1), "{name}: {}", stderr(&verified));
+        assert!(stderr(&verified).contains(ours), "{name}: {}", stderr(&verified));
         let verified = support::node::run_node_bin(
             "snarkjs",
             &[
@@ -328,7 +407,7 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
         assert!(said.contains(theirs), "{name}: {said}");
     }
     // Nothing was written for any refusal.
-    for out in ["uncontributed", "other", "transcript", "coefficient"] {
+    for out in ["uncontributed", "other", "h", "transcript", "coefficient"] {
         assert!(!dir.join(out).exists(), "{out} was written");
     }
 }

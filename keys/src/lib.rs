@@ -36,12 +36,15 @@
 //!   that they have the layout of a snarkjs `.zkey`.
 //! - [`r1cs`]: the circuit's R1CS as an iden3 `.r1cs` file, for circom's
 //!   and snarkjs's tools.
+//! - [`ptau`]: snarkjs's powers of tau file, the parts a circuit's key is
+//!   made from.
 //! - [`zkey`]: snarkjs's `.zkey` proving key, read with validation, and
 //!   its phase-2 contributions checked as `snarkjs zkey verify` does.
 #![deny(missing_docs, unsafe_code)]
 
 pub mod digest;
 pub mod files;
+pub mod ptau;
 pub mod qap;
 pub mod r1cs;
 pub mod snarkjs;

@@ -36,6 +36,7 @@ use zkgov_circuits::Fr;
 
 use crate::digest::{circuit_digest, key_id, policy_hash, Digest32};
 use crate::files::{self, FileError};
+use crate::ptau::Ptau;
 use crate::qap::{CircomReduction, Reduction};
 use crate::snarkjs;
 use crate::zkey::{Kind, Zkey, ZkeyError};
@@ -221,6 +222,11 @@ pub struct Metadata {
 pub struct Ceremony {
     /// BLAKE2b-512 of the imported `.zkey` file, hex (as `b2sum` prints it).
     pub zkey_blake2b: String,
+    /// BLAKE2b-512 of the powers of tau the key was checked against, hex
+    /// (the hash snarkjs's README publishes for the Hermez files); absent
+    /// when the import was not given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ptau_blake2b: Option<String>,
     /// The circuit hash `snarkjs groth16 setup` computed, hex.
     pub circuit_hash: String,
     /// The contributions, oldest first.
@@ -241,10 +247,11 @@ pub struct ContributionInfo {
 }
 
 impl Ceremony {
-    fn of(zkey: &Zkey, bytes: &[u8]) -> Ceremony {
+    fn of(zkey: &Zkey, bytes: &[u8], ptau: Option<&[u8]>) -> Ceremony {
         use blake2::Digest;
         Ceremony {
             zkey_blake2b: hex::encode(blake2::Blake2b512::digest(bytes)),
+            ptau_blake2b: ptau.map(|p| hex::encode(blake2::Blake2b512::digest(p))),
             circuit_hash: hex::encode(zkey.circuit_hash),
             contributions: zkey
                 .contributions
@@ -321,12 +328,17 @@ impl Source<'_> {
     /// zkey verify` checks them. A key with no contribution is refused: its
     /// δ is 1, so anyone can forge its proofs.
     ///
-    /// The import does not read the powers of tau, so it cannot check that
-    /// the key's fixed part (α, β, the public inputs' query, A and B) was
-    /// derived from one: the metadata says so, and `snarkjs zkey verify` on
-    /// the circuit's `.r1cs` (`zkgov keys export --format r1cs`) and the
-    /// ptau is that check.
-    pub fn import(&self, zkey_bytes: &[u8]) -> Result<GeneratedKeys, KeyError> {
+    /// With the powers of tau the ceremony began from, `ptau` (the file's
+    /// bytes), the key is checked against it as well: its fixed part (α,
+    /// β, the public inputs' query, A and B) and the circuit hash must be
+    /// those the ptau gives, and its private wires' and H queries those
+    /// over δ. Only then is the key multi-party. Without it, the metadata
+    /// says that this was not checked.
+    pub fn import(
+        &self,
+        zkey_bytes: &[u8],
+        ptau: Option<&[u8]>,
+    ) -> Result<GeneratedKeys, KeyError> {
         let zkey = Zkey::parse(zkey_bytes)?;
         let matrices =
             StatementCircuit::shape_only(self.schema, self.policy, self.shape).matrices()?;
@@ -336,14 +348,25 @@ impl Source<'_> {
         if count == 0 {
             return Err(ZkeyError::Uncontributed.into());
         }
-        let ceremony = Ceremony::of(&zkey, zkey_bytes);
+        if let Some(ptau) = ptau {
+            let parsed = Ptau::parse(ptau).map_err(ZkeyError::from)?;
+            zkey.check_against(&Zkey::initial(&matrices, &parsed)?)?;
+        }
+        let ceremony = Ceremony::of(&zkey, zkey_bytes, ptau);
         let beacon = ceremony.contributions.iter().any(|c| c.beacon);
-        let setup = format!(
-            "multi-party ceremony ({count} contribution{}{}), imported from a snarkjs .zkey; \
-             contributions checked, initial key not checked against a powers of tau",
+        let what = format!(
+            "multi-party ({count} contribution{}{})",
             if count == 1 { "" } else { "s" },
             if beacon { ", beacon" } else { "" },
         );
+        let setup = if ptau.is_some() {
+            what
+        } else {
+            format!(
+                "{what}, imported from a snarkjs .zkey; contributions checked, initial key not \
+                 checked against a powers of tau"
+            )
+        };
         Ok(self.keys(zkey.proving_key(), &matrices, setup, Some(ceremony)))
     }
 

@@ -27,11 +27,11 @@
 //! that is not below its modulus is refused, as is a point off the curve
 //! or outside the prime-order subgroup (which snarkjs does not check).
 
-use ark_bn254::{Bn254, Fq, Fq2, Fr, G1Affine, G2Affine};
+use ark_bn254::{Bn254, Fq, Fq2, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::pairing::Pairing;
 use ark_ec::short_weierstrass::SWCurveConfig;
-use ark_ec::{AffineRepr, CurveConfig, CurveGroup};
-use ark_ff::{BigInt, BigInteger, Field, PrimeField, Zero};
+use ark_ec::{AffineRepr, CurveConfig, CurveGroup, VariableBaseMSM};
+use ark_ff::{BigInt, BigInteger, Field, PrimeField, UniformRand, Zero};
 use ark_groth16::{ProvingKey, VerifyingKey};
 use ark_relations::r1cs::ConstraintMatrices;
 use blake2::{Blake2b512, Digest};
@@ -40,15 +40,17 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sha2::Sha256;
 
+use crate::ptau::{Ptau, PtauError};
+
 /// The magic bytes at the start of a `.zkey` file.
 pub const MAGIC: &[u8; 4] = b"zkey";
 
 /// Bytes per base or scalar field element.
 const N8: usize = 32;
 /// Bytes of a G1 point.
-const G1_BYTES: usize = 2 * N8;
+pub(crate) const G1_BYTES: usize = 2 * N8;
 /// Bytes of a G2 point.
-const G2_BYTES: usize = 4 * N8;
+pub(crate) const G2_BYTES: usize = 4 * N8;
 /// Bytes of a contribution record before its parameters.
 const RECORD_BYTES: usize = 3 * G1_BYTES + G2_BYTES + 64 + 4 + 4;
 
@@ -73,6 +75,9 @@ pub enum ZkeyError {
     /// The key is not for this circuit.
     #[error("the .zkey is not for this circuit: {0}")]
     OtherCircuit(String),
+    /// The powers of tau file is refused.
+    #[error("the powers of tau: {0}")]
+    Ptau(#[from] PtauError),
     /// The key has no contribution: its δ is 1.
     #[error(
         "it has no contribution, so its δ is 1 and anyone can forge its proofs; contribute to \
@@ -96,6 +101,48 @@ fn section_error(section: u32, problem: impl Into<String>) -> ZkeyError {
         section,
         problem: problem.into(),
     }
+}
+
+/// A base field element in Montgomery form, little-endian.
+fn read_fq(bytes: &[u8]) -> Result<Fq, String> {
+    let raw = BigInt(std::array::from_fn(|i| {
+        u64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"))
+    }));
+    if raw >= Fq::MODULUS {
+        return Err("a coordinate is not below q".into());
+    }
+    Ok(Fq::new_unchecked(raw))
+}
+
+/// A G1 point (64 bytes), on the curve, or all zeros for infinity.
+pub(crate) fn read_g1(bytes: &[u8]) -> Result<G1Affine, String> {
+    let (x, y) = (read_fq(&bytes[..N8])?, read_fq(&bytes[N8..2 * N8])?);
+    if x.is_zero() && y.is_zero() {
+        return Ok(G1Affine::zero());
+    }
+    let point = G1Affine::new_unchecked(x, y);
+    if !point.is_on_curve() || !point.is_in_correct_subgroup_assuming_on_curve() {
+        return Err("a G1 point is not on the curve".into());
+    }
+    Ok(point)
+}
+
+/// A G2 point (128 bytes, each coordinate `c0 ‖ c1`), on the curve and in
+/// the prime-order subgroup, or all zeros for infinity.
+pub(crate) fn read_g2(bytes: &[u8]) -> Result<G2Affine, String> {
+    let fq = |i: usize| read_fq(&bytes[i * N8..(i + 1) * N8]);
+    let (x, y) = (Fq2::new(fq(0)?, fq(1)?), Fq2::new(fq(2)?, fq(3)?));
+    if x.is_zero() && y.is_zero() {
+        return Ok(G2Affine::zero());
+    }
+    let point = G2Affine::new_unchecked(x, y);
+    if !point.is_on_curve() {
+        return Err("a G2 point is not on the curve".into());
+    }
+    if !point.is_in_correct_subgroup_assuming_on_curve() {
+        return Err("a G2 point is not in the prime-order subgroup".into());
+    }
+    Ok(point)
 }
 
 /// A coefficient of the A or B matrix (section 4).
@@ -222,50 +269,14 @@ impl<'a> Reader<'a> {
         }))
     }
 
-    /// A base field element in Montgomery form.
-    fn fq(&mut self) -> Result<Fq, ZkeyError> {
-        let raw = BigInt(self.limbs()?);
-        if raw >= Fq::MODULUS {
-            return Err(section_error(self.section, "a coordinate is not below q"));
-        }
-        Ok(Fq::new_unchecked(raw))
-    }
-
     fn g1(&mut self) -> Result<G1Affine, ZkeyError> {
-        let (x, y) = (self.fq()?, self.fq()?);
-        if x.is_zero() && y.is_zero() {
-            return Ok(G1Affine::zero());
-        }
-        let point = G1Affine::new_unchecked(x, y);
-        if !point.is_on_curve() || !point.is_in_correct_subgroup_assuming_on_curve() {
-            return Err(section_error(
-                self.section,
-                "a G1 point is not on the curve",
-            ));
-        }
-        Ok(point)
+        let section = self.section;
+        read_g1(self.take(G1_BYTES)?).map_err(|problem| section_error(section, problem))
     }
 
     fn g2(&mut self) -> Result<G2Affine, ZkeyError> {
-        let x = Fq2::new(self.fq()?, self.fq()?);
-        let y = Fq2::new(self.fq()?, self.fq()?);
-        if x.is_zero() && y.is_zero() {
-            return Ok(G2Affine::zero());
-        }
-        let point = G2Affine::new_unchecked(x, y);
-        if !point.is_on_curve() {
-            return Err(section_error(
-                self.section,
-                "a G2 point is not on the curve",
-            ));
-        }
-        if !point.is_in_correct_subgroup_assuming_on_curve() {
-            return Err(section_error(
-                self.section,
-                "a G2 point is not in the prime-order subgroup",
-            ));
-        }
-        Ok(point)
+        let section = self.section;
+        read_g2(self.take(G2_BYTES)?).map_err(|problem| section_error(section, problem))
     }
 
     fn g1s(&mut self, n: usize) -> Result<Vec<G1Affine>, ZkeyError> {
@@ -560,6 +571,16 @@ impl Zkey {
     /// The file's bytes: sections 1 to 10 in order, as `snarkjs zkey
     /// contribute` and `zkey beacon` write them.
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_bytes_in([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    }
+
+    /// The file's bytes as `snarkjs groth16 setup` writes an initial key,
+    /// its sections in the order it makes them.
+    pub fn to_initial_bytes(&self) -> Vec<u8> {
+        self.to_bytes_in([1, 2, 4, 3, 9, 8, 5, 6, 7, 10])
+    }
+
+    fn to_bytes_in(&self, order: [u32; 10]) -> Vec<u8> {
         let mut header = Writer::default();
         for modulus in [Fq::MODULUS.to_bytes_le(), Fr::MODULUS.to_bytes_le()] {
             header.u32(N8 as u32);
@@ -635,12 +656,234 @@ impl Zkey {
         file.bytes(MAGIC);
         file.u32(1);
         file.u32(sections.len() as u32);
-        for (id, section) in (1u32..).zip(&sections) {
+        for id in order {
+            let section = &sections[id as usize - 1];
             file.u32(id);
             file.bytes(&(section.len() as u64).to_le_bytes());
             file.bytes(section);
         }
         file.0
+    }
+
+    /// The initial key `snarkjs groth16 setup` makes for the circuit of
+    /// `matrices` from the powers of tau `ptau`, with no contribution: α
+    /// and β from the ptau, γ and δ the generators, every query from the
+    /// ptau's Lagrange bases over the circuit's domain, and the circuit
+    /// hash, byte for byte as snarkjs computes them.
+    pub fn initial(matrices: &ConstraintMatrices<Fr>, ptau: &Ptau) -> Result<Zkey, ZkeyError> {
+        let n_public = matrices.num_instance_variables - 1;
+        let n_vars = matrices.num_instance_variables + matrices.num_witness_variables;
+        let rows = matrices.num_constraints;
+        let domain = (rows + n_public + 1).next_power_of_two();
+        let power = domain.trailing_zeros();
+        ptau.covers(power)?;
+        // snarkjs hashes one more H point for domains above 2^14, which
+        // needs τ^(2d − 1): a ptau of the domain's own power lacks it.
+        if domain > 1 << 14 && power == ptau.power {
+            return Err(PtauError::TooSmall {
+                power: ptau.power,
+                needed: power + 1,
+            }
+            .into());
+        }
+        let block = |id| ptau.g1(id, domain - 1, domain);
+        let (tau, alpha_tau, beta_tau) = (block(12)?, block(14)?, block(15)?);
+        let tau_g2 = ptau.g2(13, domain - 1, domain)?;
+
+        // Each wire's terms, a Lagrange point's row and a coefficient: in
+        // A, in B, and in K = β·A + α·B + C (IC and the private wires' C).
+        let one = Fr::from(1u64);
+        let mut a = vec![Vec::new(); n_vars];
+        let mut b = vec![Vec::new(); n_vars];
+        let mut k = vec![Vec::new(); n_vars];
+        let mut coefficients = Vec::new();
+        let rows_abc = matrices.a.iter().zip(&matrices.b).zip(&matrices.c);
+        for (row, ((ra, rb), rc)) in rows_abc.enumerate() {
+            for (matrix, terms) in [(0, ra), (1, rb)] {
+                for &(value, wire) in terms {
+                    coefficients.push(Coefficient {
+                        matrix,
+                        constraint: row as u32,
+                        signal: wire as u32,
+                        value,
+                    });
+                }
+            }
+            for &(value, wire) in ra {
+                a[wire].push((tau[row], value));
+                k[wire].push((beta_tau[row], value));
+            }
+            for &(value, wire) in rb {
+                b[wire].push((row, value));
+                k[wire].push((alpha_tau[row], value));
+            }
+            for &(value, wire) in rc {
+                k[wire].push((tau[row], value));
+            }
+        }
+        for wire in 0..=n_public {
+            a[wire].push((tau[rows + wire], one));
+            k[wire].push((beta_tau[rows + wire], one));
+            coefficients.push(Coefficient {
+                matrix: 0,
+                constraint: (rows + wire) as u32,
+                signal: wire as u32,
+                value: one,
+            });
+        }
+        let b_in = |points: &[G1Affine]| -> Vec<Vec<(G1Affine, Fr)>> {
+            b.iter()
+                .map(|t| t.iter().map(|&(row, v)| (points[row], v)).collect())
+                .collect()
+        };
+        let (a_points, b_g1, k_points) = (sums(&a), sums(&b_in(&tau)), sums(&k));
+        let b_g2: Vec<G2Affine> = b
+            .iter()
+            .map(|t| {
+                let (bases, scalars): (Vec<_>, Vec<_>) =
+                    t.iter().map(|&(row, v)| (tau_g2[row], v)).unzip();
+                G2Projective::msm_unchecked(&bases, &scalars).into_affine()
+            })
+            .collect();
+        let ic = k_points[..=n_public].to_vec();
+        let c = k_points[n_public + 1..].to_vec();
+        let h: Vec<G1Affine> = ptau
+            .g1(12, 2 * domain - 1, 2 * domain)?
+            .into_iter()
+            .skip(1)
+            .step_by(2)
+            .collect();
+
+        let alpha_g1 = ptau.g1(4, 0, 1)?[0];
+        let beta_g1 = ptau.g1(5, 0, 1)?[0];
+        let beta_g2 = ptau.g2(6, 0, 1)?[0];
+        let (gamma_g2, delta_g1, delta_g2) = (
+            G2Affine::generator(),
+            G1Affine::generator(),
+            G2Affine::generator(),
+        );
+
+        // The circuit hash: the header's points, then IC, the classic H
+        // query (Z(τ)·τⁱ·G1, from the ptau's powers), C, A and the two B.
+        let mut hash = Blake2b512::new();
+        hash.update(uncompressed_g1(&alpha_g1));
+        hash.update(uncompressed_g1(&beta_g1));
+        hash.update(uncompressed_g2(&beta_g2));
+        hash.update(uncompressed_g2(&gamma_g2));
+        hash.update(uncompressed_g1(&delta_g1));
+        hash.update(uncompressed_g2(&delta_g2));
+        let hash_g1 = |hash: &mut Blake2b512, points: &[G1Affine]| {
+            hash.update((points.len() as u32).to_be_bytes());
+            points.iter().for_each(|p| hash.update(uncompressed_g1(p)));
+        };
+        hash_g1(&mut hash, &ic);
+        let classic = if domain > 1 << 14 { domain } else { domain - 1 };
+        let powers = ptau.g1(2, 0, domain + classic)?;
+        hash.update(((domain - 1) as u32).to_be_bytes());
+        for i in 0..classic {
+            let z = (powers[i + domain].into_group() - powers[i]).into_affine();
+            hash.update(uncompressed_g1(&z));
+        }
+        hash_g1(&mut hash, &c);
+        hash_g1(&mut hash, &a_points);
+        hash_g1(&mut hash, &b_g1);
+        hash.update((b_g2.len() as u32).to_be_bytes());
+        b_g2.iter().for_each(|p| hash.update(uncompressed_g2(p)));
+
+        Ok(Zkey {
+            n_vars: n_vars as u32,
+            n_public: n_public as u32,
+            domain_size: domain as u32,
+            alpha_g1,
+            beta_g1,
+            beta_g2,
+            gamma_g2,
+            delta_g1,
+            delta_g2,
+            ic,
+            coefficients,
+            a: a_points,
+            b_g1,
+            b_g2,
+            c,
+            h,
+            circuit_hash: hash.finalize().into(),
+            contributions: Vec::new(),
+        })
+    }
+
+    /// Checks the whole ceremony, as `snarkjs zkey verify` does: the
+    /// contributions ([`Zkey::check_contributions`]), then the key against
+    /// the initial key of the circuit of `matrices` and `ptau`
+    /// ([`Zkey::check_against`]).
+    pub fn check_ceremony(
+        &self,
+        matrices: &ConstraintMatrices<Fr>,
+        ptau: &Ptau,
+    ) -> Result<(), ZkeyError> {
+        self.check_circuit(matrices)?;
+        self.check_contributions()?;
+        self.check_against(&Zkey::initial(matrices, ptau)?)
+    }
+
+    /// Checks the key against the initial key of its circuit and ptau
+    /// ([`Zkey::initial`]), as `snarkjs zkey verify` does: the same header
+    /// but δ, the same circuit hash, IC, coefficients, A and B, and the
+    /// private wires' and H queries the initial ones divided by δ (a random
+    /// linear combination of each, compared by pairings). With
+    /// [`Zkey::check_contributions`], which shows δ to be moved by each
+    /// contribution in turn, this is the whole ceremony's check.
+    pub fn check_against(&self, initial: &Zkey) -> Result<(), ZkeyError> {
+        if (self.n_vars, self.n_public, self.domain_size)
+            != (initial.n_vars, initial.n_public, initial.domain_size)
+        {
+            return Err(ZkeyError::OtherCircuit(format!(
+                "it has {} wires, {} public inputs and a domain of {}; the circuit {}, {} and {}",
+                self.n_vars,
+                self.n_public,
+                self.domain_size,
+                initial.n_vars,
+                initial.n_public,
+                initial.domain_size
+            )));
+        }
+        let initial_key = "the initial key's, from the powers of tau and the circuit";
+        let differs = |section: u32| section_error(section, format!("is not {initial_key}"));
+        if (self.alpha_g1, self.beta_g1) != (initial.alpha_g1, initial.beta_g1)
+            || (self.beta_g2, self.gamma_g2) != (initial.beta_g2, initial.gamma_g2)
+        {
+            return Err(section_error(2, format!("α, β or γ is not {initial_key}")));
+        }
+        if self.circuit_hash != initial.circuit_hash {
+            return Err(section_error(
+                10,
+                format!("the circuit hash is not {initial_key}"),
+            ));
+        }
+        for (section, same) in [
+            (3, self.ic == initial.ic),
+            (4, self.coefficients == initial.coefficients),
+            (5, self.a == initial.a),
+            (6, self.b_g1 == initial.b_g1),
+            (7, self.b_g2 == initial.b_g2),
+        ] {
+            if !same {
+                return Err(differs(section));
+            }
+        }
+        let mut rng = rand::rngs::OsRng;
+        for (section, ours, theirs) in [(8, &self.c, &initial.c), (9, &self.h, &initial.h)] {
+            let rho: Vec<Fr> = (0..ours.len()).map(|_| Fr::rand(&mut rng)).collect();
+            let mine = G1Projective::msm_unchecked(ours, &rho).into_affine();
+            let init = G1Projective::msm_unchecked(theirs, &rho).into_affine();
+            if Bn254::pairing(mine, self.delta_g2) != Bn254::pairing(init, initial.delta_g2) {
+                return Err(section_error(
+                    section,
+                    format!("is not {initial_key}, divided by δ"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The key after one more contribution, whose secret and base point
@@ -701,6 +944,22 @@ impl Zkey {
         }
         transcript
     }
+}
+
+/// Each wire's sum of its terms, a point times a coefficient.
+fn sums(terms: &[Vec<(G1Affine, Fr)>]) -> Vec<G1Affine> {
+    let sum = |t: &Vec<(G1Affine, Fr)>| {
+        let (bases, scalars): (Vec<_>, Vec<_>) = t.iter().copied().unzip();
+        G1Projective::msm_unchecked(&bases, &scalars)
+    };
+    #[cfg(feature = "parallel")]
+    let points: Vec<G1Projective> = {
+        use rayon::prelude::*;
+        terms.par_iter().map(sum).collect()
+    };
+    #[cfg(not(feature = "parallel"))]
+    let points: Vec<G1Projective> = terms.iter().map(sum).collect();
+    G1Projective::normalize_batch(&points)
 }
 
 /// A little-endian writer.
