@@ -77,7 +77,7 @@ fn section_start(bytes: &[u8], id: u32) -> usize {
 
 #[test]
 fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
-    let ptau = ptau(12);
+    let ptau = ptau(Path::new(env!("CARGO_TARGET_TMPDIR")), 12);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let ptau = ptau.display().to_string();

@@ -103,12 +103,11 @@ pub fn plain(bytes: &[u8]) -> String {
 }
 
 /// A phase-2-prepared powers of tau of `power` (BN254), from snarkjs: a
-/// new ceremony, one contribution and `prepare phase2`. Made once per
-/// target directory and shared, since power 12 takes minutes; test
-/// processes running at once wait on a file lock, and the file appears
-/// only once complete.
-pub fn ptau(power: u32) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ptau");
+/// new ceremony, one contribution and `prepare phase2`. Made once in
+/// `cache` and shared, since power 12 takes minutes; processes running at
+/// once wait on a file lock, and the file appears only once complete.
+pub fn ptau(cache: &Path, power: u32) -> PathBuf {
+    let dir = cache.join("ptau");
     std::fs::create_dir_all(&dir).expect("ptau folder");
     let path = dir.join(format!("pot{power}_final.ptau"));
     let lock = File::create(dir.join(format!("pot{power}.lock"))).expect("lock file");
