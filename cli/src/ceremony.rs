@@ -8,12 +8,11 @@ use anyhow::{Context, Result};
 use ark_relations::r1cs::ConstraintMatrices;
 use clap::{Args, Subcommand};
 use zkgov_circuits::circuit::StatementCircuit;
-use zkgov_circuits::tree::TreeShape;
 use zkgov_circuits::Fr;
 use zkgov_keys::ptau::Ptau;
 use zkgov_keys::zkey::{beacon_rng, contribution_rng, format_hash, Kind, Zkey, MAX_BEACON_EXP};
 
-use crate::{load_policy, Malformed};
+use crate::{CircuitArgs, Malformed};
 
 #[derive(Subcommand)]
 pub(crate) enum CeremonyCommand {
@@ -36,7 +35,7 @@ pub(crate) struct NewArgs {
     #[arg(long, value_name = "FILE")]
     ptau: PathBuf,
     #[command(flatten)]
-    circuit: Circuit,
+    circuit: CircuitArgs,
     /// The `.zkey` to write; it must not exist.
     #[arg(long)]
     out: PathBuf,
@@ -51,36 +50,16 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     zkey: PathBuf,
     #[command(flatten)]
-    circuit: Circuit,
+    circuit: CircuitArgs,
 }
 
-/// The policy circuit a ceremony is for.
-#[derive(Args)]
-pub(crate) struct Circuit {
-    /// The schema file (TOML).
-    #[arg(long)]
-    schema: PathBuf,
-    /// The policy file (TOML).
-    #[arg(long)]
-    policy: PathBuf,
-    /// Children per tree node: 2, 4, 8 or 16.
-    #[arg(long, default_value_t = TreeShape::DEFAULT_ARITY)]
-    arity: usize,
-    /// Levels of the registry tree.
-    #[arg(long)]
-    depth: u32,
-}
-
-impl Circuit {
-    /// The policy's name and its circuit's matrices.
-    fn matrices(&self) -> Result<(String, ConstraintMatrices<Fr>)> {
-        let (schema, policy) = load_policy(&self.schema, &self.policy)?;
-        let shape = TreeShape::new(self.arity, self.depth).map_err(|e| Malformed(e.to_string()))?;
-        let matrices = StatementCircuit::shape_only(&schema, &policy, shape)
-            .matrices()
-            .context("cannot synthesize the policy circuit")?;
-        Ok((policy.name, matrices))
-    }
+/// The policy's name and its circuit's matrices.
+fn matrices(circuit: &CircuitArgs) -> Result<(String, ConstraintMatrices<Fr>)> {
+    let (schema, policy, shape) = circuit.load()?;
+    let matrices = StatementCircuit::shape_only(&schema, &policy, shape)
+        .matrices()
+        .context("cannot synthesize the policy circuit")?;
+    Ok((policy.name, matrices))
 }
 
 #[derive(Args)]
@@ -165,7 +144,7 @@ fn contribute(keys: &Keys, add: impl FnOnce(&Zkey, Option<&str>) -> Zkey) -> Res
 fn new(args: &NewArgs) -> Result<()> {
     refuse_existing(&args.out)?;
     let started = Instant::now();
-    let (policy, matrices) = args.circuit.matrices()?;
+    let (policy, matrices) = matrices(&args.circuit)?;
     let bytes = read_ptau(&args.ptau)?;
     let malformed = |e: &dyn std::fmt::Display| Malformed(format!("{}: {e}", args.ptau.display()));
     let ptau = Ptau::parse(&bytes).map_err(|e| malformed(&e))?;
@@ -184,7 +163,7 @@ fn new(args: &NewArgs) -> Result<()> {
 
 fn verify(args: &VerifyArgs) -> Result<()> {
     let started = Instant::now();
-    let (_, matrices) = args.circuit.matrices()?;
+    let (_, matrices) = matrices(&args.circuit)?;
     let bytes = std::fs::read(&args.zkey)
         .with_context(|| format!("cannot read {}", args.zkey.display()))?;
     let zkey =

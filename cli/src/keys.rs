@@ -9,7 +9,7 @@ use zkgov_circuits::tree::TreeShape;
 use zkgov_keys::store::{GeneratedKeys, KeyDir, KeyError, Metadata, Source};
 use zkgov_keys::zkey::format_hash;
 
-use crate::{load_policy, Malformed};
+use crate::{CircuitArgs, Malformed};
 
 #[derive(Subcommand)]
 pub(crate) enum KeysCommand {
@@ -47,18 +47,8 @@ pub(crate) struct RegisterArgs {
 
 #[derive(Args)]
 pub(crate) struct SetupArgs {
-    /// The schema file (TOML).
-    #[arg(long)]
-    schema: PathBuf,
-    /// The policy file (TOML).
-    #[arg(long)]
-    policy: PathBuf,
-    /// Children per tree node: 2, 4, 8 or 16.
-    #[arg(long, default_value_t = TreeShape::DEFAULT_ARITY)]
-    arity: usize,
-    /// Levels of the registry tree.
-    #[arg(long)]
-    depth: u32,
+    #[command(flatten)]
+    circuit: CircuitArgs,
     /// The key directory to create; it must not exist.
     #[arg(long)]
     out: PathBuf,
@@ -208,8 +198,7 @@ fn make_keys(
     doing: &str,
     make: impl FnOnce(&Source) -> Result<GeneratedKeys>,
 ) -> Result<()> {
-    let (schema, policy) = load_policy(&args.schema, &args.policy)?;
-    let shape = TreeShape::new(args.arity, args.depth).map_err(|e| Malformed(e.to_string()))?;
+    let (schema, policy, shape) = args.circuit.load()?;
     let read = |path: &Path| {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
     };
@@ -227,7 +216,7 @@ fn make_keys(
         shape.depth()
     );
     let started = Instant::now();
-    let (schema_text, policy_text) = (read(&args.schema)?, read(&args.policy)?);
+    let (schema_text, policy_text) = (read(&args.circuit.schema)?, read(&args.circuit.policy)?);
     let keys = make(&Source {
         schema: &schema,
         policy: &policy,

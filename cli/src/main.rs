@@ -147,20 +147,37 @@ enum PolicyCommand {
     Inspect(InspectArgs),
 }
 
+/// A policy circuit: the schema and policy files and the registry tree's
+/// shape.
 #[derive(Args)]
-struct InspectArgs {
+pub(crate) struct CircuitArgs {
     /// The schema file (TOML).
     #[arg(long)]
-    schema: PathBuf,
+    pub(crate) schema: PathBuf,
     /// The policy file (TOML).
     #[arg(long)]
-    policy: PathBuf,
+    pub(crate) policy: PathBuf,
     /// Children per tree node: 2, 4, 8 or 16.
     #[arg(long, default_value_t = TreeShape::DEFAULT_ARITY)]
     arity: usize,
     /// Levels of the registry tree.
     #[arg(long)]
     depth: u32,
+}
+
+impl CircuitArgs {
+    /// The schema and policy, validated, and the tree shape.
+    pub(crate) fn load(&self) -> Result<(Schema, Policy, TreeShape)> {
+        let (schema, policy) = load_policy(&self.schema, &self.policy)?;
+        let shape = TreeShape::new(self.arity, self.depth).map_err(|e| Malformed(e.to_string()))?;
+        Ok((schema, policy, shape))
+    }
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    #[command(flatten)]
+    circuit: CircuitArgs,
     /// Print the figures as one JSON document.
     #[arg(long)]
     json: bool,
@@ -425,8 +442,7 @@ pub(crate) fn load_policy(schema: &Path, policy: &Path) -> Result<(Schema, Polic
 }
 
 fn inspect(args: &InspectArgs) -> Result<()> {
-    let (schema, policy) = load_policy(&args.schema, &args.policy)?;
-    let shape = TreeShape::new(args.arity, args.depth).map_err(|e| Malformed(e.to_string()))?;
+    let (schema, policy, shape) = args.circuit.load()?;
     let size = StatementCircuit::size(&schema, &policy, shape)
         .context("cannot synthesize the policy circuit")?;
     let types = [

@@ -355,16 +355,18 @@ impl Source<'_> {
         let ceremony = Ceremony::of(&zkey, zkey_bytes, ptau);
         let beacon = ceremony.contributions.iter().any(|c| c.beacon);
         let what = format!(
-            "multi-party ({count} contribution{}{})",
+            "{count} contribution{}{}",
             if count == 1 { "" } else { "s" },
             if beacon { ", beacon" } else { "" },
         );
+        // Only a key checked against its powers of tau is called
+        // multi-party, so that no reader of `setup` takes the other for one.
         let setup = if ptau.is_some() {
-            what
+            format!("multi-party ({what})")
         } else {
             format!(
-                "{what}, imported from a snarkjs .zkey; contributions checked, initial key not \
-                 checked against a powers of tau"
+                "unverified ceremony ({what}): contributions checked, initial key not checked \
+                 against a powers of tau; import with --ptau"
             )
         };
         Ok(self.keys(zkey.proving_key(), &matrices, setup, Some(ceremony)))
