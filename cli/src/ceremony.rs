@@ -192,7 +192,7 @@ fn verify(args: &VerifyArgs) -> Result<()> {
 }
 
 /// A hash under its label, as snarkjs prints it.
-fn print_hash(label: &str, hash: &[u8; 64]) {
+pub(crate) fn print_hash(label: &str, hash: &[u8; 64]) {
     println!("{label}");
     for line in format_hash(hash).lines() {
         println!("\t\t{line}");

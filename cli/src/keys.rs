@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::ceremony::print_hash;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use zkgov_circuits::tree::TreeShape;
 use zkgov_keys::store::{GeneratedKeys, KeyDir, KeyError, Metadata, Source};
-use zkgov_keys::zkey::format_hash;
 
 use crate::{CircuitArgs, Malformed};
 
@@ -245,18 +245,18 @@ fn print_ceremony(m: &Metadata) {
         println!("ptau            blake2b {ptau}");
     }
     for (i, c) in ceremony.contributions.iter().enumerate().rev() {
-        println!(
+        let label = format!(
             "contribution #{} {}{}:",
             i + 1,
             c.name.as_deref().unwrap_or(""),
             if c.beacon { " (beacon)" } else { "" }
         );
-        let bytes = hex::decode(&c.hash)
+        match hex::decode(&c.hash)
             .ok()
-            .and_then(|b| <[u8; 64]>::try_from(b).ok());
-        let printed = bytes.map_or_else(|| c.hash.clone(), |b| format_hash(&b));
-        for line in printed.lines() {
-            println!("\t\t{line}");
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        {
+            Some(hash) => print_hash(&label, &hash),
+            None => println!("{label}\n\t\t{}", c.hash),
         }
     }
 }

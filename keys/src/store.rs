@@ -342,15 +342,19 @@ impl Source<'_> {
         let zkey = Zkey::parse(zkey_bytes)?;
         let matrices =
             StatementCircuit::shape_only(self.schema, self.policy, self.shape).matrices()?;
-        zkey.check_circuit(&matrices)?;
-        zkey.check_contributions()?;
+        match ptau {
+            Some(ptau) => {
+                let ptau = Ptau::parse(ptau).map_err(ZkeyError::from)?;
+                zkey.check_ceremony(&matrices, &ptau)?;
+            }
+            None => {
+                zkey.check_circuit(&matrices)?;
+                zkey.check_contributions()?;
+            }
+        }
         let count = zkey.contributions.len();
         if count == 0 {
             return Err(ZkeyError::Uncontributed.into());
-        }
-        if let Some(ptau) = ptau {
-            let parsed = Ptau::parse(ptau).map_err(ZkeyError::from)?;
-            zkey.check_against(&Zkey::initial(&matrices, &parsed)?)?;
         }
         let ceremony = Ceremony::of(&zkey, zkey_bytes, ptau);
         let beacon = ceremony.contributions.iter().any(|c| c.beacon);

@@ -437,31 +437,14 @@ impl Zkey {
                 self.n_vars, self.n_public
             ));
         }
-        let rows = matrices.num_constraints + matrices.num_instance_variables;
-        let domain = rows.next_power_of_two();
+        let domain = domain_size(matrices);
         if self.domain_size as usize != domain {
             return other(format!(
                 "its domain has {} points, the circuit's {domain}",
                 self.domain_size
             ));
         }
-        let mut expected = Vec::with_capacity(self.coefficients.len());
-        for (row, (a, b)) in matrices.a.iter().zip(&matrices.b).enumerate() {
-            for (matrix, terms) in [(0, a), (1, b)] {
-                expected.extend(terms.iter().map(|&(value, wire)| Coefficient {
-                    matrix,
-                    constraint: row as u32,
-                    signal: wire as u32,
-                    value,
-                }));
-            }
-        }
-        expected.extend((0..=publics).map(|wire| Coefficient {
-            matrix: 0,
-            constraint: (matrices.num_constraints + wire) as u32,
-            signal: wire as u32,
-            value: Fr::from(1u64),
-        }));
+        let expected = coefficients(matrices);
         if self.coefficients.len() != expected.len() {
             return other(format!(
                 "it has {} coefficients, the circuit {}",
@@ -674,7 +657,7 @@ impl Zkey {
         let n_public = matrices.num_instance_variables - 1;
         let n_vars = matrices.num_instance_variables + matrices.num_witness_variables;
         let rows = matrices.num_constraints;
-        let domain = (rows + n_public + 1).next_power_of_two();
+        let domain = domain_size(matrices);
         let power = domain.trailing_zeros();
         ptau.covers(power)?;
         // snarkjs hashes one more H point for domains above 2^14, which
@@ -696,19 +679,8 @@ impl Zkey {
         let mut a = vec![Vec::new(); n_vars];
         let mut b = vec![Vec::new(); n_vars];
         let mut k = vec![Vec::new(); n_vars];
-        let mut coefficients = Vec::new();
         let rows_abc = matrices.a.iter().zip(&matrices.b).zip(&matrices.c);
         for (row, ((ra, rb), rc)) in rows_abc.enumerate() {
-            for (matrix, terms) in [(0, ra), (1, rb)] {
-                for &(value, wire) in terms {
-                    coefficients.push(Coefficient {
-                        matrix,
-                        constraint: row as u32,
-                        signal: wire as u32,
-                        value,
-                    });
-                }
-            }
             for &(value, wire) in ra {
                 a[wire].push((tau[row], value));
                 k[wire].push((beta_tau[row], value));
@@ -724,12 +696,6 @@ impl Zkey {
         for wire in 0..=n_public {
             a[wire].push((tau[rows + wire], one));
             k[wire].push((beta_tau[rows + wire], one));
-            coefficients.push(Coefficient {
-                matrix: 0,
-                constraint: (rows + wire) as u32,
-                signal: wire as u32,
-                value: one,
-            });
         }
         let b_in = |points: &[G1Affine]| -> Vec<Vec<(G1Affine, Fr)>> {
             b.iter()
@@ -801,7 +767,7 @@ impl Zkey {
             delta_g1,
             delta_g2,
             ic,
-            coefficients,
+            coefficients: coefficients(matrices),
             a: a_points,
             b_g1,
             b_g2,
@@ -944,6 +910,39 @@ impl Zkey {
         }
         transcript
     }
+}
+
+/// The QAP domain's size for the circuit of `matrices`: the smallest power
+/// of two above its constraints and public inputs, as snarkjs and arkworks
+/// both take it (room for one input row per public wire and the constant).
+fn domain_size(matrices: &ConstraintMatrices<Fr>) -> usize {
+    (matrices.num_constraints + matrices.num_instance_variables).next_power_of_two()
+}
+
+/// Section 4 of the circuit's keys, as `snarkjs groth16 setup` writes it:
+/// for each constraint its A terms, then its B terms, then an input row of
+/// coefficient 1 for each public wire (the constant one included).
+fn coefficients(matrices: &ConstraintMatrices<Fr>) -> Vec<Coefficient> {
+    let mut out = Vec::new();
+    for (row, (a, b)) in matrices.a.iter().zip(&matrices.b).enumerate() {
+        for (matrix, terms) in [(0, a), (1, b)] {
+            out.extend(terms.iter().map(|&(value, wire)| Coefficient {
+                matrix,
+                constraint: row as u32,
+                signal: wire as u32,
+                value,
+            }));
+        }
+    }
+    out.extend(
+        (0..matrices.num_instance_variables).map(|wire| Coefficient {
+            matrix: 0,
+            constraint: (matrices.num_constraints + wire) as u32,
+            signal: wire as u32,
+            value: Fr::from(1u64),
+        }),
+    );
+    out
 }
 
 /// Each wire's sum of its terms, a point times a coefficient.
