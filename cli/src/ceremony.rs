@@ -2,15 +2,21 @@
 //! snarkjs verifies and contributes after, as zkgov does after snarkjs.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ark_relations::r1cs::ConstraintMatrices;
 use clap::{Args, Subcommand};
 use zkgov_circuits::circuit::StatementCircuit;
+use zkgov_circuits::policy::Policy;
+use zkgov_circuits::schema::Schema;
+use zkgov_circuits::tree::TreeShape;
 use zkgov_circuits::Fr;
 use zkgov_keys::ptau::Ptau;
+use zkgov_keys::store::Ceremony;
 use zkgov_keys::zkey::{beacon_rng, contribution_rng, format_hash, Kind, Zkey, MAX_BEACON_EXP};
+use zkgov_log::rules::LoggedKey;
 
 use crate::{CircuitArgs, Malformed};
 
@@ -27,6 +33,12 @@ pub(crate) enum CeremonyCommand {
     /// Verify a ceremony's key against the policy's circuit and the powers of tau, as `snarkjs
     /// zkey verify` does, and print every contribution: exit 0 valid, 1 invalid, 2 malformed.
     Verify(VerifyArgs),
+    /// Check that a key the log holds is a ceremony's final key: verify the `.zkey` as `verify`
+    /// does, for the circuit the key's log entry names (fetched with an inclusion proof against a
+    /// checkpoint verified with the log's key), and compare it with the entry: the verifying key,
+    /// the `.zkey`'s and the ptau's hashes and every contribution. Exit 0 if it is, 1 if not, 2
+    /// on bad input.
+    Audit(AuditArgs),
 }
 
 #[derive(Args)]
@@ -41,25 +53,59 @@ pub(crate) struct NewArgs {
     out: PathBuf,
 }
 
+/// A ceremony's published files.
 #[derive(Args)]
-pub(crate) struct VerifyArgs {
+pub(crate) struct CeremonyFiles {
     /// The powers of tau the ceremony began from.
     #[arg(long, value_name = "FILE")]
     ptau: PathBuf,
     /// The `.zkey` to verify: the ceremony's final key, or any key along it.
     #[arg(long, value_name = "FILE")]
     zkey: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    files: CeremonyFiles,
     #[command(flatten)]
     circuit: CircuitArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct AuditArgs {
+    #[command(flatten)]
+    files: CeremonyFiles,
+    /// The key id of the key entry to check.
+    #[arg(long = "key", value_name = "KEYID")]
+    key: String,
+    /// The verifier service, such as http://127.0.0.1:8080 (default: the ZKGOV_SERVER variable).
+    #[arg(long, value_name = "URL", env = "ZKGOV_SERVER")]
+    server: String,
+    /// The log's public key, as for `zkgov log verify` (default: the one trusted in --state).
+    #[arg(long, value_name = "KEY")]
+    log_key: Option<String>,
+    /// The directory of trusted state, as for `zkgov log verify`.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
 }
 
 /// The policy's name and its circuit's matrices.
 fn matrices(circuit: &CircuitArgs) -> Result<(String, ConstraintMatrices<Fr>)> {
     let (schema, policy, shape) = circuit.load()?;
-    let matrices = StatementCircuit::shape_only(&schema, &policy, shape)
-        .matrices()
-        .context("cannot synthesize the policy circuit")?;
+    let matrices = synthesize(&schema, &policy, shape)?;
     Ok((policy.name, matrices))
+}
+
+/// The matrices of `policy`'s circuit over trees of `shape`.
+fn synthesize(
+    schema: &Schema,
+    policy: &Policy,
+    shape: TreeShape,
+) -> Result<ConstraintMatrices<Fr>> {
+    StatementCircuit::shape_only(schema, policy, shape)
+        .matrices()
+        .context("cannot synthesize the policy circuit")
 }
 
 #[derive(Args)]
@@ -93,10 +139,14 @@ pub(crate) struct BeaconArgs {
     iterations_exp: u8,
 }
 
-pub(crate) fn run(command: &CeremonyCommand) -> Result<()> {
+pub(crate) fn run(command: &CeremonyCommand) -> Result<ExitCode> {
     match command {
         CeremonyCommand::New(args) => new(args),
-        CeremonyCommand::Verify(args) => verify(args),
+        CeremonyCommand::Verify(args) => {
+            let (_, matrices) = matrices(&args.circuit)?;
+            verify(&args.files, &matrices, None)
+        }
+        CeremonyCommand::Audit(args) => audit(args),
         CeremonyCommand::Contribute(args) => contribute(&args.keys, |zkey, name| {
             zkey.contribute(&mut contribution_rng(""), Kind::Contribution, name)
         }),
@@ -124,7 +174,7 @@ pub(crate) fn run(command: &CeremonyCommand) -> Result<()> {
 
 /// Reads `keys.input`, checks its contributions, adds one with `add`, and
 /// writes `keys.output` atomically.
-fn contribute(keys: &Keys, add: impl FnOnce(&Zkey, Option<&str>) -> Zkey) -> Result<()> {
+fn contribute(keys: &Keys, add: impl FnOnce(&Zkey, Option<&str>) -> Zkey) -> Result<ExitCode> {
     refuse_existing(&keys.output)?;
     let zkey = read(&keys.input)?;
     let started = Instant::now();
@@ -138,10 +188,10 @@ fn contribute(keys: &Keys, add: impl FnOnce(&Zkey, Option<&str>) -> Zkey) -> Res
         started.elapsed()
     );
     print_hash("Contribution Hash:", &added.hash());
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
-fn new(args: &NewArgs) -> Result<()> {
+fn new(args: &NewArgs) -> Result<ExitCode> {
     refuse_existing(&args.out)?;
     let started = Instant::now();
     let (policy, matrices) = matrices(&args.circuit)?;
@@ -158,12 +208,31 @@ fn new(args: &NewArgs) -> Result<()> {
         started.elapsed()
     );
     print_hash("Circuit Hash:", &zkey.circuit_hash);
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
-fn verify(args: &VerifyArgs) -> Result<()> {
+fn audit(args: &AuditArgs) -> Result<ExitCode> {
+    let key = match crate::client::verified_key(
+        &args.server,
+        &args.key,
+        args.log_key.as_deref(),
+        args.state.as_deref(),
+    )? {
+        Ok(key) => key,
+        Err(code) => return Ok(code),
+    };
+    let matrices = logged_matrices(&key)?;
+    verify(&args.files, &matrices, Some(&key))
+}
+
+/// Verifies the ceremony of `args` for the circuit of `matrices`, and that
+/// its key is `logged`, if given.
+fn verify(
+    args: &CeremonyFiles,
+    matrices: &ConstraintMatrices<Fr>,
+    logged: Option<&LoggedKey>,
+) -> Result<ExitCode> {
     let started = Instant::now();
-    let (_, matrices) = matrices(&args.circuit)?;
     let bytes = std::fs::read(&args.zkey)
         .with_context(|| format!("cannot read {}", args.zkey.display()))?;
     let zkey =
@@ -184,10 +253,79 @@ fn verify(args: &VerifyArgs) -> Result<()> {
             println!("Beacon iterations Exp: {iterations_exp}");
         }
     }
-    zkey.check_ceremony(&matrices, &ptau)
+    zkey.check_ceremony(matrices, &ptau)
         .map_err(|e| anyhow::anyhow!("{} does not verify: {e}", args.zkey.display()))?;
+    if let Some(key) = logged {
+        let found = Ceremony::of(&zkey, &bytes, Some(&ptau_bytes));
+        check_logged(key, &zkey, &found)
+            .map_err(|problem| anyhow::anyhow!("{}: {problem}", args.zkey.display()))?;
+        println!(
+            "key {} (log entry {}) is this ceremony's final key: its verifying key, the .zkey, \
+             the powers of tau and all {} contributions are those the log records",
+            key.key_id,
+            key.index,
+            found.contributions.len()
+        );
+    }
     eprintln!("verified in {:.2?}", started.elapsed());
     println!("ZKey Ok!");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The matrices of a logged key's circuit: its policy over the tree its
+/// provenance names. A key whose entry names no ceremony cannot be checked
+/// against one.
+fn logged_matrices(key: &LoggedKey) -> Result<ConstraintMatrices<Fr>> {
+    let no_ceremony = || {
+        anyhow::anyhow!(
+            "key {} (log entry {}) records no ceremony: it is single-party, or was registered \
+             without its provenance",
+            key.key_id,
+            key.index
+        )
+    };
+    let provenance = key.provenance.as_ref().ok_or_else(no_ceremony)?;
+    provenance.ceremony.as_ref().ok_or_else(no_ceremony)?;
+    // The rules checked the schema, the policy and the tree when the entry
+    // was read.
+    let schema = Schema::from_toml("schema", &key.schema_toml)?;
+    let policy = Policy::from_toml("policy", &key.policy_toml, &schema)?;
+    let shape = TreeShape::new(provenance.tree.arity, provenance.tree.depth)?;
+    synthesize(&schema, &policy, shape)
+}
+
+/// Whether the logged key is the final key `zkey` of the ceremony `found`:
+/// the verifying key, and the ceremony as the entry states it.
+fn check_logged(key: &LoggedKey, zkey: &Zkey, found: &Ceremony) -> Result<(), String> {
+    let stated = key
+        .provenance
+        .as_ref()
+        .and_then(|p| p.ceremony.as_ref())
+        .expect("checked by logged_matrices");
+    let vk = zkgov_keys::snarkjs::verifying_key_to_json(&zkey.proving_key().vk);
+    if vk != key.verifying_key {
+        return Err(format!(
+            "its verifying key is not key {}'s (log entry {})",
+            key.key_id, key.index
+        ));
+    }
+    if found.zkey_blake2b != stated.zkey_blake2b {
+        return Err(format!(
+            "its BLAKE2b-512 is {}, and the log records {}",
+            found.zkey_blake2b, stated.zkey_blake2b
+        ));
+    }
+    match &stated.ptau_blake2b {
+        Some(ptau) if Some(ptau) != found.ptau_blake2b.as_ref() => {
+            return Err(format!(
+                "the powers of tau given is not the one the log records ({ptau})"
+            ))
+        }
+        _ => {}
+    }
+    if found.circuit_hash != stated.circuit_hash || found.contributions != stated.contributions {
+        return Err("the log records other contributions or another circuit hash".into());
+    }
     Ok(())
 }
 

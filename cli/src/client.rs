@@ -23,10 +23,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_log::checkpoint::LogVerifier;
-use zkgov_log::entry::format_time;
+use zkgov_log::entry::{format_time, Entry};
 use zkgov_log::policy::{Freshness, Policy};
 use zkgov_log::receipt::Receipt;
-use zkgov_log::rules::LogState;
+use zkgov_log::rules::{LogState, LoggedKey};
 use zkgov_log::trust::{self, state_file, Trusted, TrustedLog};
 use zkgov_prover::registry::Registry;
 use zkgov_verifier::client::{
@@ -1232,6 +1232,56 @@ fn trust_context(
         key,
         verifier,
     }))
+}
+
+/// The log's entry of key `key_id` and its index, fetched with an
+/// inclusion proof against the log's checkpoint, which is verified with
+/// the log's key (`log_key`, or the one trusted in `state`) and checked to
+/// extend the checkpoint trusted there. The entry is checked on its own by
+/// the rules ([`LoggedKey::from_logged_entry`]), its provenance included.
+pub(crate) fn verified_key(
+    server: &str,
+    key_id: &str,
+    log_key: Option<&str>,
+    state: Option<&Path>,
+) -> Result<Result<LoggedKey, ExitCode>> {
+    let client = Client::new(&base_url(server)?, None);
+    let context = match trust_context(state, log_key, &client)? {
+        Ok(context) => context,
+        Err(code) => return Ok(Err(code)),
+    };
+    let fetch = || -> Result<(u64, Entry), AuditError> {
+        let (_, checkpoint, _) = current_checkpoint(
+            &client,
+            &context.verifier,
+            &context.origin,
+            context.trusted.as_ref().map(|t| &t.checkpoint),
+        )?;
+        let summary = client.key(key_id)?;
+        let index = summary["log_index"]
+            .as_u64()
+            .ok_or_else(|| AuditError::EntriesMismatch {
+                detail: format!("GET /v1/keys/{key_id}: no log_index"),
+            })?;
+        Ok((index, client.included_entry(index, &checkpoint)?))
+    };
+    let (index, entry) = match fetch() {
+        Ok(found) => found,
+        Err(e) if is_unavailable(&e) => {
+            return Err(unavailable(e).context("cannot fetch the key's log entry"))
+        }
+        Err(e) => {
+            eprintln!("LOG VERIFICATION FAILED: {e}");
+            return Ok(Err(ExitCode::FAILURE));
+        }
+    };
+    let key = LoggedKey::from_logged_entry(index, &entry)
+        .map_err(|refusal| anyhow!("log entry {index}: {refusal}"))?;
+    if key.key_id != key_id {
+        eprintln!("LOG VERIFICATION FAILED: log entry {index} is not key {key_id}");
+        return Ok(Err(ExitCode::FAILURE));
+    }
+    Ok(Ok(key))
 }
 
 pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {

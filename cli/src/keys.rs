@@ -120,12 +120,7 @@ fn register(args: &RegisterArgs) -> Result<()> {
     let keys = open(&args.dir)?;
     let client = args.server.client()?;
     let key_id = &keys.metadata.key_id;
-    let registered = client.register_key(
-        &args.registry,
-        &zkgov_keys::snarkjs::verifying_key_to_json(&keys.verifying_key),
-        &keys.schema_text,
-        &keys.policy_text,
-    );
+    let registered = client.register_key(&args.registry, &keys);
     // A key the log already holds comes back with its first receipt, or is
     // refused as reused: either way, for the registry it was first
     // registered for, which the operator must be told.

@@ -249,7 +249,7 @@ fn main() -> ExitCode {
         Command::Hash(HashCommand::Poseidon { inputs }) => hash_poseidon(&inputs),
         Command::Policy(PolicyCommand::Inspect(args)) => inspect(&args),
         Command::Keys(command) => keys::run(&command),
-        Command::Ceremony(command) => ceremony::run(&command),
+        Command::Ceremony(command) => return exit_code(ceremony::run(&command)),
         Command::Verify(args) => match verify(&args) {
             Ok(valid) => {
                 if args.json {

@@ -62,6 +62,126 @@ fn ceremony_verify(dir: &Path, ptau: &str, zkey: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// The imported key's proof (`proof.json`, `public.json`) on a local EVM:
+/// the key's exported Solidity verifier, compiled with the pinned solc,
+/// accepts it and refuses it for another `today`.
+fn on_the_evm(dir: &Path) {
+    ok(zkgov_in(dir)
+        .args(["keys", "export", "imported", "--format", "solidity"])
+        .args(["--out", "Verifier.sol"])
+        .output()
+        .unwrap());
+    let evm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../keys/tests/data/evm");
+    let compiled = support::node::run_node_script(
+        &evm.join("compile.js"),
+        &["Verifier.sol", "Groth16Verifier", "compiled.json"],
+        dir,
+    );
+    assert!(compiled.status.success(), "{}", stderr(&compiled));
+    let compiled: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("compiled.json")).unwrap()).unwrap();
+    let calldata = snarkjs(
+        &[
+            "zkey",
+            "export",
+            "soliditycalldata",
+            "public.json",
+            "proof.json",
+        ],
+        dir,
+    );
+    let public: Vec<String> =
+        serde_json::from_slice(&std::fs::read(dir.join("public.json")).unwrap()).unwrap();
+    let today = public.last().unwrap();
+    let next_day = (today.parse::<u64>().unwrap() + 1).to_string();
+    let other = calldata.replace(
+        &format!("\"0x{:064x}\"]", today.parse::<u64>().unwrap()),
+        &format!("\"0x{:064x}\"]", next_day.parse::<u64>().unwrap()),
+    );
+    assert_ne!(other, calldata, "the last public input is `today`");
+    let signature = "verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[6])";
+    let cases = serde_json::json!({
+        "bytecode": compiled["bytecode"],
+        "selector": compiled["methodIdentifiers"][signature],
+        "gasLimit": 10_000_000,
+        "cases": [
+            { "name": "valid", "calldata": calldata.trim() },
+            { "name": "another day", "calldata": other.trim() },
+        ],
+    });
+    std::fs::write(dir.join("cases.json"), cases.to_string()).unwrap();
+    let run = support::node::run_node_script(&evm.join("run_verifier.js"), &["cases.json"], dir);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let results: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let word = |b: u8| format!("0x{b:064x}");
+    assert_eq!(results[0]["reverted"], serde_json::Value::Null, "{results}");
+    assert_eq!(results[0]["returned"], word(1), "{results}");
+    assert_eq!(results[1]["returned"], word(0), "{results}");
+}
+
+/// What an auditor checks with the ceremony's published files: the key the
+/// log holds is the ceremony's final key. A single-party key is refused by
+/// the service in production mode, naming it.
+fn audit_the_logged_key(dir: &Path, server: &Server, ptau: &str, metadata: &serde_json::Value) {
+    let key_id = metadata["key_id"].as_str().unwrap();
+    let audit = |zkey: &str| {
+        zkgov_in(dir)
+            .args(["ceremony", "audit", "--ptau", ptau, "--zkey", zkey])
+            .args(["--key", key_id, "--server", &server.url])
+            .args(["--log-key", &server.log_key, "--state", "auditor"])
+            .output()
+            .unwrap()
+    };
+    let audited = ok(audit("final.zkey"));
+    assert!(
+        stdout(&audited).contains(&format!(
+            "key {key_id} (log entry 1) is this ceremony's final key: its verifying key, the \
+             .zkey, the powers of tau and all 4 contributions are those the log records"
+        )),
+        "{}",
+        stdout(&audited)
+    );
+    // A key along the ceremony verifies, but is not the key the log holds.
+    let earlier = audit("0003.zkey");
+    assert_eq!(earlier.status.code(), Some(1), "{}", stderr(&earlier));
+    assert!(
+        stderr(&earlier).contains("0003.zkey: its verifying key is not key"),
+        "{}",
+        stderr(&earlier)
+    );
+    // The entry records the provenance as the metadata does.
+    let logged = zkgov_verifier::client::Client::new(&server.url, None)
+        .entries(1, 2)
+        .unwrap();
+    let entry: serde_json::Value = serde_json::from_str(&logged[0]).unwrap();
+    assert_eq!(
+        entry["provenance"]["ceremony"], metadata["ceremony"],
+        "{entry}"
+    );
+    assert_eq!(
+        entry["provenance"]["circuit_digest"],
+        metadata["circuit_digest"]
+    );
+
+    let refused = zkgov_in(dir)
+        .args(["keys", "register", "single", "--registry", "real-estate"])
+        .args(["--server", &server.url, "--token", ADMIN])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let single: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("single/metadata.json")).unwrap()).unwrap();
+    let said = stderr(&refused);
+    assert!(
+        said.contains("single_party_key")
+            && said.contains(&format!(
+                "key {} (policy `medical-premises`) is single-party",
+                single["key_id"].as_str().unwrap()
+            )),
+        "{said}"
+    );
+}
+
 /// The byte offset of section `id`'s content in a bin file.
 fn section_start(bytes: &[u8], id: u32) -> usize {
     let mut at = 12;
@@ -300,9 +420,15 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
     );
     assert!(accepted.contains("OK!"), "{accepted}");
 
-    // And in the service, which holds the imported key.
+    // And by the exported Solidity verifier on a local EVM, with the
+    // calldata snarkjs prints; the same proof for another input is refused.
+    on_the_evm(dir);
+
+    // And in the service, which holds the imported key, in production
+    // mode: it logs the key with its provenance, and accepts its proofs.
     ConfigFile::new("data")
         .setting("origin", ORIGIN)
+        .raw("require_multi_party = true")
         .admin(ADMIN)
         .department(Department::new("land-registry", LAND).registries(&["real-estate"]))
         .key("imported", "real-estate")
@@ -329,6 +455,7 @@ fn a_snarkjs_ceremony_key_imports_and_proves_for_every_verifier() {
         "{}",
         stderr(&submitted)
     );
+    audit_the_logged_key(dir, &server, &ptau, &metadata);
     server.stop();
 
     // Refusals. A key with no contribution: its δ is 1.

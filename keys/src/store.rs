@@ -49,6 +49,10 @@ pub const FORMAT_VERSION: u32 = 2;
 /// The provenance recorded for keys from [`setup`].
 pub const SINGLE_PARTY: &str = "single-party — insecure for production";
 
+/// The longest contribution name a `.zkey` holds, in bytes (its length is
+/// one byte).
+pub const MAX_CONTRIBUTION_NAME: usize = 255;
+
 /// The proving key file.
 pub const PROVING_KEY: &str = "proving_key.bin";
 /// The arkworks verifying key file.
@@ -173,6 +177,7 @@ pub struct PolicyInfo {
 
 /// The registry tree shape a key is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TreeInfo {
     /// Children per node.
@@ -218,6 +223,7 @@ pub struct Metadata {
 /// Where an imported key came from: the `.zkey` file and the contributions
 /// it records, as `snarkjs zkey verify` prints them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Ceremony {
     /// BLAKE2b-512 of the imported `.zkey` file, hex (as `b2sum` prints it).
@@ -235,6 +241,7 @@ pub struct Ceremony {
 
 /// One contribution of a ceremony.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ContributionInfo {
     /// The name its contributor gave, if any.
@@ -247,7 +254,9 @@ pub struct ContributionInfo {
 }
 
 impl Ceremony {
-    fn of(zkey: &Zkey, bytes: &[u8], ptau: Option<&[u8]>) -> Ceremony {
+    /// The ceremony of `zkey`, whose file is `bytes`, checked against the
+    /// powers of tau `ptau` (its file's bytes) if given.
+    pub fn of(zkey: &Zkey, bytes: &[u8], ptau: Option<&[u8]>) -> Ceremony {
         use blake2::Digest;
         Ceremony {
             zkey_blake2b: hex::encode(blake2::Blake2b512::digest(bytes)),
@@ -262,6 +271,107 @@ impl Ceremony {
                     beacon: matches!(c.kind, Kind::Beacon { .. }),
                 })
                 .collect(),
+        }
+    }
+}
+
+impl Ceremony {
+    /// Whether the ceremony makes the key multi-party: it was checked
+    /// against the powers of tau it names, and has at least one
+    /// contribution. A key imported without its ptau is not, whatever its
+    /// contributions: nothing shows that its initial key came from a ptau
+    /// whose τ no one knows.
+    pub fn is_multi_party(&self) -> bool {
+        self.ptau_blake2b.is_some() && !self.contributions.is_empty()
+    }
+
+    /// Checks the fields of a ceremony that another party states (in a log
+    /// entry): every hash is 128 lowercase hex digits, and every name at
+    /// most [`MAX_CONTRIBUTION_NAME`] bytes with no control character.
+    pub fn check(&self) -> Result<(), String> {
+        let hash = |field: &str, value: &str| {
+            let hex = value.len() == 128
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if hex {
+                Ok(())
+            } else {
+                Err(format!("{field} is not 128 lowercase hex digits"))
+            }
+        };
+        hash("zkey_blake2b", &self.zkey_blake2b)?;
+        if let Some(ptau) = &self.ptau_blake2b {
+            hash("ptau_blake2b", ptau)?;
+        }
+        hash("circuit_hash", &self.circuit_hash)?;
+        for (i, c) in self.contributions.iter().enumerate() {
+            hash(&format!("contribution {}: hash", i + 1), &c.hash)?;
+            if let Some(name) = &c.name {
+                if name.len() > MAX_CONTRIBUTION_NAME || name.chars().any(char::is_control) {
+                    return Err(format!(
+                        "contribution {}: the name is longer than {MAX_CONTRIBUTION_NAME} bytes or holds a control character",
+                        i + 1
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a key's log entry records of where the key came from: the circuit
+/// it is for, and the ceremony it is the final key of, if any. An auditor
+/// holding the ceremony's published files checks the one against the other
+/// with `zkgov ceremony verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// The registry tree shape the circuit is for.
+    pub tree: TreeInfo,
+    /// SHA-256 of the circuit's R1CS matrices, hex, as the key directory's
+    /// metadata records it ([`circuit_digest`]).
+    pub circuit_digest: String,
+    /// The ceremony; absent for a single-party setup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceremony: Option<Ceremony>,
+}
+
+impl Provenance {
+    /// Whether the key is multi-party: see [`Ceremony::is_multi_party`].
+    pub fn is_multi_party(&self) -> bool {
+        self.ceremony.as_ref().is_some_and(Ceremony::is_multi_party)
+    }
+
+    /// Checks a stated provenance against the policy it is for: the tree
+    /// shape is one the circuits support, the circuit digest is that of the
+    /// policy's circuit over it (synthesized again), and the ceremony's
+    /// fields are well formed ([`Ceremony::check`]).
+    pub fn check(&self, schema: &Schema, policy: &Policy) -> Result<(), String> {
+        let shape = TreeShape::new(self.tree.arity, self.tree.depth).map_err(|e| e.to_string())?;
+        let matrices = StatementCircuit::shape_only(schema, policy, shape)
+            .matrices()
+            .map_err(|e| format!("cannot synthesize the policy circuit: {e}"))?;
+        let computed = circuit_digest(&matrices).to_string();
+        if computed != self.circuit_digest {
+            return Err(format!(
+                "circuit_digest is not that of the policy's circuit at arity {}, depth {} ({computed})",
+                shape.arity(),
+                shape.depth()
+            ));
+        }
+        self.ceremony.as_ref().map_or(Ok(()), Ceremony::check)
+    }
+}
+
+impl Metadata {
+    /// The provenance a log entry of this key records.
+    pub fn provenance(&self) -> Provenance {
+        Provenance {
+            tree: self.tree,
+            circuit_digest: self.circuit_digest.clone(),
+            ceremony: self.ceremony.clone(),
         }
     }
 }
@@ -357,6 +467,9 @@ impl Source<'_> {
             return Err(ZkeyError::Uncontributed.into());
         }
         let ceremony = Ceremony::of(&zkey, zkey_bytes, ptau);
+        ceremony
+            .check()
+            .map_err(|problem| crate::zkey::section_error(10, problem))?;
         let beacon = ceremony.contributions.iter().any(|c| c.beacon);
         let what = format!(
             "{count} contribution{}{}",
@@ -365,7 +478,7 @@ impl Source<'_> {
         );
         // Only a key checked against its powers of tau is called
         // multi-party, so that no reader of `setup` takes the other for one.
-        let setup = if ptau.is_some() {
+        let setup = if ceremony.is_multi_party() {
             format!("multi-party ({what})")
         } else {
             format!(

@@ -96,7 +96,7 @@ pub enum ZkeyError {
     },
 }
 
-fn section_error(section: u32, problem: impl Into<String>) -> ZkeyError {
+pub(crate) fn section_error(section: u32, problem: impl Into<String>) -> ZkeyError {
     ZkeyError::Section {
         section,
         problem: problem.into(),

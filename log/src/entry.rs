@@ -29,6 +29,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zkgov_keys::digest::canonical_json;
+pub use zkgov_keys::store::Provenance;
 
 use crate::signature::{Endorsement, EntrySignature};
 
@@ -54,6 +55,11 @@ pub enum Entry {
         /// once set it never changes.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         origin: Option<String>,
+        /// Production mode: keys must come from a multi-party ceremony.
+        /// While it is on, a single-party key is not logged and no result
+        /// under one is accepted.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        require_multi_party: bool,
         /// The departments' signatures that authorise this change (the
         /// acceptance rules, `rules`, say who must sign what).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -81,6 +87,11 @@ pub enum Entry {
         schema_toml: String,
         /// The policy, TOML text.
         policy_toml: String,
+        /// Where the key came from: its circuit and, for the final key of
+        /// a ceremony, the ceremony. Keys logged before provenance was
+        /// recorded have none, and count as single-party.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provenance: Option<Provenance>,
         /// When it was registered, RFC 3339 UTC.
         #[cfg_attr(feature = "utoipa", schema(value_type = crate::openapi::Time))]
         time: String,

@@ -12,11 +12,16 @@
 //! - every entry: a governance entry comes first; times never go back;
 //! - **governance**: department names are unique and non-empty, each
 //!   registry has at most one owner, and the windows fit in `i64` seconds;
+//!   once departments have keys, the parameters (windows, production mode)
+//!   change only with a majority of their endorsements;
 //! - **key**: the schema and policy parse, the key id recomputes from the
 //!   logged verifying key and policy, the key has one `IC` point per public
 //!   input plus one and no identity point in `IC`, α, β, γ or δ, its registry
 //!   has an owner, and the same verifying key is not already logged under
-//!   another key id (another policy, schema or registry);
+//!   another key id (another policy, schema or registry); a provenance, if
+//!   stated, has the circuit digest of the policy's circuit over its tree
+//!   shape; and under production mode (`require_multi_party`) the key is
+//!   multi-party;
 //! - **root**: the department owns the registry, and the root is a canonical
 //!   field element;
 //! - **result**: the key is logged; the department owns the key's registry;
@@ -25,7 +30,8 @@
 //!   them; the statement (key, case, tag) is new; the root was anchored by
 //!   the registry's owner, within the freshness window at the result's
 //!   time, and is either the registry's latest root or was superseded no
-//!   longer than the grace period ago; and the proof verifies under the key;
+//!   longer than the grace period ago; under production mode the key is
+//!   multi-party; and the proof verifies under the key;
 //! - **decision**: the department may decide, the decision is `approved` or
 //!   `refused`, the note is at most 1024 bytes, and every result it cites is
 //!   a result of the same case.
@@ -54,7 +60,7 @@ use zkgov_keys::digest::{key_id, policy_hash};
 use zkgov_keys::snarkjs;
 
 use crate::checkpoint::LogVerifier;
-use crate::entry::{parse_time, Entry, GovernedDepartment, Licence};
+use crate::entry::{parse_time, Entry, GovernedDepartment, Licence, Provenance};
 use crate::handover::{check_handover, HandoverError};
 use crate::signature::{
     DepartmentKey, Endorsement, EntrySignature, MAX_SIGNATURE_AGE_SECONDS,
@@ -313,6 +319,15 @@ pub enum Refusal {
     /// A hand-over of the log's key that does not check out.
     #[error("log key hand-over: {0}")]
     BadHandover(HandoverError),
+    /// Under production mode (`require_multi_party`), a key that does not
+    /// come from a multi-party ceremony.
+    #[error("key {key_id} (policy `{policy}`) is single-party: governance requires keys from a multi-party ceremony (require_multi_party), whose entry names the final .zkey, the powers of tau and the contributions; import the ceremony's key with `zkgov keys import --zkey … --ptau …` and register it")]
+    SingleParty {
+        /// The key id.
+        key_id: String,
+        /// The key's policy.
+        policy: String,
+    },
     /// A decision that the case's procedure does not allow.
     #[error("case `{case_id}`: {problem}")]
     DecisionRule {
@@ -365,6 +380,7 @@ impl Refusal {
             BadSignature { .. } => "bad_signature",
             Unendorsed(_) => "unendorsed",
             BadHandover(_) => "bad_handover",
+            SingleParty { .. } => "single_party_key",
         }
     }
 }
@@ -404,6 +420,9 @@ pub struct Governance {
     /// The log's origin, once governance names it.
     #[serde(default)]
     pub origin: Option<String>,
+    /// Production mode: only multi-party keys are logged and used.
+    #[serde(default)]
+    pub require_multi_party: bool,
 }
 
 impl Governance {
@@ -453,6 +472,9 @@ pub struct LoggedKey {
     pub input_names: Vec<String>,
     /// The params' types, in statement order (after the fixed inputs).
     pub param_types: Vec<FieldType>,
+    /// Where the key came from, as its entry states it (checked against
+    /// the policy's circuit), if it does.
+    pub provenance: Option<Provenance>,
     /// The prepared key.
     pub prepared: PreparedKey,
 }
@@ -479,6 +501,7 @@ impl LoggedKey {
             verifying_key,
             schema_toml,
             policy_toml,
+            provenance,
             time,
         } = entry
         else {
@@ -518,6 +541,11 @@ impl LoggedKey {
                 format!("is not the policy's canonical hash ({hash})"),
             ));
         }
+        if let Some(provenance) = provenance {
+            provenance
+                .check(&schema, &parsed)
+                .map_err(|problem| malformed("provenance", problem))?;
+        }
         let computed = key_id(&vk, &hash).to_string();
         if computed != *claimed {
             return Err(Refusal::KeyIdMismatch {
@@ -542,6 +570,7 @@ impl LoggedKey {
                 time,
                 input_names,
                 param_types: parsed.params.iter().map(|p| p.ty.clone()).collect(),
+                provenance: provenance.clone(),
                 prepared: PreparedKey::new(vk),
             },
             vk_digest,
@@ -558,8 +587,29 @@ impl LoggedKey {
             verifying_key: self.verifying_key.clone(),
             schema_toml: self.schema_toml.clone(),
             policy_toml: self.policy_toml.clone(),
+            provenance: self.provenance.clone(),
             time: crate::entry::format_time(self.time),
         }
+    }
+
+    /// Whether the key comes from a multi-party ceremony: its entry names
+    /// the final `.zkey`, the powers of tau it was checked against, and at
+    /// least one contribution ([`Provenance::is_multi_party`]).
+    pub fn is_multi_party(&self) -> bool {
+        self.provenance
+            .as_ref()
+            .is_some_and(Provenance::is_multi_party)
+    }
+
+    /// Under production mode, refuses the key if it is single-party.
+    fn check_production(&self, governance: &Governance) -> Result<(), Refusal> {
+        if governance.require_multi_party && !self.is_multi_party() {
+            return Err(Refusal::SingleParty {
+                key_id: self.key_id.clone(),
+                policy: self.policy_name.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// The names of the params (the inputs after the fixed ones).
@@ -1061,6 +1111,7 @@ impl LogState {
                 freshness_seconds,
                 grace_seconds,
                 origin,
+                require_multi_party,
                 endorsements,
                 ..
             } => judge_governance(
@@ -1072,6 +1123,7 @@ impl LogState {
                     freshness_seconds: *freshness_seconds,
                     grace_seconds: *grace_seconds,
                     origin,
+                    require_multi_party: *require_multi_party,
                     endorsements,
                 },
                 self.governance.as_ref(),
@@ -1099,6 +1151,7 @@ impl LogState {
                     return Err(Refusal::UnknownRegistry(registry.clone()));
                 }
                 let (key, vk_digest) = LoggedKey::from_entry(index, entry)?;
+                key.check_production(governance)?;
                 if let Some(existing) = self.key_by_vk.get(&vk_digest) {
                     return Err(Refusal::KeyReused {
                         existing: existing.clone(),
@@ -1140,6 +1193,7 @@ impl LogState {
                     .get(key_id)
                     .ok_or_else(|| Refusal::UnknownKey(key_id.clone()))?;
                 check_owner(governance, &key.registry, department)?;
+                key.check_production(governance)?;
                 let inputs = check_statement(key, entry)?;
                 let statement = (key_id.clone(), case_id.clone(), subject_tag.clone());
                 if let Some(&existing) = self.statements.get(&statement) {
@@ -1534,6 +1588,7 @@ struct GovernanceDraft<'a> {
     freshness_seconds: u64,
     grace_seconds: u64,
     origin: &'a Option<String>,
+    require_multi_party: bool,
     endorsements: &'a [Endorsement],
 }
 
@@ -1614,6 +1669,7 @@ fn judge_governance(
         freshness_seconds: draft.freshness_seconds,
         grace_seconds: draft.grace_seconds,
         origin: draft.origin.clone(),
+        require_multi_party: draft.require_multi_party,
     };
     let signed = check_endorsements(time, entry, &draft, previous)?;
     if let Some(previous) = previous {
@@ -1667,7 +1723,8 @@ fn check_endorsements(
 /// its key, or its removal) only with its own endorsement, or, if it has
 /// lost its key, with a recovery quorum: a strict majority of the other
 /// departments with keys. Once any department has a key, the rules'
-/// windows change only with a strict majority of the departments with keys.
+/// parameters (the windows and production mode) change only with a strict
+/// majority of the departments with keys.
 fn authorise_governance(
     previous: &Governance,
     next: &Governance,
@@ -1697,12 +1754,13 @@ fn authorise_governance(
             )));
         }
     }
-    let windows_changed = previous.freshness_seconds != next.freshness_seconds
-        || previous.grace_seconds != next.grace_seconds;
-    if windows_changed && !keyed.is_empty() && !majority(&keyed) {
+    let parameters_changed = previous.freshness_seconds != next.freshness_seconds
+        || previous.grace_seconds != next.grace_seconds
+        || previous.require_multi_party != next.require_multi_party;
+    if parameters_changed && !keyed.is_empty() && !majority(&keyed) {
         let keyed: Vec<&str> = keyed.iter().map(|s| s.as_str()).collect();
         return Err(Refusal::Unendorsed(format!(
-            "changing freshness_seconds or grace_seconds needs the endorsement of more than half of the departments with keys ({})",
+            "changing freshness_seconds, grace_seconds or require_multi_party needs the endorsement of more than half of the departments with keys ({})",
             keyed.join(", ")
         )));
     }

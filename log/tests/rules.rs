@@ -11,12 +11,15 @@ use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisE
 use ark_snark::SNARK;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use zkgov_circuits::circuit::StatementCircuit;
 use zkgov_circuits::field::to_decimal;
 use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
 use zkgov_circuits::statement::Statement;
-use zkgov_keys::digest::{key_id, policy_hash};
+use zkgov_circuits::tree::TreeShape;
+use zkgov_keys::digest::{circuit_digest, key_id, policy_hash};
 use zkgov_keys::snarkjs;
+use zkgov_keys::store::{Ceremony, ContributionInfo, Provenance, TreeInfo};
 use zkgov_log::entry::{format_time, Entry, GovernedDepartment};
 use zkgov_log::replay::{replay, Violation};
 use zkgov_log::rules::{LogState, Refusal};
@@ -76,6 +79,7 @@ fn governance(time: i64, grace: u64) -> Entry {
         time: format_time(time),
         endorsements: vec![],
         origin: None,
+        require_multi_party: false,
     }
 }
 
@@ -91,6 +95,7 @@ fn key_entry(vk: &VerifyingKey<Bn254>, policy_text: &str, time: i64) -> Entry {
         verifying_key: snarkjs::verifying_key_to_json(vk),
         schema_toml: SCHEMA.into(),
         policy_toml: policy_text.into(),
+        provenance: None,
         time: format_time(time),
     }
 }
@@ -804,4 +809,187 @@ fn a_replay_confirms_automatic_decisions_and_a_snapshot_keeps_applications() {
     assert_eq!(restored.application(id), replayed.application(id));
     assert_eq!(restored.procedure("clinic"), replayed.procedure("clinic"));
     assert_eq!(restored.counts(), replayed.counts());
+}
+
+/// The provenance of a key for `POLICY` over a depth-2, arity-4 tree:
+/// the circuit digest synthesized, and the ceremony given.
+fn provenance(ceremony: Option<Ceremony>) -> Provenance {
+    let schema = Schema::from_toml("s", SCHEMA).unwrap();
+    let policy = Policy::from_toml("p", POLICY, &schema).unwrap();
+    let shape = TreeShape::new(4, 2).unwrap();
+    let matrices = StatementCircuit::shape_only(&schema, &policy, shape)
+        .matrices()
+        .unwrap();
+    Provenance {
+        tree: TreeInfo { arity: 4, depth: 2 },
+        circuit_digest: circuit_digest(&matrices).to_string(),
+        ceremony,
+    }
+}
+
+/// A ceremony of `contributions` named contributions, checked against a
+/// ptau if `ptau`.
+fn ceremony(ptau: bool, contributions: usize) -> Ceremony {
+    Ceremony {
+        zkey_blake2b: "a1".repeat(64),
+        ptau_blake2b: ptau.then(|| "b2".repeat(64)),
+        circuit_hash: "c3".repeat(64),
+        contributions: (0..contributions)
+            .map(|i| ContributionInfo {
+                name: Some(format!("department {i}")),
+                hash: format!("{i:02x}").repeat(64),
+                beacon: i == 1,
+            })
+            .collect(),
+    }
+}
+
+/// A key entry for another verifying key than `keys()`'s, for a policy
+/// named `name`, with `provenance`.
+fn other_key(seed: u64, name: &str, provenance: Option<Provenance>, time: i64) -> Entry {
+    let (_, vk) = Groth16::<Bn254>::circuit_specific_setup(
+        Echo(vec![Fr::from(0u64); 6]),
+        &mut StdRng::seed_from_u64(seed),
+    )
+    .unwrap();
+    let mut entry = key_entry(&vk, &POLICY.replacen("medical-premises", name, 1), time);
+    if let Entry::Key { provenance: p, .. } = &mut entry {
+        *p = provenance;
+    }
+    entry
+}
+
+fn production(on: bool, time: i64) -> Entry {
+    let mut entry = governance(time, 900);
+    if let Entry::Governance {
+        require_multi_party,
+        ..
+    } = &mut entry
+    {
+        *require_multi_party = on;
+    }
+    entry
+}
+
+#[test]
+fn production_mode_refuses_single_party_keys_and_their_results() {
+    let (mut state, single) = started(900);
+    state
+        .apply(&result(&single, "C-1", 1, 7, 120, T0 + 1))
+        .unwrap();
+    state.apply(&production(true, T0 + 2)).unwrap();
+
+    // A result under the single-party key logged before: refused, naming it.
+    let under_single = result(&single, "C-2", 2, 7, 120, T0 + 3);
+    assert_eq!(
+        state.apply(&under_single),
+        Err(Refusal::SingleParty {
+            key_id: single.clone(),
+            policy: "medical-premises".into(),
+        })
+    );
+    // Keys without a provenance, from a single-party setup, from a
+    // ceremony not checked against a ptau, or with no contribution: each
+    // refused, naming the key.
+    for (i, stated) in [
+        None,
+        Some(provenance(None)),
+        Some(provenance(Some(ceremony(false, 3)))),
+        Some(provenance(Some(ceremony(true, 0)))),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let entry = other_key(10 + i as u64, "second", stated, T0 + 3);
+        let refused = state.apply(&entry);
+        assert_eq!(
+            refused,
+            Err(Refusal::SingleParty {
+                key_id: key_id_of(&entry),
+                policy: "second".into(),
+            }),
+            "case {i}"
+        );
+        assert!(refused
+            .unwrap_err()
+            .to_string()
+            .contains(&key_id_of(&entry)));
+    }
+    // A key from a ceremony checked against its ptau is logged.
+    let multi = other_key(
+        20,
+        "second",
+        Some(provenance(Some(ceremony(true, 3)))),
+        T0 + 3,
+    );
+    state.apply(&multi).unwrap();
+    assert!(state.key(&key_id_of(&multi)).unwrap().is_multi_party());
+    assert!(!state.key(&single).unwrap().is_multi_party());
+
+    // Production mode off again: the single-party key serves once more.
+    state.apply(&production(false, T0 + 4)).unwrap();
+    state
+        .apply(&result(&single, "C-2", 2, 7, 120, T0 + 5))
+        .unwrap();
+
+    // A replay applies the setting: the same log with the result logged
+    // while production mode was on breaks the rules at that entry.
+    let entries = [
+        governance(T0, 900),
+        key_entry(&keys().vk, POLICY, T0),
+        root("land-registry", 7, T0),
+        production(true, T0 + 2),
+        under_single,
+    ];
+    let bytes: Vec<Vec<u8>> = entries.iter().map(Entry::to_bytes).collect();
+    assert_eq!(
+        replay(&mut LogState::new(), &bytes, |_| {}),
+        Err(Violation::Refused {
+            index: 4,
+            refusal: Refusal::SingleParty {
+                key_id: single,
+                policy: "medical-premises".into(),
+            },
+        })
+    );
+    // The setting survives a snapshot.
+    let restored = LogState::from_snapshot(state.to_snapshot()).unwrap();
+    assert_eq!(restored.governance(), state.governance());
+    assert!(restored.key(&key_id_of(&multi)).unwrap().is_multi_party());
+}
+
+#[test]
+fn a_stated_provenance_must_name_the_policys_circuit() {
+    let (mut state, _) = started(900);
+    let mut refused = |stated: Provenance| {
+        let entry = other_key(30, "second", Some(stated), T0);
+        match state.apply(&entry) {
+            Err(Refusal::Malformed { field, problem }) if field == "provenance" => problem,
+            other => panic!("{other:?}"),
+        }
+    };
+    // Another tree shape, whose circuit is another.
+    let mut deeper = provenance(None);
+    deeper.tree.depth = 3;
+    assert!(refused(deeper)
+        .contains("circuit_digest is not that of the policy's circuit at arity 4, depth 3"));
+    let mut unsupported = provenance(None);
+    unsupported.tree.arity = 3;
+    assert!(refused(unsupported).contains("arity"));
+    let mut digest = provenance(None);
+    digest.circuit_digest = "00".repeat(32);
+    assert!(refused(digest).contains("circuit_digest"));
+    let mut hash = provenance(Some(ceremony(true, 2)));
+    hash.ceremony.as_mut().unwrap().zkey_blake2b = "A1".repeat(64);
+    assert!(refused(hash).contains("zkey_blake2b is not 128 lowercase hex digits"));
+    let mut name = provenance(Some(ceremony(true, 2)));
+    name.ceremony.as_mut().unwrap().contributions[1].name = Some("line\nbreak".into());
+    assert!(refused(name).contains("contribution 2"));
+
+    // The right provenance is logged, and the entry keeps it byte for byte.
+    let entry = other_key(30, "second", Some(provenance(Some(ceremony(true, 2)))), T0);
+    state.apply(&entry).unwrap();
+    let logged = state.key(&key_id_of(&entry)).unwrap().entry();
+    assert_eq!(logged.to_bytes(), entry.to_bytes());
+    assert_eq!(Entry::from_bytes(&entry.to_bytes()).unwrap(), entry);
 }

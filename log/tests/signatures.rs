@@ -68,6 +68,7 @@ fn governance(departments: Vec<GovernedDepartment>, freshness: u64, time: i64) -
         freshness_seconds: freshness,
         grace_seconds: 900,
         origin: Some(ORIGIN.into()),
+        require_multi_party: false,
         endorsements: vec![],
         time: format_time(time),
     }
@@ -285,6 +286,33 @@ fn only_a_department_changes_its_own_listing() {
     ));
     log.apply(&endorsed(wider, 1, &[&city.market, &city.health], T0 + 30))
         .expect("two of three departments");
+
+    // And production mode, on or off.
+    let mut production = governance(departments.clone(), 7200, T0 + 40);
+    if let Entry::Governance {
+        require_multi_party,
+        ..
+    } = &mut production
+    {
+        *require_multi_party = true;
+    }
+    assert!(matches!(
+        log.check(&endorsed(production.clone(), 3, &[&city.health], T0 + 40)),
+        Err(Refusal::Unendorsed(problem)) if problem.contains("require_multi_party")
+    ));
+    log.apply(&endorsed(
+        production,
+        3,
+        &[&rotated_land, &city.health],
+        T0 + 40,
+    ))
+    .expect("two of three departments");
+    assert!(log.governance().unwrap().require_multi_party);
+    let off = governance(departments, 7200, T0 + 50);
+    assert!(matches!(
+        log.check(&endorsed(off.clone(), 4, &[&city.market], T0 + 50)),
+        Err(Refusal::Unendorsed(_))
+    ));
 }
 
 #[test]

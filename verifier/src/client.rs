@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-
+use zkgov_keys::store::KeyDir;
 use zkgov_log::checkpoint::{Checkpoint, CheckpointError, LogVerifier};
 use zkgov_log::entry::Entry;
 use zkgov_log::handover::{HandoverError, LogKeys};
@@ -261,23 +261,18 @@ impl Client {
         })
     }
 
-    /// Registers a verifying key (snarkjs JSON) with its schema and policy
-    /// for `registry`; needs the admin token.
-    pub fn register_key(
-        &self,
-        registry: &str,
-        verifying_key: &Value,
-        schema: &str,
-        policy: &str,
-    ) -> Result<Receipt, ClientError> {
+    /// Registers a key directory's verifying key, with its schema, policy
+    /// and provenance, for `registry`; needs the admin token.
+    pub fn register_key(&self, registry: &str, keys: &KeyDir) -> Result<Receipt, ClientError> {
         let path = "/v1/keys";
         let (_, body) = self.post_json(
             path,
             &json!({
                 "registry": registry,
-                "verifying_key": verifying_key,
-                "schema": schema,
-                "policy": policy,
+                "verifying_key": zkgov_keys::snarkjs::verifying_key_to_json(&keys.verifying_key),
+                "schema": keys.schema_text,
+                "policy": keys.policy_text,
+                "provenance": keys.metadata.provenance(),
             }),
         )?;
         self.receipt(path, body)

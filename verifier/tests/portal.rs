@@ -384,6 +384,17 @@ fn a_licence_downloads_with_its_digest_and_every_entry_reads_in_the_explorer() {
         unescape(&key_entry).contains("area_m2 >= $min_area"),
         "the policy text: {key_entry}"
     );
+    // The key's provenance: its setup and its circuit.
+    assert!(
+        key_entry.contains("Single-party: insecure for production")
+            && key_entry.contains("arity 4, depth 2, R1CS digest "),
+        "the provenance: {key_entry}"
+    );
+    let (_, governance) = stranger.get("/log/entries/0");
+    assert!(
+        governance.contains("Keys must come from a multi-party ceremony"),
+        "{governance}"
+    );
 
     // Search by case number, entry index and key id; a miss says so.
     let found = stranger.get_response(&format!("/log/search?q={case_id}"));

@@ -1215,6 +1215,24 @@ fn a_bad_key_directory_stops_start_up() {
 }
 
 #[test]
+fn production_mode_refuses_a_single_party_key_directory_naming_it() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = fixture().config(data.path(), None, "");
+    config.require_multi_party = true;
+    match RunningService::spawn(config) {
+        Err(StartError::KeyDir { message, .. }) => assert!(
+            message.contains(&format!(
+                "key {} (policy `medical-premises`) is single-party",
+                fixture().key_id
+            )),
+            "{message}"
+        ),
+        Err(other) => panic!("expected a key directory error, got {other}"),
+        Ok(_) => panic!("started in production mode with a single-party key"),
+    }
+}
+
+#[test]
 fn health_metrics_and_the_openapi_document_are_served() {
     let run = start("");
     let (status, health) = run.client.get("/healthz");

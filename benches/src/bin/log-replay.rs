@@ -148,6 +148,7 @@ fn workload() -> Workload {
             time: time.clone(),
             endorsements: vec![],
             origin: None,
+            require_multi_party: false,
         },
         Entry::Key {
             key_id: key.clone(),
@@ -157,6 +158,7 @@ fn workload() -> Workload {
             verifying_key: snarkjs::verifying_key_to_json(&vk),
             schema_toml: SCHEMA.into(),
             policy_toml: POLICY.into(),
+            provenance: None,
             time: time.clone(),
         },
         Entry::Root {

@@ -17,7 +17,7 @@ use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
 use zkgov_keys::digest::{key_id, policy_hash};
 use zkgov_keys::snarkjs;
-use zkgov_log::entry::{format_time, Entry};
+use zkgov_log::entry::{format_time, Entry, Provenance};
 use zkgov_log::openapi::{
     Base64Hash, EntryText, FieldElement, KeyId, SignedNote, SnarkjsVerifyingKey, Time,
 };
@@ -401,6 +401,12 @@ pub(super) struct KeyRegistration {
     pub schema: String,
     /// The policy, TOML text.
     pub policy: String,
+    /// Where the key came from, as its key directory's metadata records it:
+    /// the circuit's tree shape and digest, and the ceremony for a key from
+    /// one. Without it the key counts as single-party, which production
+    /// mode (`require_multi_party`) refuses (422 `single_party_key`).
+    #[serde(default)]
+    pub provenance: Option<Provenance>,
 }
 
 /// Registers a key (or finds it registered): used by the route and at
@@ -432,6 +438,7 @@ pub(super) async fn register_key(
         verifying_key: vk_json,
         schema_toml: request.schema,
         policy_toml: request.policy,
+        provenance: request.provenance,
         time: format_time(now()),
     };
     append_one(
@@ -489,7 +496,9 @@ pub(super) async fn register_key(
              points less one); `malformed_key`: the rules cannot parse the entry's verifying \
              key, schema or policy, or the key is not in canonical snarkjs form; \
              `key_id_mismatch`: the key id does not recompute from the verifying key and \
-             policy.",
+             policy; `malformed_request`: the `provenance` is malformed, or its \
+             `circuit_digest` is not that of the policy's circuit over its tree (synthesized \
+             again).",
             body = ErrorBody,
             example = json!({"error": {"reason": "identity_point", "message": "verifying key point IC[2] is the identity"}}),
         ),
@@ -509,7 +518,10 @@ pub(super) async fn register_key(
             description = "The key cannot be logged. Possible `reason` values: \
              `unknown_registry`: no department owns a registry with this name; `key_reused`: \
              this verifying key is already logged, under another key id (another policy or \
-             schema) or for another registry; a key proves one policy over one registry.",
+             schema) or for another registry; a key proves one policy over one registry; \
+             `single_party_key`: governance requires multi-party keys (`require_multi_party`), \
+             and the provenance names no ceremony checked against a powers of tau with at \
+             least one contribution (the message names the key).",
             body = ErrorBody,
             example = json!({"error": {"reason": "key_reused", "message": "this verifying key is already logged as key 3f1c…, for another policy or registry; a key proves one policy"}}),
         ),
@@ -912,7 +924,9 @@ fn refused(state: &AppState, error: ApiError) -> ApiError {
              ago than the freshness window (`freshness_seconds`); publish it again; \
              `root_superseded`: the registry anchored a newer root longer ago than the grace \
              period (`grace_seconds`); prove against the latest root; `invalid_proof`: the \
-             proof does not verify for these public inputs under this key.",
+             proof does not verify for these public inputs under this key; \
+             `single_party_key`: governance requires multi-party keys \
+             (`require_multi_party`), and the key is single-party.",
             body = ErrorBody,
             example = json!({"error": {"reason": "invalid_proof", "message": "the proof does not verify for these public inputs under this key"}}),
         ),
@@ -1000,8 +1014,8 @@ pub(super) enum BatchResult {
     /// `unknown_key`, `forbidden`, `unknown_registry`,
     /// `wrong_public_input_count`, `non_canonical_input`,
     /// `case_id_mismatch`, `conflicting_statement`, `root_not_anchored`,
-    /// `root_stale`, `root_superseded`, `malformed_proof` or
-    /// `invalid_proof`.
+    /// `root_stale`, `root_superseded`, `single_party_key`,
+    /// `malformed_proof` or `invalid_proof`.
     Rejected {
         /// Why.
         error: ErrorDetail,

@@ -1504,8 +1504,8 @@ pub(super) enum WorkOutcome {
         (status = 413, response = TooLargeBatch),
         (
             status = 422,
-            description = "`not_requested`, `subject_mismatch`, `invalid_proof` or a root \
-             refusal.",
+            description = "`not_requested`, `subject_mismatch`, `invalid_proof`, \
+             `single_party_key` or a root refusal.",
             body = ErrorBody,
         ),
         (status = 503, response = Unavailable),

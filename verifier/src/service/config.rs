@@ -11,6 +11,7 @@
 //! data_dir = "zkgov-data"                          # holds the log signing key
 //! origin = "zkgov.example/log"
 //! freshness_seconds = 604800
+//! require_multi_party = true                       # production: keys from a ceremony only
 //! admin_token_sha256 = "…64 hex digits…"
 //!
 //! [[department]]
@@ -232,6 +233,9 @@ pub struct Config {
     pub limits: Limits,
     /// How long a superseded registry root may still back proofs.
     pub grace: Duration,
+    /// Production mode: only keys from a multi-party ceremony are
+    /// registered and used. A governance setting, so the log records it.
+    pub require_multi_party: bool,
     /// How the index tables are checked against the log at start-up.
     pub index_check: IndexCheck,
     /// The witnesses asked to cosign each checkpoint.
@@ -275,6 +279,7 @@ struct File {
     origin: Option<String>,
     freshness_seconds: Option<u64>,
     grace_seconds: Option<u64>,
+    require_multi_party: Option<bool>,
     admin_token_sha256: Option<String>,
     #[serde(default, rename = "department")]
     departments: Vec<FileDepartment>,
@@ -465,6 +470,18 @@ impl Config {
                     format!("`{v}` is not a whole number of seconds"),
                 )
             })?);
+        }
+        if let Some(v) = env("ZKGOV_REQUIRE_MULTI_PARTY") {
+            raw.require_multi_party = Some(match v.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(invalid(
+                        "ZKGOV_REQUIRE_MULTI_PARTY",
+                        format!("`{v}` is neither `true` nor `false`"),
+                    ))
+                }
+            });
         }
         if let Some(v) = env("ZKGOV_ADMIN_TOKEN_SHA256") {
             raw.admin_token_sha256 = Some(v);
@@ -712,13 +729,14 @@ impl Config {
             keys,
             limits,
             grace: Duration::from_secs(grace_seconds),
+            require_multi_party: raw.require_multi_party.unwrap_or(false),
             index_check: IndexCheck::Last(DEFAULT_INDEX_CHECK),
             witnesses,
         })
     }
 
     /// The governance entry of this configuration: the departments, what
-    /// they own and who decides, and the rules' windows.
+    /// they own and who decides, the rules' windows and production mode.
     pub fn governance_entry(&self, time: i64) -> zkgov_log::entry::Entry {
         let mut departments: Vec<_> = self
             .departments
@@ -736,6 +754,7 @@ impl Config {
             freshness_seconds: self.freshness.as_secs(),
             grace_seconds: self.grace.as_secs(),
             origin: Some(self.origin.clone()),
+            require_multi_party: self.require_multi_party,
             endorsements: vec![],
             time: String::new(),
         };

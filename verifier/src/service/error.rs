@@ -202,6 +202,7 @@ pub const REASONS: &[(&str, u16)] = &[
     ("root_superseded", 422),
     ("invalid_proof", 422),
     ("key_reused", 422),
+    ("single_party_key", 422),
     ("not_requested", 422),
     ("subject_mismatch", 422),
     ("decision_rule", 422),
@@ -266,7 +267,8 @@ fn refusal_status(refusal: &Refusal) -> StatusCode {
         | RootStale { .. }
         | RootSuperseded { .. }
         | InvalidProof
-        | KeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        | KeyReused { .. }
+        | SingleParty { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         NoGovernance { .. } | InvalidGovernance(_) | TimeWentBack { .. } | BadHandover(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }

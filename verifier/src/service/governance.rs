@@ -90,6 +90,7 @@ pub(super) async fn get_governance(State(state): State<Arc<AppState>>) -> Json<G
         departments: g.entry_departments(),
         freshness_seconds: g.freshness_seconds,
         grace_seconds: g.grace_seconds,
+        require_multi_party: g.require_multi_party,
     });
     let proposal = state.proposal().clone().map(|entry| {
         let needed = match judge(&log, &entry) {
@@ -133,6 +134,9 @@ pub(super) struct GovernanceInForce {
     /// How long a registry root may still back proofs after its registry
     /// anchored a newer one, in seconds.
     grace_seconds: u64,
+    /// Production mode: only keys from a multi-party ceremony are logged
+    /// and used.
+    require_multi_party: bool,
 }
 
 /// A governance change that waits for endorsements.

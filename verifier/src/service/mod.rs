@@ -324,6 +324,7 @@ impl Service {
                 verifying_key: zkgov_keys::snarkjs::verifying_key_to_json(&dir.verifying_key),
                 schema: dir.schema_text.clone(),
                 policy: dir.policy_text.clone(),
+                provenance: Some(dir.metadata.provenance()),
             };
             let registered = runtime.block_on(api::register_key(&self.state, request));
             registered.map_err(|e| fail(e.to_string()))?;

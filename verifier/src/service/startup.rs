@@ -136,6 +136,7 @@ pub fn governance_change(config: &Config, state: &LogState) -> Option<Entry> {
         freshness_seconds,
         grace_seconds,
         origin,
+        require_multi_party,
         ..
     } = &entry
     else {
@@ -146,6 +147,7 @@ pub fn governance_change(config: &Config, state: &LogState) -> Option<Entry> {
             && g.freshness_seconds == *freshness_seconds
             && g.grace_seconds == *grace_seconds
             && g.origin == *origin
+            && g.require_multi_party == *require_multi_party
     });
     (!same).then_some(entry)
 }

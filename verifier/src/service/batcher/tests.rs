@@ -94,6 +94,7 @@ fn proven() -> &'static Proven {
             verifying_key: snarkjs::verifying_key_to_json(&vk),
             schema_toml: SCHEMA.into(),
             policy_toml: POLICY.into(),
+            provenance: None,
             time: zkgov_log::entry::format_time(0),
         };
         let key = LoggedKey::from_logged_entry(1, &entry).unwrap();

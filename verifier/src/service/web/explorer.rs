@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use zkgov_log::entry::Entry;
+use zkgov_log::entry::{Entry, Provenance};
 use zkgov_log::rules::{Answer, LogState};
 
 use super::super::api::{blocking, latest_checkpoint};
@@ -152,6 +152,53 @@ fn summary(t: &Text, log: &LogState, entry: &Entry) -> String {
     }
 }
 
+/// Where a key came from, line by line: how it was set up, its circuit,
+/// and the ceremony's files and contributions.
+fn provenance_rows(t: &Text, provenance: Option<&Provenance>) -> Vec<Row> {
+    let ceremony = provenance.and_then(|p| p.ceremony.as_ref());
+    let setup = match ceremony {
+        None => t.setup_single_party.to_string(),
+        Some(c) => {
+            let count = c.contributions.len().to_string();
+            let label = if c.is_multi_party() {
+                t.setup_multi_party
+            } else {
+                t.setup_unverified
+            };
+            fill(label, &[&count])
+        }
+    };
+    let mut rows = vec![row(t.field_setup, setup)];
+    if let Some(p) = provenance {
+        let (arity, depth) = (p.tree.arity.to_string(), p.tree.depth.to_string());
+        rows.push(row(
+            t.field_circuit,
+            fill(t.circuit_shape, &[&arity, &depth, &p.circuit_digest]),
+        ));
+    }
+    if let Some(c) = ceremony {
+        rows.push(row(t.field_zkey, c.zkey_blake2b.clone()));
+        if let Some(ptau) = &c.ptau_blake2b {
+            rows.push(row(t.field_ptau, ptau.clone()));
+        }
+        for contribution in &c.contributions {
+            let mut value = format!(
+                "{} · {}",
+                contribution
+                    .name
+                    .as_deref()
+                    .unwrap_or(t.contribution_unnamed),
+                contribution.hash
+            );
+            if contribution.beacon {
+                value.push_str(&format!(" · {}", t.contribution_beacon));
+            }
+            rows.push(row(t.field_contribution, value));
+        }
+    }
+    rows
+}
+
 /// An entry, line by line, decoded.
 fn rows(t: &Text, log: &LogState, entry: &Entry) -> Vec<Row> {
     let yes_no = |b: bool| if b { t.yes } else { t.no };
@@ -161,6 +208,7 @@ fn rows(t: &Text, log: &LogState, entry: &Entry) -> Vec<Row> {
             freshness_seconds,
             grace_seconds,
             origin,
+            require_multi_party,
             ..
         } => {
             let mut rows: Vec<Row> = departments
@@ -179,6 +227,10 @@ fn rows(t: &Text, log: &LogState, entry: &Entry) -> Vec<Row> {
                 .collect();
             rows.push(row(t.field_freshness, freshness_seconds.to_string()));
             rows.push(row(t.field_grace, grace_seconds.to_string()));
+            rows.push(row(
+                t.field_require_multi_party,
+                yes_no(*require_multi_party),
+            ));
             if let Some(origin) = origin {
                 rows.push(row(t.field_origin, origin.clone()));
             }
@@ -191,15 +243,20 @@ fn rows(t: &Text, log: &LogState, entry: &Entry) -> Vec<Row> {
             policy_hash,
             schema_toml,
             policy_toml,
+            provenance,
             ..
-        } => vec![
-            link(t.field_key, key_id.clone(), key_href(key_id)),
-            row(t.field_policy, policy.clone()),
-            row(t.field_registry, registry.clone()),
-            row(t.field_policy_hash, policy_hash.clone()),
-            pre(t.field_policy_text, policy_toml.clone()),
-            pre(t.field_schema_text, schema_toml.clone()),
-        ],
+        } => {
+            let mut rows = vec![
+                link(t.field_key, key_id.clone(), key_href(key_id)),
+                row(t.field_policy, policy.clone()),
+                row(t.field_registry, registry.clone()),
+                row(t.field_policy_hash, policy_hash.clone()),
+            ];
+            rows.extend(provenance_rows(t, provenance.as_ref()));
+            rows.push(pre(t.field_policy_text, policy_toml.clone()));
+            rows.push(pre(t.field_schema_text, schema_toml.clone()));
+            rows
+        }
         Entry::Root {
             department,
             registry,

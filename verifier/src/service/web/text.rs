@@ -250,6 +250,18 @@ texts! {
     field_freshness: "Roots back proofs for (seconds)", "登记簿根可用于证明的时长（秒）";
     field_grace: "Grace after a newer root (seconds)", "新根发布后的宽限期（秒）";
     field_conditions: "Failed conditions", "未满足的条件";
+    field_require_multi_party: "Keys must come from a multi-party ceremony", "密钥须来自多方仪式";
+    field_setup: "Setup", "生成方式";
+    setup_single_party: "Single-party: insecure for production", "单方生成：不可用于生产环境";
+    setup_multi_party: "Multi-party ceremony, {} contributions", "多方仪式，{} 次贡献";
+    setup_unverified: "Ceremony of {} contributions, not checked against a powers of tau", "{} 次贡献的仪式，未对照 powers of tau 核验";
+    field_circuit: "Circuit", "电路";
+    circuit_shape: "arity {}, depth {}, R1CS digest {}", "{} 叉树，深度 {}，R1CS 摘要 {}";
+    field_zkey: "Final .zkey (BLAKE2b-512)", "最终 .zkey（BLAKE2b-512）";
+    field_ptau: "Powers of tau (BLAKE2b-512)", "Powers of tau（BLAKE2b-512）";
+    field_contribution: "Contribution", "贡献";
+    contribution_beacon: "beacon", "随机信标";
+    contribution_unnamed: "unnamed", "未署名";
     field_policy_hash: "Policy hash", "政策哈希";
     field_entry: "Log entry", "日志条目";
     yes: "Yes", "是";
