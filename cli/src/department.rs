@@ -175,11 +175,19 @@ fn print_governance(answer: &Value) {
         serde_json::from_value(value.clone()).unwrap_or_default()
     };
     let current = departments(&answer["governance"]["departments"]);
+    let mode = |value: &Value| {
+        if value.as_bool() == Some(true) {
+            ", multi-party keys required"
+        } else {
+            ""
+        }
+    };
     println!(
-        "governance in force (log entry {}), freshness {} s, grace {} s:",
+        "governance in force (log entry {}), freshness {} s, grace {} s{}:",
         answer["governance"]["index"],
         answer["governance"]["freshness_seconds"],
-        answer["governance"]["grace_seconds"]
+        answer["governance"]["grace_seconds"],
+        mode(&answer["governance"]["require_multi_party"])
     );
     for d in &current {
         println!("  {}", describe(d));
@@ -191,8 +199,11 @@ fn print_governance(answer: &Value) {
     }
     let entry = &proposal["entry"];
     println!(
-        "proposed change, replacing entry {} (freshness {} s, grace {} s):",
-        proposal["replaces"], entry["freshness_seconds"], entry["grace_seconds"]
+        "proposed change, replacing entry {} (freshness {} s, grace {} s{}):",
+        proposal["replaces"],
+        entry["freshness_seconds"],
+        entry["grace_seconds"],
+        mode(&entry["require_multi_party"])
     );
     let proposed = departments(&entry["departments"]);
     for d in &proposed {

@@ -42,6 +42,7 @@
 //!   its phase-2 contributions checked as `snarkjs zkey verify` does.
 #![deny(missing_docs, unsafe_code)]
 
+mod binfile;
 pub mod digest;
 pub mod files;
 pub mod ptau;

@@ -14,6 +14,7 @@
 use ark_bn254::{Fq, G1Affine, G2Affine};
 use ark_ff::{BigInteger, PrimeField};
 
+use crate::binfile::{self, BinFileError, Unknown};
 use crate::zkey::{read_g1, read_g2, G1_BYTES, G2_BYTES};
 
 /// The magic bytes at the start of a `.ptau` file.
@@ -65,39 +66,16 @@ impl<'a> Ptau<'a> {
     /// read, and checked, only when asked for.
     pub fn parse(bytes: &'a [u8]) -> Result<Ptau<'a>, PtauError> {
         let not = |why: &str| PtauError::NotPtau(why.to_string());
-        if bytes.len() < 12 || &bytes[..4] != MAGIC {
-            return Err(not("no `ptau` magic"));
-        }
+        // Sections beyond 15 (none are defined) are skipped, as snarkjs does.
+        let sections: [Option<&[u8]>; 15] = binfile::sections(bytes, MAGIC, Unknown::Skip)
+            .map_err(|e| match e {
+                BinFileError::NotFile(why) => PtauError::NotPtau(why),
+                BinFileError::Section { id, problem } => PtauError::Section {
+                    section: id,
+                    problem,
+                },
+            })?;
         let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
-        if u32_at(bytes, 4) != 1 {
-            return Err(not(&format!("version {}", u32_at(bytes, 4))));
-        }
-        let count = u32_at(bytes, 8);
-        let mut sections: [Option<&[u8]>; 15] = [None; 15];
-        let mut rest = &bytes[12..];
-        for _ in 0..count {
-            if rest.len() < 12 {
-                return Err(not("a section header is cut short"));
-            }
-            let id = u32_at(rest, 0);
-            let length = u64::from_le_bytes(rest[4..12].try_into().unwrap());
-            rest = &rest[12..];
-            let length = usize::try_from(length)
-                .ok()
-                .filter(|&n| n <= rest.len())
-                .ok_or_else(|| not(&format!("section {id} is longer than the file")))?;
-            // Sections beyond 15 (none are defined) are skipped, as snarkjs does.
-            if let Some(slot) = id.checked_sub(1).and_then(|i| sections.get_mut(i as usize)) {
-                if slot.is_some() {
-                    return Err(PtauError::Section {
-                        section: id,
-                        problem: "appears twice".into(),
-                    });
-                }
-                *slot = Some(&rest[..length]);
-            }
-            rest = &rest[length..];
-        }
         let header = sections[0].ok_or_else(|| not("no header (section 1)"))?;
         if header.len() != 4 + 32 + 8 {
             return Err(PtauError::OtherCurve);
@@ -176,5 +154,119 @@ impl<'a> Ptau<'a> {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ark_ec::AffineRepr;
+
+    use super::*;
+
+    const FILE: &[u8] = include_bytes!("../tests/data/ptau/power2.ptau");
+
+    /// The sections of a bin file, in order, as (id, bytes).
+    fn sections(bytes: &[u8]) -> Vec<(u32, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut rest = &bytes[12..];
+        while !rest.is_empty() {
+            let id = u32::from_le_bytes(rest[..4].try_into().unwrap());
+            let length = u64::from_le_bytes(rest[4..12].try_into().unwrap()) as usize;
+            out.push((id, rest[12..12 + length].to_vec()));
+            rest = &rest[12 + length..];
+        }
+        out
+    }
+
+    /// A ptau file of `sections`.
+    fn file(sections: &[(u32, Vec<u8>)]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend(1u32.to_le_bytes());
+        out.extend((sections.len() as u32).to_le_bytes());
+        for (id, bytes) in sections {
+            out.extend(id.to_le_bytes());
+            out.extend((bytes.len() as u64).to_le_bytes());
+            out.extend(bytes);
+        }
+        out
+    }
+
+    #[test]
+    fn a_snarkjs_ptau_reads_with_its_points() {
+        let ptau = Ptau::parse(FILE).unwrap();
+        assert_eq!(ptau.power, 2);
+        ptau.covers(2).unwrap();
+        assert_eq!(
+            ptau.covers(3),
+            Err(PtauError::TooSmall {
+                power: 2,
+                needed: 3
+            })
+        );
+        // τ⁰·G1 and τ⁰·G2 are the generators.
+        assert_eq!(ptau.g1(2, 0, 1).unwrap()[0], G1Affine::generator());
+        assert_eq!(ptau.g2(3, 0, 1).unwrap()[0], G2Affine::generator());
+        // 2^(p+1) − 1 = 7 powers in G1, and no eighth.
+        assert_eq!(ptau.g1(2, 0, 7).unwrap().len(), 7);
+        assert!(matches!(
+            ptau.g1(2, 7, 1),
+            Err(PtauError::Section { section: 2, .. })
+        ));
+        // The Lagrange basis of the 4-point domain, in G1, sums to G1 (the
+        // basis polynomials sum to 1).
+        let basis = ptau.g1(12, 3, 4).unwrap();
+        let sum: ark_bn254::G1Projective = basis.iter().map(|p| p.into_group()).sum();
+        assert_eq!(sum, G1Affine::generator().into_group());
+        // Rewritten from its sections, in another order, it is the same.
+        let mut reordered = sections(FILE);
+        reordered.reverse();
+        assert_eq!(Ptau::parse(&file(&reordered)).unwrap().power, 2);
+    }
+
+    #[test]
+    fn malformed_files_are_refused_without_a_panic() {
+        let all = sections(FILE);
+        let refuse = |bytes: &[u8]| Ptau::parse(bytes).err().map(|e| e.to_string());
+        // A file not prepared for phase 2: no section 12.
+        let unprepared: Vec<_> = all.iter().filter(|(id, _)| *id != 12).cloned().collect();
+        assert_eq!(
+            Ptau::parse(&file(&unprepared)).err(),
+            Some(PtauError::NotPrepared)
+        );
+        let mut twice = all.clone();
+        twice.push(all[1].clone());
+        assert_eq!(refuse(&file(&twice)).unwrap(), "section 2: appears twice");
+        // A section of an id no file defines is skipped, as snarkjs does.
+        let mut unknown = all.clone();
+        unknown.push((99, vec![1, 2, 3]));
+        assert_eq!(Ptau::parse(&file(&unknown)).unwrap().power, 2);
+        let mut trailing = FILE.to_vec();
+        trailing.push(0);
+        assert!(refuse(&trailing)
+            .unwrap()
+            .contains("bytes after the last section"));
+        let mut zkey = FILE.to_vec();
+        zkey[..4].copy_from_slice(b"zkey");
+        assert!(refuse(&zkey).unwrap().contains("no `ptau` magic"));
+        // A point off the curve is refused when it is read: points are
+        // read only when asked for.
+        let mut off = all.clone();
+        off[1].1[G1_BYTES] ^= 1;
+        let bytes = file(&off);
+        let ptau = Ptau::parse(&bytes).unwrap();
+        assert!(matches!(
+            ptau.g1(2, 1, 1),
+            Err(PtauError::Section { section: 2, .. })
+        ));
+        // Every truncation is refused, and none panics.
+        for cut in 0..FILE.len() {
+            if let Ok(ptau) = Ptau::parse(&FILE[..cut]) {
+                panic!(
+                    "a file cut at {cut} of {} parsed: power {}",
+                    FILE.len(),
+                    ptau.power
+                );
+            }
+        }
     }
 }

@@ -40,6 +40,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sha2::Sha256;
 
+use crate::binfile::{self, BinFileError, Unknown};
 use crate::ptau::{Ptau, PtauError};
 
 /// The magic bytes at the start of a `.zkey` file.
@@ -297,41 +298,11 @@ impl<'a> Reader<'a> {
 
 /// The sections of a bin file, by id; ids 1 to 10 each exactly once.
 fn sections(bytes: &[u8]) -> Result<[&[u8]; 10], ZkeyError> {
-    let not = |why: &str| ZkeyError::NotZkey(why.to_string());
-    if bytes.len() < 12 || &bytes[..4] != MAGIC {
-        return Err(not("no `zkey` magic"));
-    }
-    let version = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
-    if version != 1 {
-        return Err(not(&format!("version {version}")));
-    }
-    let count = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    let mut found: [Option<&[u8]>; 10] = [None; 10];
-    let mut rest = &bytes[12..];
-    for _ in 0..count {
-        if rest.len() < 12 {
-            return Err(not("a section header is cut short"));
-        }
-        let id = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
-        let length = u64::from_le_bytes(rest[4..12].try_into().expect("8 bytes"));
-        rest = &rest[12..];
-        let length = usize::try_from(length)
-            .ok()
-            .filter(|&n| n <= rest.len())
-            .ok_or_else(|| section_error(id, "is longer than the file"))?;
-        let slot = id
-            .checked_sub(1)
-            .and_then(|i| found.get_mut(i as usize))
-            .ok_or_else(|| section_error(id, "is not a Groth16 .zkey section"))?;
-        if slot.is_some() {
-            return Err(section_error(id, "appears twice"));
-        }
-        *slot = Some(&rest[..length]);
-        rest = &rest[length..];
-    }
-    if !rest.is_empty() {
-        return Err(not("bytes after the last section"));
-    }
+    let found: [Option<&[u8]>; 10] =
+        binfile::sections(bytes, MAGIC, Unknown::Refuse).map_err(|e| match e {
+            BinFileError::NotFile(why) => ZkeyError::NotZkey(why),
+            BinFileError::Section { id, problem } => section_error(id, problem),
+        })?;
     let mut out: [&[u8]; 10] = [&[]; 10];
     for (i, section) in found.into_iter().enumerate() {
         out[i] = section.ok_or_else(|| section_error(i as u32 + 1, "is missing"))?;
