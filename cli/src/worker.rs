@@ -25,7 +25,7 @@ use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
 use zkgov_keys::snarkjs;
 use zkgov_log::entry::Entry;
-use zkgov_prover::engine::Engine;
+use zkgov_prover::engine::{prove_mixed, Engine};
 use zkgov_prover::registry::{NewRecord, Registry};
 use zkgov_verifier::client::{signed_body, Client};
 
@@ -153,6 +153,12 @@ impl Worker {
                 }
             }
             let engine = Engine::new(&keys, schema.clone(), policy.clone())?;
+            eprintln!(
+                "key {} ({}): tables {:.1} MB",
+                engine.key_id(),
+                policy.name,
+                engine.table_bytes() as f64 / 1e6
+            );
             provers.insert(
                 engine.key_id().to_string(),
                 Prover {
@@ -334,7 +340,7 @@ fn answer_evidence(
     tally: &mut Tally,
 ) -> Result<Vec<Value>> {
     let mut answers = Vec::new();
-    let mut by_key: BTreeMap<&str, Vec<(Value, _)>> = BTreeMap::new();
+    let mut jobs = Vec::new();
     for item in work {
         let id = item["id"].clone();
         let key_id = item["key_id"].as_str().unwrap_or_default();
@@ -369,37 +375,38 @@ fn answer_evidence(
             }),
         };
         match decided {
-            Plan::Prove(job) => by_key.entry(key_id).or_default().push((id, job)),
+            Plan::Prove(job) => jobs.push(((id, key_id), &prover.engine, job.0, job.1)),
             Plan::Done(outcome) => {
                 tally.unmet += 1;
                 answers.push(unmet_answer(client, item, outcome)?);
             }
         }
     }
+    // One batch for every key's requests, so that no core waits at the
+    // end of one key's share for the next key's to begin.
     let never = AtomicBool::new(false);
     let started = Instant::now();
-    for (key_id, jobs) in by_key {
-        let prover = &provers[key_id];
-        let jobs = jobs.into_iter().map(|(id, job)| (id, job.0, job.1));
-        let mut failure = None;
-        prover.engine.prove_batch(jobs, threads, &never, |id, statement, proof| {
-            match proof {
-                Ok(proof) => {
-                    tally.proven += 1;
-                    answers.push(json!({
-                        "id": id,
-                        "outcome": "proof",
-                        "key_id": key_id,
-                        "public_inputs": statement.public_inputs().iter().map(to_decimal).collect::<Vec<_>>(),
-                        "proof": snarkjs::proof_to_json(&proof),
-                    }));
-                }
-                Err(e) => failure = Some(e),
+    let mut failure = None;
+    prove_mixed(
+        jobs,
+        threads,
+        &never,
+        |(id, key_id), statement, proof| match proof {
+            Ok(proof) => {
+                tally.proven += 1;
+                answers.push(json!({
+                    "id": id,
+                    "outcome": "proof",
+                    "key_id": key_id,
+                    "public_inputs": statement.public_inputs().iter().map(to_decimal).collect::<Vec<_>>(),
+                    "proof": snarkjs::proof_to_json(&proof),
+                }));
             }
-        });
-        if let Some(e) = failure {
-            return Err(e.into());
-        }
+            Err(e) => failure = Some(e),
+        },
+    );
+    if let Some(e) = failure {
+        return Err(e.into());
     }
     tally.proving_seconds += started.elapsed().as_secs_f64();
     Ok(answers)

@@ -19,6 +19,9 @@
 //!   rayon pool, so the prover's internal parallelism never nests. Jobs are
 //!   pulled lazily and results are delivered in input order through a
 //!   bounded reorder window, so memory does not grow with the batch.
+//! - [`prove_mixed`]: the same, for a batch whose jobs are for several keys
+//!   (a department's policies): each job names its engine, and the workers
+//!   share every engine's tables, held once per key.
 //!
 //! An assignment that does not satisfy the circuit is an
 //! [`EngineError::Unsatisfied`], never a proof.
@@ -43,7 +46,7 @@ use zkgov_circuits::tree::TreeShape;
 use zkgov_circuits::Fr;
 use zkgov_keys::store::{KeyDir, KeyError};
 
-pub use batch::{BatchSummary, REORDER_WINDOW_PER_THREAD};
+pub use batch::{prove_mixed, BatchSummary, REORDER_WINDOW_PER_THREAD};
 pub use prover::{MsmCounts, ProofTimings};
 
 use prover::{create_proof, TabledKey};

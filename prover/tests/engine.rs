@@ -421,6 +421,50 @@ fn stopping_delivers_every_taken_job_and_takes_no_more() {
 }
 
 #[test]
+fn one_batch_proves_the_cases_of_several_keys_in_input_order() {
+    let f = small();
+    // A second key, for a stricter policy over the same registry.
+    let (schema, _) = reference();
+    let stricter = POLICY.replace("area_m2 >= $min_area", "area_m2 > $min_area");
+    let policy = Policy::from_toml("stricter.toml", &stricter, &schema).unwrap();
+    let keys = keys_for(&schema, &policy, &stricter, TreeShape::new(4, 3).unwrap());
+    let other = Engine::new(&keys, schema, policy).unwrap();
+    assert_ne!(other.key_id(), f.engine.key_id());
+
+    let engines = [&f.engine, &other];
+    let n = 3 * REORDER_WINDOW_PER_THREAD as u64;
+    let jobs = (0..n).map(|i| {
+        let (statement, witness) = f.case(i % 10, 300 + i);
+        (i, engines[(i % 3 == 0) as usize], statement, witness)
+    });
+    let mut delivered = Vec::new();
+    let summary = zkgov_prover::engine::prove_mixed(
+        jobs,
+        2,
+        &AtomicBool::new(false),
+        |tag, statement, result| {
+            let (mine, theirs) = match tag % 3 {
+                0 => (&other, &f.engine),
+                _ => (&f.engine, &other),
+            };
+            match (tag % 10, result) {
+                (8 | 9, Err(EngineError::Unsatisfied { .. })) => {}
+                (_, Ok(proof)) => {
+                    // Proved under the job's own key, and only under it.
+                    assert!(mine.verify(&statement, &proof), "job {tag}");
+                    assert!(!theirs.verify(&statement, &proof), "job {tag}");
+                }
+                (_, other) => panic!("job {tag}: {other:?}"),
+            }
+            delivered.push(tag);
+        },
+    );
+    assert_eq!(delivered, (0..n).collect::<Vec<_>>());
+    let failed = (0..n).filter(|i| i % 10 >= 8).count() as u64;
+    assert_eq!((summary.proved, summary.failed), (n - failed, failed));
+}
+
+#[test]
 fn an_empty_batch_and_a_single_thread_work() {
     let f = small();
     let stop = AtomicBool::new(false);

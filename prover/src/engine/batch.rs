@@ -1,4 +1,5 @@
-//! Batch proving: parallel across proofs, results in input order.
+//! Batch proving: parallel across proofs, results in input order, for one
+//! key ([`Engine::prove_batch`]) or for several at once ([`prove_mixed`]).
 //!
 //! `threads` workers share one lazily pulled job iterator. Each worker runs
 //! on its own one-thread rayon pool, so the prover's internal `rayon` calls
@@ -41,6 +42,9 @@ pub struct BatchSummary {
     pub stopped: bool,
 }
 
+/// A job: its tag, the engine that proves it, its statement and witness.
+type Job<'e, T> = (T, &'e Engine, Statement, StatementWitness);
+
 /// A finished job: its position in the batch, tag, statement and result.
 type Done<T> = (u64, T, Statement, Result<Proof<Bn254>, EngineError>);
 
@@ -74,24 +78,14 @@ impl<I> Drop for CloseOnDrop<'_, I> {
 }
 
 impl Engine {
-    /// Proves a batch of `(tag, statement, witness)` jobs on `threads`
-    /// workers, parallel across proofs, and calls `on_result(tag,
-    /// statement, result)` on the calling thread for every job, in input
-    /// order, as soon as it and every job before it are done.
-    ///
-    /// Jobs are pulled from `jobs` one at a time, by the workers, only when
-    /// a worker is free and the reorder window has room, so a lazy iterator
-    /// (a case file being read) is never read ahead by more than the window.
-    ///
-    /// When `stop` becomes true, no new job is taken; every job already
-    /// taken is still proved and delivered, in order. An interrupted batch
-    /// therefore ends with a whole prefix of the input delivered.
+    /// Proves a batch of this key's `(tag, statement, witness)` jobs: see
+    /// [`prove_mixed`], whose jobs each name their engine.
     pub fn prove_batch<I, T, F>(
         &self,
         jobs: I,
         threads: usize,
         stop: &AtomicBool,
-        mut on_result: F,
+        on_result: F,
     ) -> BatchSummary
     where
         I: IntoIterator<Item = (T, Statement, StatementWitness)>,
@@ -99,116 +93,145 @@ impl Engine {
         T: Send,
         F: FnMut(T, Statement, Result<Proof<Bn254>, EngineError>),
     {
-        let threads = threads.max(1);
-        let window = threads * REORDER_WINDOW_PER_THREAD;
-        let intake = Mutex::new(Intake {
-            jobs: jobs.into_iter(),
-            next: 0,
-            delivered: 0,
-            closed: false,
-            stopped: false,
-        });
-        let space = Condvar::new();
-        let mut summary = BatchSummary::default();
-
-        std::thread::scope(|scope| {
-            let (sender, results) = mpsc::sync_channel::<Done<T>>(window);
-            for worker in 0..threads {
-                let sender = sender.clone();
-                let (intake, space) = (&intake, &space);
-                std::thread::Builder::new()
-                    .name(format!("zkgov-prover-{worker}"))
-                    .spawn_scoped(scope, move || {
-                        self.work(intake, space, stop, window as u64, sender)
-                    })
-                    .expect("cannot spawn a prover thread");
-            }
-            drop(sender);
-
-            let _close = CloseOnDrop {
-                intake: &intake,
-                space: &space,
-            };
-            // Slot i holds the result of job `delivered + i`.
-            let mut pending: VecDeque<Option<(T, Statement, _)>> = VecDeque::new();
-            let mut delivered = 0u64;
-            for (position, tag, statement, result) in results {
-                let slot = (position - delivered) as usize;
-                if pending.len() <= slot {
-                    pending.resize_with(slot + 1, || None);
-                }
-                pending[slot] = Some((tag, statement, result));
-                let before = delivered;
-                while let Some((tag, statement, result)) =
-                    pending.front_mut().and_then(Option::take)
-                {
-                    pending.pop_front();
-                    match &result {
-                        Ok(_) => summary.proved += 1,
-                        Err(_) => summary.failed += 1,
-                    }
-                    delivered += 1;
-                    on_result(tag, statement, result);
-                }
-                if delivered != before {
-                    if let Ok(mut intake) = intake.lock() {
-                        intake.delivered = delivered;
-                    }
-                    space.notify_all();
-                }
-            }
-            summary.taken = delivered;
-            debug_assert!(pending.is_empty(), "every taken job is delivered");
-        });
-        summary.stopped = intake.lock().map(|i| i.stopped).unwrap_or(false);
-        summary
+        let jobs = jobs
+            .into_iter()
+            .map(move |(tag, statement, witness)| (tag, self, statement, witness));
+        prove_mixed(jobs, threads, stop, on_result)
     }
+}
 
-    /// One worker: takes jobs while the window has room and proves them on
-    /// a one-thread rayon pool of its own.
-    fn work<I, T>(
-        &self,
-        intake: &Mutex<Intake<I>>,
-        space: &Condvar,
-        stop: &AtomicBool,
-        window: u64,
-        results: mpsc::SyncSender<Done<T>>,
-    ) where
-        I: Iterator<Item = (T, Statement, StatementWitness)> + Send,
-        T: Send,
-    {
-        let mut rng = StdRng::from_rng(OsRng).expect("the OS random source works");
-        let mut run = || loop {
-            let Some((position, (tag, statement, witness))) = take(intake, space, stop, window)
-            else {
-                return;
-            };
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                self.prove(&statement, &witness, &mut rng)
-            }))
-            .unwrap_or_else(|panic| Err(EngineError::Panicked(panic_message(&panic))));
-            if results.send((position, tag, statement, result)).is_err() {
-                return;
-            }
-        };
-        // Without a pool of its own the worker still proves, on the global pool.
-        match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
-            Ok(pool) => pool.install(run),
-            Err(_) => run(),
+/// Proves a batch of `(tag, engine, statement, witness)` jobs on `threads`
+/// workers, parallel across proofs, each job with its own engine (so one
+/// batch serves the cases of several keys, each key's tables shared by
+/// every worker), and calls `on_result(tag, statement, result)` on the
+/// calling thread for every job, in input order, as soon as it and every
+/// job before it are done.
+///
+/// Jobs are pulled from `jobs` one at a time, by the workers, only when
+/// a worker is free and the reorder window has room, so a lazy iterator
+/// (a case file being read) is never read ahead by more than the window.
+///
+/// When `stop` becomes true, no new job is taken; every job already
+/// taken is still proved and delivered, in order. An interrupted batch
+/// therefore ends with a whole prefix of the input delivered.
+pub fn prove_mixed<'e, I, T, F>(
+    jobs: I,
+    threads: usize,
+    stop: &AtomicBool,
+    mut on_result: F,
+) -> BatchSummary
+where
+    I: IntoIterator<Item = Job<'e, T>>,
+    I::IntoIter: Send,
+    T: Send,
+    F: FnMut(T, Statement, Result<Proof<Bn254>, EngineError>),
+{
+    let threads = threads.max(1);
+    let window = threads * REORDER_WINDOW_PER_THREAD;
+    let intake = Mutex::new(Intake {
+        jobs: jobs.into_iter(),
+        next: 0,
+        delivered: 0,
+        closed: false,
+        stopped: false,
+    });
+    let space = Condvar::new();
+    let mut summary = BatchSummary::default();
+
+    std::thread::scope(|scope| {
+        let (sender, results) = mpsc::sync_channel::<Done<T>>(window);
+        for worker in 0..threads {
+            let sender = sender.clone();
+            let (intake, space) = (&intake, &space);
+            std::thread::Builder::new()
+                .name(format!("zkgov-prover-{worker}"))
+                .spawn_scoped(scope, move || {
+                    work(intake, space, stop, window as u64, sender)
+                })
+                .expect("cannot spawn a prover thread");
         }
+        drop(sender);
+
+        let _close = CloseOnDrop {
+            intake: &intake,
+            space: &space,
+        };
+        // Slot i holds the result of job `delivered + i`.
+        let mut pending: VecDeque<Option<(T, Statement, _)>> = VecDeque::new();
+        let mut delivered = 0u64;
+        for (position, tag, statement, result) in results {
+            let slot = (position - delivered) as usize;
+            if pending.len() <= slot {
+                pending.resize_with(slot + 1, || None);
+            }
+            pending[slot] = Some((tag, statement, result));
+            let before = delivered;
+            while let Some((tag, statement, result)) = pending.front_mut().and_then(Option::take) {
+                pending.pop_front();
+                match &result {
+                    Ok(_) => summary.proved += 1,
+                    Err(_) => summary.failed += 1,
+                }
+                delivered += 1;
+                on_result(tag, statement, result);
+            }
+            if delivered != before {
+                if let Ok(mut intake) = intake.lock() {
+                    intake.delivered = delivered;
+                }
+                space.notify_all();
+            }
+        }
+        summary.taken = delivered;
+        debug_assert!(pending.is_empty(), "every taken job is delivered");
+    });
+    summary.stopped = intake.lock().map(|i| i.stopped).unwrap_or(false);
+    summary
+}
+
+/// One worker: takes jobs while the window has room and proves them, each
+/// with its engine, on a one-thread rayon pool of its own.
+fn work<'e, I, T>(
+    intake: &Mutex<Intake<I>>,
+    space: &Condvar,
+    stop: &AtomicBool,
+    window: u64,
+    results: mpsc::SyncSender<Done<T>>,
+) where
+    I: Iterator<Item = Job<'e, T>> + Send,
+    T: Send,
+{
+    let mut rng = StdRng::from_rng(OsRng).expect("the OS random source works");
+    let mut run = || loop {
+        let Some((position, (tag, engine, statement, witness))) = take(intake, space, stop, window)
+        else {
+            return;
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            engine.prove(&statement, &witness, &mut rng)
+        }))
+        .unwrap_or_else(|panic| Err(EngineError::Panicked(panic_message(&panic))));
+        if results.send((position, tag, statement, result)).is_err() {
+            return;
+        }
+    };
+    // Without a pool of its own the worker still proves, on the global pool.
+    match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(pool) => pool.install(run),
+        Err(_) => run(),
     }
 }
 
 /// Takes the next job, waiting while the window is full. `None` once the
 /// intake is closed.
-fn take<I, T>(
+fn take<'e, I, T>(
     intake: &Mutex<Intake<I>>,
     space: &Condvar,
     stop: &AtomicBool,
     window: u64,
-) -> Option<(u64, (T, Statement, StatementWitness))>
+) -> Option<(u64, Job<'e, T>)>
 where
-    I: Iterator<Item = (T, Statement, StatementWitness)>,
+    I: Iterator<Item = Job<'e, T>>,
 {
     let mut guard = intake.lock().ok()?;
     loop {
