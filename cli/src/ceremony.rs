@@ -11,7 +11,6 @@ use clap::{Args, Subcommand};
 use zkgov_circuits::circuit::StatementCircuit;
 use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
-use zkgov_circuits::tree::TreeShape;
 use zkgov_circuits::Fr;
 use zkgov_keys::ptau::Ptau;
 use zkgov_keys::store::Ceremony;
@@ -93,19 +92,10 @@ pub(crate) struct AuditArgs {
 /// The policy's name and its circuit's matrices.
 fn matrices(circuit: &CircuitArgs) -> Result<(String, ConstraintMatrices<Fr>)> {
     let (schema, policy, shape) = circuit.load()?;
-    let matrices = synthesize(&schema, &policy, shape)?;
-    Ok((policy.name, matrices))
-}
-
-/// The matrices of `policy`'s circuit over trees of `shape`.
-fn synthesize(
-    schema: &Schema,
-    policy: &Policy,
-    shape: TreeShape,
-) -> Result<ConstraintMatrices<Fr>> {
-    StatementCircuit::shape_only(schema, policy, shape)
+    let matrices = StatementCircuit::shape_only(&schema, &policy, shape)
         .matrices()
-        .context("cannot synthesize the policy circuit")
+        .context("cannot synthesize the policy circuit")?;
+    Ok((policy.name, matrices))
 }
 
 #[derive(Args)]
@@ -286,12 +276,14 @@ fn logged_matrices(key: &LoggedKey) -> Result<ConstraintMatrices<Fr>> {
     };
     let provenance = key.provenance.as_ref().ok_or_else(no_ceremony)?;
     provenance.ceremony.as_ref().ok_or_else(no_ceremony)?;
-    // The rules checked the schema, the policy and the tree when the entry
-    // was read.
+    // The rules checked that the schema and policy parse when the entry
+    // was read; the circuit digest is checked here, where it is
+    // synthesized.
     let schema = Schema::from_toml("schema", &key.schema_toml)?;
     let policy = Policy::from_toml("policy", &key.policy_toml, &schema)?;
-    let shape = TreeShape::new(provenance.tree.arity, provenance.tree.depth)?;
-    synthesize(&schema, &policy, shape)
+    provenance.circuit(&schema, &policy).map_err(|problem| {
+        anyhow::anyhow!("key {} (log entry {}): {problem}", key.key_id, key.index)
+    })
 }
 
 /// Whether the logged key is the final key `zkey` of the ceremony `found`:
@@ -321,10 +313,23 @@ fn check_logged(key: &LoggedKey, zkey: &Zkey, found: &Ceremony) -> Result<(), St
                 "the powers of tau given is not the one the log records ({ptau})"
             ))
         }
-        _ => {}
+        Some(_) => {}
+        None => {
+            return Err(format!(
+                "key {} (log entry {}) records no powers of tau: it was imported without \
+                 --ptau, and the rules count it single-party",
+                key.key_id, key.index
+            ))
+        }
     }
     if found.circuit_hash != stated.circuit_hash || found.contributions != stated.contributions {
         return Err("the log records other contributions or another circuit hash".into());
+    }
+    if !key.is_multi_party() {
+        return Err(format!(
+            "key {} (log entry {}) is not multi-party by the rules",
+            key.key_id, key.index
+        ));
     }
     Ok(())
 }

@@ -179,7 +179,7 @@ fn print_governance(answer: &Value) {
         if value.as_bool() == Some(true) {
             ", multi-party keys required"
         } else {
-            ""
+            ", single-party keys allowed"
         }
     };
     println!(

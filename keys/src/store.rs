@@ -344,24 +344,43 @@ impl Provenance {
         self.ceremony.as_ref().is_some_and(Ceremony::is_multi_party)
     }
 
-    /// Checks a stated provenance against the policy it is for: the tree
-    /// shape is one the circuits support, the circuit digest is that of the
-    /// policy's circuit over it (synthesized again), and the ceremony's
-    /// fields are well formed ([`Ceremony::check`]).
-    pub fn check(&self, schema: &Schema, policy: &Policy) -> Result<(), String> {
+    /// Checks the fields of a provenance that another party states (in a
+    /// log entry), without synthesizing anything: the tree shape is one the
+    /// circuits support, the circuit digest is 64 hex digits, and the
+    /// ceremony's fields are well formed ([`Ceremony::check`]). Returns the
+    /// shape.
+    pub fn check(&self) -> Result<TreeShape, String> {
         let shape = TreeShape::new(self.tree.arity, self.tree.depth).map_err(|e| e.to_string())?;
+        if Digest32::from_hex(&self.circuit_digest).is_none() {
+            return Err("circuit_digest is not 64 lowercase hex digits".into());
+        }
+        if let Some(ceremony) = &self.ceremony {
+            ceremony.check()?;
+        }
+        Ok(shape)
+    }
+
+    /// The R1CS matrices of `policy`'s circuit over the provenance's tree,
+    /// synthesized, if their digest is the one the provenance states.
+    pub fn circuit(
+        &self,
+        schema: &Schema,
+        policy: &Policy,
+    ) -> Result<ConstraintMatrices<Fr>, String> {
+        let shape = self.check()?;
         let matrices = StatementCircuit::shape_only(schema, policy, shape)
             .matrices()
             .map_err(|e| format!("cannot synthesize the policy circuit: {e}"))?;
         let computed = circuit_digest(&matrices).to_string();
         if computed != self.circuit_digest {
             return Err(format!(
-                "circuit_digest is not that of the policy's circuit at arity {}, depth {} ({computed})",
+                "the circuit digest {} is not that of the policy's circuit at arity {}, depth {} ({computed})",
+                self.circuit_digest,
                 shape.arity(),
                 shape.depth()
             ));
         }
-        self.ceremony.as_ref().map_or(Ok(()), Ceremony::check)
+        Ok(matrices)
     }
 }
 

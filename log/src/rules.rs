@@ -19,9 +19,10 @@
 //!   input plus one and no identity point in `IC`, α, β, γ or δ, its registry
 //!   has an owner, and the same verifying key is not already logged under
 //!   another key id (another policy, schema or registry); a provenance, if
-//!   stated, has the circuit digest of the policy's circuit over its tree
-//!   shape; and under production mode (`require_multi_party`) the key is
-//!   multi-party;
+//!   stated, is well formed (a supported tree shape, hashes in hex; its
+//!   circuit digest is checked by `zkgov ceremony audit`, which synthesizes
+//!   the circuit, never by a replay); and under production mode
+//!   (`require_multi_party`) the key is multi-party;
 //! - **root**: the department owns the registry, and the root is a canonical
 //!   field element;
 //! - **result**: the key is logged; the department owns the key's registry;
@@ -543,7 +544,7 @@ impl LoggedKey {
         }
         if let Some(provenance) = provenance {
             provenance
-                .check(&schema, &parsed)
+                .check()
                 .map_err(|problem| malformed("provenance", problem))?;
         }
         let computed = key_id(&vk, &hash).to_string();
@@ -1134,6 +1135,10 @@ impl LogState {
             } => {
                 let governance = governance.expect("checked above");
                 if let Some(existing) = self.keys.get(key_id) {
+                    // A key logged single-party stays so: its entry is
+                    // never replaced, so production mode refuses it even
+                    // when it comes again with a provenance.
+                    existing.check_production(governance)?;
                     // The key id covers the key and the policy, not the
                     // registry: the same key for another registry is a
                     // reuse, not a repeat.

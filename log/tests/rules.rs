@@ -959,7 +959,7 @@ fn production_mode_refuses_single_party_keys_and_their_results() {
 }
 
 #[test]
-fn a_stated_provenance_must_name_the_policys_circuit() {
+fn a_stated_provenance_must_be_well_formed() {
     let (mut state, _) = started(900);
     let mut refused = |stated: Provenance| {
         let entry = other_key(30, "second", Some(stated), T0);
@@ -968,17 +968,15 @@ fn a_stated_provenance_must_name_the_policys_circuit() {
             other => panic!("{other:?}"),
         }
     };
-    // Another tree shape, whose circuit is another.
-    let mut deeper = provenance(None);
-    deeper.tree.depth = 3;
-    assert!(refused(deeper)
-        .contains("circuit_digest is not that of the policy's circuit at arity 4, depth 3"));
     let mut unsupported = provenance(None);
     unsupported.tree.arity = 3;
     assert!(refused(unsupported).contains("arity"));
+    let mut overflowing = provenance(None);
+    overflowing.tree.depth = u32::MAX;
+    assert!(refused(overflowing).contains("depth"));
     let mut digest = provenance(None);
-    digest.circuit_digest = "00".repeat(32);
-    assert!(refused(digest).contains("circuit_digest"));
+    digest.circuit_digest = "0".repeat(63);
+    assert!(refused(digest).contains("circuit_digest is not 64 lowercase hex digits"));
     let mut hash = provenance(Some(ceremony(true, 2)));
     hash.ceremony.as_mut().unwrap().zkey_blake2b = "A1".repeat(64);
     assert!(refused(hash).contains("zkey_blake2b is not 128 lowercase hex digits"));
@@ -986,10 +984,49 @@ fn a_stated_provenance_must_name_the_policys_circuit() {
     name.ceremony.as_mut().unwrap().contributions[1].name = Some("line\nbreak".into());
     assert!(refused(name).contains("contribution 2"));
 
-    // The right provenance is logged, and the entry keeps it byte for byte.
-    let entry = other_key(30, "second", Some(provenance(Some(ceremony(true, 2)))), T0);
+    // The rules never synthesize a circuit (a replay must not depend on
+    // the circuits' code, nor pay for it): a digest of another circuit is
+    // logged, and the audit, which synthesizes, finds it out.
+    let schema = Schema::from_toml("s", SCHEMA).unwrap();
+    let policy = Policy::from_toml("p", POLICY, &schema).unwrap();
+    let mut deeper = provenance(Some(ceremony(true, 2)));
+    deeper.tree.depth = 3;
+    let problem = deeper.circuit(&schema, &policy).unwrap_err();
+    assert!(
+        problem.contains("is not that of the policy's circuit at arity 4, depth 3"),
+        "{problem}"
+    );
+    assert!(provenance(None).circuit(&schema, &policy).is_ok());
+    let entry = other_key(30, "second", Some(deeper), T0);
     state.apply(&entry).unwrap();
+    // The entry keeps its provenance byte for byte.
     let logged = state.key(&key_id_of(&entry)).unwrap().entry();
     assert_eq!(logged.to_bytes(), entry.to_bytes());
     assert_eq!(Entry::from_bytes(&entry.to_bytes()).unwrap(), entry);
+}
+
+#[test]
+fn a_key_logged_single_party_stays_so_under_production_mode() {
+    let (mut state, single) = started(900);
+    state.apply(&production(true, T0 + 1)).unwrap();
+    // The same key again, now with a ceremony: its entry is the one logged,
+    // so it is refused, not answered as already logged.
+    let mut again = key_entry(&keys().vk, POLICY, T0 + 2);
+    if let Entry::Key { provenance: p, .. } = &mut again {
+        *p = Some(provenance(Some(ceremony(true, 3))));
+    }
+    assert_eq!(
+        state.apply(&again),
+        Err(Refusal::SingleParty {
+            key_id: single,
+            policy: "medical-premises".into(),
+        })
+    );
+    // Without production mode it is a repeat.
+    state.apply(&production(false, T0 + 3)).unwrap();
+    again.set_time(T0 + 4);
+    assert_eq!(
+        state.apply(&again),
+        Err(Refusal::AlreadyLogged { index: 1 })
+    );
 }

@@ -311,7 +311,7 @@ fn only_a_department_changes_its_own_listing() {
     let off = governance(departments, 7200, T0 + 50);
     assert!(matches!(
         log.check(&endorsed(off.clone(), 4, &[&city.market], T0 + 50)),
-        Err(Refusal::Unendorsed(_))
+        Err(Refusal::Unendorsed(problem)) if problem.contains("require_multi_party")
     ));
 }
 

@@ -386,13 +386,13 @@ fn a_licence_downloads_with_its_digest_and_every_entry_reads_in_the_explorer() {
     );
     // The key's provenance: its setup and its circuit.
     assert!(
-        key_entry.contains("Single-party: insecure for production")
-            && key_entry.contains("arity 4, depth 2, R1CS digest "),
+        key_entry.contains("<dt>Setup</dt><dd>Single-party: insecure for production</dd>")
+            && key_entry.contains("<dt>Circuit</dt><dd>arity 4, depth 2, R1CS digest "),
         "the provenance: {key_entry}"
     );
     let (_, governance) = stranger.get("/log/entries/0");
     assert!(
-        governance.contains("Keys must come from a multi-party ceremony"),
+        governance.contains("<dt>Keys must come from a multi-party ceremony</dt><dd>No</dd>"),
         "{governance}"
     );
 

@@ -70,8 +70,9 @@ impl TreeShape {
         if !matches!(arity, 2 | 4 | 8 | 16) {
             return Err(TreeError::UnsupportedArity { arity });
         }
-        let bits = arity.trailing_zeros() * depth;
-        if !(1..=32).contains(&depth) || bits > 64 {
+        // The depth is checked before it is multiplied, so no depth
+        // overflows the product.
+        if !(1..=32).contains(&depth) || arity.trailing_zeros() * depth > 64 {
             return Err(TreeError::UnsupportedDepth { arity, depth });
         }
         Ok(Self { arity, depth })
@@ -377,6 +378,15 @@ mod tests {
             Err(TreeError::UnsupportedDepth {
                 arity: 8,
                 depth: 22
+            })
+        );
+        // A depth from untrusted input, so large that arity bits times
+        // depth would overflow, is refused, not a panic.
+        assert_eq!(
+            TreeShape::new(16, u32::MAX),
+            Err(TreeError::UnsupportedDepth {
+                arity: 16,
+                depth: u32::MAX
             })
         );
     }

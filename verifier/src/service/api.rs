@@ -496,9 +496,9 @@ pub(super) async fn register_key(
              points less one); `malformed_key`: the rules cannot parse the entry's verifying \
              key, schema or policy, or the key is not in canonical snarkjs form; \
              `key_id_mismatch`: the key id does not recompute from the verifying key and \
-             policy; `malformed_request`: the `provenance` is malformed, or its \
-             `circuit_digest` is not that of the policy's circuit over its tree (synthesized \
-             again).",
+             policy; `malformed_request`: the `provenance` is malformed (an unsupported tree \
+             shape, a hash not in lowercase hex, a contribution name too long or with a \
+             control character).",
             body = ErrorBody,
             example = json!({"error": {"reason": "identity_point", "message": "verifying key point IC[2] is the identity"}}),
         ),

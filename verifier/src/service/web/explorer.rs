@@ -162,8 +162,10 @@ fn provenance_rows(t: &Text, provenance: Option<&Provenance>) -> Vec<Row> {
             let count = c.contributions.len().to_string();
             let label = if c.is_multi_party() {
                 t.setup_multi_party
-            } else {
+            } else if c.ptau_blake2b.is_none() {
                 t.setup_unverified
+            } else {
+                t.setup_uncontributed
             };
             fill(label, &[&count])
         }

@@ -255,6 +255,7 @@ texts! {
     setup_single_party: "Single-party: insecure for production", "单方生成：不可用于生产环境";
     setup_multi_party: "Multi-party ceremony, {} contributions", "多方仪式，{} 次贡献";
     setup_unverified: "Ceremony of {} contributions, not checked against a powers of tau", "{} 次贡献的仪式，未对照 powers of tau 核验";
+    setup_uncontributed: "Ceremony without contributions ({}): single-party", "无人贡献的仪式（{}）：等同单方生成";
     field_circuit: "Circuit", "电路";
     circuit_shape: "arity {}, depth {}, R1CS digest {}", "{} 叉树，深度 {}，R1CS 摘要 {}";
     field_zkey: "Final .zkey (BLAKE2b-512)", "最终 .zkey（BLAKE2b-512）";
