@@ -52,6 +52,20 @@ pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T 
         .install(f)
 }
 
+/// A field of `/proc/PID/status` in kB, such as `VmRSS` or `VmHWM`, for
+/// `pid` a process id or `self`.
+pub fn status_kb(pid: impl std::fmt::Display, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines().find_map(|l| {
+        l.strip_prefix(field)?
+            .strip_prefix(':')?
+            .trim()
+            .strip_suffix(" kB")?
+            .parse()
+            .ok()
+    })
+}
+
 /// The median of `values`: the middle one, the upper of the two middle
 /// ones for an even count. Timings are never NaN.
 pub fn median<T: PartialOrd + Copy>(mut values: Vec<T>) -> T {

@@ -23,7 +23,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use zkgov_circuits::field::{parse_field_element, to_decimal};
 use zkgov_log::checkpoint::LogVerifier;
-use zkgov_log::entry::{format_time, Entry};
+use zkgov_log::entry::format_time;
 use zkgov_log::policy::{Freshness, Policy};
 use zkgov_log::receipt::Receipt;
 use zkgov_log::rules::{LogState, LoggedKey};
@@ -1234,11 +1234,11 @@ fn trust_context(
     }))
 }
 
-/// The log's entry of key `key_id` and its index, fetched with an
-/// inclusion proof against the log's checkpoint, which is verified with
-/// the log's key (`log_key`, or the one trusted in `state`) and checked to
-/// extend the checkpoint trusted there. The entry is checked on its own by
-/// the rules ([`LoggedKey::from_logged_entry`]), its provenance included.
+/// The log's entry of key `key_id`, fetched with an inclusion proof against
+/// the log's checkpoint, which is verified with the log's key (`log_key`,
+/// or the one trusted in `state`) and checked to extend the checkpoint
+/// trusted there; the entry is checked on its own by the rules
+/// ([`Client::included_key`]).
 pub(crate) fn verified_key(
     server: &str,
     key_id: &str,
@@ -1250,38 +1250,25 @@ pub(crate) fn verified_key(
         Ok(context) => context,
         Err(code) => return Ok(Err(code)),
     };
-    let fetch = || -> Result<(u64, Entry), AuditError> {
+    let fetch = || -> Result<LoggedKey, CompareError> {
         let (_, checkpoint, _) = current_checkpoint(
             &client,
             &context.verifier,
             &context.origin,
             context.trusted.as_ref().map(|t| &t.checkpoint),
         )?;
-        let summary = client.key(key_id)?;
-        let index = summary["log_index"]
-            .as_u64()
-            .ok_or_else(|| AuditError::EntriesMismatch {
-                detail: format!("GET /v1/keys/{key_id}: no log_index"),
-            })?;
-        Ok((index, client.included_entry(index, &checkpoint)?))
+        client.included_key(key_id, &checkpoint)
     };
-    let (index, entry) = match fetch() {
-        Ok(found) => found,
-        Err(e) if is_unavailable(&e) => {
-            return Err(unavailable(e).context("cannot fetch the key's log entry"))
+    match fetch() {
+        Ok(key) => Ok(Ok(key)),
+        Err(CompareError::Audit(e)) if is_unavailable(&e) => {
+            Err(unavailable(e).context("cannot fetch the key's log entry"))
         }
         Err(e) => {
             eprintln!("LOG VERIFICATION FAILED: {e}");
-            return Ok(Err(ExitCode::FAILURE));
+            Ok(Err(ExitCode::FAILURE))
         }
-    };
-    let key = LoggedKey::from_logged_entry(index, &entry)
-        .map_err(|refusal| anyhow!("log entry {index}: {refusal}"))?;
-    if key.key_id != key_id {
-        eprintln!("LOG VERIFICATION FAILED: log entry {index} is not key {key_id}");
-        return Ok(Err(ExitCode::FAILURE));
     }
-    Ok(Ok(key))
 }
 
 pub(crate) fn log(command: &LogCommand) -> Result<ExitCode> {

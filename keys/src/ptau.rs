@@ -119,25 +119,28 @@ impl<'a> Ptau<'a> {
 
     /// G1 points `start..start + count` of section `id`, checked.
     pub fn g1(&self, id: u32, start: usize, count: usize) -> Result<Vec<G1Affine>, PtauError> {
-        let bytes = self.slice(id, start, count, G1_BYTES)?;
-        bytes
-            .chunks(G1_BYTES)
-            .map(|b| {
-                read_g1(b).map_err(|problem| PtauError::Section {
-                    section: id,
-                    problem,
-                })
-            })
-            .collect()
+        self.points(id, start, count, G1_BYTES, read_g1)
     }
 
     /// G2 points `start..start + count` of section `id`, checked.
     pub fn g2(&self, id: u32, start: usize, count: usize) -> Result<Vec<G2Affine>, PtauError> {
-        let bytes = self.slice(id, start, count, G2_BYTES)?;
-        bytes
-            .chunks(G2_BYTES)
+        self.points(id, start, count, G2_BYTES, read_g2)
+    }
+
+    /// Points `start..start + count` of section `id`, each `size` bytes,
+    /// each checked by `read`.
+    fn points<P>(
+        &self,
+        id: u32,
+        start: usize,
+        count: usize,
+        size: usize,
+        read: fn(&[u8]) -> Result<P, String>,
+    ) -> Result<Vec<P>, PtauError> {
+        self.slice(id, start, count, size)?
+            .chunks(size)
             .map(|b| {
-                read_g2(b).map_err(|problem| PtauError::Section {
+                read(b).map_err(|problem| PtauError::Section {
                     section: id,
                     problem,
                 })

@@ -574,6 +574,31 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Key `key_id`'s entry, where the service says it is, checked to be
+    /// in the log of `checkpoint` by its inclusion proof and checked on
+    /// its own by the rules ([`LoggedKey::from_logged_entry`]).
+    pub fn included_key(
+        &self,
+        key_id: &str,
+        checkpoint: &Checkpoint,
+    ) -> Result<LoggedKey, CompareError> {
+        let summary = self.key(key_id).map_err(AuditError::from)?;
+        let index = summary["log_index"]
+            .as_u64()
+            .ok_or_else(|| CompareError::Listing(format!("key {key_id} has no log_index")))?;
+        let entry = self.included_entry(index, checkpoint)?;
+        let key = LoggedKey::from_logged_entry(index, &entry)
+            .map_err(|refusal| CompareError::Refused { index, refusal })?;
+        if key.key_id != key_id {
+            return Err(CompareError::Listing(format!(
+                "entry {index} is not key {key_id}"
+            )));
+        }
+        Ok(key)
+    }
+}
+
 /// Why a verified comparison failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -593,7 +618,7 @@ pub enum CompareError {
     #[error("{0}")]
     Expectation(Refusal),
     /// The service's answer is not what the log holds.
-    #[error("the service's case listing does not match the log: {0}")]
+    #[error("the service's answer does not match the log: {0}")]
     Listing(String),
 }
 
@@ -644,23 +669,7 @@ pub fn compare_verified(
             )));
         }
         if !keys.contains_key(key_id) {
-            let summary = client.key(key_id).map_err(AuditError::from)?;
-            let key_index = summary["log_index"]
-                .as_u64()
-                .ok_or_else(|| CompareError::Listing(format!("key {key_id} has no log_index")))?;
-            let key_entry = client.included_entry(key_index, checkpoint)?;
-            let key = LoggedKey::from_logged_entry(key_index, &key_entry).map_err(|refusal| {
-                CompareError::Refused {
-                    index: key_index,
-                    refusal,
-                }
-            })?;
-            if key.key_id != *key_id {
-                return Err(CompareError::Listing(format!(
-                    "entry {key_index} is not key {key_id}"
-                )));
-            }
-            keys.insert(key_id.clone(), key);
+            keys.insert(key_id.clone(), client.included_key(key_id, checkpoint)?);
         }
         let key = &keys[key_id];
         let inputs = check_statement(key, &entry).map_err(refused)?;

@@ -19,15 +19,8 @@ use zkgov_prover::engine::Engine;
 /// with a case number of its own.
 const DISTINCT: usize = 64;
 
-fn status(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l[field.len()..].trim().trim_end_matches(" kB").parse().ok())
-        })
-        .expect("/proc/self/status has the field")
+fn peak_kb() -> u64 {
+    zkgov_benches::status_kb("self", "VmHWM").expect("/proc/self/status has VmHWM")
 }
 
 /// Proves `cases` jobs and prints `ready_kb peak_kb seconds`.
@@ -40,7 +33,7 @@ fn child(cases: usize) {
     )
     .expect("the engine builds");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let ready = status("VmHWM:");
+    let ready = peak_kb();
     let jobs = (0..cases).map(|i| {
         let (mut statement, witness) = workload.cases[i % DISTINCT].clone();
         statement.case_id = Statement::case_id(&format!("CASE-2026-{i:06}"));
@@ -63,7 +56,7 @@ fn child(cases: usize) {
     assert_eq!(proved, cases);
     println!(
         "{ready} {} {:.1}",
-        status("VmHWM:"),
+        peak_kb(),
         started.elapsed().as_secs_f64()
     );
 }

@@ -40,6 +40,7 @@ use zkgov_benches::load::{
     anchor, client, closed_loop, loadavg, ms, outcomes, percentile, reference_bodies, submit,
     write_config, Outcomes, REGISTRY, TOKEN,
 };
+use zkgov_benches::status_kb;
 use zkgov_circuits::field::to_decimal;
 use zkgov_verifier::service::config::{Config, Limits, Overrides};
 use zkgov_verifier::service::RunningService;
@@ -100,19 +101,6 @@ fn serve(config: &str) {
     std::io::stdout().flush().expect("write the URL");
     std::io::copy(&mut std::io::stdin(), &mut std::io::sink()).ok();
     service.shutdown().expect("the service shuts down");
-}
-
-/// A field of `/proc/PID/status` in kB, such as `VmRSS` or `VmHWM`.
-fn status_kb(pid: u32, field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines().find_map(|l| {
-        l.strip_prefix(field)?
-            .strip_prefix(':')?
-            .trim()
-            .strip_suffix(" kB")?
-            .parse()
-            .ok()
-    })
 }
 
 /// Samples the child's resident memory every 50 ms until `stop`.

@@ -39,14 +39,7 @@ use zkgov_prover::engine::{Engine, MsmCounts, ProofTimings};
 const RECORDS: u64 = 4096;
 
 fn status(field: &str) -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .map(|l| l[field.len()..].trim().to_string())
-        })
-        .unwrap_or_else(|| "n/a".into())
+    zkgov_benches::status_kb("self", field).map_or_else(|| "n/a".into(), |kb| format!("{kb} kB"))
 }
 
 fn ms(d: Duration) -> String {
@@ -62,7 +55,7 @@ fn main() {
         .next()
         .map_or(3, |a| a.parse().expect("ROUNDS is a number"));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let rss_start = status("VmRSS:");
+    let rss_start = status("VmRSS");
 
     let started = Instant::now();
     let workload = ReferenceWorkload::new(RECORDS, cases, 7);
@@ -78,7 +71,7 @@ fn main() {
     .expect("the engine builds");
     let engine_time = started.elapsed();
     let pk = workload.keys.proving_key().expect("the proving key loads");
-    let rss_ready = status("VmRSS:");
+    let rss_ready = status("VmRSS");
 
     println!(
         "reference workload: {} over {}, arity {}, depth {}; {} constraints, {} public inputs, domain 2^{}",
@@ -334,8 +327,8 @@ fn main() {
     );
     println!("| RSS at start | {rss_start} |");
     println!("| RSS with keys, registry, cases and engine ready | {rss_ready} |");
-    println!("| RSS at end | {} |", status("VmRSS:"));
-    println!("| peak RSS (VmHWM) | {} |", status("VmHWM:"));
+    println!("| RSS at end | {} |", status("VmRSS"));
+    println!("| peak RSS (VmHWM) | {} |", status("VmHWM"));
 }
 
 /// The measured cost, in seconds, of one group operation of each kind.

@@ -59,14 +59,7 @@ fn write_csv(path: &Path, n: u64) {
 }
 
 fn hwm_kb() -> u64 {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    zkgov_benches::status_kb("self", "VmHWM").unwrap_or(0)
 }
 
 fn dir_bytes(path: &Path) -> u64 {
