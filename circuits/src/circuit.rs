@@ -7,6 +7,7 @@
 //! no gadget but is bound by the input-consistency constraints that the
 //! Groth16 QAP reduction adds for every public input.
 
+use ark_ff::{One, Zero};
 use ark_r1cs_std::{alloc::AllocVar, eq::EqGadget, fields::fp::FpVar};
 use ark_relations::r1cs::{
     ConstraintMatrices, ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef,
@@ -152,9 +153,16 @@ pub fn first_unsatisfied(
         }
     };
     let dot = |row: &[(Fr, usize)]| {
-        row.iter()
-            .map(|(coefficient, column)| *coefficient * value(*column))
-            .sum::<Fr>()
+        let mut sum = Fr::zero();
+        for (coefficient, column) in row {
+            // Most coefficients of a circuit's rows are one.
+            if coefficient.is_one() {
+                sum += value(*column);
+            } else {
+                sum += *coefficient * value(*column);
+            }
+        }
+        sum
     };
     if assignment.instance.len() != matrices.num_instance_variables
         || assignment.witness.len() != matrices.num_witness_variables

@@ -29,6 +29,7 @@
 mod batch;
 pub mod msm;
 pub mod prover;
+pub mod witness;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,7 +50,8 @@ use zkgov_keys::store::{KeyDir, KeyError};
 pub use batch::{prove_mixed, BatchSummary, REORDER_WINDOW_PER_THREAD};
 pub use prover::{MsmCounts, ProofTimings};
 
-use prover::{create_proof, TabledKey};
+use prover::create_proof;
+pub use prover::TabledKey;
 
 /// Why the engine cannot be built or a statement cannot be proved.
 #[derive(Debug, thiserror::Error)]
@@ -202,7 +204,12 @@ impl Engine {
         &self.proving_key.key
     }
 
-    /// Bytes held by the proving key's MSM tables.
+    /// The proving key with its MSM tables and witness map.
+    pub fn tabled_key(&self) -> &TabledKey {
+        &self.proving_key
+    }
+
+    /// Bytes held by the proving key's MSM tables and witness-map transforms.
     pub fn table_bytes(&self) -> usize {
         self.proving_key.table_bytes()
     }

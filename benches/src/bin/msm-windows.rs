@@ -12,7 +12,6 @@ use ark_ec::short_weierstrass::{Affine, SWCurveConfig};
 use ark_ff::PrimeField;
 use zkgov_benches::workload::ReferenceWorkload;
 use zkgov_prover::engine::msm::{window_bits, FixedBaseMsm};
-use zkgov_prover::engine::prover::{l_h_scalars, witness_map};
 use zkgov_prover::engine::Engine;
 
 type Ints = Vec<<Fr as PrimeField>::BigInt>;
@@ -63,21 +62,17 @@ fn main() {
     .expect("the engine builds");
     let pk = engine.proving_key();
     let matrices = engine.matrices();
-    let inputs = matrices.num_instance_variables;
     let (mut full, mut l_h) = (Vec::new(), Vec::new());
     for (statement, witness) in &workload.cases {
         let assignment = engine.assign(statement, witness).expect("satisfied");
         let all: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
         let ints: Ints = all.iter().map(|v| v.into_bigint()).collect();
-        let quotient = witness_map(
-            workload.keys.metadata.reduction,
-            matrices,
-            inputs,
-            matrices.num_constraints,
-            &all,
-        )
-        .expect("maps");
-        l_h.push(l_h_scalars(pk, &ints[inputs..], &quotient));
+        l_h.push(
+            engine
+                .tabled_key()
+                .l_h_scalars(matrices, &ints, &all)
+                .expect("maps"),
+        );
         full.push(ints);
     }
     println!("{cases} proofs' scalars, one thread, mean ms per MSM (best of 3 passes)");

@@ -5,26 +5,24 @@
 //! R1CS-to-QAP reduction the key is for (circom's, for the keys zkgov sets
 //! up, or libsnark's, for keys of format 1; see [`zkgov_keys::qap`]); a
 //! test pins the two to the same bytes for each.
-//! What differs is how: the witness map evaluates the constraint rows in
-//! plain loops (no per-row rayon task), the MSMs use the key's
-//! precomputed window tables ([`FixedBaseMsm`]), and the L and H queries,
-//! whose sums C only ever takes together, are one MSM. The stages can be
-//! timed.
+//! What differs is how: the witness map runs on transforms planned once
+//! per key, in buffers each thread keeps ([`WitnessMap`]), the MSMs use
+//! the key's precomputed window tables ([`FixedBaseMsm`]), and the L and H
+//! queries, whose sums C only ever takes together, are one MSM. The stages
+//! can be timed.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use ark_bn254::{g1, g2, Bn254, Fr, G1Projective, G2Projective};
 use ark_ec::CurveGroup;
-use ark_ff::{FftField, Field, One, PrimeField, Zero};
+use ark_ff::{PrimeField, Zero};
 use ark_groth16::{Proof, ProvingKey};
-use ark_poly::{EvaluationDomain, GeneralEvaluationDomain};
 use ark_relations::r1cs::{ConstraintMatrices, SynthesisError};
-
-use ark_groth16::r1cs_to_qap::R1CSToQAP;
-use zkgov_keys::qap::{CircomReduction, Reduction};
+use zkgov_keys::qap::Reduction;
 
 use super::msm::{FixedBaseMsm, MsmCount, Scratch};
+use super::witness::WitnessMap;
 
 thread_local! {
     /// MSM buffers kept by each thread between proofs.
@@ -67,6 +65,8 @@ pub struct TabledKey {
     /// go into C together, so one MSM, with one bucket reduction, serves
     /// both.
     l_h: FixedBaseMsm<g1::Config>,
+    /// The witness map, with the transforms of the key's domain.
+    witness: WitnessMap,
 }
 
 impl TabledKey {
@@ -88,9 +88,11 @@ impl TabledKey {
                 )
             },
         );
+        let witness = WitnessMap::new(reduction, key.h_query.len());
         Self {
             key,
             reduction,
+            witness,
             a,
             b_g1,
             b_g2,
@@ -98,12 +100,37 @@ impl TabledKey {
         }
     }
 
-    /// Bytes held by the window tables.
+    /// The scalars of the MSM over the key's L query then its H query, as
+    /// the engine fuses them, for `full_assignment` and its integers
+    /// `ints`: the witness variables' (for L), then the witness map's (for
+    /// H), each cut or padded with zeros to its query's length.
+    pub fn l_h_scalars(
+        &self,
+        matrices: &ConstraintMatrices<Fr>,
+        ints: &[<Fr as PrimeField>::BigInt],
+        full_assignment: &[Fr],
+    ) -> Result<Vec<<Fr as PrimeField>::BigInt>, SynthesisError> {
+        let (l_len, h_len) = (self.key.l_query.len(), self.key.h_query.len());
+        let aux = ints
+            .get(matrices.num_instance_variables..)
+            .unwrap_or_default();
+        let zero = <Fr as PrimeField>::BigInt::default();
+        let mut scalars = Vec::with_capacity(l_len + h_len);
+        scalars.extend(aux.iter().take(l_len));
+        scalars.resize(l_len, zero);
+        self.witness
+            .append_scalars(matrices, full_assignment, &mut scalars)?;
+        scalars.resize(l_len + h_len, zero);
+        Ok(scalars)
+    }
+
+    /// Bytes held by the window tables and the witness map's transforms.
     pub fn table_bytes(&self) -> usize {
         self.a.table_bytes()
             + self.b_g1.table_bytes()
             + self.b_g2.table_bytes()
             + self.l_h.table_bytes()
+            + self.witness.bytes()
     }
 }
 
@@ -114,10 +141,11 @@ pub struct ProofTimings {
     pub synthesis: Duration,
     /// The satisfiability check of the assignment against the matrices.
     pub check: Duration,
-    /// The R1CS-to-QAP witness map: row evaluations and the reduction's FFTs of the domain
-    /// size (six for circom's, seven for libsnark's).
+    /// The R1CS-to-QAP witness map ([`WitnessMap`]): row evaluations and
+    /// the reduction's transforms of the domain size (six for circom's,
+    /// seven for libsnark's), into the L and H MSM's scalars.
     pub witness_map: Duration,
-    /// Field elements to integers, for the MSMs.
+    /// The assignment's field elements to integers, for the MSMs.
     pub scalars: Duration,
     /// MSM over the A query (G1).
     pub msm_a: Duration,
@@ -185,24 +213,12 @@ pub fn create_proof(
     mut timings: Option<&mut ProofTimings>,
 ) -> Result<Proof<Bn254>, SynthesisError> {
     let pk = &tabled.key;
-    let num_inputs = matrices.num_instance_variables;
-    let num_constraints = matrices.num_constraints;
 
     let (l_h_acc, a_acc, b_g1_acc, b_g2_acc) = if let Some(t) = timings.as_deref_mut() {
-        let h = timed(Some(&mut t.witness_map), || {
-            witness_map(
-                tabled.reduction,
-                matrices,
-                num_inputs,
-                num_constraints,
-                full_assignment,
-            )
+        let ints = timed(Some(&mut t.scalars), || to_bigints(full_assignment));
+        let l_h_ints = timed(Some(&mut t.witness_map), || {
+            tabled.l_h_scalars(matrices, &ints, full_assignment)
         })?;
-        let (ints, l_h_ints) = timed(Some(&mut t.scalars), || {
-            let ints = to_bigints(full_assignment);
-            let l_h = l_h_scalars(&tabled.key, &ints[num_inputs..], &h);
-            (ints, l_h)
-        });
         (
             timed(Some(&mut t.msm_l_h), || g1_msm(&tabled.l_h, &l_h_ints)),
             timed(Some(&mut t.msm_a), || g1_msm(&tabled.a, &ints)),
@@ -215,14 +231,7 @@ pub fn create_proof(
         let ints = to_bigints(full_assignment);
         let (l_h_acc, (b_g2_acc, (a_acc, b_g1_acc))) = rayon::join(
             || {
-                let h = witness_map(
-                    tabled.reduction,
-                    matrices,
-                    num_inputs,
-                    num_constraints,
-                    full_assignment,
-                )?;
-                let l_h = l_h_scalars(&tabled.key, &ints[num_inputs..], &h);
+                let l_h = tabled.l_h_scalars(matrices, &ints, full_assignment)?;
                 Ok::<_, SynthesisError>(g1_msm(&tabled.l_h, &l_h))
             },
             || {
@@ -258,25 +267,6 @@ pub fn create_proof(
     })
 }
 
-/// The scalars of the MSM over `key`'s L query then its H query, as the
-/// engine fuses them: the witness variables' (`aux`, for L), then the
-/// quotient's coefficients (`h`, for H), each cut or padded with zeros to
-/// its query's length.
-pub fn l_h_scalars(
-    key: &ProvingKey<Bn254>,
-    aux: &[<Fr as PrimeField>::BigInt],
-    h: &[Fr],
-) -> Vec<<Fr as PrimeField>::BigInt> {
-    let (l_len, h_len) = (key.l_query.len(), key.h_query.len());
-    let zero = <Fr as PrimeField>::BigInt::default();
-    let mut scalars = Vec::with_capacity(l_len + h_len);
-    scalars.extend(aux.iter().take(l_len));
-    scalars.resize(l_len, zero);
-    scalars.extend(h.iter().take(h_len).map(|v| v.into_bigint()));
-    scalars.resize(l_len + h_len, zero);
-    scalars
-}
-
 /// The group operations of a proof's MSMs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MsmCounts {
@@ -297,117 +287,18 @@ pub fn msm_counts(
     matrices: &ConstraintMatrices<Fr>,
     full_assignment: &[Fr],
 ) -> Result<MsmCounts, SynthesisError> {
-    let num_inputs = matrices.num_instance_variables;
-    let h = witness_map(
-        tabled.reduction,
-        matrices,
-        num_inputs,
-        matrices.num_constraints,
-        full_assignment,
-    )?;
     let ints = to_bigints(full_assignment);
+    let l_h = tabled.l_h_scalars(matrices, &ints, full_assignment)?;
     Ok(MsmCounts {
         a: tabled.a.msm_counted(&ints).1,
         b_g1: tabled.b_g1.msm_counted(&ints).1,
         b_g2: tabled.b_g2.msm_counted(&ints).1,
-        l_h: tabled
-            .l_h
-            .msm_counted(&l_h_scalars(&tabled.key, &ints[num_inputs..], &h))
-            .1,
+        l_h: tabled.l_h.msm_counted(&l_h).1,
     })
 }
 
 fn to_bigints(values: &[Fr]) -> Vec<<Fr as PrimeField>::BigInt> {
     values.iter().map(|v| v.into_bigint()).collect()
-}
-
-/// `Σ coefficient · assignment[column]` over one constraint row.
-#[inline]
-fn evaluate(row: &[(Fr, usize)], assignment: &[Fr]) -> Fr {
-    let mut sum = Fr::zero();
-    for (coefficient, column) in row {
-        let value = assignment[*column];
-        if coefficient.is_one() {
-            sum += value;
-        } else {
-            sum += value * coefficient;
-        }
-    }
-    sum
-}
-
-/// The scalars of the key's H query for `full_assignment`, under
-/// `reduction`: `(A·B − C)` on the odd coset of the double domain
-/// (circom's), or the coefficients of the quotient `h` (libsnark's).
-pub fn witness_map(
-    reduction: Reduction,
-    matrices: &ConstraintMatrices<Fr>,
-    num_inputs: usize,
-    num_constraints: usize,
-    full_assignment: &[Fr],
-) -> Result<Vec<Fr>, SynthesisError> {
-    match reduction {
-        Reduction::Circom => CircomReduction::witness_map_from_matrices::<
-            Fr,
-            GeneralEvaluationDomain<Fr>,
-        >(matrices, num_inputs, num_constraints, full_assignment),
-        Reduction::Libsnark => {
-            libsnark_witness_map(matrices, num_inputs, num_constraints, full_assignment)
-        }
-    }
-}
-
-/// The libsnark R1CS-to-QAP witness map: the coefficients of
-/// `h = (A·B − C) / Z` over the evaluation domain, exactly as
-/// `LibsnarkReduction::witness_map_from_matrices` computes them.
-fn libsnark_witness_map(
-    matrices: &ConstraintMatrices<Fr>,
-    num_inputs: usize,
-    num_constraints: usize,
-    full_assignment: &[Fr],
-) -> Result<Vec<Fr>, SynthesisError> {
-    let domain = GeneralEvaluationDomain::<Fr>::new(num_constraints + num_inputs)
-        .ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
-    let size = domain.size();
-    let coset = domain
-        .get_coset(Fr::GENERATOR)
-        .ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
-
-    let rows = |rows: &[Vec<(Fr, usize)>]| {
-        let mut evaluations = vec![Fr::zero(); size];
-        for (value, row) in evaluations.iter_mut().zip(rows) {
-            *value = evaluate(row, full_assignment);
-        }
-        evaluations
-    };
-    let on_coset = |mut evaluations: Vec<Fr>| {
-        domain.ifft_in_place(&mut evaluations);
-        coset.fft_in_place(&mut evaluations);
-        evaluations
-    };
-    let mut a = rows(&matrices.a);
-    // The input-consistency constraints of the reduction.
-    a[num_constraints..num_constraints + num_inputs]
-        .copy_from_slice(&full_assignment[..num_inputs]);
-    let b = rows(&matrices.b);
-    let c = rows(&matrices.c);
-    let (a, (b, c)) = rayon::join(
-        || on_coset(a),
-        || rayon::join(|| on_coset(b), || on_coset(c)),
-    );
-
-    let vanishing_inverse = domain
-        .evaluate_vanishing_polynomial(Fr::GENERATOR)
-        .inverse()
-        .expect("the vanishing polynomial is not zero off the domain");
-    let mut h = a;
-    for ((h, b), c) in h.iter_mut().zip(&b).zip(&c) {
-        *h *= b;
-        *h -= c;
-        *h *= vanishing_inverse;
-    }
-    coset.ifft_in_place(&mut h);
-    Ok(h)
 }
 
 impl std::fmt::Debug for TabledKey {
