@@ -13,7 +13,11 @@
 //! batch trick), so an addition costs about 6 field multiplications instead
 //! of the 11 of a mixed Jacobian addition. Pairwise rounds also absorb the
 //! skew of real witnesses, where most of the small scalars (bits, flags) land
-//! in the same few buckets.
+//! in the same few buckets. The weighted sum of the buckets, `Σ (b + 1) ·
+//! S_b`, is in affine coordinates too: running sums over [`BUCKET_BLOCKS`]
+//! blocks of buckets advance side by side, so that it costs about one
+//! batch-affine addition per bucket instead of two projective ones, and
+//! wider windows pay.
 //!
 //! Identity bases (variables that a query does not touch) are dropped when
 //! the table is built. Results are exact group elements, so a proof made
@@ -30,6 +34,13 @@ pub type BigInt<P> = <<P as ark_ec::CurveConfig>::ScalarField as PrimeField>::Bi
 /// `CHUNK × windows` points) whatever the base count.
 const CHUNK: usize = 1024;
 
+/// Blocks of buckets whose running sums advance side by side, so that each
+/// step's additions share one inversion. More blocks mean fewer steps (and
+/// inversions) but more projective work to join them: 3 per block, against
+/// one inversion per `2^(c-1) / blocks` buckets; 64 suits the 2^11 and
+/// 2^12 buckets of the reference key's MSMs.
+pub const BUCKET_BLOCKS: usize = 64;
+
 /// A table of window multiples of fixed bases.
 pub struct FixedBaseMsm<P: SWCurveConfig> {
     /// Window width in bits.
@@ -45,16 +56,15 @@ pub struct FixedBaseMsm<P: SWCurveConfig> {
 }
 
 /// The window width that minimizes the cost of an MSM over `bases` bases
-/// with full-size scalars: `bases × windows` batch-affine additions against
-/// the `2^c` projective additions that sum the `2^(c-1)` buckets. The
-/// weights (4 : 9) are the measured costs of one of each (`prove-batch`:
-/// 170 ns and 383 ns in G1, 528 ns and 1,336 ns in G2). It gives 12 or 13
-/// bits for the 2,600–8,000 bases of the reference key's MSMs, the
-/// fastest widths measured (`msm-windows`).
+/// with full-size scalars: `bases × windows` batch-affine additions into
+/// the buckets, against the `2^c` batch-affine additions that sum the
+/// `2^(c-1)` buckets. It gives 13 bits for the 2,600–8,000 bases of the
+/// reference key's MSMs, among the fastest widths measured
+/// (`msm-windows`).
 pub fn window_bits<P: SWCurveConfig>(bases: usize) -> usize {
     let bits = P::ScalarField::MODULUS_BIT_SIZE as usize + 1;
     (2..=20)
-        .min_by_key(|&c| 4 * bases * bits.div_ceil(c) + 9 * (1usize << c))
+        .min_by_key(|&c| bases * bits.div_ceil(c) + (1usize << c))
         .expect("a non-empty range")
 }
 
@@ -128,7 +138,7 @@ impl<P: SWCurveConfig> FixedBaseMsm<P> {
         let sum = self.msm_with(scalars, &mut scratch);
         let count = MsmCount {
             affine_additions: scratch.affine_additions,
-            projective_additions: 2 * (1u64 << (self.c - 1)),
+            projective_additions: scratch.projective_additions,
         };
         (sum, count)
     }
@@ -147,13 +157,7 @@ impl<P: SWCurveConfig> FixedBaseMsm<P> {
             let rows = start..(start + CHUNK).min(rows);
             self.accumulate(rows, scalars, &mut sums, scratch);
         }
-        // Σ (b + 1) · sums[b], by running sums from the top bucket down.
-        let mut running = Projective::<P>::zero();
-        let mut total = Projective::<P>::zero();
-        for sum in sums.iter().rev() {
-            running += sum;
-            total += &running;
-        }
+        let total = scratch.weighted_sum(&sums);
         scratch.sums = sums;
         total
     }
@@ -238,11 +242,13 @@ impl<P: SWCurveConfig> FixedBaseMsm<P> {
 /// The group operations of one MSM.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MsmCount {
-    /// Batch-affine additions and doublings of points into bucket sums
-    /// (each about 6 field multiplications and a share of one inversion);
-    /// the additions with the identity, which cost nothing, are not counted.
+    /// Batch-affine additions and doublings, of points into bucket sums
+    /// and of the running sums over the buckets (each about 6 field
+    /// multiplications and a share of one inversion); the additions with
+    /// the identity, which cost nothing, are not counted.
     pub affine_additions: u64,
-    /// Projective additions of the final running sums over the buckets.
+    /// Projective additions and doublings that join the blocks of
+    /// buckets ([`BUCKET_BLOCKS`]).
     pub projective_additions: u64,
 }
 
@@ -275,8 +281,13 @@ pub struct Scratch<P: SWCurveConfig> {
     inverses: Vec<P::BaseField>,
     products: Vec<P::BaseField>,
     kinds: Vec<Pair>,
+    /// Each block's running sum and weighted total, in the bucket sum.
+    running: Vec<Affine<P>>,
+    totals: Vec<Affine<P>>,
     /// Batch-affine additions (and doublings) made so far.
     affine_additions: u64,
+    /// Projective additions (and doublings) made so far.
+    projective_additions: u64,
 }
 
 impl<P: SWCurveConfig> Default for Scratch<P> {
@@ -291,7 +302,10 @@ impl<P: SWCurveConfig> Default for Scratch<P> {
             inverses: Vec::new(),
             products: Vec::new(),
             kinds: Vec::new(),
+            running: Vec::new(),
+            totals: Vec::new(),
             affine_additions: 0,
+            projective_additions: 0,
         }
     }
 }
@@ -308,6 +322,75 @@ enum Pair {
 }
 
 impl<P: SWCurveConfig> Scratch<P> {
+    /// `Σ (b + 1) · sums[b]`.
+    ///
+    /// The running-sum method (from the top bucket down, `running += sum`
+    /// then `total += running`) is sequential, so alone it pays a
+    /// projective addition per step. Here the buckets are cut into blocks
+    /// whose running sums advance side by side in affine coordinates, one
+    /// shared inversion per step. Block `k` of `m` buckets ends with
+    /// `R_k = Σ_i S_(km+i)` and `T_k = Σ_i (i + 1) · S_(km+i)`, and the
+    /// whole is `Σ_k T_k + m · Σ_k k · R_k`, the last sum by a projective
+    /// running sum over the blocks.
+    fn weighted_sum(&mut self, sums: &[Affine<P>]) -> Projective<P> {
+        let blocks = BUCKET_BLOCKS.min(sums.len());
+        let m = sums.len() / blocks;
+        assert!(
+            m.is_power_of_two() && blocks * m == sums.len(),
+            "a power of two of buckets"
+        );
+        self.running.clear();
+        self.running.resize(blocks, Affine::identity());
+        self.totals.clear();
+        self.totals.resize(blocks, Affine::identity());
+        // Step i adds the running sums as they were into the totals, and
+        // bucket i of each block into the running sums; a last step adds
+        // the final running sums.
+        for step in 1..=m + 1 {
+            // Buckets m - 1 down to 0 of each block, then none.
+            let i = m.checked_sub(step);
+            let bucket = |k: usize| i.map(|i| &sums[k * m + i]);
+            self.inverses.clear();
+            self.kinds.clear();
+            for k in 0..blocks {
+                let (total, running) = (&self.totals[k], &self.running[k]);
+                self.kinds
+                    .push(classify(total, running, &mut self.inverses));
+                if let Some(sum) = bucket(k) {
+                    self.kinds.push(classify(running, sum, &mut self.inverses));
+                }
+            }
+            batch_invert(&mut self.inverses, &mut self.products);
+            self.affine_additions += self.inverses.len() as u64;
+            let (mut kind, mut inverse) = (self.kinds.iter(), self.inverses.iter());
+            for k in 0..blocks {
+                let (total, running) = (self.totals[k], self.running[k]);
+                let next = *kind.next().expect("one kind per pair");
+                self.totals[k] = combine(next, &total, &running, &mut inverse);
+                if let Some(sum) = bucket(k) {
+                    let next = *kind.next().expect("one kind per pair");
+                    self.running[k] = combine(next, &running, sum, &mut inverse);
+                }
+            }
+        }
+        // Σ_k k · R_k, from the top block down; then times m, by doublings.
+        let (mut running, mut weighted) = (Projective::<P>::zero(), Projective::<P>::zero());
+        for r in self.running.iter().skip(1).rev() {
+            running += r;
+            weighted += &running;
+        }
+        self.projective_additions += 2 * (blocks as u64 - 1);
+        for _ in 0..m.trailing_zeros() {
+            weighted.double_in_place();
+        }
+        self.projective_additions += u64::from(m.trailing_zeros());
+        for t in &self.totals {
+            weighted += t;
+        }
+        self.projective_additions += blocks as u64;
+        weighted
+    }
+
     /// Sums every segment to its first point, pairwise, one shared
     /// inversion per round. Segments of length 0 or 1 are done.
     fn reduce_segments(&mut self) {
@@ -322,18 +405,7 @@ impl<P: SWCurveConfig> Scratch<P> {
             for &(_, at, len) in &self.segments {
                 for k in 0..len / 2 {
                     let (p, q) = (&self.points[at + 2 * k], &self.points[at + 2 * k + 1]);
-                    let kind = if p.infinity || q.infinity {
-                        Pair::Trivial
-                    } else if p.x != q.x {
-                        self.inverses.push(q.x - p.x);
-                        Pair::Add
-                    } else if p.y == q.y && !p.y.is_zero() {
-                        self.inverses.push(p.y.double());
-                        Pair::Double
-                    } else {
-                        Pair::Trivial
-                    };
-                    self.kinds.push(kind);
+                    self.kinds.push(classify(p, q, &mut self.inverses));
                 }
             }
             batch_invert(&mut self.inverses, &mut self.products);
@@ -344,23 +416,9 @@ impl<P: SWCurveConfig> Scratch<P> {
             for segment in &mut self.segments {
                 let (_, at, len) = *segment;
                 for k in 0..len / 2 {
-                    let (p, q) = (self.points[at + 2 * k], self.points[at + 2 * k + 1]);
-                    self.points[at + k] = match kind.next().expect("one kind per pair") {
-                        Pair::Add => {
-                            let lambda = (q.y - p.y) * inverse.next().expect("an inverse");
-                            chord(&p, &q, lambda)
-                        }
-                        Pair::Double => {
-                            let x2 = p.x.square();
-                            let lambda = (x2.double() + x2 + P::COEFF_A)
-                                * inverse.next().expect("an inverse");
-                            chord(&p, &p, lambda)
-                        }
-                        Pair::Trivial if p.infinity => q,
-                        Pair::Trivial if q.infinity => p,
-                        // p = -q
-                        Pair::Trivial => Affine::identity(),
-                    };
+                    let (p, q) = (&self.points[at + 2 * k], &self.points[at + 2 * k + 1]);
+                    let kind = *kind.next().expect("one kind per pair");
+                    self.points[at + k] = combine(kind, p, q, &mut inverse);
                 }
                 if len % 2 == 1 {
                     self.points[at + len / 2] = self.points[at + len - 1];
@@ -371,6 +429,53 @@ impl<P: SWCurveConfig> Scratch<P> {
             self.segments.retain(|s| s.2 > 1);
         }
         self.segments = done;
+    }
+}
+
+/// How `p + q` is made, pushing the denominator of its slope, if any, to
+/// `denominators`.
+#[inline]
+fn classify<P: SWCurveConfig>(
+    p: &Affine<P>,
+    q: &Affine<P>,
+    denominators: &mut Vec<P::BaseField>,
+) -> Pair {
+    if p.infinity || q.infinity {
+        Pair::Trivial
+    } else if p.x != q.x {
+        denominators.push(q.x - p.x);
+        Pair::Add
+    } else if p.y == q.y && !p.y.is_zero() {
+        denominators.push(p.y.double());
+        Pair::Double
+    } else {
+        Pair::Trivial
+    }
+}
+
+/// `p + q`, made as [`classify`] said, with the next of the inverted
+/// denominators.
+#[inline]
+fn combine<'a, P: SWCurveConfig>(
+    kind: Pair,
+    p: &Affine<P>,
+    q: &Affine<P>,
+    inverses: &mut impl Iterator<Item = &'a P::BaseField>,
+) -> Affine<P> {
+    match kind {
+        Pair::Add => {
+            let lambda = (q.y - p.y) * inverses.next().expect("an inverse");
+            chord(p, q, lambda)
+        }
+        Pair::Double => {
+            let x2 = p.x.square();
+            let lambda = (x2.double() + x2 + P::COEFF_A) * inverses.next().expect("an inverse");
+            chord(p, p, lambda)
+        }
+        Pair::Trivial if p.infinity => *q,
+        Pair::Trivial if q.infinity => *p,
+        // p = -q
+        Pair::Trivial => Affine::identity(),
     }
 }
 
@@ -533,7 +638,38 @@ mod tests {
         assert_eq!(count(vec![zero; 1000]).affine_additions, 0);
         assert_eq!(count(vec![one]).affine_additions, 0);
         assert_eq!(count(vec![one; 10]).affine_additions, 9);
-        assert_eq!(count(vec![one; 10]).projective_additions, 2 * 128);
+        // 128 buckets in 64 blocks of 2: 2 · 63 additions over the blocks'
+        // running sums, one doubling, and the 64 blocks' totals.
+        assert_eq!(count(vec![one; 10]).projective_additions, 2 * 63 + 1 + 64);
+    }
+
+    #[test]
+    fn the_weighted_bucket_sum_meets_equal_opposite_and_empty_sums() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let p = G1Projective::rand(&mut rng);
+        // Few distinct values, so that running sums and totals often meet
+        // their own doubles, negations and the identity.
+        let values = [
+            G1Projective::zero(),
+            p,
+            -p,
+            p.double(),
+            G1Projective::rand(&mut rng),
+        ];
+        for buckets in [2, 4, 128, 256, 2048] {
+            for _ in 0..4 {
+                let sums: Vec<G1Affine> = (0..buckets)
+                    .map(|_| values[rng.next_u32() as usize % values.len()].into_affine())
+                    .collect();
+                let expected: G1Projective = sums
+                    .iter()
+                    .enumerate()
+                    .map(|(b, sum)| *sum * Fr::from(b as u64 + 1))
+                    .sum();
+                let mut scratch = Scratch::default();
+                assert_eq!(scratch.weighted_sum(&sums), expected, "{buckets} buckets");
+            }
+        }
     }
 
     #[test]
