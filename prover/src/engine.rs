@@ -5,9 +5,9 @@
 //! proving key, prepares the verifying key and synthesizes the circuit's
 //! R1CS matrices, and it builds window tables of the proving key's query
 //! vectors for fixed-base MSMs ([`msm`]). A proof then costs only
-//! witness-only synthesis ([`StatementCircuit::assign`]), a satisfiability
-//! check against the cached matrices, and the Groth16 prover run on those
-//! matrices and tables ([`prover`]). Given the same randomness, the proof is
+//! witness-only synthesis ([`StatementCircuit::assign`]) and the Groth16
+//! prover run on the cached rows and tables ([`prover`]), which checks the
+//! assignment against the rows as it evaluates them ([`witness`]). Given the same randomness, the proof is
 //! the one `ark_groth16`'s `create_proof_with_reduction_and_matrices` makes
 //! with the reduction the key is for ([`zkgov_keys::qap`]).
 //!
@@ -39,7 +39,7 @@ use ark_ff::UniformRand;
 use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey};
 use ark_relations::r1cs::{ConstraintMatrices, SynthesisError};
 use rand::{CryptoRng, RngCore};
-use zkgov_circuits::circuit::{first_unsatisfied, Assignment, StatementCircuit, StatementWitness};
+use zkgov_circuits::circuit::{Assignment, StatementCircuit, StatementWitness};
 use zkgov_circuits::policy::Policy;
 use zkgov_circuits::schema::Schema;
 use zkgov_circuits::statement::{Statement, SubjectTag};
@@ -49,6 +49,7 @@ use zkgov_keys::store::{KeyDir, KeyError};
 
 pub use batch::{prove_mixed, BatchSummary, REORDER_WINDOW_PER_THREAD};
 pub use prover::{MsmCounts, ProofTimings};
+pub use witness::{EvaluationError, Unsatisfied};
 
 use prover::create_proof;
 pub use prover::TabledKey;
@@ -161,7 +162,11 @@ impl Engine {
         let (schema, policy) = (schema.into(), policy.into());
         let shape = keys.shape()?;
         let matrices = keys.check_circuit(&schema, &policy, shape)?;
-        let proving_key = TabledKey::new(keys.proving_key()?, keys.metadata.reduction);
+        let proving_key = TabledKey::new(keys.proving_key()?, keys.metadata.reduction, &matrices)
+            .map_err(|source| EngineError::Synthesis {
+            policy: policy.name.clone(),
+            source,
+        })?;
         let verifying_key = ark_groth16::prepare_verifying_key(&keys.verifying_key);
         Ok(Self {
             schema,
@@ -223,10 +228,13 @@ impl Engine {
         witness: &StatementWitness,
         rng: &mut R,
     ) -> Result<Proof<Bn254>, EngineError> {
-        let assignment = self.assign(statement, witness)?;
+        self.check_shapes(statement, witness)?;
+        let assignment = self.synthesize(statement, witness)?;
         let r = Fr::rand(rng);
         let s = Fr::rand(rng);
-        self.prove_satisfying(&assignment, r, s)
+        // The prover checks the assignment as it evaluates the rows.
+        self.create_proof(&assignment, r, s, None)
+            .map_err(|error| self.refusal(error, Some((statement, witness))))
     }
 
     /// Checks `proof` of `statement` against the prepared verifying key.
@@ -244,12 +252,10 @@ impl Engine {
     ) -> Result<Assignment, EngineError> {
         self.check_shapes(statement, witness)?;
         let assignment = self.synthesize(statement, witness)?;
-        match first_unsatisfied(&self.matrices, &assignment) {
-            None => Ok(assignment),
-            Some(constraint) => Err(EngineError::Unsatisfied {
-                constraint,
-                reasons: self.reasons(statement, witness),
-            }),
+        let full: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
+        match self.proving_key.check(&full) {
+            Ok(()) => Ok(assignment),
+            Err(error) => Err(self.refusal(error, Some((statement, witness)))),
         }
     }
 
@@ -263,32 +269,47 @@ impl Engine {
         r: Fr,
         s: Fr,
     ) -> Result<Proof<Bn254>, EngineError> {
-        if let Some(constraint) = first_unsatisfied(&self.matrices, assignment) {
-            return Err(EngineError::Unsatisfied {
-                constraint,
-                reasons: Vec::new(),
-            });
-        }
-        self.prove_satisfying(assignment, r, s)
+        self.create_proof(assignment, r, s, None)
+            .map_err(|error| self.refusal(error, None))
     }
 
-    /// The proof of an assignment already checked against the matrices.
-    fn prove_satisfying(
+    /// The proof of `assignment`, which the prover checks.
+    fn create_proof(
         &self,
         assignment: &Assignment,
         r: Fr,
         s: Fr,
-    ) -> Result<Proof<Bn254>, EngineError> {
+        timings: Option<&mut ProofTimings>,
+    ) -> Result<Proof<Bn254>, EvaluationError> {
         let full: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
-        create_proof(&self.proving_key, &self.matrices, r, s, &full, None)
-            .map_err(EngineError::Prover)
+        create_proof(&self.proving_key, r, s, &full, timings)
+    }
+
+    /// The engine's error for an assignment the prover refused, with the
+    /// reasons in policy terms when the statement and witness are known.
+    fn refusal(
+        &self,
+        error: EvaluationError,
+        case: Option<(&Statement, &StatementWitness)>,
+    ) -> EngineError {
+        match error {
+            EvaluationError::Unsatisfied(Unsatisfied(constraint)) => EngineError::Unsatisfied {
+                constraint,
+                reasons: case.map_or_else(Vec::new, |(statement, witness)| {
+                    self.reasons(statement, witness)
+                }),
+            },
+            EvaluationError::Length { .. } => {
+                EngineError::Prover(SynthesisError::AssignmentMissing)
+            }
+        }
     }
 
     /// The group operations each MSM of the proof of `assignment` makes:
     /// the floor under its time, given the cost of one operation.
     pub fn msm_counts(&self, assignment: &Assignment) -> Result<MsmCounts, EngineError> {
         let full: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
-        prover::msm_counts(&self.proving_key, &self.matrices, &full).map_err(EngineError::Prover)
+        prover::msm_counts(&self.proving_key, &full).map_err(|error| self.refusal(error, None))
     }
 
     /// [`Engine::prove`] with every stage run in turn on the current thread
@@ -304,33 +325,14 @@ impl Engine {
         let started = Instant::now();
         let assignment = self.synthesize(statement, witness)?;
         timings.synthesis = started.elapsed();
-        let started = Instant::now();
-        let unsatisfied = first_unsatisfied(&self.matrices, &assignment);
-        timings.check = started.elapsed();
-        if let Some(constraint) = unsatisfied {
-            return Err(EngineError::Unsatisfied {
-                constraint,
-                reasons: self.reasons(statement, witness),
-            });
-        }
         let (r, s) = (Fr::rand(rng), Fr::rand(rng));
-        let full: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
-        let mut prove = || {
-            create_proof(
-                &self.proving_key,
-                &self.matrices,
-                r,
-                s,
-                &full,
-                Some(&mut timings),
-            )
-        };
+        let mut prove = || self.create_proof(&assignment, r, s, Some(&mut timings));
         // On a pool of its own, the prover's inner rayon calls stay on one thread.
         let proof = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
             Ok(pool) => pool.install(prove),
             Err(_) => prove(),
         }
-        .map_err(EngineError::Prover)?;
+        .map_err(|error| self.refusal(error, Some((statement, witness))))?;
         Ok((proof, timings))
     }
 

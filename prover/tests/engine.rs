@@ -221,9 +221,9 @@ fn the_engine_makes_the_proof_arkworks_makes_for_the_same_randomness() {
         StatementCircuit::shape_only(f.engine.schema(), f.engine.policy(), f.engine.shape());
     let (libsnark_key, _) =
         Groth16::<Bn254>::circuit_specific_setup(circuit, &mut StdRng::seed_from_u64(3)).unwrap();
-    let tabled = TabledKey::new(libsnark_key.clone(), Reduction::Libsnark);
+    let tabled = TabledKey::new(libsnark_key.clone(), Reduction::Libsnark, m).unwrap();
     let (r, s) = (Fr::from(7u64), Fr::from(11u64));
-    let ours = create_proof(&tabled, m, r, s, &full, None).unwrap();
+    let ours = create_proof(&tabled, r, s, &full, None).unwrap();
     let theirs = Groth16::<Bn254, LibsnarkReduction>::create_proof_with_reduction_and_matrices(
         &libsnark_key,
         r,
@@ -236,9 +236,9 @@ fn the_engine_makes_the_proof_arkworks_makes_for_the_same_randomness() {
     .unwrap();
     assert_eq!(ours, theirs);
     // Under the other reduction's witness map the proof would differ.
-    let mismatched = TabledKey::new(libsnark_key, Reduction::Circom);
+    let mismatched = TabledKey::new(libsnark_key, Reduction::Circom, m).unwrap();
     assert_ne!(
-        create_proof(&mismatched, m, r, s, &full, None).unwrap(),
+        create_proof(&mismatched, r, s, &full, None).unwrap(),
         theirs
     );
     // A tampered assignment is refused, not proved.

@@ -61,18 +61,12 @@ fn main() {
     )
     .expect("the engine builds");
     let pk = engine.proving_key();
-    let matrices = engine.matrices();
     let (mut full, mut l_h) = (Vec::new(), Vec::new());
     for (statement, witness) in &workload.cases {
         let assignment = engine.assign(statement, witness).expect("satisfied");
         let all: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
         let ints: Ints = all.iter().map(|v| v.into_bigint()).collect();
-        l_h.push(
-            engine
-                .tabled_key()
-                .l_h_scalars(matrices, &ints, &all)
-                .expect("maps"),
-        );
+        l_h.push(engine.tabled_key().l_h_scalars(&all, &ints).expect("maps"));
         full.push(ints);
     }
     println!("{cases} proofs' scalars, one thread, mean ms per MSM (best of 3 passes)");

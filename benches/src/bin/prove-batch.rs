@@ -246,9 +246,12 @@ fn main() {
     println!("|---|---|---|");
     for (what, d) in [
         ("witness-only synthesis (`assign`)", timings.synthesis),
-        ("satisfiability check (`first_unsatisfied`)", timings.check),
         (
-            "witness map (row evaluations, 6 FFTs of 2^12)",
+            "rows of A, B and C, checked (`WitnessMap::evaluate_rows`)",
+            timings.check,
+        ),
+        (
+            "witness map (6 FFTs of 2^12, into the L and H scalars)",
             timings.witness_map,
         ),
         ("field elements to integers", timings.scalars),

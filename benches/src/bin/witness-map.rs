@@ -1,12 +1,15 @@
-//! The engine's planned witness map against the one it replaced, on the
-//! reference workload's assignments, one thread (as a batch worker runs
-//! it):
+//! The engine's satisfiability check and witness map against the ones
+//! they replaced, on the reference workload's assignments, one thread (as
+//! a batch worker runs them):
 //!
-//! - (a) `CircomReduction::witness_map_from_matrices` (arkworks'
+//! - (a) `first_unsatisfied` over the matrices, then
+//!   `CircomReduction::witness_map_from_matrices` (arkworks'
 //!   `EvaluationDomain` transforms and row evaluation), then the scalars
 //!   of the L and H MSM built from its values;
-//! - (b) `TabledKey::l_h_scalars`: the same scalars from transforms planned
-//!   once per key, in buffers the thread keeps.
+//! - (b) `TabledKey::l_h_scalars`: the rows, each distinct linear
+//!   combination once, checked as they are evaluated, and the same
+//!   scalars from transforms planned once per key, in buffers the thread
+//!   keeps.
 //!
 //! Both give the same scalars, checked before timing. Rounds alternate
 //! (a) and (b), so that both see the same load.
@@ -22,17 +25,25 @@ use ark_poly::GeneralEvaluationDomain;
 use ark_relations::r1cs::ConstraintMatrices;
 use zkgov_benches::median;
 use zkgov_benches::workload::ReferenceWorkload;
+use zkgov_circuits::circuit::{first_unsatisfied, Assignment};
 use zkgov_keys::qap::CircomReduction;
 use zkgov_prover::engine::{Engine, TabledKey};
 
 type Int = <Fr as PrimeField>::BigInt;
 type Ints = Vec<Int>;
-/// One way to build the L and H scalars from an assignment and its integers.
-type Map<'a> = dyn Fn(&[Fr], &[Int]) -> Ints + Sync + 'a;
+/// An assignment, whole and as integers.
+type Case = (Assignment, Vec<Fr>, Ints);
+/// One way to check an assignment and build the L and H scalars.
+type Map<'a> = dyn Fn(&Case) -> Ints + Sync + 'a;
 
-/// The L and H scalars as the engine built them before: arkworks-style
-/// witness map, then the fused vector.
-fn before(key: &TabledKey, matrices: &ConstraintMatrices<Fr>, ints: &[Int], full: &[Fr]) -> Ints {
+/// The L and H scalars as the engine built them before: the check, the
+/// arkworks-style witness map, then the fused vector.
+fn before(
+    key: &TabledKey,
+    matrices: &ConstraintMatrices<Fr>,
+    (assignment, full, ints): &Case,
+) -> Ints {
+    assert!(first_unsatisfied(matrices, assignment).is_none());
     let inputs = matrices.num_instance_variables;
     let h = CircomReduction::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
         matrices,
@@ -67,20 +78,21 @@ fn main() {
     )
     .expect("the engine builds");
     let (key, matrices) = (engine.tabled_key(), engine.matrices());
-    let assignments: Vec<(Vec<Fr>, Ints)> = workload
+    let assignments: Vec<Case> = workload
         .cases
         .iter()
         .map(|(statement, witness)| {
             let a = engine.assign(statement, witness).expect("satisfied");
             let full: Vec<Fr> = [&a.instance[..], &a.witness[..]].concat();
             let ints = full.iter().map(|v| v.into_bigint()).collect();
-            (full, ints)
+            (a, full, ints)
         })
         .collect();
-    for (full, ints) in &assignments {
+    let after = |(_, full, ints): &Case| key.l_h_scalars(full, ints).expect("satisfied");
+    for case in &assignments {
         assert_eq!(
-            before(key, matrices, ints, full),
-            key.l_h_scalars(matrices, ints, full).expect("maps"),
+            before(key, matrices, case),
+            after(case),
             "the two maps agree"
         );
     }
@@ -92,24 +104,26 @@ fn main() {
     let per_map = |f: &Map| {
         pool.install(|| {
             let started = Instant::now();
-            for (full, ints) in &assignments {
-                std::hint::black_box(f(full, ints));
+            for case in &assignments {
+                std::hint::black_box(f(case));
             }
             started.elapsed().as_secs_f64() * 1e3 / assignments.len() as f64
         })
     };
     println!(
-        "witness map of the reference key ({} constraints, domain 2^{}), {cases} assignments, one thread, {rounds} rounds",
+        "check and witness map of the reference key ({} constraints, domain 2^{}), {cases} assignments, one thread, {rounds} rounds",
         matrices.num_constraints,
         key.key.h_query.len().trailing_zeros()
     );
     println!();
-    println!("| round | (a) arkworks-style map | (b) planned map | (a)/(b) |");
+    println!(
+        "| round | (a) check, then arkworks-style map | (b) checked rows, planned map | (a)/(b) |"
+    );
     println!("|---|---|---|---|");
     let (mut a_ms, mut b_ms, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
-        let a = per_map(&|full, ints| before(key, matrices, ints, full));
-        let b = per_map(&|full, ints| key.l_h_scalars(matrices, ints, full).expect("maps"));
+        let a = per_map(&|case| before(key, matrices, case));
+        let b = per_map(&after);
         println!("| {round} | {a:.2} ms | {b:.2} ms | {:.2}× |", a / b);
         a_ms.push(a);
         b_ms.push(b);

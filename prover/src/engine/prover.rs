@@ -22,7 +22,7 @@ use ark_relations::r1cs::{ConstraintMatrices, SynthesisError};
 use zkgov_keys::qap::Reduction;
 
 use super::msm::{FixedBaseMsm, MsmCount, Scratch};
-use super::witness::WitnessMap;
+use super::witness::{Buffers, EvaluationError, WitnessMap};
 
 thread_local! {
     /// MSM buffers kept by each thread between proofs.
@@ -71,8 +71,14 @@ pub struct TabledKey {
 
 impl TabledKey {
     /// Builds the window tables of `key`'s queries, on the current rayon
-    /// pool; its H query is for `reduction`.
-    pub fn new(key: ProvingKey<Bn254>, reduction: Reduction) -> Self {
+    /// pool, and the witness map of the circuit of `matrices`; the key's H
+    /// query is for `reduction`.
+    pub fn new(
+        key: ProvingKey<Bn254>,
+        reduction: Reduction,
+        matrices: &ConstraintMatrices<Fr>,
+    ) -> Result<Self, SynthesisError> {
+        let witness = WitnessMap::new(reduction, matrices)?;
         let l_and_h = [&key.l_query[..], &key.h_query[..]].concat();
         let ((a, b_g1), (b_g2, l_h)) = rayon::join(
             || {
@@ -88,8 +94,7 @@ impl TabledKey {
                 )
             },
         );
-        let witness = WitnessMap::new(reduction, key.h_query.len());
-        Self {
+        Ok(Self {
             key,
             reduction,
             witness,
@@ -97,7 +102,7 @@ impl TabledKey {
             b_g1,
             b_g2,
             l_h,
-        }
+        })
     }
 
     /// The scalars of the MSM over the key's L query then its H query, as
@@ -106,22 +111,41 @@ impl TabledKey {
     /// H), each cut or padded with zeros to its query's length.
     pub fn l_h_scalars(
         &self,
-        matrices: &ConstraintMatrices<Fr>,
-        ints: &[<Fr as PrimeField>::BigInt],
         full_assignment: &[Fr],
-    ) -> Result<Vec<<Fr as PrimeField>::BigInt>, SynthesisError> {
+        ints: &[<Fr as PrimeField>::BigInt],
+    ) -> Result<Vec<<Fr as PrimeField>::BigInt>, EvaluationError> {
+        let mut buffers = Buffers::take();
+        let scalars = self
+            .witness
+            .evaluate_rows(full_assignment, &mut buffers)
+            .map(|()| self.fused_scalars(ints, &mut buffers));
+        buffers.give_back();
+        scalars
+    }
+
+    /// Checks that `full_assignment` satisfies the circuit's rows.
+    pub fn check(&self, full_assignment: &[Fr]) -> Result<(), EvaluationError> {
+        let mut buffers = Buffers::take();
+        let checked = self.witness.evaluate_rows(full_assignment, &mut buffers);
+        buffers.give_back();
+        checked
+    }
+
+    /// [`TabledKey::l_h_scalars`] from the rows already in `buffers`.
+    fn fused_scalars(
+        &self,
+        ints: &[<Fr as PrimeField>::BigInt],
+        buffers: &mut Buffers,
+    ) -> Vec<<Fr as PrimeField>::BigInt> {
         let (l_len, h_len) = (self.key.l_query.len(), self.key.h_query.len());
-        let aux = ints
-            .get(matrices.num_instance_variables..)
-            .unwrap_or_default();
+        let aux = ints.get(self.witness.inputs()..).unwrap_or_default();
         let zero = <Fr as PrimeField>::BigInt::default();
         let mut scalars = Vec::with_capacity(l_len + h_len);
         scalars.extend(aux.iter().take(l_len));
         scalars.resize(l_len, zero);
-        self.witness
-            .append_scalars(matrices, full_assignment, &mut scalars)?;
+        self.witness.append_scalars(buffers, &mut scalars);
         scalars.resize(l_len + h_len, zero);
-        Ok(scalars)
+        scalars
     }
 
     /// Bytes held by the window tables and the witness map's transforms.
@@ -139,11 +163,12 @@ impl TabledKey {
 pub struct ProofTimings {
     /// Witness-only synthesis of the circuit.
     pub synthesis: Duration,
-    /// The satisfiability check of the assignment against the matrices.
+    /// The constraint rows evaluated on the assignment, each distinct
+    /// linear combination once, with the satisfiability check.
     pub check: Duration,
-    /// The R1CS-to-QAP witness map ([`WitnessMap`]): row evaluations and
-    /// the reduction's transforms of the domain size (six for circom's,
-    /// seven for libsnark's), into the L and H MSM's scalars.
+    /// The rest of the R1CS-to-QAP witness map ([`WitnessMap`]): the
+    /// reduction's transforms of the domain size (six for circom's, seven
+    /// for libsnark's), into the L and H MSM's scalars.
     pub witness_map: Duration,
     /// The assignment's field elements to integers, for the MSMs.
     pub scalars: Duration,
@@ -201,24 +226,44 @@ fn timed<T>(slot: Option<&mut Duration>, f: impl FnOnce() -> T) -> T {
 }
 
 /// The Groth16 proof of `full_assignment` (the constant one, the public
-/// inputs, then the witness) with randomness `r`, `s`. With `timings` the
-/// stages run one after another and are timed; without, they run in
-/// parallel on the current rayon pool.
+/// inputs, then the witness) with randomness `r`, `s`. The constraint rows
+/// are evaluated first, and an assignment that does not satisfy them is
+/// refused before any MSM. With `timings` the stages run one after another
+/// and are timed; without, they run in parallel on the current rayon pool.
 pub fn create_proof(
     tabled: &TabledKey,
-    matrices: &ConstraintMatrices<Fr>,
+    r: Fr,
+    s: Fr,
+    full_assignment: &[Fr],
+    timings: Option<&mut ProofTimings>,
+) -> Result<Proof<Bn254>, EvaluationError> {
+    let mut buffers = Buffers::take();
+    let proof = prove_in(tabled, r, s, full_assignment, timings, &mut buffers);
+    buffers.give_back();
+    proof
+}
+
+/// [`create_proof`] in `buffers`.
+fn prove_in(
+    tabled: &TabledKey,
     r: Fr,
     s: Fr,
     full_assignment: &[Fr],
     mut timings: Option<&mut ProofTimings>,
-) -> Result<Proof<Bn254>, SynthesisError> {
+    buffers: &mut Buffers,
+) -> Result<Proof<Bn254>, EvaluationError> {
     let pk = &tabled.key;
+    timed(timings.as_deref_mut().map(|t| &mut t.check), || {
+        tabled.witness.evaluate_rows(full_assignment, buffers)
+    })?;
+    let ints = timed(timings.as_deref_mut().map(|t| &mut t.scalars), || {
+        to_bigints(full_assignment)
+    });
 
     let (l_h_acc, a_acc, b_g1_acc, b_g2_acc) = if let Some(t) = timings.as_deref_mut() {
-        let ints = timed(Some(&mut t.scalars), || to_bigints(full_assignment));
         let l_h_ints = timed(Some(&mut t.witness_map), || {
-            tabled.l_h_scalars(matrices, &ints, full_assignment)
-        })?;
+            tabled.fused_scalars(&ints, buffers)
+        });
         (
             timed(Some(&mut t.msm_l_h), || g1_msm(&tabled.l_h, &l_h_ints)),
             timed(Some(&mut t.msm_a), || g1_msm(&tabled.a, &ints)),
@@ -228,12 +273,8 @@ pub fn create_proof(
     } else {
         // Only the L and H MSM waits for the witness map; the rest runs
         // beside it.
-        let ints = to_bigints(full_assignment);
         let (l_h_acc, (b_g2_acc, (a_acc, b_g1_acc))) = rayon::join(
-            || {
-                let l_h = tabled.l_h_scalars(matrices, &ints, full_assignment)?;
-                Ok::<_, SynthesisError>(g1_msm(&tabled.l_h, &l_h))
-            },
+            || g1_msm(&tabled.l_h, &tabled.fused_scalars(&ints, buffers)),
             || {
                 rayon::join(
                     || g2_msm(&tabled.b_g2, &ints),
@@ -241,7 +282,7 @@ pub fn create_proof(
                 )
             },
         );
-        (l_h_acc?, a_acc, b_g1_acc, b_g2_acc)
+        (l_h_acc, a_acc, b_g1_acc, b_g2_acc)
     };
 
     timed(timings.map(|t| &mut t.assembly), || {
@@ -284,11 +325,10 @@ pub struct MsmCounts {
 /// makes (the MSMs are run, and their sums dropped).
 pub fn msm_counts(
     tabled: &TabledKey,
-    matrices: &ConstraintMatrices<Fr>,
     full_assignment: &[Fr],
-) -> Result<MsmCounts, SynthesisError> {
+) -> Result<MsmCounts, EvaluationError> {
     let ints = to_bigints(full_assignment);
-    let l_h = tabled.l_h_scalars(matrices, &ints, full_assignment)?;
+    let l_h = tabled.l_h_scalars(full_assignment, &ints)?;
     Ok(MsmCounts {
         a: tabled.a.msm_counted(&ints).1,
         b_g1: tabled.b_g1.msm_counted(&ints).1,

@@ -27,8 +27,13 @@
 //! ones arkworks computes: a test pins them, and the engine's proofs, to
 //! arkworks'.
 //!
-//! Keys of format 1, for libsnark's reduction, keep arkworks' transforms,
-//! with the rows evaluated in plain loops.
+//! The rows come first, and serve the satisfiability check too: many of a
+//! circuit's linear combinations recur (the reference circuit's A and B
+//! have 7,852 rows, of which 4,144 are distinct, and the recurring ones
+//! hold two thirds of their terms), so [`Rows`] evaluates each distinct
+//! one once, and checks `A·B = C` row by row as it fills the buffers.
+//!
+//! Keys of format 1, for libsnark's reduction, keep arkworks' transforms.
 
 use std::cell::RefCell;
 
@@ -42,91 +47,257 @@ use zkgov_keys::qap::{odd_coset, Reduction};
 type BigInt = <Fr as PrimeField>::BigInt;
 
 thread_local! {
-    /// The three value vectors of a witness map, kept by each thread.
-    static BUFFERS: RefCell<[Vec<Fr>; 3]> = const { RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
+    /// The buffers of a witness map, kept by each thread between proofs.
+    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
 }
 
-/// The witness map of one key: its reduction, and for circom's the
-/// transforms of its domain, precomputed.
+/// The values of A, B and C on the domain, for one assignment.
+#[derive(Default)]
+pub struct Buffers {
+    a: Vec<Fr>,
+    b: Vec<Fr>,
+    c: Vec<Fr>,
+    /// The distinct linear combinations' values.
+    values: Vec<Fr>,
+}
+
+impl Buffers {
+    /// This thread's buffers, taken until [`Buffers::give_back`]; fresh
+    /// ones when a proof stolen by this thread while it waited has them.
+    pub fn take() -> Self {
+        BUFFERS.with(|buffers| {
+            buffers
+                .try_borrow_mut()
+                .map(|mut held| std::mem::take(&mut *held))
+                .unwrap_or_default()
+        })
+    }
+
+    /// Returns the buffers to this thread, for its next proof.
+    pub fn give_back(self) {
+        BUFFERS.with(|buffers| {
+            if let Ok(mut held) = buffers.try_borrow_mut() {
+                *held = self;
+            }
+        });
+    }
+}
+
+/// The first constraint an assignment does not satisfy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("constraint {0} is not satisfied")]
+pub struct Unsatisfied(pub usize);
+
+/// The witness map of one key: its circuit's rows, its reduction, and
+/// for circom's the transforms of its domain, precomputed.
 pub struct WitnessMap {
     reduction: Reduction,
+    rows: Rows,
+    /// The size `n` of the evaluation domain.
+    size: usize,
     /// The odd-coset transforms, for circom's reduction.
     odd: Option<OddCosetPlan>,
 }
 
 impl WitnessMap {
-    /// The witness map of a key for `reduction` whose H query has
-    /// `h_query_len` points: `n` under circom's reduction, `n − 1` under
-    /// libsnark's.
-    pub fn new(reduction: Reduction, h_query_len: usize) -> Self {
+    /// The witness map of the circuit of `matrices` under `reduction`.
+    pub fn new(
+        reduction: Reduction,
+        matrices: &ConstraintMatrices<Fr>,
+    ) -> Result<Self, SynthesisError> {
+        let rows = Rows::new(matrices)?;
+        let size = GeneralEvaluationDomain::<Fr>::new(rows.constraints + rows.inputs)
+            .ok_or(SynthesisError::PolynomialDegreeTooLarge)?
+            .size();
         let odd = match reduction {
-            Reduction::Circom => OddCosetPlan::new(h_query_len.max(1).next_power_of_two()).ok(),
+            Reduction::Circom => Some(OddCosetPlan::new(size)?),
             Reduction::Libsnark => None,
         };
-        Self { reduction, odd }
-    }
-
-    /// Appends to `out` the scalars of the H query for `full_assignment`
-    /// (the constant one, the public inputs, then the witness), as
-    /// integers: `(A·B − C)` on the odd coset of the domain (circom's), or
-    /// the coefficients of the quotient `h` (libsnark's).
-    pub fn append_scalars(
-        &self,
-        matrices: &ConstraintMatrices<Fr>,
-        full_assignment: &[Fr],
-        out: &mut Vec<BigInt>,
-    ) -> Result<(), SynthesisError> {
-        let (inputs, constraints) = (matrices.num_instance_variables, matrices.num_constraints);
-        if full_assignment.len() < matrices.num_instance_variables + matrices.num_witness_variables
-            || matrices.a.len() < constraints
-            || matrices.b.len() < constraints
-            || matrices.c.len() < constraints
-        {
-            return Err(SynthesisError::AssignmentMissing);
-        }
-        match self.reduction {
-            Reduction::Circom => {
-                let size = GeneralEvaluationDomain::<Fr>::new(constraints + inputs)
-                    .ok_or(SynthesisError::PolynomialDegreeTooLarge)?
-                    .size();
-                // A key whose domain differs from its matrices' (a key of
-                // the other reduction, tabled as this one) gets a plan of
-                // its own: the values are still arkworks'.
-                let planned;
-                let plan = match &self.odd {
-                    Some(plan) if plan.size() == size => plan,
-                    _ => {
-                        planned = OddCosetPlan::new(size)?;
-                        &planned
-                    }
-                };
-                with_buffers(|buffers| {
-                    plan.circom(matrices, full_assignment, buffers, out);
-                });
-            }
-            Reduction::Libsnark => {
-                let h = libsnark(matrices, inputs, constraints, full_assignment)?;
-                out.extend(h.iter().map(|v| v.into_bigint()));
-            }
-        }
-        Ok(())
-    }
-
-    /// Bytes held by the precomputed transforms.
-    pub fn bytes(&self) -> usize {
-        self.odd.as_ref().map_or(0, |plan| {
-            (plan.inverse.len() + plan.forward.len() + plan.shift.len()) * std::mem::size_of::<Fr>()
+        Ok(Self {
+            reduction,
+            rows,
+            size,
+            odd,
         })
+    }
+
+    /// Evaluates the rows of A, B and C on `full_assignment` (the constant
+    /// one, the public inputs, then the witness) into `buffers`, and
+    /// checks every constraint: the first one not satisfied is the error.
+    pub fn evaluate_rows(
+        &self,
+        full_assignment: &[Fr],
+        buffers: &mut Buffers,
+    ) -> Result<(), EvaluationError> {
+        self.rows.evaluate(full_assignment, self.size, buffers)
+    }
+
+    /// Appends to `out` the scalars of the H query, as integers, from the
+    /// rows [`WitnessMap::evaluate_rows`] left in `buffers` for
+    /// `full_assignment`: `(A·B − C)` on the odd coset of the domain
+    /// (circom's), or the coefficients of the quotient `h` (libsnark's).
+    pub fn append_scalars(&self, buffers: &mut Buffers, out: &mut Vec<BigInt>) {
+        match &self.odd {
+            Some(plan) => plan.circom(buffers, out),
+            None => out.extend(libsnark(buffers).iter().map(|v| v.into_bigint())),
+        }
+    }
+
+    /// The reduction the map is for.
+    pub fn reduction(&self) -> Reduction {
+        self.reduction
+    }
+
+    /// The circuit's instance variables, the constant one included.
+    pub fn inputs(&self) -> usize {
+        self.rows.inputs
+    }
+
+    /// Bytes held by the distinct rows and the precomputed transforms.
+    pub fn bytes(&self) -> usize {
+        self.rows.bytes()
+            + self.odd.as_ref().map_or(0, |plan| {
+                (plan.inverse.len() + plan.forward.len() + plan.shift.len())
+                    * std::mem::size_of::<Fr>()
+            })
     }
 }
 
-/// Runs `f` on this thread's buffers, or on fresh ones when a proof
-/// stolen by this thread while it waited already holds them.
-fn with_buffers<T>(f: impl FnOnce(&mut [Vec<Fr>; 3]) -> T) -> T {
-    BUFFERS.with(|buffers| match buffers.try_borrow_mut() {
-        Ok(mut buffers) => f(&mut buffers),
-        Err(_) => f(&mut Default::default()),
-    })
+/// Why the rows of an assignment cannot be evaluated into a proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EvaluationError {
+    /// The assignment is shorter than the circuit's variables.
+    #[error("the assignment has {found} values, but the circuit has {expected} variables")]
+    Length {
+        /// The circuit's variables, the constant one included.
+        expected: usize,
+        /// The assignment's values.
+        found: usize,
+    },
+    /// The assignment does not satisfy the circuit.
+    #[error(transparent)]
+    Unsatisfied(#[from] Unsatisfied),
+}
+
+/// A circuit's constraint rows, each distinct linear combination held
+/// once.
+struct Rows {
+    /// The distinct linear combinations' terms, one after another.
+    terms: Vec<(Fr, u32)>,
+    /// Where each distinct combination's terms end.
+    ends: Vec<u32>,
+    /// For each constraint, which distinct combinations are its A, B and
+    /// C rows.
+    rows: Vec<[u32; 3]>,
+    inputs: usize,
+    constraints: usize,
+    variables: usize,
+}
+
+impl Rows {
+    fn new(matrices: &ConstraintMatrices<Fr>) -> Result<Self, SynthesisError> {
+        use std::collections::HashMap;
+        let constraints = matrices.num_constraints;
+        let variables = matrices.num_instance_variables + matrices.num_witness_variables;
+        if [&matrices.a, &matrices.b, &matrices.c]
+            .iter()
+            .any(|m| m.len() != constraints)
+        {
+            return Err(SynthesisError::AssignmentMissing);
+        }
+        let too_many = |_| SynthesisError::PolynomialDegreeTooLarge;
+        let mut distinct: HashMap<&[(Fr, usize)], u32> = HashMap::new();
+        let (mut terms, mut ends) = (Vec::new(), Vec::new());
+        let mut rows = Vec::with_capacity(constraints);
+        for i in 0..constraints {
+            let mut row = [0u32; 3];
+            for (slot, matrix) in row.iter_mut().zip([&matrices.a, &matrices.b, &matrices.c]) {
+                let combination = &matrix[i][..];
+                *slot = match distinct.get(combination) {
+                    Some(&index) => index,
+                    None => {
+                        for &(coefficient, column) in combination {
+                            if column >= variables {
+                                return Err(SynthesisError::AssignmentMissing);
+                            }
+                            terms.push((coefficient, u32::try_from(column).map_err(too_many)?));
+                        }
+                        let index = u32::try_from(ends.len()).map_err(too_many)?;
+                        ends.push(u32::try_from(terms.len()).map_err(too_many)?);
+                        distinct.insert(combination, index);
+                        index
+                    }
+                };
+            }
+            rows.push(row);
+        }
+        Ok(Self {
+            terms,
+            ends,
+            rows,
+            inputs: matrices.num_instance_variables,
+            constraints,
+            variables,
+        })
+    }
+
+    fn bytes(&self) -> usize {
+        self.terms.len() * std::mem::size_of::<(Fr, u32)>()
+            + self.ends.len() * 4
+            + self.rows.len() * 12
+    }
+
+    /// Fills `a`, `b` and `c` (each of `size` values, zero past the rows)
+    /// with the rows' values on `full`, checking `a·b = c` row by row. A
+    /// holds each public input in the input-consistency rows after the
+    /// circuit's.
+    fn evaluate(
+        &self,
+        full: &[Fr],
+        size: usize,
+        buffers: &mut Buffers,
+    ) -> Result<(), EvaluationError> {
+        if full.len() < self.variables {
+            return Err(EvaluationError::Length {
+                expected: self.variables,
+                found: full.len(),
+            });
+        }
+        let Buffers { a, b, c, values } = buffers;
+        values.clear();
+        let mut start = 0;
+        for &end in &self.ends {
+            let mut sum = Fr::zero();
+            for (coefficient, column) in &self.terms[start..end as usize] {
+                let value = full[*column as usize];
+                // Most coefficients of a circuit's rows are one.
+                if coefficient.is_one() {
+                    sum += value;
+                } else {
+                    sum += value * coefficient;
+                }
+            }
+            values.push(sum);
+            start = end as usize;
+        }
+        for v in [&mut *a, &mut *b, &mut *c] {
+            v.clear();
+            v.resize(size, Fr::zero());
+        }
+        for (i, &[ra, rb, rc]) in self.rows.iter().enumerate() {
+            let (x, y, z) = (
+                values[ra as usize],
+                values[rb as usize],
+                values[rc as usize],
+            );
+            if x * y != z {
+                return Err(Unsatisfied(i).into());
+            }
+            (a[i], b[i], c[i]) = (x, y, z);
+        }
+        a[self.constraints..self.constraints + self.inputs].copy_from_slice(&full[..self.inputs]);
+        Ok(())
+    }
 }
 
 /// The transforms from a domain `D` of size `n` to its odd coset `ω'·D`.
@@ -161,33 +332,10 @@ impl OddCosetPlan {
         })
     }
 
-    fn size(&self) -> usize {
-        self.shift.len()
-    }
-
-    /// Appends `(A·B − C)(ω'·ωʲ)` for `j < n` to `out`. As in circom, `C`
-    /// on `D` is taken as `A·B` there (equal for a satisfying assignment).
-    fn circom(
-        &self,
-        matrices: &ConstraintMatrices<Fr>,
-        full: &[Fr],
-        [a, b, c]: &mut [Vec<Fr>; 3],
-        out: &mut Vec<BigInt>,
-    ) {
-        let (inputs, constraints) = (matrices.num_instance_variables, matrices.num_constraints);
-        let n = self.size();
-        for values in [&mut *a, &mut *b, &mut *c] {
-            values.clear();
-            values.resize(n, Fr::zero());
-        }
-        for i in 0..constraints {
-            a[i] = evaluate(&matrices.a[i], full);
-            b[i] = evaluate(&matrices.b[i], full);
-            c[i] = a[i] * b[i];
-        }
-        // The input-consistency constraints: A holds each input, B and C
-        // nothing.
-        a[constraints..constraints + inputs].copy_from_slice(&full[..inputs]);
+    /// Appends `(A·B − C)(ω'·ωʲ)` for `j < n` to `out`, from the values of
+    /// A, B and C on `D` in `buffers`.
+    fn circom(&self, buffers: &mut Buffers, out: &mut Vec<BigInt>) {
+        let Buffers { a, b, c, .. } = buffers;
         let to_coset = |values: &mut Vec<Fr>| {
             decimate_in_frequency(values, &self.inverse);
             for (value, shift) in values.iter_mut().zip(&self.shift) {
@@ -278,72 +426,37 @@ fn bitrev(j: usize, bits: u32) -> usize {
     }
 }
 
-/// `Σ coefficient · assignment[column]` over one constraint row.
-#[inline]
-fn evaluate(row: &[(Fr, usize)], assignment: &[Fr]) -> Fr {
-    let mut sum = Fr::zero();
-    for (coefficient, column) in row {
-        let value = assignment[*column];
-        if coefficient.is_one() {
-            sum += value;
-        } else {
-            sum += value * coefficient;
-        }
-    }
-    sum
-}
-
 /// The libsnark R1CS-to-QAP witness map: the coefficients of
-/// `h = (A·B − C) / Z` over the evaluation domain, exactly as
+/// `h = (A·B − C) / Z` over the evaluation domain, from the values of A,
+/// B and C on it in `buffers`, exactly as
 /// `LibsnarkReduction::witness_map_from_matrices` computes them.
-fn libsnark(
-    matrices: &ConstraintMatrices<Fr>,
-    num_inputs: usize,
-    num_constraints: usize,
-    full_assignment: &[Fr],
-) -> Result<Vec<Fr>, SynthesisError> {
-    let domain = GeneralEvaluationDomain::<Fr>::new(num_constraints + num_inputs)
-        .ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
-    let size = domain.size();
+fn libsnark(buffers: &mut Buffers) -> Vec<Fr> {
+    let Buffers { a, b, c, .. } = buffers;
+    let domain =
+        GeneralEvaluationDomain::<Fr>::new(a.len()).expect("the domain of the buffers' size");
     let coset = domain
         .get_coset(Fr::GENERATOR)
-        .ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
-
-    let rows = |rows: &[Vec<(Fr, usize)>]| {
-        let mut evaluations = vec![Fr::zero(); size];
-        for (value, row) in evaluations.iter_mut().zip(rows) {
-            *value = evaluate(row, full_assignment);
-        }
-        evaluations
+        .expect("a coset of the domain");
+    let on_coset = |evaluations: &mut Vec<Fr>| {
+        domain.ifft_in_place(evaluations);
+        coset.fft_in_place(evaluations);
     };
-    let on_coset = |mut evaluations: Vec<Fr>| {
-        domain.ifft_in_place(&mut evaluations);
-        coset.fft_in_place(&mut evaluations);
-        evaluations
-    };
-    let mut a = rows(&matrices.a);
-    // The input-consistency constraints of the reduction.
-    a[num_constraints..num_constraints + num_inputs]
-        .copy_from_slice(&full_assignment[..num_inputs]);
-    let b = rows(&matrices.b);
-    let c = rows(&matrices.c);
-    let (a, (b, c)) = rayon::join(
+    rayon::join(
         || on_coset(a),
         || rayon::join(|| on_coset(b), || on_coset(c)),
     );
-
     let vanishing_inverse = domain
         .evaluate_vanishing_polynomial(Fr::GENERATOR)
         .inverse()
         .expect("the vanishing polynomial is not zero off the domain");
-    let mut h = a;
-    for ((h, b), c) in h.iter_mut().zip(&b).zip(&c) {
-        *h *= b;
-        *h -= c;
-        *h *= vanishing_inverse;
-    }
+    let mut h: Vec<Fr> = a
+        .iter()
+        .zip(b.iter())
+        .zip(c.iter())
+        .map(|((a, b), c)| (*a * b - c) * vanishing_inverse)
+        .collect();
     coset.ifft_in_place(&mut h);
-    Ok(h)
+    h
 }
 
 #[cfg(test)]
@@ -359,13 +472,11 @@ mod tests {
 
     impl WitnessMap {
         /// The scalars of [`WitnessMap::append_scalars`], as field elements.
-        fn scalars(
-            &self,
-            matrices: &ConstraintMatrices<Fr>,
-            full_assignment: &[Fr],
-        ) -> Result<Vec<Fr>, SynthesisError> {
+        fn scalars(&self, full_assignment: &[Fr]) -> Result<Vec<Fr>, EvaluationError> {
+            let mut buffers = Buffers::default();
+            self.evaluate_rows(full_assignment, &mut buffers)?;
             let mut out = Vec::new();
-            self.append_scalars(matrices, full_assignment, &mut out)?;
+            self.append_scalars(&mut buffers, &mut out);
             Ok(out
                 .into_iter()
                 .map(|v| Fr::from_bigint(v).expect("a reduced scalar"))
@@ -402,25 +513,39 @@ mod tests {
         assert!(OddCosetPlan::new(3).is_err());
     }
 
-    /// `constraints` rows of `x_k · y_k = z_k` over random witnesses, with
-    /// two public inputs: an assignment that satisfies nothing, which
-    /// both maps must still agree on.
+    /// `constraints` rows `(x_k + p or 3·x_k) · (y_k + 1) = z_k + q` and
+    /// one that repeats the first row's A as its A and B, over random
+    /// witnesses, with two public inputs `p` and `q`: a satisfying
+    /// assignment.
     fn matrices(constraints: usize, rng: &mut StdRng) -> (ConstraintMatrices<Fr>, Vec<Fr>) {
         let cs = ConstraintSystem::<Fr>::new_ref();
-        let p = cs.new_input_variable(|| Ok(Fr::rand(rng))).unwrap();
-        let q = cs.new_input_variable(|| Ok(Fr::rand(rng))).unwrap();
+        let (p_value, q_value) = (Fr::rand(rng), Fr::rand(rng));
+        let p = cs.new_input_variable(|| Ok(p_value)).unwrap();
+        let q = cs.new_input_variable(|| Ok(q_value)).unwrap();
+        let mut first = None;
         for k in 0..constraints {
-            let x = cs.new_witness_variable(|| Ok(Fr::rand(rng))).unwrap();
-            let y = cs.new_witness_variable(|| Ok(Fr::rand(rng))).unwrap();
-            let z = cs.new_witness_variable(|| Ok(Fr::rand(rng))).unwrap();
+            let (x_value, y_value) = (Fr::rand(rng), Fr::rand(rng));
+            let a_value = if k % 2 == 0 {
+                x_value + p_value
+            } else {
+                x_value * Fr::from(3u64)
+            };
+            let z_value = a_value * (y_value + Fr::from(1u64)) - q_value;
+            let x = cs.new_witness_variable(|| Ok(x_value)).unwrap();
+            let y = cs.new_witness_variable(|| Ok(y_value)).unwrap();
+            let z = cs.new_witness_variable(|| Ok(z_value)).unwrap();
             let a = if k % 2 == 0 {
                 lc!() + x + p
             } else {
                 lc!() + (Fr::from(3u64), x)
             };
+            first.get_or_insert((a.clone(), a_value));
             cs.enforce_constraint(a, lc!() + y + Variable::One, lc!() + z + q)
                 .unwrap();
         }
+        let (a, a_value) = first.expect("at least one constraint");
+        let w = cs.new_witness_variable(|| Ok(a_value * a_value)).unwrap();
+        cs.enforce_constraint(a.clone(), a, lc!() + w).unwrap();
         cs.finalize();
         let matrices = cs.to_matrices().unwrap();
         let borrowed = cs.borrow().unwrap();
@@ -435,41 +560,54 @@ mod tests {
     #[test]
     fn the_map_gives_arkworks_scalars_under_each_reduction() {
         let mut rng = StdRng::seed_from_u64(2);
-        // 3 + 3 rows fill 2^3 not at all; 5 + 3 fill it exactly.
-        for constraints in [1, 5, 6, 40] {
+        // 4 + 3 rows fill 2^3 but one; 5 + 3 fill it exactly.
+        for constraints in [1, 4, 5, 40] {
             let (m, full) = matrices(constraints, &mut rng);
             let (inputs, rows) = (m.num_instance_variables, m.num_constraints);
-            let n = (rows + inputs).next_power_of_two();
             let circom = CircomReduction::witness_map_from_matrices::<
                 Fr,
                 GeneralEvaluationDomain<Fr>,
             >(&m, inputs, rows, &full)
             .unwrap();
-            let planned = WitnessMap::new(Reduction::Circom, n);
-            assert_eq!(planned.scalars(&m, &full).unwrap(), circom);
-            // A plan for another domain still gives the same values.
-            let other = WitnessMap::new(Reduction::Circom, 2 * n);
-            assert_eq!(other.scalars(&m, &full).unwrap(), circom);
+            let planned = WitnessMap::new(Reduction::Circom, &m).unwrap();
+            assert_eq!(planned.scalars(&full).unwrap(), circom);
+            // The last row's A and B are the first's: held once.
+            assert!(planned.rows.ends.len() < 3 * rows);
 
             let libsnark = LibsnarkReduction::witness_map_from_matrices::<
                 Fr,
                 GeneralEvaluationDomain<Fr>,
             >(&m, inputs, rows, &full)
             .unwrap();
-            let ours = WitnessMap::new(Reduction::Libsnark, n - 1);
-            assert_eq!(ours.scalars(&m, &full).unwrap(), libsnark);
+            let ours = WitnessMap::new(Reduction::Libsnark, &m).unwrap();
+            assert_eq!(ours.scalars(&full).unwrap(), libsnark);
             assert_ne!(libsnark, circom);
         }
     }
 
     #[test]
-    fn a_short_assignment_is_an_error_not_a_panic() {
+    fn an_unsatisfied_row_or_a_short_assignment_is_an_error_not_a_panic() {
         let mut rng = StdRng::seed_from_u64(3);
         let (m, full) = matrices(4, &mut rng);
-        let map = WitnessMap::new(Reduction::Circom, 8);
-        assert!(matches!(
-            map.scalars(&m, &full[..full.len() - 1]),
-            Err(SynthesisError::AssignmentMissing)
-        ));
+        let map = WitnessMap::new(Reduction::Circom, &m).unwrap();
+        assert!(map.scalars(&full).is_ok());
+        assert_eq!(
+            map.scalars(&full[..full.len() - 1]),
+            Err(EvaluationError::Length {
+                expected: full.len(),
+                found: full.len() - 1
+            })
+        );
+        // Constraint k's z is variable 5 + 3k (after the one, p, q, x_k
+        // and y_k); the fifth constraint's w is the last.
+        for (k, variable) in [(0, 5), (2, 11), (4, full.len() - 1)] {
+            let mut tampered = full.clone();
+            tampered[variable] += Fr::from(1u64);
+            assert_eq!(
+                map.scalars(&tampered),
+                Err(EvaluationError::Unsatisfied(Unsatisfied(k))),
+                "constraint {k}"
+            );
+        }
     }
 }
