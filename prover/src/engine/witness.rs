@@ -53,7 +53,7 @@ thread_local! {
 
 /// The values of A, B and C on the domain, for one assignment.
 #[derive(Default)]
-pub struct Buffers {
+pub(crate) struct Buffers {
     a: Vec<Fr>,
     b: Vec<Fr>,
     c: Vec<Fr>,
@@ -64,7 +64,7 @@ pub struct Buffers {
 impl Buffers {
     /// This thread's buffers, taken until [`Buffers::give_back`]; fresh
     /// ones when a proof stolen by this thread while it waited has them.
-    pub fn take() -> Self {
+    pub(crate) fn take() -> Self {
         BUFFERS.with(|buffers| {
             buffers
                 .try_borrow_mut()
@@ -74,7 +74,7 @@ impl Buffers {
     }
 
     /// Returns the buffers to this thread, for its next proof.
-    pub fn give_back(self) {
+    pub(crate) fn give_back(self) {
         BUFFERS.with(|buffers| {
             if let Ok(mut held) = buffers.try_borrow_mut() {
                 *held = self;
@@ -124,7 +124,7 @@ impl WitnessMap {
     /// Evaluates the rows of A, B and C on `full_assignment` (the constant
     /// one, the public inputs, then the witness) into `buffers`, and
     /// checks every constraint: the first one not satisfied is the error.
-    pub fn evaluate_rows(
+    pub(crate) fn evaluate_rows(
         &self,
         full_assignment: &[Fr],
         buffers: &mut Buffers,
@@ -136,7 +136,7 @@ impl WitnessMap {
     /// rows [`WitnessMap::evaluate_rows`] left in `buffers` for
     /// `full_assignment`: `(A·B − C)` on the odd coset of the domain
     /// (circom's), or the coefficients of the quotient `h` (libsnark's).
-    pub fn append_scalars(&self, buffers: &mut Buffers, out: &mut Vec<BigInt>) {
+    pub(crate) fn append_scalars(&self, buffers: &mut Buffers, out: &mut Vec<BigInt>) {
         match &self.odd {
             Some(plan) => plan.circom(buffers, out),
             None => out.extend(libsnark(buffers).iter().map(|v| v.into_bigint())),
