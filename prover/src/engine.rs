@@ -243,7 +243,7 @@ impl Engine {
             .unwrap_or(false)
     }
 
-    /// Witness-only synthesis, checked against the cached matrices: the
+    /// Witness-only synthesis, checked against the circuit's rows: the
     /// full assignment of a witness that satisfies the circuit.
     pub fn assign(
         &self,
@@ -252,8 +252,10 @@ impl Engine {
     ) -> Result<Assignment, EngineError> {
         self.check_shapes(statement, witness)?;
         let assignment = self.synthesize(statement, witness)?;
-        let full: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
-        match self.proving_key.check(&full) {
+        match self
+            .full(&assignment)
+            .and_then(|full| self.proving_key.check(&full))
+        {
             Ok(()) => Ok(assignment),
             Err(error) => Err(self.refusal(error, Some((statement, witness)))),
         }
@@ -281,8 +283,23 @@ impl Engine {
         s: Fr,
         timings: Option<&mut ProofTimings>,
     ) -> Result<Proof<Bn254>, EvaluationError> {
-        let full: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
-        create_proof(&self.proving_key, r, s, &full, timings)
+        create_proof(&self.proving_key, r, s, &self.full(assignment)?, timings)
+    }
+
+    /// The constant one, the public inputs, then the witness, of an
+    /// assignment of the circuit's shape.
+    fn full(&self, assignment: &Assignment) -> Result<Vec<Fr>, EvaluationError> {
+        let (inputs, witnesses) = (
+            self.matrices.num_instance_variables,
+            self.matrices.num_witness_variables,
+        );
+        if assignment.instance.len() != inputs || assignment.witness.len() != witnesses {
+            return Err(EvaluationError::Length {
+                expected: inputs + witnesses,
+                found: assignment.instance.len() + assignment.witness.len(),
+            });
+        }
+        Ok([&assignment.instance[..], &assignment.witness[..]].concat())
     }
 
     /// The engine's error for an assignment the prover refused, with the
@@ -299,17 +316,23 @@ impl Engine {
                     self.reasons(statement, witness)
                 }),
             },
-            EvaluationError::Length { .. } => {
-                EngineError::Prover(SynthesisError::AssignmentMissing)
-            }
+            // An assignment of another shape satisfies no constraint, the
+            // first included.
+            EvaluationError::Length { .. } => EngineError::Unsatisfied {
+                constraint: 0,
+                reasons: Vec::new(),
+            },
         }
     }
 
     /// The group operations each MSM of the proof of `assignment` makes:
-    /// the floor under its time, given the cost of one operation.
+    /// the floor under its time, given the cost of one operation. An
+    /// assignment that does not satisfy the circuit is refused, as by
+    /// [`Engine::prove_assigned`].
     pub fn msm_counts(&self, assignment: &Assignment) -> Result<MsmCounts, EngineError> {
-        let full: Vec<Fr> = [&assignment.instance[..], &assignment.witness[..]].concat();
-        prover::msm_counts(&self.proving_key, &full).map_err(|error| self.refusal(error, None))
+        self.full(assignment)
+            .and_then(|full| prover::msm_counts(&self.proving_key, &full))
+            .map_err(|error| self.refusal(error, None))
     }
 
     /// [`Engine::prove`] with every stage run in turn on the current thread

@@ -249,6 +249,22 @@ fn the_engine_makes_the_proof_arkworks_makes_for_the_same_randomness() {
             .prove_assigned(&tampered, Fr::from(7u64), Fr::from(11u64)),
         Err(EngineError::Unsatisfied { .. })
     ));
+    // So is one of another shape: a value too many, or one moved from the
+    // witness to the inputs, satisfies no constraint.
+    let mut longer = assignment.clone();
+    longer.witness.push(Fr::from(0u64));
+    let mut moved = assignment.clone();
+    moved.instance.push(moved.witness.remove(0));
+    for wrong in [longer, moved] {
+        assert!(matches!(
+            f.engine.prove_assigned(&wrong, Fr::from(7u64), Fr::from(11u64)),
+            Err(EngineError::Unsatisfied { constraint: 0, ref reasons }) if reasons.is_empty()
+        ));
+        assert!(matches!(
+            f.engine.msm_counts(&wrong),
+            Err(EngineError::Unsatisfied { constraint: 0, .. })
+        ));
+    }
 
     // The timed path makes a valid proof too.
     let (proof, timings) = f

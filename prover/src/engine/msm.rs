@@ -15,8 +15,8 @@
 //! skew of real witnesses, where most of the small scalars (bits, flags) land
 //! in the same few buckets. The weighted sum of the buckets, `Σ (b + 1) ·
 //! S_b`, is in affine coordinates too: running sums over [`BUCKET_BLOCKS`]
-//! blocks of buckets advance side by side, so that it costs about one
-//! batch-affine addition per bucket instead of two projective ones, and
+//! blocks of buckets advance side by side, so that it costs about two
+//! batch-affine additions per bucket instead of two projective ones, and
 //! wider windows pay.
 //!
 //! Identity bases (variables that a query does not touch) are dropped when
@@ -37,8 +37,8 @@ const CHUNK: usize = 1024;
 /// Blocks of buckets whose running sums advance side by side, so that each
 /// step's additions share one inversion. More blocks mean fewer steps (and
 /// inversions) but more projective work to join them: 3 per block, against
-/// one inversion per `2^(c-1) / blocks` buckets; 64 suits the 2^11 and
-/// 2^12 buckets of the reference key's MSMs.
+/// one inversion per step of `blocks` buckets; 64 suits the 2^12 buckets of
+/// the reference key's 13-bit MSMs.
 pub const BUCKET_BLOCKS: usize = 64;
 
 /// A table of window multiples of fixed bases.

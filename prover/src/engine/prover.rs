@@ -1,4 +1,4 @@
-//! The Groth16 prover on cached matrices and fixed-base MSM tables.
+//! The Groth16 prover on the circuit's cached rows and fixed-base MSM tables.
 //!
 //! The steps, and so the proof for given `r` and `s`, are those of
 //! `ark_groth16`'s `create_proof_with_reduction_and_matrices` with the
