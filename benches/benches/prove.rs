@@ -13,18 +13,12 @@ use rand::SeedableRng;
 use zkgov_benches::workload::ReferenceWorkload;
 use zkgov_circuits::circuit::StatementCircuit;
 use zkgov_keys::qap::CircomReduction;
-use zkgov_prover::engine::Engine;
 
 const BATCH: usize = 8;
 
 fn prove(c: &mut Criterion) {
     let workload = ReferenceWorkload::new(1024, BATCH, 7);
-    let engine = Engine::new(
-        &workload.keys,
-        workload.schema.clone(),
-        workload.policy.clone(),
-    )
-    .expect("the engine builds");
+    let engine = workload.engine();
     let pk = workload.keys.proving_key().expect("the proving key loads");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut rng = StdRng::seed_from_u64(1);

@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 use zkgov_circuits::field::to_decimal;
 use zkgov_circuits::statement::Statement;
 use zkgov_circuits::Fr;
-use zkgov_prover::engine::Engine;
 use zkgov_verifier::proof_line::ProofLine;
 use zkgov_verifier::test_utils::{ConfigFile, Department};
 
@@ -54,12 +53,7 @@ pub fn reference_bodies(cases: usize, seed: u64, tamper: bool) -> (ReferenceWork
     eprintln!("setting up a reference key and registry ({records} records) ...");
     let started = Instant::now();
     let workload = ReferenceWorkload::new(records, cases, seed);
-    let engine = Engine::new(
-        &workload.keys,
-        workload.schema.clone(),
-        workload.policy.clone(),
-    )
-    .expect("the engine builds");
+    let engine = workload.engine();
     eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
     let key_id = workload.keys.metadata.key_id.clone();
     eprintln!("proving {cases} cases on {cores} workers ...");

@@ -12,6 +12,7 @@ use zkgov_circuits::statement::{Statement, SubjectTag};
 use zkgov_circuits::tree::{RegistryTree, TreeShape};
 use zkgov_circuits::Fr;
 use zkgov_keys::store::{setup, KeyDir};
+use zkgov_prover::engine::Engine;
 
 use ark_ff::UniformRand;
 
@@ -41,6 +42,12 @@ pub struct ReferenceWorkload {
 }
 
 impl ReferenceWorkload {
+    /// The proving engine for the workload's keys.
+    pub fn engine(&self) -> Engine {
+        Engine::new(&self.keys, self.schema.clone(), self.policy.clone())
+            .expect("the engine builds")
+    }
+
     /// Sets up keys in a temporary directory (deterministic from `seed`),
     /// builds a registry of `records` records and makes `cases` satisfying
     /// cases over records spread across the tree.

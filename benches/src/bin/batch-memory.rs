@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use zkgov_benches::workload::ReferenceWorkload;
 use zkgov_circuits::statement::Statement;
-use zkgov_prover::engine::Engine;
 
 /// Distinct cases held in memory; the batch cycles through them, each job
 /// with a case number of its own.
@@ -26,12 +25,7 @@ fn peak_kb() -> u64 {
 /// Proves `cases` jobs and prints `ready_kb peak_kb seconds`.
 fn child(cases: usize) {
     let workload = ReferenceWorkload::new(4096, DISTINCT, 7);
-    let engine = Engine::new(
-        &workload.keys,
-        workload.schema.clone(),
-        workload.policy.clone(),
-    )
-    .expect("the engine builds");
+    let engine = workload.engine();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let ready = peak_kb();
     let jobs = (0..cases).map(|i| {

@@ -33,10 +33,7 @@ fn main() {
         ReferenceWorkload::new(1024, cases, 7),
         ReferenceWorkload::new(1024, cases, 8),
     ];
-    let engines: Vec<Engine> = workloads
-        .iter()
-        .map(|w| Engine::new(&w.keys, w.schema.clone(), w.policy.clone()).expect("the engine"))
-        .collect();
+    let engines: Vec<Engine> = workloads.iter().map(|w| w.engine()).collect();
     println!("| key | policy | tables |");
     println!("|---|---|---|");
     for engine in &engines {

@@ -12,7 +12,6 @@ use ark_ec::short_weierstrass::{Affine, SWCurveConfig};
 use ark_ff::PrimeField;
 use zkgov_benches::workload::ReferenceWorkload;
 use zkgov_prover::engine::msm::{window_bits, FixedBaseMsm};
-use zkgov_prover::engine::Engine;
 
 type Ints = Vec<<Fr as PrimeField>::BigInt>;
 
@@ -54,12 +53,7 @@ fn main() {
         .nth(1)
         .map_or(8, |a| a.parse().expect("CASES is a number"));
     let workload = ReferenceWorkload::new(4096, cases, 7);
-    let engine = Engine::new(
-        &workload.keys,
-        workload.schema.clone(),
-        workload.policy.clone(),
-    )
-    .expect("the engine builds");
+    let engine = workload.engine();
     let pk = engine.proving_key();
     let (mut full, mut l_h) = (Vec::new(), Vec::new());
     for (statement, witness) in &workload.cases {

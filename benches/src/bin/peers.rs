@@ -646,12 +646,7 @@ fn main() {
     let size = StatementCircuit::size(&workload.schema, &workload.policy, workload.shape)
         .expect("the reference circuit synthesizes");
     let zkgov = Zkgov {
-        engine: Engine::new(
-            &workload.keys,
-            workload.schema.clone(),
-            workload.policy.clone(),
-        )
-        .expect("the engine builds"),
+        engine: workload.engine(),
         pk: workload.keys.proving_key().expect("the proving key loads"),
         workload: &workload,
     };

@@ -32,7 +32,7 @@ use zkgov_circuits::circuit::{CircuitSize, StatementCircuit};
 use zkgov_circuits::Fr;
 use zkgov_keys::qap::CircomReduction;
 use zkgov_prover::engine::msm::{sum_batch_affine, MsmCount};
-use zkgov_prover::engine::{Engine, MsmCounts, ProofTimings};
+use zkgov_prover::engine::{MsmCounts, ProofTimings};
 
 /// Records in the benchmark registry: enough for distinct, spread-out paths;
 /// the tree has the reference depth whatever its fill.
@@ -63,12 +63,7 @@ fn main() {
     let size = StatementCircuit::size(&workload.schema, &workload.policy, workload.shape)
         .expect("the reference circuit synthesizes");
     let started = Instant::now();
-    let engine = Engine::new(
-        &workload.keys,
-        workload.schema.clone(),
-        workload.policy.clone(),
-    )
-    .expect("the engine builds");
+    let engine = workload.engine();
     let engine_time = started.elapsed();
     let pk = workload.keys.proving_key().expect("the proving key loads");
     let rss_ready = status("VmRSS");

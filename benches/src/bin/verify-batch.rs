@@ -27,7 +27,6 @@ use zkgov_benches::workload::ReferenceWorkload;
 use zkgov_benches::{median, with_threads};
 use zkgov_circuits::Fr;
 use zkgov_log::verify::{verify, verify_batch, Item, PreparedKey};
-use zkgov_prover::engine::Engine;
 
 /// Records in the benchmark registry; the tree has the reference depth.
 const RECORDS: u64 = 4096;
@@ -109,12 +108,7 @@ fn main() {
     eprintln!("setting up the reference workload ({RECORDS} records, {PROOFS} cases) ...");
     let started = Instant::now();
     let workload = ReferenceWorkload::new(RECORDS, PROOFS, 7);
-    let engine = Engine::new(
-        &workload.keys,
-        workload.schema.clone(),
-        workload.policy.clone(),
-    )
-    .expect("the engine builds");
+    let engine = workload.engine();
     eprintln!("  done in {:.1} s", started.elapsed().as_secs_f64());
 
     eprintln!("proving {PROOFS} cases on {cores} workers ...");

@@ -27,7 +27,7 @@ use zkgov_benches::median;
 use zkgov_benches::workload::ReferenceWorkload;
 use zkgov_circuits::circuit::{first_unsatisfied, Assignment};
 use zkgov_keys::qap::CircomReduction;
-use zkgov_prover::engine::{Engine, TabledKey};
+use zkgov_prover::engine::TabledKey;
 
 type Int = <Fr as PrimeField>::BigInt;
 type Ints = Vec<Int>;
@@ -71,12 +71,7 @@ fn main() {
         .next()
         .map_or(5, |a| a.parse().expect("ROUNDS is a number"));
     let workload = ReferenceWorkload::new(4096, cases, 7);
-    let engine = Engine::new(
-        &workload.keys,
-        workload.schema.clone(),
-        workload.policy.clone(),
-    )
-    .expect("the engine builds");
+    let engine = workload.engine();
     let (key, matrices) = (engine.tabled_key(), engine.matrices());
     let assignments: Vec<Case> = workload
         .cases
